@@ -29,6 +29,13 @@ def closest(name: str, choices: Iterable[str]) -> str | None:
     return found[0] if found else None
 
 
+def did_you_mean(name, choices: Iterable[str]) -> str:
+    """The hint every fastinit error about a name ends with: " Did you mean 'x'?" for the
+    closest valid choice, or "" when nothing is close."""
+    c = closest(name, choices)
+    return f" Did you mean {c!r}?" if c else ""
+
+
 def _where(param: str, func: str) -> str:
     return f"The {param!r} parameter of {func}"
 
@@ -36,11 +43,8 @@ def _where(param: str, func: str) -> str:
 def choice_error(param: str, func: str, choices: Iterable[str], got: Any) -> ValueError:
     choices = list(choices)
     shown = "{" + ", ".join(repr(c) for c in choices) + "}"
-    msg = f"{_where(param, func)} must be one of {shown}. Got {got!r} instead."
-    hint = closest(got, choices)
-    if hint is not None:
-        msg += f" Did you mean {hint!r}?"
-    return ValueError(msg)
+    return ValueError(f"{_where(param, func)} must be one of {shown}. Got {got!r} instead."
+                      + did_you_mean(got, choices))
 
 
 def check_choice(value: Any, param: str, func: str, choices: Iterable[str]) -> str:

@@ -22,12 +22,11 @@ from importlib import resources
 
 import numpy as np
 
-from . import kernels
+from . import kernels, streams
 from ._validate import check_choice, check_int, check_real, check_seed
 from .network import MLP
 
 TASKS = ("classification", "regression", "binary")
-_DATA_TAG = 0x7FFF0000  # stream tags for data, far from the weights' tags
 
 
 @dataclass(frozen=True)
@@ -74,7 +73,8 @@ def _normals(seed: int, tag: int, shape) -> np.ndarray:
     return out[0].reshape(shape)
 
 
-def permutation(n: int, seed: int, tag: int = _DATA_TAG) -> np.ndarray:
+def permutation(n: int, seed: int, tag: int = streams.data_tag(streams.PERMUTATION)
+                ) -> np.ndarray:
     """A permutation of range(n), a pure function of (seed, tag): argsort of Philox uniforms."""
     return np.argsort(_uniforms(seed, tag, n), kind="stable")
 
@@ -83,7 +83,7 @@ def stratified_split(y: np.ndarray, test_fraction: float, seed: int):
     """(train indices, test indices): each class split in the same proportion, shuffled by
     seed, each side sorted."""
     y = np.asarray(y)
-    perm = permutation(len(y), seed, _DATA_TAG + 1)
+    perm = permutation(len(y), seed, streams.data_tag(streams.SPLIT))
     test = []
     for c in np.unique(y):
         idx = perm[y[perm] == c]
@@ -137,9 +137,10 @@ def teacher_student(n: int = 2000, teacher=(20, 32, 1), activation: str = "tanh"
     seed = check_seed(seed, "seed", func)
     net = MLP(list(teacher), activation=activation, init=init, bias_init="zeros", seed=seed,
               dtype=np.float64)
-    x = _normals(seed, _DATA_TAG + 2, (n, net.layer_sizes[0]))
-    y = net.forward(x)[0] + noise * _normals(seed, _DATA_TAG + 3, (n, net.layer_sizes[-1]))
-    perm = permutation(n, seed, _DATA_TAG + 4)
+    x = _normals(seed, streams.data_tag(streams.TEACHER_X), (n, net.layer_sizes[0]))
+    y = net.forward(x)[0] + noise * _normals(seed, streams.data_tag(streams.TEACHER_NOISE),
+                                             (n, net.layer_sizes[-1]))
+    perm = permutation(n, seed, streams.data_tag(streams.TEACHER_SPLIT))
     n_test = int(round(test_fraction * n))
     te, tr = np.sort(perm[:n_test]), np.sort(perm[n_test:])
     return Dataset("teacher_student", x[tr], y[tr], x[te], y[te], "regression", y.shape[1],
@@ -156,10 +157,12 @@ def two_spirals(n: int = 1000, noise: float = 0.2, turns: float = 1.5,
     turns = check_real(turns, "turns", func, low=0.0, low_open=True)
     seed = check_seed(seed, "seed", func)
     half = n // 2
-    t = np.sqrt(_uniforms(seed, _DATA_TAG + 5, n)) * turns * 2 * math.pi
+    t = np.sqrt(_uniforms(seed, streams.data_tag(streams.SPIRAL_ANGLE), n)) * turns * 2 \
+        * math.pi
     arm = np.stack([t * np.cos(t), t * np.sin(t)], axis=1) / (turns * 2 * math.pi)
     x = np.concatenate([arm[:half], -arm[half:]])   # the second spiral: the first, rotated
-    x = x + noise / (turns * 2 * math.pi) * _normals(seed, _DATA_TAG + 6, x.shape)
+    x = x + noise / (turns * 2 * math.pi) * _normals(
+        seed, streams.data_tag(streams.SPIRAL_NOISE), x.shape)
     y = np.concatenate([np.zeros(half, np.int64), np.ones(n - half, np.int64)])
     tr, te = stratified_split(y, test_fraction, seed)
     return Dataset("two_spirals", x[tr], y[tr], x[te], y[te], "classification", 2,
@@ -175,10 +178,11 @@ def blobs(n: int = 1000, centers: int = 3, n_features: int = 2, spread: float = 
     n_features = check_int(n_features, "n_features", func, minimum=1)
     spread = check_real(spread, "spread", func, low=0.0)
     seed = check_seed(seed, "seed", func)
-    c = (2 * _uniforms(seed, _DATA_TAG + 7, centers * n_features) - 1).reshape(
+    c = (2 * _uniforms(seed, streams.data_tag(streams.BLOB_CENTRES), centers * n_features)
+         - 1).reshape(
         centers, n_features) * box
     y = np.arange(n) % centers
-    x = c[y] + spread * _normals(seed, _DATA_TAG + 8, (n, n_features))
+    x = c[y] + spread * _normals(seed, streams.data_tag(streams.BLOB_POINTS), (n, n_features))
     tr, te = stratified_split(y, test_fraction, seed)
     return Dataset("blobs", x[tr], y[tr], x[te], y[te], "classification", centers,
                    f"{centers} Gaussian blobs in {n_features}-D, spread {spread}")

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import numba
 import numpy as np
 
-from . import kernels
+from . import kernels, streams
 from ._validate import check_choice, check_int, check_real, check_seed
 from .datasets import Dataset, from_arrays, permutation
 from .diagnose import FIELDS as DIAGNOSTIC_FIELDS, diagnose
@@ -19,7 +19,6 @@ from .network import LOSSES, MLP
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw")
 SHUFFLES = ("shared", "per_member")
 _FUNC = "fastinit.train"
-_ORDER_TAG = 0x7FFE0000
 
 
 @dataclass
@@ -261,10 +260,10 @@ def train(net: MLP, data, *, epochs: int, batch_size: int = 32, optimizer: str =
         record(0)
         for e in range(1, epochs + 1):
             if shuffle == "shared":
-                order = permutation(n, seed, _ORDER_TAG + e)[None, :]
+                order = permutation(n, seed, streams.ORDER + e)[None, :]
             else:
                 order = np.stack([permutation(n, int(mix[k]), (int(net.members[k]) << 32)
-                                              | (_ORDER_TAG + e)) for k in range(K)])
+                                              | (streams.ORDER + e)) for k in range(K)])
             t0 = time.perf_counter()
             args = (net.params, s1, s2, x_train, y_lab, y_tgt, order, batch_size, net._dims,
                     net._ld, net._woff, net._boff, net._act, net._act_param, net._skip,
