@@ -10,6 +10,7 @@ from .datainit import kraehenbuehl, lsuv
 from .diagnose import Diagnostics, diagnose, jacobian_singular_values
 from .fans import compute_fans
 from .gain import calculate_gain
+from .layerwise import forward_layers
 from .network import ACTIVATIONS, LOSSES, MLP
 from .residual import ResMLP
 from .sample import sample
@@ -18,7 +19,8 @@ from .training import OPTIMIZERS, History, train
 
 __version__ = "0.1.0"
 
-__all__ = ["ACTIVATIONS", "Diagnostics", "History", "InitSpec", "LOSSES", "MLP", "OPTIMIZERS", "Param",
-           "Scheme", "calculate_gain", "compute_fans", "datasets", "diagnose", "get_scheme",
-           "jacobian_singular_values", "interop", "kraehenbuehl", "lsuv",
-           "register_scheme", "ResMLP", "sample", "schemes", "spec", "theory", "train", "__version__"]
+__all__ = ["ACTIVATIONS", "Diagnostics", "History", "InitSpec", "LOSSES", "MLP", "OPTIMIZERS",
+           "Param", "Scheme", "calculate_gain", "compute_fans", "datasets", "diagnose",
+           "forward_layers", "get_scheme", "jacobian_singular_values", "interop", "kraehenbuehl",
+           "lsuv", "register_scheme", "ResMLP", "sample", "schemes", "spec", "theory", "train",
+           "__version__"]

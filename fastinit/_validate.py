@@ -9,6 +9,7 @@ and for names offers the closest valid choice:
 from __future__ import annotations
 
 import difflib
+import os
 import math
 import numbers
 from typing import Any, Iterable
@@ -148,3 +149,98 @@ def check_shape(value: Any, param: str, func: str) -> tuple[int, ...]:
         raise ValueError(f"{_where(param, func)} must have at least one dimension. "
                          f"Got () instead.")
     return tuple(dims)
+
+
+# -- data and resources ---------------------------------------------------------------------
+
+def check_x(x, width: int, dtype, func: str, param: str = "X") -> np.ndarray:
+    """Inputs as a C-contiguous (n, width) array of ``dtype``, finite, at least one sample."""
+    try:
+        arr = np.asarray(x)
+    except Exception as e:  # noqa: BLE001 - anything that is not array-like
+        raise TypeError(f"{_where(param, func)} must be an array. Got "
+                        f"{type(x).__name__}: {e}") from None
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{_where(param, func)} must hold numbers. Got dtype {arr.dtype}.")
+    if arr.ndim == 1 and width != 1:
+        arr = arr[None, :]
+    if arr.ndim != 2:
+        raise ValueError(f"{_where(param, func)} must be 2-D (samples, features). Got shape "
+                         f"{arr.shape}.")
+    if arr.shape[1] != width:
+        raise ValueError(f"{_where(param, func)} has {arr.shape[1]} features but the "
+                         f"network's input width is {width}.")
+    if arr.shape[0] == 0:
+        raise ValueError(f"{_where(param, func)} has no samples.")
+    arr = np.ascontiguousarray(arr, dtype=dtype)
+    if not np.all(np.isfinite(arr)):
+        bad = int(np.count_nonzero(~np.isfinite(arr)))
+        raise ValueError(f"{_where(param, func)} contains {bad} NaN or infinite value(s).")
+    return arr
+
+
+def check_targets(y, n: int, outputs: int, loss: str, dtype, func: str, param: str = "y"):
+    """(labels int64 (n,), targets (n, outputs)) for a loss; the one the loss does not use is
+    a stub. cross_entropy takes integer class labels in [0, outputs); mse and bce take one
+    target per output (bce: in [0, 1])."""
+    arr = np.asarray(y)
+    if arr.shape[:1] != (n,):
+        raise ValueError(f"{_where(param, func)} must have one entry per sample of X ({n}). "
+                         f"Got shape {arr.shape}.")
+    stub_y = np.zeros(1, dtype=np.int64)
+    stub_t = np.zeros((1, 1), dtype=dtype)
+    if loss == "cross_entropy":
+        if arr.ndim != 1 or arr.dtype.kind not in "biuf":
+            raise ValueError(f"{_where(param, func)} must be a 1-D array of integer class "
+                             f"labels for cross_entropy. Got shape {arr.shape}, dtype "
+                             f"{arr.dtype}.")
+        if arr.dtype.kind == "f":
+            if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
+                raise ValueError(f"{_where(param, func)} must hold integer class labels. Got "
+                                 f"non-integer values.")
+        labels = arr.astype(np.int64)
+        if labels.min() < 0 or labels.max() >= outputs:
+            raise ValueError(f"{_where(param, func)} holds labels in [{labels.min()}, "
+                             f"{labels.max()}] but the network has {outputs} outputs: labels "
+                             f"must be in [0, {outputs - 1}].")
+        return np.ascontiguousarray(labels), stub_t
+    if arr.ndim == 1:
+        arr = arr[:, None]
+    if arr.ndim != 2 or arr.shape[1] != outputs:
+        raise ValueError(f"{_where(param, func)} must have shape ({n}, {outputs}) for {loss} "
+                         f"(one target per output). Got shape {arr.shape}.")
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{_where(param, func)} must hold numbers. Got dtype {arr.dtype}.")
+    targets = np.ascontiguousarray(arr, dtype=dtype)
+    if not np.all(np.isfinite(targets)):
+        raise ValueError(f"{_where(param, func)} contains NaN or infinite values.")
+    if loss == "bce" and (targets.min() < 0 or targets.max() > 1):
+        raise ValueError(f"{_where(param, func)} must hold targets in [0, 1] for bce. Got "
+                         f"values in [{targets.min()}, {targets.max()}].")
+    return stub_y, targets
+
+
+def available_memory() -> int:
+    """Bytes this process can still allocate without swapping: MemAvailable on Linux, else
+    the physical memory."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 1 << 62
+
+
+def check_memory(nbytes: int, what: str) -> None:
+    """Raise MemoryError, naming ``what`` and the bytes, when ``nbytes`` exceeds the memory
+    available: before the allocation, so a request that cannot fit fails in a moment."""
+    avail = available_memory()
+    if nbytes > avail:
+        raise MemoryError(f"{what} need about {nbytes / 1e9:.3g} GB but {avail / 1e9:.3g} GB "
+                          f"of memory is available. Use fewer members or smaller layers, or "
+                          f"split the population.")

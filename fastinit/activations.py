@@ -1,99 +1,56 @@
-"""Activation functions as plain NumPy float64 functions, by name.
+"""The activation table: every activation once, with its function, derivative, parameter and code.
 
-These are the API-side definitions used for quadrature (gains, mean-field theory) and as the
-reference the compiled kernels are tested against. Each takes an array and the activation's
-parameter (or None for its default) and returns an array.
+Each entry gives phi and phi' as plain float64 NumPy functions of (x, p) (p the activation's
+parameter, an array broadcasting against x, or None for its default), the parameter's default
+and meaning, and the code of the compiled kernel (``kernels.activations``; None for one that
+networks do not run, such as mish). Gains and mean-field theory integrate these functions by
+quadrature; networks run the kernels, which the tests check against these functions.
 
+Parameters: relu's derivative at 0 (0 by default; ZerO networks need 1; it does not change
+relu itself), leaky_relu's negative slope (0.01), elu's alpha (1.0), softplus's beta (1.0).
 Constants: SELU (Klambauer et al. 2017) lambda = 1.0507009873554805, alpha = 1.6732632423543772;
 GELU "erf" is x * Phi(x), "tanh" is Hendrycks & Gimpel's approximation (PyTorch approximate='tanh').
 """
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
 from ._validate import check_choice, check_real
-
-SELU_LAMBDA = 1.0507009873554805
-SELU_ALPHA = 1.6732632423543772
+from .kernels import activations as codes
+from .kernels.activations import SELU_ALPHA, SELU_LAMBDA
 
 _erf = np.vectorize(math.erf, otypes=[float])
 
 
-def _relu(x, p):
-    return np.maximum(x, 0.0)
+def _f(x):
+    return np.asarray(x, dtype=float)
 
 
-def _leaky_relu(x, p):
-    return np.where(x >= 0, x, x * (0.01 if p is None else p))
+def _or(p, default):
+    return default if p is None else p
 
 
-def _elu(x, p):
-    alpha = 1.0 if p is None else p
-    return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0.0)))
+def _sigmoid(x, p=None):
+    return 0.5 * (1.0 + np.tanh(0.5 * _f(x)))
 
 
-def _selu(x, p):
-    return SELU_LAMBDA * np.where(x > 0, x, SELU_ALPHA * np.expm1(np.minimum(x, 0.0)))
+def _softplus(x, p):
+    beta = _or(p, 1.0)
+    return np.logaddexp(0.0, beta * _f(x)) / beta
 
 
-def _gelu(x, p):
-    return 0.5 * x * (1.0 + _erf(np.asarray(x, dtype=float) / math.sqrt(2.0)))
+def _gelu_d(x, p):
+    x = _f(x)
+    return 0.5 * (1.0 + _erf(x / math.sqrt(2.0))) + x * np.exp(-0.5 * x * x) / math.sqrt(
+        2 * math.pi)
 
 
 def _gelu_tanh(x, p):
     return 0.5 * x * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x ** 3)))
-
-
-def _sigmoid(x, p):
-    return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(x, dtype=float)))
-
-
-def _silu(x, p):
-    return x * _sigmoid(x, None)
-
-
-def _softplus(x, p):
-    beta = 1.0 if p is None else p
-    return np.logaddexp(0.0, beta * np.asarray(x, dtype=float)) / beta
-
-
-def _mish(x, p):
-    return x * np.tanh(_softplus(x, None))
-
-
-def _softsign(x, p):
-    return x / (1.0 + np.abs(x))
-
-
-ACTIVATIONS: dict[str, Callable] = {
-    "linear": lambda x, p: np.asarray(x, dtype=float),
-    "relu": _relu,
-    "leaky_relu": _leaky_relu,
-    "elu": _elu,
-    "selu": _selu,
-    "gelu": _gelu,
-    "gelu_tanh": _gelu_tanh,
-    "silu": _silu,
-    "tanh": lambda x, p: np.tanh(x),
-    "sigmoid": _sigmoid,
-    "softplus": _softplus,
-    "softsign": _softsign,
-    "mish": _mish,
-}
-ALIASES = {"identity": "linear", "swish": "silu"}
-
-
-def _sig(x):
-    return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(x, dtype=float)))
-
-
-def _gelu_d(x, p):
-    x = np.asarray(x, dtype=float)
-    return 0.5 * (1.0 + _erf(x / math.sqrt(2.0))) + x * np.exp(-0.5 * x * x) / math.sqrt(
-        2 * math.pi)
 
 
 def _gelu_tanh_d(x, p):
@@ -103,45 +60,93 @@ def _gelu_tanh_d(x, p):
 
 
 def _mish_d(x, p):
-    sp = _softplus(x, None)
-    t = np.tanh(sp)
-    return t + x * (1 - t * t) * _sig(x)
+    t = np.tanh(_softplus(x, None))
+    return t + x * (1 - t * t) * _sigmoid(x)
 
 
-# derivatives, phi'(x); relu's value at 0 is its parameter (default 0)
-DERIVATIVES: dict[str, Callable] = {
-    "linear": lambda x, p: np.ones_like(np.asarray(x, dtype=float)),
-    "relu": lambda x, p: np.where(x > 0, 1.0, np.where(x == 0, 0.0 if p is None else p, 0.0)),
-    "leaky_relu": lambda x, p: np.where(x > 0, 1.0, 0.01 if p is None else p),
-    "elu": lambda x, p: np.where(x > 0, 1.0, (1.0 if p is None else p)
-                                 * np.exp(np.minimum(x, 0.0))),
-    "selu": lambda x, p: SELU_LAMBDA * np.where(x > 0, 1.0, SELU_ALPHA * np.exp(
-        np.minimum(x, 0.0))),
-    "gelu": _gelu_d,
-    "gelu_tanh": _gelu_tanh_d,
-    "silu": lambda x, p: _sig(x) * (1 + x * (1 - _sig(x))),
-    "tanh": lambda x, p: 1 - np.tanh(x) ** 2,
-    "sigmoid": lambda x, p: _sig(x) * (1 - _sig(x)),
-    "softplus": lambda x, p: _sig((1.0 if p is None else p) * np.asarray(x, dtype=float)),
-    "softsign": lambda x, p: 1 / (1 + np.abs(x)) ** 2,
-    "mish": _mish_d,
-}
-# activations with a parameter, and what it means
-PARAMETERS = {"leaky_relu": "negative slope (default 0.01)", "elu": "alpha (default 1.0)",
-              "softplus": "beta (default 1.0)"}
+@dataclass(frozen=True)
+class Activation:
+    """One activation: phi(x, p), phi'(x, p), its parameter and its kernel code."""
+    name: str
+    fn: Callable
+    derivative: Callable
+    default: float | None = None      # the parameter's default; None: no parameter
+    param_doc: str = ""
+    code: int | None = None           # kernels.activations code; None: not in networks
+    param_shapes_phi: bool = True     # False: the parameter only touches phi' (relu at 0)
+
+
+TABLE: dict[str, Activation] = {a.name: a for a in (
+    Activation("linear", lambda x, p: _f(x), lambda x, p: np.ones_like(_f(x)), code=codes.LINEAR),
+    Activation("relu", lambda x, p: np.maximum(x, 0.0),
+               lambda x, p: np.where(x > 0, 1.0, np.where(x == 0, _or(p, 0.0), 0.0)),
+               0.0, "derivative at 0 (1 for ZerO)", codes.RELU, param_shapes_phi=False),
+    Activation("leaky_relu", lambda x, p: np.where(x >= 0, x, x * _or(p, 0.01)),
+               lambda x, p: np.where(x > 0, 1.0, _or(p, 0.01)), 0.01, "negative slope",
+               codes.LEAKY_RELU),
+    Activation("elu", lambda x, p: np.where(x > 0, x, _or(p, 1.0) * np.expm1(np.minimum(x, 0))),
+               lambda x, p: np.where(x > 0, 1.0, _or(p, 1.0) * np.exp(np.minimum(x, 0.0))),
+               1.0, "alpha", codes.ELU),
+    Activation("selu", lambda x, p: SELU_LAMBDA * np.where(
+                   x > 0, x, SELU_ALPHA * np.expm1(np.minimum(x, 0.0))),
+               lambda x, p: SELU_LAMBDA * np.where(x > 0, 1.0, SELU_ALPHA * np.exp(
+                   np.minimum(x, 0.0))), code=codes.SELU),
+    Activation("gelu", lambda x, p: 0.5 * x * (1.0 + _erf(_f(x) / math.sqrt(2.0))), _gelu_d,
+               code=codes.GELU),
+    Activation("gelu_tanh", _gelu_tanh, _gelu_tanh_d, code=codes.GELU_TANH),
+    Activation("silu", lambda x, p: x * _sigmoid(x),
+               lambda x, p: _sigmoid(x) * (1 + x * (1 - _sigmoid(x))), code=codes.SILU),
+    Activation("tanh", lambda x, p: np.tanh(x), lambda x, p: 1 - np.tanh(x) ** 2,
+               code=codes.TANH),
+    Activation("sigmoid", _sigmoid, lambda x, p: _sigmoid(x) * (1 - _sigmoid(x)),
+               code=codes.SIGMOID),
+    Activation("softplus", _softplus, lambda x, p: _sigmoid(_or(p, 1.0) * _f(x)), 1.0, "beta",
+               codes.SOFTPLUS),
+    Activation("softsign", lambda x, p: x / (1.0 + np.abs(x)),
+               lambda x, p: 1 / (1 + np.abs(x)) ** 2, code=codes.SOFTSIGN),
+    Activation("mish", lambda x, p: x * np.tanh(_softplus(x, None)), _mish_d),
+)}
+ALIASES = {"identity": "linear", "swish": "silu"}
+# views of the table, by name
+ACTIVATIONS: dict[str, Callable] = {n: a.fn for n, a in TABLE.items()}
+DERIVATIVES: dict[str, Callable] = {n: a.derivative for n, a in TABLE.items()}
+PARAMETERS = {n: f"{a.param_doc} (default {a.default})" for n, a in TABLE.items()
+              if a.default is not None and a.param_shapes_phi}
+NETWORK = tuple(n for n, a in TABLE.items() if a.code is not None)   # what networks run
+
+
+def network_activation(name, func: str, argname: str = "activation") -> Activation:
+    """The table entry of an activation networks can run (aliases resolved), checked."""
+    name = ALIASES.get(name, name)
+    check_choice(name, argname, func, NETWORK)
+    return TABLE[name]
+
+
+def check_param(act: Activation, value, func: str, argname: str = "activation_param") -> float:
+    """A network activation parameter, checked: a finite number; softplus's beta and elu's
+    alpha > 0, leaky_relu's slope >= 0. None gives the default (0 for parameter-free ones)."""
+    if value is None:
+        return 0.0 if act.default is None else act.default
+    v = check_real(value, argname, func)
+    if act.name in ("softplus", "elu") and v <= 0:
+        raise ValueError(f"The {argname!r} parameter of {func} ({act.name} {act.param_doc}) "
+                         f"must be > 0. Got {v!r} instead.")
+    if act.name == "leaky_relu" and v < 0:
+        raise ValueError(f"The {argname!r} parameter of {func} (leaky_relu negative slope) "
+                         f"must be >= 0. Got {v!r} instead.")
+    return v
 
 
 def resolve_derivative(activation, param=None, *, func: str, argname: str = "nonlinearity"):
     """phi' as a float64 NumPy function; for a callable, a central difference (h = 1e-5)."""
     if callable(activation):
         f = resolve(activation, param, func=func, argname=argname)
-        return lambda x: (f(np.asarray(x, dtype=float) + 1e-5)
-                          - f(np.asarray(x, dtype=float) - 1e-5)) / 2e-5
+        return lambda x: (f(_f(x) + 1e-5) - f(_f(x) - 1e-5)) / 2e-5
     name = ALIASES.get(activation, activation)
     resolve(activation, param, func=func, argname=argname)   # validates name and parameter
-    d = DERIVATIVES[name]
+    d = TABLE[name].derivative
     p = None if param is None else float(param)
-    return lambda x: np.asarray(d(np.asarray(x, dtype=float), p), dtype=float)
+    return lambda x: np.asarray(d(_f(x), p), dtype=float)
 
 
 def resolve(activation, param=None, *, func: str,
@@ -151,9 +156,9 @@ def resolve(activation, param=None, *, func: str,
         if param is not None:
             raise ValueError(f"The 'param' parameter of {func} applies to named activations "
                              f"only. Got param={param!r} with a callable activation.")
-        return lambda x: np.asarray(activation(np.asarray(x, dtype=float)), dtype=float)
+        return lambda x: np.asarray(activation(_f(x)), dtype=float)
     name = ALIASES.get(activation, activation)
-    check_choice(name, argname, func, list(ACTIVATIONS) + list(ALIASES))
+    check_choice(name, argname, func, list(TABLE) + list(ALIASES))
     if param is not None:
         if name not in PARAMETERS:
             raise ValueError(f"The 'param' parameter of {func} is not used by the "
@@ -162,8 +167,8 @@ def resolve(activation, param=None, *, func: str,
         param = check_real(param, "param", func,
                            low=0.0 if name == "leaky_relu" else None,
                            low_open=name != "leaky_relu")
-    f = ACTIVATIONS[name]
-    return lambda x: f(np.asarray(x, dtype=float), param)
+    f = TABLE[name].fn
+    return lambda x: f(_f(x), param)
 
 
 _PANELS = np.linspace(-12.0, 12.0, 97)  # 96 panels of width 0.25; 0 is a panel edge

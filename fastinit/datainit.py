@@ -13,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 
 from . import registry, streams
-from ._validate import check_bool, check_int, check_real
-from .diagnose import _phi_dphi
+from ._validate import check_bool, check_int, check_real, check_seed, check_x
+from .layerwise import run_backward, run_forward
 from .network import MLP
 from .sample import draw
 
@@ -25,14 +25,19 @@ def _check_net(net, func):
                         f"{type(net).__name__}.")
 
 
-def _layer_input(net, x, l, phi):
-    """Inputs of layer l for every member, float64 (K, n, d_l)."""
-    a = np.broadcast_to(x, (net.n,) + x.shape)
-    for j in range(l):
-        z = np.matmul(a, np.asarray(net.weights[j], dtype=float).transpose(0, 2, 1)) \
-            + np.asarray(net.biases[j], dtype=float)[:, None, :]
-        a = phi(z)
-    return a
+def _batch(net, X, func) -> np.ndarray:
+    """X as the network sees it (rounded to its dtype), in float64."""
+    x = check_x(X, net.layer_sizes[0], net.dtype, func).astype(np.float64)
+    if len(x) < 2:
+        raise ValueError(f"The 'X' parameter of {func} needs at least 2 samples to measure a "
+                         f"variance. Got {len(x)}.")
+    return x
+
+
+def _layer_input(net, x, l):
+    """Layer l's input for every member, float64 (K, n, d_l), through the real forward pass
+    (residual skips included) with the weights as they are now."""
+    return run_forward(net, x, l + 1).inputs[l]
 
 
 def lsuv(net: MLP, X, *, tol: float = 0.1, max_iter: int = 10, center_bias: bool = False,
@@ -55,11 +60,7 @@ def lsuv(net: MLP, X, *, tol: float = 0.1, max_iter: int = 10, center_bias: bool
     if layers not in ("all", "hidden"):
         raise ValueError(f"The 'layers' parameter of {func} must be one of {{'all', 'hidden'}}. "
                          f"Got {layers!r} instead.")
-    x = net.check_x(X, func).astype(float)
-    if len(x) < 2:
-        raise ValueError(f"The 'X' parameter of {func} needs at least 2 samples to measure a "
-                         f"variance. Got {len(x)}.")
-    phi, _ = _phi_dphi(net)
+    x = _batch(net, X, func)
     if orthonormal:
         scheme = registry.get_scheme("orthogonal")
         for l in range(net.depth):
@@ -73,7 +74,7 @@ def lsuv(net: MLP, X, *, tol: float = 0.1, max_iter: int = 10, center_bias: bool
     variance = np.full((net.n, net.depth), np.nan)
     iterations = np.zeros((net.n, net.depth), dtype=np.int64)
     for l in range(L):
-        a = _layer_input(net, x, l, phi)
+        a = _layer_input(net, x, l)
         w = np.asarray(net.weights[l], dtype=float).copy()
         b = np.asarray(net.biases[l], dtype=float).copy()
         if center_bias:
@@ -98,12 +99,13 @@ def lsuv(net: MLP, X, *, tol: float = 0.1, max_iter: int = 10, center_bias: bool
 
 def kraehenbuehl(net: MLP, X, *, beta: float = 0.0, between_layers: bool = True,
                  iterations: int = 10, alpha: float = 0.25, seed: int = 0) -> dict:
-    """Data-dependent init of Kraehenbuehl et al. (ICLR 2016), for dense layers.
+    """Data-dependent init of Kraehenbuehl et al. (ICLR 2016), for dense and residual networks.
 
     Within each layer, on the batch X: every unit's pre-activation gets mean ``beta`` and unit
     variance (W_i /= sigma_i, b_i = beta - mu_i / sigma_i), layer after layer. Then, with
     ``between_layers``, the layers' rates of change are equalised: with random top gradients
-    (standard normal, drawn from ``seed``) back-propagated through the network, r_l =
+    (standard normal, from Philox streams of ``seed``, the same for every member)
+    back-propagated through the network (residual skips included), r_l =
     E||dL/dW_l||^2 / ||W_l||^2; every layer is scaled by (r_l / geometric mean of r)^(alpha / 2),
     ``iterations`` times. Returns {"pre_mean", "pre_std" (K, L) after the within-layer step,
     "ratios" (K, L) of the last between-layer iteration}.
@@ -114,15 +116,13 @@ def kraehenbuehl(net: MLP, X, *, beta: float = 0.0, between_layers: bool = True,
     between_layers = check_bool(between_layers, "between_layers", func)
     iterations = check_int(iterations, "iterations", func, minimum=0)
     alpha = check_real(alpha, "alpha", func, low=0.0, low_open=True)
-    x = net.check_x(X, func).astype(float)
-    if len(x) < 2:
-        raise ValueError(f"The 'X' parameter of {func} needs at least 2 samples. Got {len(x)}.")
-    phi, dphi = _phi_dphi(net)
+    seed = check_seed(seed, "seed", func)
+    x = _batch(net, X, func)
     K, L = net.n, net.depth
     pre_mean = np.zeros((K, L))
     pre_std = np.zeros((K, L))
     for l in range(L):
-        a = _layer_input(net, x, l, phi)
+        a = _layer_input(net, x, l)
         w = np.asarray(net.weights[l], dtype=float)
         z = np.matmul(a, w.transpose(0, 2, 1))
         mu, sd = z.mean(axis=1), z.std(axis=1)
@@ -135,29 +135,21 @@ def kraehenbuehl(net: MLP, X, *, beta: float = 0.0, between_layers: bool = True,
         pre_std[:, l] = z.std(axis=(1, 2))
     ratios = np.full((K, L), np.nan)
     if between_layers and L > 1:
-        g = np.random.default_rng(seed)
-        for _ in range(iterations):
-            top = g.standard_normal((len(x), net.layer_sizes[-1]))
-            for k in range(K):
-                ws = [np.asarray(net.weights[l][k], dtype=float) for l in range(L)]
-                bs = [np.asarray(net.biases[l][k], dtype=float) for l in range(L)]
-                acts, zs = [x], []
+        normal = registry.get_scheme("normal")
+        for i in range(iterations):
+            top = draw(normal, {"mean": 0.0, "std": 1.0}, (len(x), net.layer_sizes[-1]),
+                       dtype=np.float64, layout="torch", key=np.array([seed], np.uint64),
+                       members=np.zeros(1, np.int64), tag=streams.KRAEHENBUEHL + i,
+                       func=func)     # the same top gradients for every member
+            dw, _, _ = run_backward(net, run_forward(net, x), top / len(x))
+            r = np.stack([np.sum(g * g, axis=(1, 2)) / np.maximum(np.sum(
+                np.asarray(w, dtype=float) ** 2, axis=(1, 2)), 1e-300)
+                for g, w in zip(dw, net.weights)], axis=1)          # (K, L)
+            ratios[...] = r
+            for k in np.flatnonzero(np.all(r > 0, axis=1)):
+                mean = np.exp(np.mean(np.log(r[k])))
                 for l in range(L):
-                    z = acts[-1] @ ws[l].T + bs[l]
-                    zs.append(z)
-                    acts.append(phi(z) if l < L - 1 else z)
-                dz = top / len(x)
-                r = np.zeros(L)
-                for l in range(L - 1, -1, -1):
-                    dw = dz.T @ acts[l]
-                    r[l] = np.sum(dw * dw) / max(np.sum(ws[l] * ws[l]), 1e-300)
-                    if l:
-                        dz = (dz @ ws[l]) * dphi(zs[l - 1])
-                ratios[k] = r
-                if np.all(r > 0):
-                    mean = np.exp(np.mean(np.log(r)))
-                    for l in range(L):
-                        s = (r[l] / mean) ** (alpha / 2)
-                        net.weights[l][k] *= s
-                        net.biases[l][k] *= s
+                    s = (r[k, l] / mean) ** (alpha / 2)
+                    net.weights[l][k] *= s
+                    net.biases[l][k] *= s
     return {"pre_mean": pre_mean, "pre_std": pre_std, "ratios": ratios}

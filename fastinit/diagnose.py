@@ -16,7 +16,9 @@ Per layer l (L = net.depth; layer l maps width d_l to d_{l+1}):
 And jacobian_singular_values(net, x): singular values of d(output)/d(input) at one point
 (dynamical isometry: all 1 for a deep linear network with orthogonal weights).
 
-Computed in float64 NumPy from the network's weights; gradients come from the training kernels.
+Moments, dead units and symmetry come from compiled kernels (kernels/stats.py); ranks and the
+Jacobian from the float64 layer-by-layer pass (layerwise.py); gradients from the training
+kernels.
 """
 from __future__ import annotations
 
@@ -25,52 +27,21 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import activations, kernels
+from . import kernels
+from ._validate import check_x
+from .layerwise import jacobian, run_forward
 
 _F = "fastinit.diagnose"
 FIELDS = ("pre_mean", "pre_var", "pre_sq", "act_mean", "act_var", "dead_fraction", "grad_norm",
           "distinct_units", "max_similarity", "weight_rank", "act_rank")
 
 
-def _phi_dphi(net):
-    """phi and phi' of the network's activation (relu's derivative at 0 is its parameter)."""
-    param = net.activation_param if net.activation in activations.PARAMETERS else None
-    phi = activations.resolve(net.activation, param, func=_F, argname="activation")
-    if net.activation == "relu":
-        at0 = net.activation_param
-        return phi, lambda z: np.where(z > 0, 1.0, np.where(z == 0, at0, 0.0))
-    return phi, activations.resolve_derivative(net.activation, param, func=_F,
-                                               argname="activation")
-
-
-def forward_layers(net, x):
-    """Pre-activations and activations of every layer, float64: lists of (K, n, d_{l+1})."""
-    phi, _ = _phi_dphi(net)
-    a = np.broadcast_to(np.asarray(x, dtype=float), (net.n,) + np.shape(x))
-    inputs, zs, acts = [], [], []
-    for l in range(net.depth):
-        inputs.append(a)
-        z = np.matmul(a, np.asarray(net.weights[l], dtype=float).transpose(0, 2, 1)) \
-            + np.asarray(net.biases[l], dtype=float)[:, None, :]
-        if l == net.depth - 1:
-            a = z
-        elif net._skip[l] >= 0:               # residual: block input + alpha * branch
-            alpha = np.asarray(net.params[:, net._alpha_idx[l]], dtype=float)
-            a = inputs[net._skip[l]] + alpha[:, None, None] * z
-        else:
-            a = phi(z)
-        zs.append(z)
-        acts.append(a)
-    return zs, acts
-
-
 def layer_statistics(net, x) -> dict:
     """pre/act means, variances, mean squares and dead fractions, each (K, L), from one
     compiled pass over the probe batch (the network's own dtype, float64 sums)."""
-    xs = net.check_x(x, _F)
+    xs = check_x(x, net.layer_sizes[0], net.dtype, _F)
     out = np.zeros((net.n, net.depth, 6))
-    kernels.stats.layer_moments(net.params, xs, net._dims, net._ld, net._woff, net._boff,
-                                net._act, net._act_param, net._skip, net._alpha_idx, out)
+    kernels.stats.layer_moments(net.params, xs, net.arch, out)
     names = ("pre_mean", "pre_var", "pre_sq", "act_mean", "act_var", "dead_fraction")
     return {name: out[:, :, i].copy() for i, name in enumerate(names)}
 
@@ -88,47 +59,12 @@ def effective_rank(matrix) -> float:
     return float(np.exp(-np.sum(p * np.log(p))))
 
 
-def distinct_rows(rows: np.ndarray, tol: float) -> int:
-    """Rows equal within tol * max(1, largest |entry| of the pair) count once: each row not yet
-    claimed claims every row equal to it. NumPy reference of kernels.stats.unit_symmetry."""
-    rows = np.asarray(rows, dtype=float)
-    n = len(rows)
-    peak = np.max(np.abs(rows), axis=1) if rows.size else np.zeros(n)
-    eq = np.zeros((n, n), dtype=bool)
-    for i0 in range(0, n, 64):
-        block = rows[i0:i0 + 64]
-        diff = np.max(np.abs(block[:, None, :] - rows[None, :, :]), axis=2)
-        scale = np.maximum(1.0, np.maximum(peak[i0:i0 + 64, None], peak[None, :]))
-        eq[i0:i0 + 64] = diff <= tol * scale
-    claimed = np.zeros(n, dtype=bool)
-    count = 0
-    for i in range(n):
-        if not claimed[i]:
-            count += 1
-            claimed |= eq[i]
-    return count
-
-
-def max_cosine(rows: np.ndarray) -> float:
-    """Largest cosine similarity between two different rows (two zero rows count as 1)."""
-    if len(rows) < 2:
-        return math.nan
-    norms = np.linalg.norm(rows, axis=1)
-    unit = np.divide(rows, norms[:, None], out=np.zeros_like(rows), where=norms[:, None] > 0)
-    sim = unit @ unit.T
-    zero = norms == 0
-    sim[np.ix_(zero, zero)] = 1.0
-    np.fill_diagonal(sim, -np.inf)
-    return float(sim.max())
-
-
 def symmetry(net, tol: float = 1e-6, ranks: bool = True) -> dict:
     """distinct_units, max_similarity (compiled, over rows of [W_l | b_l]) and, with ranks,
     weight_rank per member and layer, (K, L)."""
     K, L = net.n, net.depth
     sym = np.zeros((K, L, 2))
-    kernels.stats.unit_symmetry(net.params, net._dims, net._ld, net._woff, net._boff,
-                                float(tol), sym)
+    kernels.stats.unit_symmetry(net.params, net.arch, float(tol), sym)
     out = {"distinct_units": sym[:, :, 0].copy(), "max_similarity": sym[:, :, 1].copy(),
            "weight_rank": np.full((K, L), np.nan)}
     if ranks:
@@ -136,26 +72,6 @@ def symmetry(net, tol: float = 1e-6, ranks: bool = True) -> dict:
             for l in range(L):
                 out["weight_rank"][k, l] = effective_rank(net.weights[l][k])
     return out
-
-
-def jacobian(net, x) -> np.ndarray:
-    """d(output)/d(input) of every member at one input x (d0,): (K, d_L, d_0)."""
-    x = net.check_x(np.asarray(x, dtype=float).reshape(1, -1), "fastinit.jacobian")
-    _, dphi = _phi_dphi(net)
-    zs, _ = forward_layers(net, x.astype(float))
-    J = np.broadcast_to(np.eye(net.layer_sizes[0]), (net.n,) + (net.layer_sizes[0],) * 2)
-    inputs = []                 # d(input of layer l) / dx
-    for l in range(net.depth):
-        inputs.append(J)
-        Jz = np.matmul(np.asarray(net.weights[l], dtype=float), J)
-        if l == net.depth - 1:
-            J = Jz
-        elif net._skip[l] >= 0:
-            alpha = np.asarray(net.params[:, net._alpha_idx[l]], dtype=float)
-            J = inputs[net._skip[l]] + alpha[:, None, None] * Jz
-        else:
-            J = dphi(zs[l][:, 0, :])[:, :, None] * Jz
-    return J
 
 
 def jacobian_singular_values(net, x) -> np.ndarray:
@@ -203,7 +119,7 @@ def diagnose(net, X, y=None, loss: str = "cross_entropy", *, tol: float = 1e-6,
     >>> d.distinct_units[:, :2].tolist()    # zeros: one distinct unit per hidden layer
     [[1.0, 1.0], [16.0, 16.0]]
     """
-    x = net.check_x(X, _F)
+    x = check_x(X, net.layer_sizes[0], net.dtype, _F)
     stats = layer_statistics(net, x)
     sym = symmetry(net, tol, ranks)
     grad = np.full((net.n, net.depth), np.nan)
@@ -213,8 +129,7 @@ def diagnose(net, X, y=None, loss: str = "cross_entropy", *, tol: float = 1e-6,
             grad[:, l] = np.sqrt(np.sum(np.asarray(g, dtype=float) ** 2, axis=(1, 2)))
     act_rank = np.full((net.n, net.depth), np.nan)
     if ranks:
-        _, acts = forward_layers(net, x)
-        for l, a in enumerate(acts):
+        for l, a in enumerate(run_forward(net, x).post):
             for k in range(net.n):
                 act_rank[k, l] = effective_rank(a[k])
     return Diagnostics(stats["pre_mean"], stats["pre_var"], stats["pre_sq"], stats["act_mean"],

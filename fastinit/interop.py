@@ -15,7 +15,7 @@ import numpy as np
 
 from . import registry, streams
 from ._validate import check_int, check_real, check_seed
-from .network import ACTIVATION_DEFAULTS, MLP
+from .network import MLP
 from .sample import draw
 
 
@@ -145,7 +145,8 @@ def to_torch(net: MLP, member: int = 0):
             lin.bias.copy_(torch.from_numpy(np.ascontiguousarray(net.biases[l][member])))
         mods.append(lin)
         if l < net.depth - 1 and net.activation != "linear":
-            mods.append(_activation_module(torch, net.activation, net.activation_param))
+            mods.append(_activation_module(torch, net.activation,
+                                           float(net.activation_param[member])))
     return torch.nn.Sequential(*mods)
 
 
@@ -194,7 +195,7 @@ def from_torch(module) -> MLP:
     sizes = [linears[0].in_features] + [lin.out_features for lin in linears]
     dt = np.float64 if linears[0].weight.dtype == torch.float64 else np.float32
     net = MLP(sizes, activation=name, init="zeros", n=1, dtype=dt,
-              activation_param=ACTIVATION_DEFAULTS.get(name, None) if param is None else param)
+              activation_param=param)
     for l, lin in enumerate(linears):
         net.weights[l][0] = lin.weight.detach().cpu().numpy()
         net.biases[l][0] = lin.bias.detach().cpu().numpy() if lin.bias is not None else 0

@@ -1,7 +1,10 @@
 """fastinit.MLP: a population of K multilayer perceptrons with the same layer sizes.
 
-Members may differ in init scheme and seed; each draws its weights from its own Philox streams,
-so member k is the same network whether it is built alone or among thousands.
+Members may differ in init scheme, seed and activation parameter; each draws its weights from
+its own Philox streams, so member k is the same network whether it is built alone or among
+thousands. The network describes itself to the kernels with one record, ``net.arch``
+(kernels.dense.Arch: widths, offsets, activation codes and per-member parameters, residual
+skips); every kernel takes that record and the flat parameters ``net.params``.
 """
 from __future__ import annotations
 
@@ -10,32 +13,33 @@ from typing import Sequence
 
 import numpy as np
 
-from . import kernels, streams
-from . import registry
-from ._validate import check_choice, check_dtype, check_int, check_real, check_seed
+from . import activations, kernels, registry, streams
+from ._validate import check_choice, check_dtype, check_int, check_memory, check_seed, \
+    check_targets, check_x
 from .sample import draw
 
-ACTIVATIONS = ("linear", "relu", "leaky_relu", "elu", "selu", "gelu", "gelu_tanh", "silu",
-               "tanh", "sigmoid", "softplus", "softsign")
-ACTIVATION_CODES = {name: code for code, name in enumerate(ACTIVATIONS)}
-ACTIVATION_ALIASES = {"identity": "linear", "swish": "silu"}
-# default parameter: relu's derivative at 0, leaky_relu's slope, elu's alpha, softplus's beta
-ACTIVATION_DEFAULTS = {"relu": 0.0, "leaky_relu": 0.01, "elu": 1.0, "softplus": 1.0}
+ACTIVATIONS = activations.NETWORK
 LOSSES = ("cross_entropy", "mse", "bce")
 _CLS = "fastinit.MLP"
 
 
-def _as_specs(value, count: int, param: str, func: str):
-    """One InitSpec per member from a scheme, a spec or a list of K of them."""
-    if isinstance(value, (list, tuple)) and not (
+def _per_member(value, count: int, param: str, func: str, what: str = "values") -> list:
+    """One value per member from a single value or a list of K of them (a (name, {params})
+    pair counts as a single scheme)."""
+    if isinstance(value, (list, tuple, np.ndarray)) and not (
             len(value) == 2 and isinstance(value, tuple) and isinstance(value[1], dict)):
         if len(value) != count:
-            raise ValueError(f"The {param!r} parameter of {func} must be one scheme or a list "
-                             f"of n={count} schemes (one per member). Got a list of "
+            raise ValueError(f"The {param!r} parameter of {func} must be one of its {what} or "
+                             f"a list of n={count} {what} (one per member). Got a list of "
                              f"{len(value)}.")
-        return [registry.as_spec(v, func, param) for v in value]
-    spec = registry.as_spec(value, func, param)
-    return [spec] * count
+        return list(value)
+    return [value] * count
+
+
+def padded_size(layer_sizes) -> int:
+    """Parameters of one member as laid out in memory (weight rows padded for the kernels)."""
+    return sum(b * int(kernels.gemm.padded(a)) + b
+               for a, b in zip(layer_sizes[:-1], layer_sizes[1:]))
 
 
 class MLP:
@@ -59,15 +63,18 @@ class MLP:
         One seed: member k uses stream k of it. A list: member k uses stream 0 of seed[k], so
         it equals ``MLP(..., n=1, seed=seed[k])``.
     dtype : np.float32 (default) or np.float64
-    activation_param : float, optional
-        relu: derivative at 0 (default 0; 1 when every member uses ZerO, which needs it);
-        leaky_relu: slope (0.01); elu: alpha (1.0); softplus: beta (1.0).
+    activation_param : float or list of K, optional
+        relu: derivative at 0 (default 0, and 1 for a member drawn with ZerO, which needs it);
+        leaky_relu: slope (0.01); elu: alpha (1.0); softplus: beta (1.0). Resolved per member:
+        member k's value never depends on the others.
 
     Attributes
     ----------
     weights : list of arrays (K, out, in)   views into ``params``, writable
     biases : list of arrays (K, out)
     params : array (K, P)                   every member's parameters, flat
+    activation_param : array (K,)           each member's activation parameter
+    arch : kernels.dense.Arch               the record every kernel takes
 
     >>> import fastinit
     >>> net = fastinit.MLP([64, 32, 10], init=["he_normal", "xavier_uniform"], n=2, seed=0)
@@ -77,7 +84,7 @@ class MLP:
 
     def __init__(self, layer_sizes: Sequence[int], activation: str = "relu",
                  init="he_normal", bias_init=None, *, n: int = 1, seed=0,
-                 dtype=np.float32, activation_param: float | None = None):
+                 dtype=np.float32, activation_param=None):
         if isinstance(layer_sizes, (str, bytes)) or not hasattr(layer_sizes, "__len__"):
             raise TypeError(f"The 'layer_sizes' parameter of {_CLS} must be a list of positive "
                             f"integers, e.g. [64, 64, 10]. Got {layer_sizes!r}.")
@@ -85,23 +92,22 @@ class MLP:
         if len(sizes) < 2:
             raise ValueError(f"The 'layer_sizes' parameter of {_CLS} needs at least 2 sizes "
                              f"(input and output). Got {list(layer_sizes)!r}.")
-        activation = ACTIVATION_ALIASES.get(activation, activation)
-        check_choice(activation, "activation", _CLS, ACTIVATIONS)
+        act = activations.network_activation(activation, _CLS)
         count = check_int(n, "n", _CLS, minimum=1)
         dt = check_dtype(dtype, "dtype", _CLS)
-        inits = _as_specs(init, count, "init", _CLS)
-        if bias_init is None:   # a preset's bias scheme, given the parameters it shares
-            biases = []
-            for s in inits:
-                preset = registry.get_scheme(s.scheme).bias
-                if preset is None:
-                    biases.append(registry.InitSpec("zeros"))
-                    continue
-                accepted = {p.name for p in registry.get_scheme(preset).params}
-                biases.append(registry.InitSpec(preset, tuple(
-                    (k, v) for k, v in s.params if k in accepted)))
+        self.layer_sizes = sizes
+        per_member = padded_size(sizes) * dt.itemsize + 64     # parameters, keys, flags
+        largest = max(a * b for a, b in zip(sizes[:-1], sizes[1:])) * dt.itemsize
+        check_memory(count * (per_member + largest), f"{_CLS}: n={count} members of layer "
+                     f"sizes {sizes} ({dt.name})")
+        inits = [registry.as_spec(v, _CLS, "init")
+                 for v in _per_member(init, count, "init", _CLS, "schemes")]
+        if bias_init is None:
+            biases = [registry.preset_bias(s) for s in inits]
         else:
-            biases = _as_specs(bias_init, count, "bias_init", _CLS)
+            biases = [registry.as_spec(v, _CLS, "bias_init")
+                      for v in _per_member(bias_init, count, "bias_init", _CLS,
+                                                   "schemes")]
         if isinstance(seed, (list, tuple, np.ndarray)):
             if len(seed) != count:
                 raise ValueError(f"The 'seed' parameter of {_CLS} must be one integer or a list "
@@ -111,19 +117,16 @@ class MLP:
         else:
             keys = np.full(count, check_seed(seed, "seed", _CLS), dtype=np.uint64)
             members = np.arange(count, dtype=np.int64)
-        if activation_param is None:
-            zero_net = all(registry.get_scheme(s.scheme).family == "zero" for s in inits)
-            param = 1.0 if (activation == "relu" and zero_net) else \
-                ACTIVATION_DEFAULTS.get(activation, 0.0)
-        else:
-            param = check_real(activation_param, "activation_param", _CLS)
-            if activation == "softplus" and param <= 0:
-                raise ValueError(f"The 'activation_param' parameter of {_CLS} (softplus beta) "
-                                 f"must be > 0. Got {param!r}.")
+        given = _per_member(activation_param, count, "activation_param", _CLS, "numbers")
+        params = np.empty(count)
+        for k, (value, spec) in enumerate(zip(given, inits)):
+            if value is None and act.name == "relu" and \
+                    registry.get_scheme(spec.scheme).family == "zero":
+                value = 1.0                     # ZerO needs relu'(0) = 1 (its own, per member)
+            params[k] = activations.check_param(act, value, _CLS)
 
-        self.layer_sizes = sizes
-        self.activation = activation
-        self.activation_param = float(param)
+        self.activation = act.name
+        self.activation_param = params
         self.dtype = dt
         self.n = count
         self.init = inits
@@ -137,35 +140,43 @@ class MLP:
         self._draw()
 
     # -- layout -----------------------------------------------------------------------------
+    def _residual(self):
+        """(skip (L,), alpha_idx relative to the end of the layers (L,), extra parameters,
+        alpha trained): a plain MLP has no skips; ResMLP overrides this."""
+        L = self.depth
+        return np.full(L, -1, np.int64), np.full(L, -1, np.int64), 0, False
+
     def _layout(self):
         sizes = self.layer_sizes
         L = len(sizes) - 1
-        self._dims = np.array(sizes, dtype=np.int64)
-        self._ld = np.array([kernels.gemm.padded(d) for d in sizes[:-1]], dtype=np.int64)
-        self._woff = np.zeros(L, dtype=np.int64)
-        self._boff = np.zeros(L, dtype=np.int64)
+        dims = np.array(sizes, dtype=np.int64)
+        ld = np.array([kernels.gemm.padded(d) for d in sizes[:-1]], dtype=np.int64)
+        woff = np.zeros(L, dtype=np.int64)
+        boff = np.zeros(L, dtype=np.int64)
         off = 0
         for l in range(L):
-            self._woff[l] = off
-            off += sizes[l + 1] * int(self._ld[l])
-            self._boff[l] = off
+            woff[l] = off
+            off += sizes[l + 1] * int(ld[l])
+            boff[l] = off
             off += sizes[l + 1]
-        self._size = off
-        code = ACTIVATION_CODES[self.activation]
-        self._act = np.array([code] * (L - 1) + [ACTIVATION_CODES["linear"]], dtype=np.int64)
-        self._act_param = np.array([self.activation_param] * (L - 1) + [0.0])
-        self._skip = np.full(L, -1, dtype=np.int64)         # residual layers: see ResMLP
-        self._alpha_idx = np.full(L, -1, dtype=np.int64)
-        self._alpha_train = False
+        skip, alpha_rel, extra, alpha_train = self._residual()
+        alpha_idx = np.where(alpha_rel >= 0, off + alpha_rel, -1).astype(np.int64)
+        hidden = (np.arange(L) < L - 1) & (skip < 0)       # layers followed by phi
+        linear = activations.TABLE["linear"].code
+        act = np.where(hidden, activations.TABLE[self.activation].code, linear).astype(np.int64)
+        act_param = np.where(hidden[None, :], self.activation_param[:, None], 0.0)
+        self.arch = kernels.dense.Arch(dims, ld, woff, boff, act, act_param, skip, alpha_idx,
+                                       bool(alpha_train))
+        self._size = off + extra
 
     def _views(self):
-        K, sizes = self.n, self.layer_sizes
+        K, sizes, a = self.n, self.layer_sizes, self.arch
         self.weights, self.biases = [], []
         for l in range(len(sizes) - 1):
-            out, ld = sizes[l + 1], int(self._ld[l])
-            w = self.params[:, self._woff[l]:self._woff[l] + out * ld].reshape(K, out, ld)
+            out, ld = sizes[l + 1], int(a.ld[l])
+            w = self.params[:, a.woff[l]:a.woff[l] + out * ld].reshape(K, out, ld)
             self.weights.append(w[:, :, :sizes[l]])
-            self.biases.append(self.params[:, self._boff[l]:self._boff[l] + out])
+            self.biases.append(self.params[:, a.boff[l]:a.boff[l] + out])
 
     def _draw(self):
         sizes = self.layer_sizes
@@ -174,9 +185,8 @@ class MLP:
             groups.setdefault((self.init[k], self.bias_init[k]), []).append(k)
         for (wspec, bspec), idx in groups.items():
             idx = np.array(idx)
-            wscheme, bscheme = registry.get_scheme(wspec.scheme), registry.get_scheme(bspec.scheme)
-            wparams = wscheme.resolve(wspec.kwargs, _CLS)
-            bparams = bscheme.resolve(bspec.kwargs, _CLS)
+            wscheme, wparams = registry.resolve(wspec, {}, _CLS)
+            bscheme, bparams = registry.resolve(bspec, {}, _CLS)
             for l in range(len(sizes) - 1):
                 shape = (sizes[l + 1], sizes[l])
                 w = draw(wscheme, wparams, shape, dtype=self.dtype, layout="torch",
@@ -211,107 +221,36 @@ class MLP:
                 f"init={schemes if len(schemes) > 1 else schemes[0]!r}, "
                 f"dtype={self.dtype.name})")
 
-    def member(self, k: int) -> "MLP":
-        """A new one-member MLP holding a copy of member k (its parameters, not its history)."""
-        k = check_int(k, "k", "fastinit.MLP.member", minimum=0, maximum=self.n - 1)
-        new = object.__new__(MLP)
+    def _select(self, idx) -> "MLP":
+        """A new population of the members idx (copies of their parameters and flags)."""
+        new = object.__new__(type(self))
         new.__dict__.update(self.__dict__)
-        new.n = 1
-        new.init, new.bias_init = [self.init[k]], [self.bias_init[k]]
-        new.keys, new.members = self.keys[k:k + 1].copy(), self.members[k:k + 1].copy()
-        new.params = self.params[k:k + 1].copy()
-        new.diverged = self.diverged[k:k + 1].copy()
+        new.n = len(idx)
+        new.init, new.bias_init = [self.init[k] for k in idx], [self.bias_init[k] for k in idx]
+        new.keys, new.members = self.keys[idx].copy(), self.members[idx].copy()
+        new.activation_param = self.activation_param[idx].copy()
+        new._layout()
+        new.params = self.params[idx].copy()
+        new.diverged = self.diverged[idx].copy()
         new._views()
         return new
 
-    # -- data checks ------------------------------------------------------------------------
-    def check_x(self, x, func: str, param: str = "X") -> np.ndarray:
-        """X as a C-contiguous (n, in) array of the network's dtype, checked."""
-        try:
-            arr = np.asarray(x)
-        except Exception as e:  # noqa: BLE001 - anything that is not array-like
-            raise TypeError(f"The {param!r} parameter of {func} must be an array. Got "
-                            f"{type(x).__name__}: {e}") from None
-        if arr.dtype.kind not in "biuf":
-            raise TypeError(f"The {param!r} parameter of {func} must hold numbers. Got dtype "
-                            f"{arr.dtype}.")
-        if arr.ndim == 1 and self.layer_sizes[0] != 1:
-            arr = arr[None, :]
-        if arr.ndim != 2:
-            raise ValueError(f"The {param!r} parameter of {func} must be 2-D (samples, "
-                             f"features). Got shape {arr.shape}.")
-        if arr.shape[1] != self.layer_sizes[0]:
-            raise ValueError(f"The {param!r} parameter of {func} has {arr.shape[1]} features "
-                             f"but the network's input width is {self.layer_sizes[0]}.")
-        if arr.shape[0] == 0:
-            raise ValueError(f"The {param!r} parameter of {func} has no samples.")
-        arr = np.ascontiguousarray(arr, dtype=self.dtype)
-        if not np.all(np.isfinite(arr)):
-            bad = int(np.count_nonzero(~np.isfinite(arr)))
-            raise ValueError(f"The {param!r} parameter of {func} contains {bad} NaN or "
-                             f"infinite value(s).")
-        return arr
+    def member(self, k: int) -> "MLP":
+        """A new one-member network holding a copy of member k (its parameters, not its
+        history)."""
+        k = check_int(k, "k", f"{_CLS}.member", minimum=0, maximum=self.n - 1)
+        return self._select([k])
 
-    def check_targets(self, y, n: int, loss: str, func: str, param: str = "y"):
-        """(labels int64 (n,), targets (n, out)) for a loss; the unused one is a stub."""
-        out = self.layer_sizes[-1]
-        arr = np.asarray(y)
-        if arr.shape[:1] != (n,):
-            raise ValueError(f"The {param!r} parameter of {func} must have one entry per sample "
-                             f"of X ({n}). Got shape {arr.shape}.")
-        stub_y = np.zeros(1, dtype=np.int64)
-        stub_t = np.zeros((1, 1), dtype=self.dtype)
-        if loss == "cross_entropy":
-            if arr.ndim != 1 or arr.dtype.kind not in "biuf":
-                raise ValueError(f"The {param!r} parameter of {func} must be a 1-D array of "
-                                 f"integer class labels for cross_entropy. Got shape "
-                                 f"{arr.shape}, dtype {arr.dtype}.")
-            if arr.dtype.kind == "f":
-                if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
-                    raise ValueError(f"The {param!r} parameter of {func} must hold integer "
-                                     f"class labels. Got non-integer values.")
-            labels = arr.astype(np.int64)
-            if labels.min() < 0 or labels.max() >= out:
-                raise ValueError(f"The {param!r} parameter of {func} holds labels in "
-                                 f"[{labels.min()}, {labels.max()}] but the network has {out} "
-                                 f"outputs: labels must be in [0, {out - 1}].")
-            return np.ascontiguousarray(labels), stub_t
-        if arr.ndim == 1:
-            arr = arr[:, None]
-        if arr.ndim != 2 or arr.shape[1] != out:
-            raise ValueError(f"The {param!r} parameter of {func} must have shape ({n}, {out}) "
-                             f"for {loss} (one target per output). Got shape {arr.shape}.")
-        if arr.dtype.kind not in "biuf":
-            raise TypeError(f"The {param!r} parameter of {func} must hold numbers. Got dtype "
-                            f"{arr.dtype}.")
-        targets = np.ascontiguousarray(arr, dtype=self.dtype)
-        if not np.all(np.isfinite(targets)):
-            raise ValueError(f"The {param!r} parameter of {func} contains NaN or infinite "
-                             f"values.")
-        if loss == "bce" and (targets.min() < 0 or targets.max() > 1):
-            raise ValueError(f"The {param!r} parameter of {func} must hold targets in [0, 1] "
-                             f"for bce. Got values in [{targets.min()}, {targets.max()}].")
-        return stub_y, targets
+    def copy(self) -> "MLP":
+        return self._select(list(range(self.n)))
 
     # -- evaluation -------------------------------------------------------------------------
-    def _evaluate(self, x, labels, targets, loss: str, write_out: bool, batch: int = 256):
-        K = self.n
-        n = x.shape[0]
-        loss_sum = np.zeros(K)
-        correct = np.zeros(K)
-        out = np.empty((K, n, self.layer_sizes[-1]) if write_out else (1, 1, 1), dtype=self.dtype)
-        kernels.train.evaluate(self.params, x, labels, targets, min(batch, n), self._dims,
-                               self._ld, self._woff, self._boff, self._act, self._act_param,
-                               self._skip, self._alpha_idx, LOSSES.index(loss), loss_sum,
-                               correct, out, write_out)
-        return loss_sum, correct, out
-
     def forward(self, X) -> np.ndarray:
         """Outputs (logits) of every member: (K, n, out)."""
-        x = self.check_x(X, "fastinit.MLP.forward")
+        x = check_x(X, self.layer_sizes[0], self.dtype, f"{_CLS}.forward")
         labels = np.zeros(x.shape[0], dtype=np.int64)   # cross-entropy on label 0: discarded
-        return self._evaluate(x, labels, np.zeros((1, 1), self.dtype), "cross_entropy",
-                              True)[2]
+        return evaluate(self, x, labels, np.zeros((1, 1), self.dtype), "cross_entropy",
+                        write_out=True)[2]
 
     def predict(self, X) -> np.ndarray:
         """Class predictions (K, n): argmax of the outputs (one output: logit > 0). For
@@ -321,47 +260,46 @@ class MLP:
             return (z[..., 0] > 0).astype(np.int64)
         return np.argmax(z, axis=-1)
 
+    def _checked(self, X, y, loss, func):
+        check_choice(loss, "loss", func, LOSSES)
+        x = check_x(X, self.layer_sizes[0], self.dtype, func)
+        return x, check_targets(y, x.shape[0], self.layer_sizes[-1], loss, self.dtype, func)
+
     def loss(self, X, y, loss: str = "cross_entropy") -> np.ndarray:
         """Mean loss of every member over (X, y): (K,)."""
-        func = "fastinit.MLP.loss"
-        check_choice(loss, "loss", func, LOSSES)
-        x = self.check_x(X, func)
-        labels, targets = self.check_targets(y, x.shape[0], loss, func)
-        return self._evaluate(x, labels, targets, loss, False)[0] / x.shape[0]
+        x, (labels, targets) = self._checked(X, y, loss, f"{_CLS}.loss")
+        return evaluate(self, x, labels, targets, loss)[0] / x.shape[0]
 
     def accuracy(self, X, y) -> np.ndarray:
         """Fraction of samples whose argmax output equals the label: (K,)."""
-        func = "fastinit.MLP.accuracy"
-        x = self.check_x(X, func)
-        labels, targets = self.check_targets(y, x.shape[0], "cross_entropy", func)
-        return self._evaluate(x, labels, targets, "cross_entropy", False)[1] / x.shape[0]
+        x, (labels, targets) = self._checked(X, y, "cross_entropy", f"{_CLS}.accuracy")
+        return evaluate(self, x, labels, targets, "cross_entropy")[1] / x.shape[0]
 
     def gradients(self, X, y, loss: str = "cross_entropy"):
         """Gradient of the mean loss over (X, y) for every member.
 
         Returns (dW, db): lists over layers of arrays (K, out, in) and (K, out).
         """
-        func = "fastinit.MLP.gradients"
-        check_choice(loss, "loss", func, LOSSES)
-        x = self.check_x(X, func)
-        labels, targets = self.check_targets(y, x.shape[0], loss, func)
+        x, (labels, targets) = self._checked(X, y, loss, f"{_CLS}.gradients")
         grads = np.zeros_like(self.params)
-        kernels.train.gradients(self.params, x, labels, targets, self._dims, self._ld,
-                                self._woff, self._boff, self._act, self._act_param,
-                                self._skip, self._alpha_idx, self._alpha_train,
-                                LOSSES.index(loss), grads, np.zeros(self.n))
+        kernels.train.gradients(self.params, x, labels, targets, self.arch, LOSSES.index(loss),
+                                grads, np.zeros(self.n))
+        a = self.arch
         dw, db = [], []
         for l in range(self.depth):
-            out, ld = self.layer_sizes[l + 1], int(self._ld[l])
-            dw.append(grads[:, self._woff[l]:self._woff[l] + out * ld]
+            out, ld = self.layer_sizes[l + 1], int(a.ld[l])
+            dw.append(grads[:, a.woff[l]:a.woff[l] + out * ld]
                       .reshape(self.n, out, ld)[:, :, :self.layer_sizes[l]].copy())
-            db.append(grads[:, self._boff[l]:self._boff[l] + out].copy())
+            db.append(grads[:, a.boff[l]:a.boff[l] + out].copy())
         return dw, db
 
     # -- persistence ------------------------------------------------------------------------
+    FORMAT = "fastinit.MLP/1"
+
     def config(self) -> dict:
         return {"layer_sizes": self.layer_sizes, "activation": self.activation,
-                "activation_param": self.activation_param, "dtype": self.dtype.name,
+                "activation_param": [float(v) for v in self.activation_param],
+                "dtype": self.dtype.name,
                 "n": self.n, "init": [[s.scheme, dict(s.params)] for s in self.init],
                 "bias_init": [[s.scheme, dict(s.params)] for s in self.bias_init],
                 "keys": [int(k) for k in self.keys], "members": [int(m) for m in self.members],
@@ -383,8 +321,6 @@ class MLP:
         arrays["config"] = np.array(json.dumps(self.config()))
         np.savez(path, **arrays)
 
-    FORMAT = "fastinit.MLP/1"
-
     @classmethod
     def load(cls, path) -> "MLP":
         """Load a network saved by ``save``: the same parameters, bit for bit."""
@@ -398,7 +334,8 @@ class MLP:
             net = object.__new__(cls)
             net.layer_sizes = cfg["layer_sizes"]
             net.activation = cfg["activation"]
-            net.activation_param = cfg["activation_param"]
+            net.activation_param = np.broadcast_to(np.asarray(  # one value in older files
+                cfg["activation_param"], dtype=np.float64), (cfg["n"],)).copy()
             net.dtype = np.dtype(cfg["dtype"])
             net.n = cfg["n"]
             net.init = [registry.InitSpec(s, tuple(sorted(p.items()))) for s, p in cfg["init"]]
@@ -417,18 +354,17 @@ class MLP:
             net.diverged = data["diverged"].astype(bool)
         return net
 
-    def copy(self) -> "MLP":
-        new = object.__new__(MLP)
-        new.__dict__.update(self.__dict__)
-        new.params = self.params.copy()
-        new.diverged = self.diverged.copy()
-        new._views()
-        return new
+
+def evaluate(net: MLP, x, labels, targets, loss: str, *, write_out: bool = False,
+             batch: int = 256):
+    """(loss sums (K,), correct counts (K,), logits (K, n, out) or a stub) of every member over
+    checked arrays x, labels, targets, in batches of ``batch`` (one compiled call)."""
+    n = x.shape[0]
+    loss_sum, correct = np.zeros(net.n), np.zeros(net.n)
+    out = np.empty((net.n, n, net.layer_sizes[-1]) if write_out else (1, 1, 1), dtype=net.dtype)
+    kernels.train.evaluate(net.params, x, labels, targets, min(batch, n), net.arch,
+                           LOSSES.index(loss), loss_sum, correct, out, write_out)
+    return loss_sum, correct, out
 
 
-def n_parameters(layer_sizes) -> int:
-    """Weights and biases of one member."""
-    return sum(a * b + b for a, b in zip(layer_sizes[:-1], layer_sizes[1:]))
-
-
-__all__ = ["MLP", "ACTIVATIONS", "LOSSES", "n_parameters"]
+__all__ = ["MLP", "ACTIVATIONS", "LOSSES", "evaluate"]

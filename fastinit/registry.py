@@ -361,6 +361,27 @@ def as_spec(value, func: str, param: str = "scheme") -> InitSpec:
     return InitSpec(get_scheme(value, func, param).name)
 
 
+def resolve(scheme, params: Mapping[str, Any], func: str):
+    """(Scheme, resolved parameters) for a scheme name or InitSpec plus keyword parameters."""
+    s = as_spec(scheme, func)
+    obj = get_scheme(s.scheme, func)
+    overlap = set(s.kwargs) & set(params)
+    if overlap:
+        raise TypeError(f"{func} got parameter(s) {sorted(overlap)} both in the spec and "
+                        f"as keyword arguments.")
+    return obj, obj.resolve({**s.kwargs, **params}, func)
+
+
+def preset_bias(spec: InitSpec) -> InitSpec:
+    """The bias scheme that goes with a weight spec: a framework preset's own bias scheme
+    (given the parameters it shares with the weight's), else zeros."""
+    preset = get_scheme(spec.scheme).bias
+    if preset is None:
+        return InitSpec("zeros")
+    accepted = {p.name for p in get_scheme(preset).params}
+    return InitSpec(preset, tuple((k, v) for k, v in spec.params if k in accepted))
+
+
 # -- the built-in schemes --------------------------------------------------------------------
 
 def _torch_kaiming(distribution):

@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._validate import check_bool, check_choice, check_int
-from .network import ACTIVATION_CODES, MLP
+from .network import MLP
 
 VARIANTS = ("plain", "skipinit", "rezero", "fixup", "zero")
 _CLS = "fastinit.ResMLP"
@@ -41,7 +41,7 @@ class ResMLP(MLP):
 
     def __init__(self, d_in: int, width: int, blocks: int, d_out: int, activation: str = "relu",
                  init="he_normal", residual: str = "plain", *, bias_init=None, n: int = 1,
-                 seed=0, dtype=np.float32, activation_param: float | None = None,
+                 seed=0, dtype=np.float32, activation_param=None,
                  train_alpha: bool | None = None):
         d_in = check_int(d_in, "d_in", _CLS, minimum=1)
         width = check_int(width, "width", _CLS, minimum=1)
@@ -54,24 +54,19 @@ class ResMLP(MLP):
         self.residual = residual
         self.train_alpha = check_bool(train_alpha, "train_alpha", _CLS)
         if residual == "zero":
-            init = "ZerO"
-            if activation == "relu" and activation_param is None:
-                activation_param = 1.0
+            init = "ZerO"            # relu'(0) = 1 follows, per member, from the scheme
         sizes = [d_in] + [width] * (2 * blocks + 1) + [d_out]
         super().__init__(sizes, activation, init, bias_init, n=n, seed=seed, dtype=dtype,
                          activation_param=activation_param)
 
-    def _layout(self):
-        super()._layout()
-        base = self._size
+    def _residual(self):
+        """Block b's second layer 2 + 2b adds its input (the activation entering layer 1 + 2b)
+        back, scaled by the scalar alpha_b stored after the layers."""
+        skip, alpha, _, _ = super()._residual()
         for b in range(self.blocks):
-            second = 2 + 2 * b
-            self._skip[second] = second - 1
-            self._alpha_idx[second] = base + b
-            self._act[second] = ACTIVATION_CODES["linear"]
-            self._act_param[second] = 0.0
-        self._size = base + self.blocks
-        self._alpha_train = self.train_alpha
+            skip[2 + 2 * b] = 1 + 2 * b
+            alpha[2 + 2 * b] = b
+        return skip, alpha, self.blocks, self.train_alpha
 
     def _views(self):
         super()._views()

@@ -29,7 +29,7 @@ import numpy as np
 
 from . import activations
 from . import registry
-from ._validate import check_real
+from ._validate import check_real, check_x
 from .fans import compute_fans
 
 _F = "fastinit.theory"
@@ -268,8 +268,8 @@ def predicted_q(net, x, member: int = 0) -> np.ndarray:
     scheme formula (its measured value when the scheme has none), E[b^2] from the biases drawn.
     """
     func = f"{_F}.predicted_q"
-    x = net.check_x(x, func)
-    phi = _phi(net.activation, net.activation_param
+    x = check_x(x, net.layer_sizes[0], net.dtype, func)
+    phi = _phi(net.activation, float(net.activation_param[member])
                if net.activation in activations.PARAMETERS else None, func)
     spec = net.init[member]
     qs = []
@@ -294,7 +294,7 @@ def compare(net, x) -> dict:
     """
     from .diagnose import layer_statistics
     func = f"{_F}.compare"
-    xs = net.check_x(x, func)
+    xs = check_x(x, net.layer_sizes[0], net.dtype, func)
     pred = np.stack([predicted_q(net, xs, k) for k in range(net.n)])
     meas = layer_statistics(net, xs)["pre_sq"]
     with np.errstate(divide="ignore", invalid="ignore"):

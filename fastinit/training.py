@@ -11,10 +11,11 @@ import numba
 import numpy as np
 
 from . import kernels, streams
-from ._validate import check_choice, check_int, check_real, check_seed
+from ._validate import check_choice, check_int, check_memory, check_real, check_seed, \
+    check_targets, check_x
 from .datasets import Dataset, from_arrays, permutation
 from .diagnose import FIELDS as DIAGNOSTIC_FIELDS, diagnose
-from .network import LOSSES, MLP
+from .network import LOSSES, MLP, evaluate as evaluate_net
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw")
 SHUFFLES = ("shared", "per_member")
@@ -106,18 +107,17 @@ def as_dataset(data, func: str = _FUNC) -> Dataset:
                     f"{type(data).__name__}.")
 
 
-def _learning_rates(lr, K: int) -> np.ndarray:
-    if np.ndim(lr) == 0:
-        value = check_real(lr, "lr", _FUNC, low=0.0, low_open=True)
-        return np.full(K, value)
-    arr = np.asarray(lr, dtype=np.float64)
-    if arr.shape != (K,):
-        raise ValueError(f"The 'lr' parameter of {_FUNC} must be a number or one per member "
-                         f"(shape ({K},)). Got shape {arr.shape}.")
-    if not np.all(np.isfinite(arr)) or np.any(arr <= 0):
-        raise ValueError(f"The 'lr' parameter of {_FUNC} must hold finite positive values. "
-                         f"Got {arr.tolist()}.")
-    return arr
+def per_member(value, K: int, param: str, func: str = _FUNC, **bounds) -> np.ndarray:
+    """A hyper-parameter given once or once per member, as (K,) float64, each value checked
+    (check_real's bounds)."""
+    if isinstance(value, (list, tuple, np.ndarray)):
+        values = list(np.asarray(value, dtype=object).ravel()) if np.ndim(value) == 1 else None
+        if values is None or len(values) != K:
+            raise ValueError(f"The {param!r} parameter of {func} must be a number or a list of "
+                             f"one number per member (n={K}). Got shape {np.shape(value)}.")
+        return np.array([check_real(v, f"{param}[{k}]", func, **bounds)
+                         for k, v in enumerate(values)], dtype=np.float64)
+    return np.full(K, check_real(value, param, func, **bounds))
 
 
 def split_worthwhile(net: MLP, batch_size: int) -> bool:
@@ -150,10 +150,10 @@ def train(net: MLP, data, *, epochs: int, batch_size: int = 32, optimizer: str =
     ----------
     net : fastinit.MLP
     data : Dataset, (X, y) or (X_train, y_train, X_test, y_test)
-    epochs, batch_size : int
+    epochs, batch_size : int -- a batch larger than the training set is the whole set
     optimizer : "sgd", "momentum", "nesterov", "adam" or "adamw" (PyTorch's formulas; a fresh
         optimizer state for each call)
-    lr : float or array (K,) -- one learning rate per member
+    lr : float or K of them -- one learning rate per member (momentum and weight_decay too)
     loss : "cross_entropy", "mse" or "bce"; default from the data's task
     seed : int -- the data order: a pure function of (seed, epoch); with shuffle="shared" (the
         default) every member sees the same batches, a fair comparison between schemes;
@@ -167,28 +167,30 @@ def train(net: MLP, data, *, epochs: int, batch_size: int = 32, optimizer: str =
     threads : Numba threads for this call (default: Numba's current setting)
     progress : a tqdm progress bar with ETA;  callback : called as callback(epoch, history)
 
-    A member whose minibatch loss turns NaN or infinite stops being updated (its parameters
-    stay as they were before that step) and is flagged; the others go on. Flags persist on
-    ``net.diverged``.
+    A member whose minibatch loss or gradient turns NaN or infinite, or that starts an epoch
+    with a NaN or infinite parameter, stops being updated (its parameters stay as they were
+    before that step) and is flagged; the others go on. Flags persist on ``net.diverged``.
     """
     if not isinstance(net, MLP):
         raise TypeError(f"The 'net' parameter of {_FUNC} must be a fastinit.MLP. Got "
                         f"{type(net).__name__}.")
     ds = as_dataset(data)
+    K = net.n
     epochs = check_int(epochs, "epochs", _FUNC, minimum=0)
     batch_size = check_int(batch_size, "batch_size", _FUNC, minimum=1)
     check_choice(optimizer, "optimizer", _FUNC, OPTIMIZERS)
     loss = ds.loss if loss is None else loss
     check_choice(loss, "loss", _FUNC, LOSSES)
     seed = check_seed(seed, "seed", _FUNC)
-    momentum = check_real(momentum, "momentum", _FUNC, low=0.0, high=1.0, high_open=True)
+    lrs = per_member(lr, K, "lr", low=0.0, low_open=True)
+    momenta = per_member(momentum, K, "momentum", low=0.0, high=1.0, high_open=True)
     if not (isinstance(betas, (tuple, list)) and len(betas) == 2):
         raise TypeError(f"The 'betas' parameter of {_FUNC} must be a pair (beta1, beta2). "
                         f"Got {betas!r}.")
     beta1 = check_real(betas[0], "betas", _FUNC, low=0.0, high=1.0, high_open=True)
     beta2 = check_real(betas[1], "betas", _FUNC, low=0.0, high=1.0, high_open=True)
     eps = check_real(eps, "eps", _FUNC, low=0.0, low_open=True)
-    weight_decay = check_real(weight_decay, "weight_decay", _FUNC, low=0.0)
+    decays = per_member(weight_decay, K, "weight_decay", low=0.0)
     check_choice(shuffle, "shuffle", _FUNC, SHUFFLES)
     eval_every = check_int(eval_every, "eval_every", _FUNC, minimum=0)
     eval_batch_size = check_int(eval_batch_size, "eval_batch_size", _FUNC, minimum=1)
@@ -197,17 +199,22 @@ def train(net: MLP, data, *, epochs: int, batch_size: int = 32, optimizer: str =
     if threads is not None:
         threads = check_int(threads, "threads", _FUNC, minimum=1,
                             maximum=numba.config.NUMBA_NUM_THREADS)
-    K = net.n
-    lrs = _learning_rates(lr, K)
-
-    x_train = net.check_x(ds.x_train, _FUNC, "data (X_train)")
-    y_lab, y_tgt = net.check_targets(ds.y_train, len(x_train), loss, _FUNC, "data (y_train)")
+    width, outputs, dt = net.layer_sizes[0], net.layer_sizes[-1], net.dtype
+    x_train = check_x(ds.x_train, width, dt, _FUNC, "data (X_train)")
+    y_lab, y_tgt = check_targets(ds.y_train, len(x_train), outputs, loss, dt, _FUNC,
+                                 "data (y_train)")
     has_test = len(ds.x_test) > 0
     if has_test:
-        x_test = net.check_x(ds.x_test, _FUNC, "data (X_test)")
-        t_lab, t_tgt = net.check_targets(ds.y_test, len(x_test), loss, _FUNC, "data (y_test)")
+        x_test = check_x(ds.x_test, width, dt, _FUNC, "data (X_test)")
+        t_lab, t_tgt = check_targets(ds.y_test, len(x_test), outputs, loss, dt, _FUNC,
+                                     "data (y_test)")
     n = len(x_train)
+    batch = min(batch_size, n)          # a batch larger than the data is the whole data
     classify = loss != "mse"
+    states = {"sgd": 0, "momentum": 1, "nesterov": 1, "adam": 2, "adamw": 2}[optimizer]
+    P = net.params.shape[1]
+    check_memory(states * K * P * dt.itemsize, f"{_FUNC}: the {optimizer} state of {K} "
+                 f"members of {P} parameters")
 
     shape = (epochs + 1, K)
     hist = History(np.full(shape, np.nan), np.full(shape, np.nan), np.full(shape, np.nan),
@@ -215,20 +222,21 @@ def train(net: MLP, data, *, epochs: int, batch_size: int = 32, optimizer: str =
                    net.diverged, np.full(K, -1, dtype=np.int64), net.labels,
                    {"layer_sizes": net.layer_sizes, "activation": net.activation,
                     "epochs": epochs, "batch_size": batch_size, "optimizer": optimizer,
-                    "lr": lrs.tolist(), "loss": loss, "seed": seed, "momentum": momentum,
-                    "betas": [beta1, beta2], "eps": eps, "weight_decay": weight_decay,
+                    "lr": lrs.tolist(), "loss": loss, "seed": seed,
+                    "momentum": momenta.tolist(), "betas": [beta1, beta2], "eps": eps,
+                    "weight_decay": decays.tolist(),
                     "shuffle": shuffle, "dataset": ds.name, "dtype": net.dtype.name})
 
     def evaluate(e):
         if eval_every == 0 or (e % eval_every and e != epochs):
             return
         t0 = time.perf_counter()
-        ls, cs, _ = net._evaluate(x_train, y_lab, y_tgt, loss, False, eval_batch_size)
+        ls, cs, _ = evaluate_net(net, x_train, y_lab, y_tgt, loss, batch=eval_batch_size)
         hist.train_loss[e] = ls / n
         if classify:
             hist.train_acc[e] = cs / n
         if has_test:
-            ls, cs, _ = net._evaluate(x_test, t_lab, t_tgt, loss, False, eval_batch_size)
+            ls, cs, _ = evaluate_net(net, x_test, t_lab, t_tgt, loss, batch=eval_batch_size)
             hist.test_loss[e] = ls / len(x_test)
             if classify:
                 hist.test_acc[e] = cs / len(x_test)
@@ -243,15 +251,14 @@ def train(net: MLP, data, *, epochs: int, batch_size: int = 32, optimizer: str =
         for f in DIAGNOSTIC_FIELDS:
             hist.diagnostics.setdefault(f, []).append(getattr(d, f))
 
-    P = net.params.shape[1]
-    states = {"sgd": 0, "momentum": 1, "nesterov": 1, "adam": 2, "adamw": 2}[optimizer]
     s1 = np.zeros((K, P if states >= 1 else 0), dtype=net.dtype)
     s2 = np.zeros((K, P if states >= 2 else 0), dtype=net.dtype)
     loss_sum = np.zeros(K)
     correct = np.zeros(K)
     diverged_step = np.full(K, -1, dtype=np.int64)
-    steps_per_epoch = -(-n // batch_size)
-    opt_code = OPTIMIZERS.index(optimizer)
+    steps_per_epoch = -(-n // batch)
+    opt = kernels.optim.Optim(OPTIMIZERS.index(optimizer), lrs, momenta, beta1, beta2, eps,
+                              decays)
     if shuffle == "per_member":
         mix = (net.keys.astype(object) * 0x9E3779B97F4A7C15 + seed) % 2**64
     bar = _progress_bar(progress, epochs, f"training {K} network{'s' * (K > 1)}")
@@ -265,14 +272,12 @@ def train(net: MLP, data, *, epochs: int, batch_size: int = 32, optimizer: str =
                 order = np.stack([permutation(n, int(mix[k]), (int(net.members[k]) << 32)
                                               | (streams.ORDER + e)) for k in range(K)])
             t0 = time.perf_counter()
-            args = (net.params, s1, s2, x_train, y_lab, y_tgt, order, batch_size, net._dims,
-                    net._ld, net._woff, net._boff, net._act, net._act_param, net._skip,
-                    net._alpha_idx, net._alpha_train, LOSSES.index(loss), opt_code, lrs,
-                    momentum, beta1, beta2, eps, weight_decay, (e - 1) * steps_per_epoch,
-                    net.diverged, loss_sum, correct, diverged_step)
+            args = (net.params, s1, s2, x_train, y_lab, y_tgt, order, batch, net.arch,
+                    LOSSES.index(loss), opt, (e - 1) * steps_per_epoch, net.diverged, loss_sum,
+                    correct, diverged_step)
             nthreads = numba.get_num_threads()
-            residual = bool(np.any(net._skip >= 0))
-            if K >= nthreads or residual or not split_worthwhile(net, batch_size):
+            residual = bool(np.any(net.arch.skip >= 0))
+            if K >= nthreads or residual or not split_worthwhile(net, batch):
                 kernels.train.train_epoch(*args)
             else:   # fewer members than threads: split each member's products instead
                 kernels.train.train_epoch_split(*args, nthreads)
@@ -291,5 +296,5 @@ def train(net: MLP, data, *, epochs: int, batch_size: int = 32, optimizer: str =
         bar.close()
     hist.diagnostics = {k: np.stack(v) for k, v in hist.diagnostics.items()}
     hist.diverged = net.diverged.copy()
-    hist.diverged_step = np.where(diverged_step >= 0, diverged_step, -1)
+    hist.diverged_step = diverged_step
     return hist

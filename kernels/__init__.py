@@ -8,10 +8,11 @@ no strings, no I/O. Numba options live in ``_config``. Modules:
     gemm         register-blocked matrix multiply micro-kernels (LLVM vector IR)
     activations  elementwise activations and derivatives
     losses       cross-entropy, MSE, BCE with their gradients
-    optim        fused SGD / momentum / Nesterov / Adam / AdamW updates
-    dense        one member's forward and backward pass
+    optim        fused SGD / momentum / Nesterov / Adam / AdamW updates; Optim, their record
+    dense        one member's forward and backward pass; Arch, the architecture record
     train        population drivers: an epoch, an evaluation, a gradient, in one call each
     stats        diagnostic statistics: layer moments, dead units, unit symmetry
+    profile      an epoch's parts replayed one by one, for the benchmark suite's profile
 
 Helpers shared across modules are imported from their home module; Numba's on-disk cache keys
 each function on its own file, so after editing a helper clear the cache (NUMBA_CACHE_DIR).

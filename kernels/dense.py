@@ -10,16 +10,27 @@ Shapes, for layer l = 0..L-1 mapping d_l inputs to d_{l+1} outputs, batch padded
     x0        (bp, ld[0])   the batch's input rows as gathered: layer 0's A, no transpose needed
     g         (P,)          the gradient, laid out like p
 
+The architecture record ``Arch`` (built by fastinit.MLP, taken by every kernel):
+    dims (L+1,)   layer widths d_0..d_L        ld, woff, boff (L,)  padded widths and offsets
+    act (L,)      activation code per layer    act_param (K, L)     its parameter, per member
+    skip (L,)     residual layers: index of the activation added back (-1: none)
+    alpha_idx (L,) offset in p of a residual layer's branch scalar    alpha_train: trained?
+
 Samples are columns, so every product is column-independent: a sample's result never depends on
 the padding or on the other samples, and the weight gradient sums over the nb real samples only.
 Scratch is not zeroed: every value read is written first (padding samples start as zeros).
 """
+from collections import namedtuple
+
 import numpy as np
 from numba import prange
 
 from ._config import jit, pjit
 from . import activations
 from .gemm import MR_MAX, gemm, gemm_rows, transpose
+
+Arch = namedtuple("Arch", ("dims", "ld", "woff", "boff", "act", "act_param", "skip",
+                           "alpha_idx", "alpha_train"))
 
 
 @jit
@@ -103,9 +114,11 @@ def transpose_acts(scratch, a_in, xt, din, ldl, bp, nb):
 
 
 @jit
-def forward(p, dims, ld, woff, boff, act, act_param, skip, alpha_idx, scratch, aoff, zoff, bp):
-    """Z_l = W_l A_l + b_l, then A_{l+1} = phi_l(Z_l), or for a residual layer (skip[l] >= 0)
-    A_{l+1} = A_{skip[l]} + alpha Z_l with alpha = p[alpha_idx[l]]; the last layer stays Z."""
+def forward(p, arch, m, scratch, aoff, zoff, bp):
+    """Member m: Z_l = W_l A_l + b_l, then A_{l+1} = phi_l(Z_l), or for a residual layer
+    (skip[l] >= 0) A_{l+1} = A_{skip[l]} + alpha Z_l with alpha = p[alpha_idx[l]]; the last
+    layer stays Z."""
+    dims, ld, woff, boff, skip = arch.dims, arch.ld, arch.woff, arch.boff, arch.skip
     L = dims.shape[0] - 1
     for l in range(L):
         dout = dims[l + 1]
@@ -120,23 +133,24 @@ def forward(p, dims, ld, woff, boff, act, act_param, skip, alpha_idx, scratch, a
             z = scratch[zoff[l]:zoff[l] + n]
             a = scratch[aoff[l + 1]:aoff[l + 1] + n]
             if skip[l] >= 0:
-                alpha = p[alpha_idx[l]]
+                alpha = p[arch.alpha_idx[l]]
                 h = scratch[aoff[skip[l]]:aoff[skip[l]] + n]
                 for i in range(n):
                     a[i] = h[i] + alpha * z[i]
             else:
-                activations.forward(act[l], act_param[l], z, a)
+                activations.forward(arch.act[l], arch.act_param[m, l], z, a)
 
 
 @jit
-def backward(p, g, dims, ld, woff, boff, act, act_param, skip, alpha_idx, alpha_train, scratch,
-             aoff, zoff, dz, da, xt, x0, sk, bp, nb):
-    """The gradient g of the loss whose dL/dZ_{L-1} is in scratch[dz:]; clobbers dz, da, sk.
+def backward(p, g, arch, m, scratch, aoff, zoff, dz, da, xt, x0, sk, bp, nb):
+    """Member m's gradient g of the loss whose dL/dZ_{L-1} is in scratch[dz:]; clobbers dz, da, sk.
 
     A residual layer l receives dL/dH for its output H = A_skip + alpha Z: alpha's gradient is
     sum(dL/dH * Z) (0 when not alpha_train), dZ = alpha dL/dH, and dL/dH is held in sk and
     added to dL/dA_skip when the backward pass reaches the block's input.
     """
+    dims, ld, woff, boff, skip = arch.dims, arch.ld, arch.woff, arch.boff, arch.skip
+    alpha_idx = arch.alpha_idx
     L = dims.shape[0] - 1
     cur, other = dz, da
     for l in range(L - 1, -1, -1):
@@ -150,7 +164,7 @@ def backward(p, g, dims, ld, woff, boff, act, act_param, skip, alpha_idx, alpha_
                 gr = scratch[cur + o * bp:cur + o * bp + nb]
                 for b in range(nb):
                     acc += np.float64(gr[b]) * np.float64(zr[b])
-            g[alpha_idx[l]] = acc if alpha_train else 0.0
+            g[alpha_idx[l]] = acc if arch.alpha_train else 0.0
             for i in range(n):
                 scratch[sk + i] = scratch[cur + i]
                 scratch[cur + i] *= alpha
@@ -168,7 +182,7 @@ def backward(p, g, dims, ld, woff, boff, act, act_param, skip, alpha_idx, alpha_
             if l + 1 < L and skip[l + 1] == l:   # A_l also feeds the next layer's skip path
                 for i in range(n):
                     scratch[other + i] += scratch[sk + i]
-            activations.backward(act[l - 1], act_param[l - 1],
+            activations.backward(arch.act[l - 1], arch.act_param[m, l - 1],
                                  scratch[zoff[l - 1]:zoff[l - 1] + n],
                                  scratch[aoff[l]:aoff[l] + n], scratch[other:other + n])
             cur, other = other, cur
@@ -186,7 +200,8 @@ def _row_chunks(m, parts):
 
 
 @pjit
-def forward_split(p, dims, ld, woff, boff, act, act_param, scratch, aoff, zoff, bp, parts):
+def forward_split(p, arch, m, scratch, aoff, zoff, bp, parts):
+    dims, ld, woff, boff = arch.dims, arch.ld, arch.woff, arch.boff
     L = dims.shape[0] - 1
     for l in range(L):
         dout = dims[l + 1]
@@ -202,14 +217,14 @@ def forward_split(p, dims, ld, woff, boff, act, act_param, scratch, aoff, zoff, 
                 for b in range(bp):
                     row[b] += bias
             if l + 1 < L:
-                activations.forward(act[l], act_param[l],
+                activations.forward(arch.act[l], arch.act_param[m, l],
                                     scratch[zoff[l] + r0 * bp:zoff[l] + r1 * bp],
                                     scratch[aoff[l + 1] + r0 * bp:aoff[l + 1] + r1 * bp])
 
 
 @pjit
-def backward_split(p, g, dims, ld, woff, boff, act, act_param, scratch, aoff, zoff, dz, da, xt,
-                   x0, bp, nb, parts):
+def backward_split(p, g, arch, m, scratch, aoff, zoff, dz, da, xt, x0, bp, nb, parts):
+    dims, ld, woff, boff = arch.dims, arch.ld, arch.woff, arch.boff
     L = dims.shape[0] - 1
     cur, other = dz, da
     for l in range(L - 1, -1, -1):
@@ -237,7 +252,7 @@ def backward_split(p, g, dims, ld, woff, boff, act, act_param, scratch, aoff, zo
                 r1 = min(din, r0 + step)
                 gemm_rows(scratch, other, bp, p, woff[l], 1, ldl, scratch, cur, bp, r0, r1, bp,
                           dout, 0)
-                activations.backward(act[l - 1], act_param[l - 1],
+                activations.backward(arch.act[l - 1], arch.act_param[m, l - 1],
                                      scratch[zoff[l - 1] + r0 * bp:zoff[l - 1] + r1 * bp],
                                      scratch[aoff[l] + r0 * bp:aoff[l] + r1 * bp],
                                      scratch[other + r0 * bp:other + r1 * bp])

@@ -11,14 +11,36 @@
     adamw      p *= 1 - lr wd, then adam with wd = 0
 
 Arithmetic is in the parameters' dtype, hyper-parameters rounded to it first, as in torch.optim.
+The record ``Optim`` carries the optimizer code and its hyper-parameters into the training
+drivers; lr, momentum and weight_decay are per member (K,), the rest shared.
 """
 import math
+from collections import namedtuple
 
+import numpy as np
 from numba import prange
 
 from ._config import jit, pjit
 
 SGD, MOMENTUM, NESTEROV, ADAM, ADAMW = range(5)
+Optim = namedtuple("Optim", ("code", "lr", "momentum", "beta1", "beta2", "eps",
+                             "weight_decay"))
+
+
+@jit
+def all_finite(x):
+    """Whether every value of the contiguous float array x is finite: an OR over exponent
+    bits (all ones: inf or NaN), an integer reduction that vectorises."""
+    bad = 0
+    if x.itemsize == 4:
+        u = x.view(np.uint32)
+        for i in range(u.shape[0]):
+            bad |= (u[i] & np.uint32(0x7F800000)) == np.uint32(0x7F800000)
+    else:
+        v = x.view(np.uint64)
+        for i in range(v.shape[0]):
+            bad |= (v[i] & np.uint64(0x7FF0000000000000)) == np.uint64(0x7FF0000000000000)
+    return bad == 0
 
 
 @jit

@@ -35,8 +35,9 @@ def _moments(block, rows, nb, bp):
 
 
 @pjit
-def layer_moments(params, x, dims, ld, woff, boff, act, act_param, skip, alpha_idx, out):
+def layer_moments(params, x, arch, out):
     K, P = params.shape
+    dims, ld, skip = arch.dims, arch.ld, arch.skip
     n = x.shape[0]
     bp = padded(n)
     aoff, zoff, dz, da, xt, tgt, work, x0, sk, total = dense.layout(dims, ld, bp)
@@ -46,8 +47,7 @@ def layer_moments(params, x, dims, ld, woff, boff, act, act_param, skip, alpha_i
         scratch = np.empty(total, dtype=params.dtype)
         p = params[m]
         dense.gather(x, rows_all, n, scratch, aoff[0], x0, ld[0], bp)
-        dense.forward(p, dims, ld, woff, boff, act, act_param, skip, alpha_idx, scratch, aoff,
-                      zoff, bp)
+        dense.forward(p, arch, m, scratch, aoff, zoff, bp)
         for l in range(L):
             dout = dims[l + 1]
             zmean, zvar, zsq = _moments(scratch[zoff[l]:], dout, n, bp)
@@ -65,7 +65,8 @@ def layer_moments(params, x, dims, ld, woff, boff, act, act_param, skip, alpha_i
                 out[m, l, 4] = avar
                 # derivative of every unit on every sample: phi'(z) * 1
                 deriv = np.ones(dout * bp, dtype=params.dtype)
-                activations.backward(act[l], act_param[l], scratch[zoff[l]:zoff[l] + dout * bp],
+                activations.backward(arch.act[l], arch.act_param[m, l],
+                                     scratch[zoff[l]:zoff[l] + dout * bp],
                                      scratch[aoff[l + 1]:aoff[l + 1] + dout * bp], deriv)
                 dead = 0
                 for o in range(dout):
@@ -85,8 +86,9 @@ def layer_moments(params, x, dims, ld, woff, boff, act, act_param, skip, alpha_i
 
 
 @pjit
-def unit_symmetry(params, dims, ld, woff, boff, tol, out):
+def unit_symmetry(params, arch, tol, out):
     K, P = params.shape
+    dims, ld, woff, boff = arch.dims, arch.ld, arch.woff, arch.boff
     L = dims.shape[0] - 1
     for t in prange(K * L):
         m = t // L

@@ -1,15 +1,19 @@
 """Training, evaluation and gradient drivers: one compiled call per epoch for a population.
 
-Population shapes (K members, same layer sizes; see dense.py for one member's layout):
+Population shapes (K members, same layer sizes; see dense.py for one member's layout and the
+architecture record ``arch``):
     params    (K, P)     flat parameters          s1, s2 (K, P) or (K, 0) optimizer state
     x         (n, d0)    inputs                   y (n,) int64 labels (cross-entropy)
     t         (n, dL)    targets (mse, bce)       order (S, n) sample order, S = 1 or K
-    lr        (K,)       learning rate per member
+    opt       optim.Optim: the optimizer code and its per-member hyper-parameters
     frozen    (K,) bool  members that diverged: never updated again
 Outputs per member: loss_sum, correct (K,) float64 over the epoch's batches; diverged_step (K,).
 
 Members run in parallel over Numba threads; a member's arithmetic never depends on the others
-or on the thread count, so its trajectory is the same alone or in any population.
+or on the thread count, so its trajectory is the same alone or in any population. A member
+diverges at the first step whose loss or gradient is not finite, or when it starts an epoch
+with a parameter that is not (a NaN a relu hides from the loss): it is frozen with the
+parameters it had before that step.
 """
 import math
 
@@ -46,11 +50,11 @@ def batch_loss(loss_code, scratch, zlast, dz, tgt, work, dl, bp, nb, y, t, rows,
 
 
 @jit
-def _member_epoch(m, split, parts, params, s1, s2, x, y, t, order, batch, dims, ld, woff, boff,
-                  act, act_param, skip, alpha_idx, alpha_train, loss_code, opt_code, lr, mu,
-                  beta1, beta2, eps, wd, step0, frozen, loss_sum, correct, diverged_step):
+def _member_epoch(m, split, parts, params, s1, s2, x, y, t, order, batch, arch, loss_code, opt,
+                  step0, frozen, loss_sum, correct, diverged_step):
     """One epoch of member m; with ``split`` its products run on ``parts`` threads."""
     K, P = params.shape
+    dims, ld = arch.dims, arch.ld
     n = x.shape[0]
     nbatch = (n + batch - 1) // batch
     bp = padded(batch)
@@ -59,79 +63,80 @@ def _member_epoch(m, split, parts, params, s1, s2, x, y, t, order, batch, dims, 
     dl = dims[L]
     loss_sum[m] = 0.0
     correct[m] = 0.0
+    p = params[m]
+    if not frozen[m] and not optim.all_finite(p):    # NaN or inf put in between epochs
+        frozen[m] = True
+        diverged_step[m] = step0
     if frozen[m]:
         return
     scratch = np.empty(total, dtype=params.dtype)
     g = np.zeros(P, dtype=params.dtype)
     ybuf = np.empty(bp, dtype=np.int64)
     orow = order[0] if order.shape[0] == 1 else order[m]
-    p = params[m]
+    lr, mu, wd = opt.lr[m], opt.momentum[m], opt.weight_decay[m]
     for s in range(nbatch):
         start = s * batch
         nb = min(batch, n - start)
         rows = orow[start:start + nb]
         dense.gather(x, rows, nb, scratch, aoff[0], x0, ld[0], bp)
         if split:
-            dense.forward_split(p, dims, ld, woff, boff, act, act_param, scratch, aoff, zoff,
-                                bp, parts)
+            dense.forward_split(p, arch, m, scratch, aoff, zoff, bp, parts)
         else:
-            dense.forward(p, dims, ld, woff, boff, act, act_param, skip, alpha_idx, scratch,
-                          aoff, zoff, bp)
+            dense.forward(p, arch, m, scratch, aoff, zoff, bp)
         lsum, corr = batch_loss(loss_code, scratch, zoff[L - 1], dz, tgt, work, dl, bp, nb, y,
                                 t, rows, ybuf)
         if not math.isfinite(lsum):
             frozen[m] = True
             diverged_step[m] = step0 + s
             return
+        if split:
+            dense.backward_split(p, g, arch, m, scratch, aoff, zoff, dz, da, xt, x0, bp, nb,
+                                 parts)
+        else:
+            dense.backward(p, g, arch, m, scratch, aoff, zoff, dz, da, xt, x0, sk, bp, nb)
+        if not optim.all_finite(g):      # a NaN weight a relu hides from the loss shows here
+            frozen[m] = True
+            diverged_step[m] = step0 + s
+            return
         loss_sum[m] += lsum
         correct[m] += corr
         if split:
-            dense.backward_split(p, g, dims, ld, woff, boff, act, act_param, scratch, aoff,
-                                 zoff, dz, da, xt, x0, bp, nb, parts)
-            optim.update_split(opt_code, p, g, s1[m], s2[m], lr[m], mu, beta1, beta2, eps, wd,
-                               step0 + s + 1, parts)
+            optim.update_split(opt.code, p, g, s1[m], s2[m], lr, mu, opt.beta1, opt.beta2,
+                               opt.eps, wd, step0 + s + 1, parts)
         else:
-            dense.backward(p, g, dims, ld, woff, boff, act, act_param, skip, alpha_idx,
-                           alpha_train, scratch, aoff, zoff, dz, da, xt, x0, sk, bp, nb)
-            optim.update(opt_code, p, g, s1[m], s2[m], lr[m], mu, beta1, beta2, eps, wd,
-                         step0 + s + 1)
+            optim.update(opt.code, p, g, s1[m], s2[m], lr, mu, opt.beta1, opt.beta2, opt.eps,
+                         wd, step0 + s + 1)
 
 
 @pjit
-def train_epoch(params, s1, s2, x, y, t, order, batch, dims, ld, woff, boff, act, act_param,
-                skip, alpha_idx, alpha_train, loss_code, opt_code, lr, mu, beta1, beta2, eps,
-                wd, step0, frozen, loss_sum, correct, diverged_step):
+def train_epoch(params, s1, s2, x, y, t, order, batch, arch, loss_code, opt, step0, frozen,
+                loss_sum, correct, diverged_step):
     """One epoch of minibatch training for every member that is not frozen, members spread
     over the threads."""
     for m in prange(params.shape[0]):
-        _member_epoch(m, False, 1, params, s1, s2, x, y, t, order, batch, dims, ld, woff, boff,
-                      act, act_param, skip, alpha_idx, alpha_train, loss_code, opt_code, lr, mu,
-                      beta1, beta2, eps, wd, step0, frozen, loss_sum, correct, diverged_step)
+        _member_epoch(m, False, 1, params, s1, s2, x, y, t, order, batch, arch, loss_code, opt,
+                      step0, frozen, loss_sum, correct, diverged_step)
     return loss_sum
 
 
 @jit
-def train_epoch_split(params, s1, s2, x, y, t, order, batch, dims, ld, woff, boff, act,
-                      act_param, skip, alpha_idx, alpha_train, loss_code, opt_code, lr, mu,
-                      beta1, beta2, eps, wd, step0, frozen, loss_sum, correct, diverged_step,
-                      parts):
+def train_epoch_split(params, s1, s2, x, y, t, order, batch, arch, loss_code, opt, step0,
+                      frozen, loss_sum, correct, diverged_step, parts):
     """train_epoch for populations smaller than the thread count: members one after another,
     each member's products split over ``parts`` threads. Same bits as train_epoch. Plain
     (non-residual) networks only."""
     for m in range(params.shape[0]):
-        _member_epoch(m, True, parts, params, s1, s2, x, y, t, order, batch, dims, ld, woff,
-                      boff, act, act_param, skip, alpha_idx, alpha_train, loss_code, opt_code,
-                      lr, mu, beta1, beta2, eps, wd, step0, frozen, loss_sum, correct,
-                      diverged_step)
+        _member_epoch(m, True, parts, params, s1, s2, x, y, t, order, batch, arch, loss_code,
+                      opt, step0, frozen, loss_sum, correct, diverged_step)
     return loss_sum
 
 
 @pjit
-def evaluate(params, x, y, t, batch, dims, ld, woff, boff, act, act_param, skip, alpha_idx,
-             loss_code, loss_sum, correct, out, write_out):
+def evaluate(params, x, y, t, batch, arch, loss_code, loss_sum, correct, out, write_out):
     """Loss sum and correct count of every member over all of x; logits into out (K, n, dL)
     when write_out."""
     K, P = params.shape
+    dims, ld = arch.dims, arch.ld
     n = x.shape[0]
     nbatch = (n + batch - 1) // batch
     bp = padded(batch)
@@ -150,8 +155,7 @@ def evaluate(params, x, y, t, batch, dims, ld, woff, boff, act, act_param, skip,
             nb = min(batch, n - start)
             rows = rows_all[start:start + nb]
             dense.gather(x, rows, nb, scratch, aoff[0], x0, ld[0], bp)
-            dense.forward(p, dims, ld, woff, boff, act, act_param, skip, alpha_idx, scratch,
-                          aoff, zoff, bp)
+            dense.forward(p, arch, m, scratch, aoff, zoff, bp)
             lsum, corr = batch_loss(loss_code, scratch, zoff[L - 1], dz, tgt, work, dl, bp, nb,
                                     y, t, rows, ybuf)
             ls += lsum
@@ -167,10 +171,10 @@ def evaluate(params, x, y, t, batch, dims, ld, woff, boff, act, act_param, skip,
 
 
 @pjit
-def gradients(params, x, y, t, dims, ld, woff, boff, act, act_param, skip, alpha_idx,
-              alpha_train, loss_code, grads, loss_sum):
+def gradients(params, x, y, t, arch, loss_code, grads, loss_sum):
     """Gradient of the mean loss over all of x (one batch) for every member, into grads."""
     K, P = params.shape
+    dims, ld = arch.dims, arch.ld
     n = x.shape[0]
     bp = padded(n)
     aoff, zoff, dz, da, xt, tgt, work, x0, sk, total = dense.layout(dims, ld, bp)
@@ -182,11 +186,9 @@ def gradients(params, x, y, t, dims, ld, woff, boff, act, act_param, skip, alpha
         ybuf = np.empty(bp, dtype=np.int64)
         p = params[m]
         dense.gather(x, rows, n, scratch, aoff[0], x0, ld[0], bp)
-        dense.forward(p, dims, ld, woff, boff, act, act_param, skip, alpha_idx, scratch, aoff,
-                      zoff, bp)
+        dense.forward(p, arch, m, scratch, aoff, zoff, bp)
         lsum, corr = batch_loss(loss_code, scratch, zoff[L - 1], dz, tgt, work, dl, bp, n, y, t,
                                 rows, ybuf)
         loss_sum[m] = lsum
-        dense.backward(p, grads[m], dims, ld, woff, boff, act, act_param, skip, alpha_idx,
-                       alpha_train, scratch, aoff, zoff, dz, da, xt, x0, sk, bp, n)
+        dense.backward(p, grads[m], arch, m, scratch, aoff, zoff, dz, da, xt, x0, sk, bp, n)
     return loss_sum

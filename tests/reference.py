@@ -143,3 +143,40 @@ def mlp_grads(weights, biases, x, y, activation, p, loss):
         if l:
             dz = (dz @ weights[l]) * act(activation, zs[l - 1], p)[1]
     return value, dws, dbs
+
+
+def distinct_rows(rows: np.ndarray, tol: float) -> int:
+    """Rows equal within tol * max(1, largest |entry| of the pair) count once: each row not yet
+    claimed claims every row equal to it. The NumPy reference of kernels.stats.unit_symmetry."""
+    rows = np.asarray(rows, dtype=float)
+    n = len(rows)
+    peak = np.max(np.abs(rows), axis=1) if rows.size else np.zeros(n)
+    eq = np.zeros((n, n), dtype=bool)
+    for i0 in range(0, n, 64):
+        block = rows[i0:i0 + 64]
+        diff = np.max(np.abs(block[:, None, :] - rows[None, :, :]), axis=2)
+        scale = np.maximum(1.0, np.maximum(peak[i0:i0 + 64, None], peak[None, :]))
+        eq[i0:i0 + 64] = diff <= tol * scale
+    claimed = np.zeros(n, dtype=bool)
+    count = 0
+    for i in range(n):
+        if not claimed[i]:
+            count += 1
+            claimed |= eq[i]
+    return count
+
+
+def max_cosine(rows: np.ndarray) -> float:
+    """Largest cosine similarity between two different rows (two zero rows count as 1)."""
+    if len(rows) < 2:
+        return math.nan
+    norms = np.linalg.norm(rows, axis=1)
+    unit = np.divide(rows, norms[:, None], out=np.zeros_like(rows), where=norms[:, None] > 0)
+    sim = unit @ unit.T
+    zero = norms == 0
+    sim[np.ix_(zero, zero)] = 1.0
+    np.fill_diagonal(sim, -np.inf)
+    return float(sim.max())
+
+
+

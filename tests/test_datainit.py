@@ -59,7 +59,7 @@ def test_kraehenbuehl_within_layer_normalisation():
     net = fastinit.MLP([64, 40, 40, 10], activation="relu", init="xavier_uniform", n=2, seed=3,
                        dtype=np.float64)
     res = fastinit.kraehenbuehl(net, X, between_layers=False)
-    from fastinit.diagnose import forward_layers
+    from fastinit.layerwise import forward_layers
     zs, _ = forward_layers(net, X)
     for z in zs:                       # every unit: mean 0, std 1 on the batch
         np.testing.assert_allclose(z.mean(axis=1), 0, atol=1e-9)
@@ -76,3 +76,43 @@ def test_kraehenbuehl_between_layers_equalises_rates():
     assert spread(last[0]) < 0.5 * spread(first[0])
     h = fastinit.train(net, DIGITS, epochs=5, lr=0.02, optimizer="momentum")
     assert h.test_acc[-1, 0] > 0.9
+
+
+@pytest.mark.parametrize("residual", ["plain", "skipinit", "rezero", "fixup", "zero"])
+def test_lsuv_follows_residual_skips(residual):
+    """LSUV measures each layer on the network's real forward pass: after it, the measured
+    pre-activation variance of every layer (compiled pass, skips included) is within tol of 1."""
+    net = fastinit.ResMLP(64, 48, 3, 10, "relu", init="he_normal", residual=residual, n=2,
+                          seed=[1, 2], dtype=np.float64)
+    res = fastinit.lsuv(net, X, tol=0.05)
+    measured = fastinit.diagnose(net, X).pre_var
+    assert np.all(np.abs(measured - 1) < 0.05), measured
+    np.testing.assert_allclose(res["variance"], measured, rtol=1e-9)
+
+
+@pytest.mark.parametrize("residual", ["plain", "fixup"])
+def test_kraehenbuehl_follows_residual_skips(residual):
+    net = fastinit.ResMLP(64, 32, 2, 10, "tanh", init="xavier_normal", residual=residual,
+                          n=2, seed=[3, 4], dtype=np.float64)
+    net.params[...] += 0.05     # no all-zero layer: every unit has a spread to normalise
+    fastinit.kraehenbuehl(net, X, between_layers=False)
+    zs, _ = fastinit.forward_layers(net, X)
+    for z in zs:
+        np.testing.assert_allclose(z.mean(axis=1), 0, atol=1e-8)
+        np.testing.assert_allclose(z.std(axis=1), 1, atol=1e-8)
+
+
+def test_kraehenbuehl_member_is_independent_of_population():
+    pop = fastinit.MLP([64, 32, 32, 10], init="he_normal", n=3, seed=[5, 6, 7],
+                       dtype=np.float64)
+    alone = fastinit.MLP([64, 32, 32, 10], init="he_normal", seed=6, dtype=np.float64)
+    fastinit.kraehenbuehl(pop, X, iterations=3, seed=9)
+    fastinit.kraehenbuehl(alone, X, iterations=3, seed=9)
+    np.testing.assert_array_equal(pop.params[1], alone.params[0])
+
+
+def test_kraehenbuehl_seed_error():
+    net = fastinit.MLP([64, 10], seed=0)
+    with pytest.raises(ValueError, match=r"The 'seed' parameter of fastinit.kraehenbuehl must "
+                                         r"be a non-negative integer in \[0, 2\*\*64 - 1\]"):
+        fastinit.kraehenbuehl(net, X, seed=-1)

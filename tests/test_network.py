@@ -189,3 +189,29 @@ def test_member_copy():
     np.testing.assert_array_equal(m2.weights[0][0], net.weights[0][2])
     m2.weights[0][0] = 0
     assert np.any(net.weights[0][2] != 0)
+
+
+def test_population_too_big_for_memory_fails_at_once(monkeypatch):
+    with pytest.raises(MemoryError, match=r"fastinit.MLP: n=1000000000000 members of layer "
+                                          r"sizes \[4, 3\] \(float32\) need about .* GB but .* GB "
+                                          r"of memory is available"):
+        fastinit.MLP([4, 3], n=10**12)
+    import fastinit._validate as v
+    monkeypatch.setattr(v, "available_memory", lambda: 10**6)
+    with pytest.raises(MemoryError, match=r"n=10000 members of layer sizes \[64, 64, 10\]"):
+        fastinit.MLP([64, 64, 10], n=10_000)
+    net = fastinit.MLP([8, 4], n=2)
+    with pytest.raises(MemoryError, match=r"fastinit.train: the adam state of 2 members"):
+        monkeypatch.setattr(v, "available_memory", lambda: 100)
+        fastinit.train(net, (np.ones((4, 8)), np.zeros(4, int)), epochs=1, optimizer="adam")
+
+
+def test_activation_parameter_per_member_errors():
+    with pytest.raises(ValueError, match=r"'activation_param' parameter of fastinit.MLP must be "
+                                         r"one of its numbers or a list of n=2 numbers"):
+        fastinit.MLP([4, 3], n=2, activation_param=[0.1, 0.2, 0.3])
+    with pytest.raises(ValueError, match=r"'activation_param' parameter of fastinit.MLP must be "
+                                         r"a finite real number. Got nan"):
+        fastinit.MLP([4, 3], "elu", activation_param=float("nan"))
+    with pytest.raises(ValueError, match=r"softplus beta\) must be > 0"):
+        fastinit.MLP([4, 3], "softplus", activation_param=0.0)

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import fastinit
-from fastinit.diagnose import forward_layers
+from fastinit.layerwise import forward_layers
 
 DIGITS = fastinit.datasets.digits()
 
@@ -24,14 +24,14 @@ def test_gradients_against_central_differences(variant):
     x, y = g.standard_normal((9, 5)), g.integers(0, 3, 9)
     full = np.zeros_like(net.params)      # every parameter's gradient, the alphas included
     from fastinit import kernels
-    kernels.train.gradients(net.params, net.check_x(x, "t"), y.astype(np.int64),
-                            np.zeros((1, 1)), net._dims, net._ld, net._woff, net._boff,
-                            net._act, net._act_param, net._skip, net._alpha_idx,
-                            net._alpha_train, 0, full, np.zeros(1))
+    a = net.arch
+    kernels.train.gradients(net.params, x, y.astype(np.int64), np.zeros((1, 1)), a, 0, full,
+                            np.zeros(1))
     h = 1e-6
-    idx = list(range(net._size - net.blocks, net._size))          # the alphas
+    size = net.params.shape[1]
+    idx = list(range(size - net.blocks, size))                     # the alphas
     for l in range(net.depth):                                     # a few weights per layer
-        idx += [int(net._woff[l]), int(net._woff[l]) + 1, int(net._boff[l])]
+        idx += [int(a.woff[l]), int(a.woff[l]) + 1, int(a.boff[l])]
     for i in idx:
         old = net.params[0, i]
         net.params[0, i] = old + h
@@ -39,7 +39,7 @@ def test_gradients_against_central_differences(variant):
         net.params[0, i] = old - h
         down = net.loss(x, y)[0]
         net.params[0, i] = old
-        want = (up - down) / (2 * h) if (net._alpha_train or i < net._size - net.blocks) else 0.0
+        want = (up - down) / (2 * h) if (a.alpha_train or i < size - net.blocks) else 0.0
         assert full[0, i] == pytest.approx(want, rel=1e-6, abs=1e-8), i
 
 

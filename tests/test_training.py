@@ -258,8 +258,16 @@ def test_bad_training_arguments():
         fastinit.train(net, data, epochs=1, optimizer="adma")
     with pytest.raises(ValueError, match=r"'lr' parameter .*\(0.0, inf\)"):
         fastinit.train(net, data, epochs=1, lr=0)
-    with pytest.raises(ValueError, match=r"'lr' parameter .*one per member \(shape \(1,\)\)"):
+    with pytest.raises(ValueError, match=r"'lr' parameter .*one number per member \(n=1\)"):
         fastinit.train(net, data, epochs=1, lr=[0.1, 0.2])
+    two = fastinit.MLP([4, 3], n=2, seed=0)
+    with pytest.raises(TypeError, match=r"The 'lr\[0\]' parameter of fastinit.train must be a "
+                                        r"real number. Got 'a' of type str"):
+        fastinit.train(two, data, epochs=1, lr=["a", "b"])
+    with pytest.raises(ValueError, match=r"The 'momentum\[1\]' parameter.*\[0.0, 1.0\)"):
+        fastinit.train(two, data, epochs=1, optimizer="momentum", momentum=[0.9, 1.0])
+    with pytest.raises(ValueError, match=r"The 'weight_decay' parameter.*finite"):
+        fastinit.train(two, data, epochs=1, weight_decay=float("inf"))
     with pytest.raises(ValueError, match="'batch_size' parameter.*>= 1"):
         fastinit.train(net, data, epochs=1, batch_size=0)
     with pytest.raises(TypeError, match="'epochs' parameter.*integer"):
@@ -299,3 +307,40 @@ def test_history_serialises():
     d = json.loads(h.to_json())
     assert len(d["test_acc"]) == 2 and len(d["labels"]) == 2
     assert "he_normal" in h.summary()
+
+
+def test_batch_larger_than_the_data_is_the_whole_data():
+    """A huge batch_size is clamped to the data (no buffer of batch_size rows)."""
+    x, y = DIGITS.x_train[:150], DIGITS.y_train[:150]
+    runs = []
+    for bs in (150, 10**6, 2**32):
+        net = fastinit.MLP([64, 16, 10], n=2, seed=[1, 2])
+        h = fastinit.train(net, (x, y), epochs=2, batch_size=bs, lr=0.1)
+        runs.append((net.params.copy(), h.train_loss))
+        assert h.config["batch_size"] == bs
+    for params, loss in runs[1:]:
+        np.testing.assert_array_equal(params, runs[0][0])
+        np.testing.assert_array_equal(loss, runs[0][1])
+
+
+@pytest.mark.parametrize("layer", [0, 1])
+def test_nan_parameter_hidden_by_relu_is_flagged(layer):
+    """relu turns a NaN pre-activation into 0, so the loss stays finite; the parameters are
+    checked too. Planted before training (layer 0 or 1) or between epochs by a callback."""
+    net = fastinit.MLP([64, 32, 32, 10], "relu", n=3, seed=[1, 2, 3], dtype=np.float64)
+    net.weights[layer][1, 3, 5] = np.nan
+    before = net.params[1].copy()
+    h = fastinit.train(net, DIGITS, epochs=2, lr=0.05)
+    assert h.diverged.tolist() == [False, True, False]
+    assert h.diverged_step[1] == 0
+    np.testing.assert_array_equal(net.params[1], before)        # frozen as it was
+    assert np.all(np.isfinite(net.params[[0, 2]]))
+
+    def plant(epoch, hist):
+        if epoch == 1:
+            net2.weights[layer][2, 0, 0] = np.inf
+    net2 = fastinit.MLP([64, 32, 32, 10], "relu", n=3, seed=[1, 2, 3], dtype=np.float64)
+    h2 = fastinit.train(net2, DIGITS, epochs=3, lr=0.05, callback=plant)
+    steps = -(-len(DIGITS.x_train) // 32)
+    assert h2.diverged.tolist() == [False, False, True]
+    assert h2.diverged_step[2] == steps            # the first step of epoch 2

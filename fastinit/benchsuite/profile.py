@@ -10,61 +10,10 @@ import time
 
 import numpy as np
 
-from ..kernels import activations, dense, gemm, losses, optim
-from ..kernels._config import jit
+from ..kernels import profile as replay
 from ..kernels.train import padded
 from . import harness
 from .training import _data, fastinit_epoch
-
-
-@jit
-def _gemms(reps, dims, ld, bp, nb, w, a, z, g, xt):
-    L = dims.shape[0] - 1
-    for _ in range(reps):
-        for l in range(L):
-            gemm.gemm(z, 0, bp, w, 0, ld[l], 1, a, 0, bp, dims[l + 1], bp, dims[l], 0)
-        for l in range(L - 1, -1, -1):
-            gemm.gemm(g, 0, ld[l], z, 0, bp, 1, xt, 0, ld[l], dims[l + 1], ld[l], nb, 0)
-            if l > 0:
-                gemm.gemm(a, 0, bp, w, 0, 1, ld[l], z, 0, bp, dims[l], bp, dims[l + 1], 0)
-
-
-@jit
-def _transposes(reps, dims, ld, bp, nb, s, x, rows):
-    L = dims.shape[0] - 1
-    for _ in range(reps):
-        dense.gather(x, rows, nb, s, 0, s.shape[0] // 2, ld[0], bp)
-        for l in range(1, L):
-            dense.transpose_acts(s, 0, s.shape[0] // 2, dims[l], ld[l], bp, nb)
-
-
-@jit
-def _elementwise(reps, dims, bp, nb, code, z, a, d, bias):
-    L = dims.shape[0] - 1
-    for _ in range(reps):
-        for l in range(L):
-            n = dims[l + 1] * bp
-            for o in range(dims[l + 1]):
-                row = z[o * bp:(o + 1) * bp]
-                for b in range(bp):
-                    row[b] += bias[o]
-            if l + 1 < L:
-                activations.forward(code, 0.0, z[:n], a[:n])
-                activations.backward(code, 0.0, z[:n], a[:n], d[:n])
-            for o in range(dims[l + 1]):
-                bias[o] = dense.row_sum(d[o * bp:o * bp + nb])
-
-
-@jit
-def _loss(reps, dl, bp, nb, z, y, d, work):
-    for _ in range(reps):
-        losses.cross_entropy(z, bp, dl, nb, y, d, work)
-
-
-@jit
-def _optimizer(reps, p, g):
-    for _ in range(reps):
-        optim.update(0, p, g, p[:0], p[:0], 0.01, 0.9, 0.9, 0.999, 1e-8, 0.0, 1)
 
 
 def epoch_profile(sizes=(64, 64, 64, 10), batch=64, n=1536, K=64, threads=1):
@@ -87,14 +36,14 @@ def epoch_profile(sizes=(64, 64, 64, 10), batch=64, n=1536, K=64, threads=1):
     y = rng.integers(0, sizes[-1], bp)
     p = rng.standard_normal(sum(o * l for o, l in zip(sizes[1:], ld)) + sum(sizes[1:])).astype(f)
     parts = {
-        "GEMM (forward, dW, dX)": lambda r: _gemms(r, dims, ld, bp, batch, w, a, z, g, xt),
-        "transposes (gather, dW input)": lambda r: _transposes(r, dims, ld, bp, batch, s, x,
+        "GEMM (forward, dW, dX)": lambda r: replay.gemms(r, dims, ld, bp, batch, w, a, z, g, xt),
+        "transposes (gather, dW input)": lambda r: replay.transposes(r, dims, ld, bp, batch, s, x,
                                                                 rows),
-        "elementwise (bias, activation, bias grad)": lambda r: _elementwise(
+        "elementwise (bias, activation, bias grad)": lambda r: replay.elementwise(
             r, dims, bp, batch, 1, z, a, g, w[:max(sizes)].copy()),
-        "loss (softmax cross-entropy)": lambda r: _loss(r, sizes[-1], bp, batch, z, y, g,
+        "loss (softmax cross-entropy)": lambda r: replay.loss(r, sizes[-1], bp, batch, z, y, g,
                                                         np.empty(2 * bp, f)),
-        "optimizer (SGD)": lambda r: _optimizer(r, p, p.copy()),
+        "optimizer (SGD)": lambda r: replay.optimizer(r, p, p.copy()),
     }
     out = {}
     for name, fn in parts.items():
