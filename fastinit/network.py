@@ -91,15 +91,7 @@ class MLP:
         dt = check_dtype(dtype, "dtype", _CLS)
         inits = _as_specs(init, count, "init", _CLS)
         if bias_init is None:   # a preset's bias scheme, given the parameters it shares
-            biases = []
-            for s in inits:
-                preset = registry.get_scheme(s.scheme).bias
-                if preset is None:
-                    biases.append(registry.InitSpec("zeros"))
-                    continue
-                accepted = {p.name for p in registry.get_scheme(preset).params}
-                biases.append(registry.InitSpec(preset, tuple(
-                    (k, v) for k, v in s.params if k in accepted)))
+            biases = [registry.preset_bias(s) for s in inits]
         else:
             biases = _as_specs(bias_init, count, "bias_init", _CLS)
         if isinstance(seed, (list, tuple, np.ndarray)):
@@ -174,9 +166,8 @@ class MLP:
             groups.setdefault((self.init[k], self.bias_init[k]), []).append(k)
         for (wspec, bspec), idx in groups.items():
             idx = np.array(idx)
-            wscheme, bscheme = registry.get_scheme(wspec.scheme), registry.get_scheme(bspec.scheme)
-            wparams = wscheme.resolve(wspec.kwargs, _CLS)
-            bparams = bscheme.resolve(bspec.kwargs, _CLS)
+            wscheme, wparams = registry.resolve(wspec, {}, _CLS, "init")
+            bscheme, bparams = registry.resolve(bspec, {}, _CLS, "bias_init")
             for l in range(len(sizes) - 1):
                 shape = (sizes[l + 1], sizes[l])
                 w = draw(wscheme, wparams, shape, dtype=self.dtype, layout="torch",
