@@ -5,6 +5,7 @@
     >>> net = fastinit.MLP([64, 64, 10], init=["he_normal", "zeros"], n=2, seed=0)
     >>> history = fastinit.train(net, fastinit.datasets.digits(), epochs=2, lr=0.1)
 """
+from . import builtin_schemes  # registers the built-in schemes, before anything looks one up
 from . import datasets, interop, theory
 from .datainit import kraehenbuehl, lsuv
 from .diagnose import Diagnostics, diagnose, jacobian_singular_values
@@ -14,7 +15,8 @@ from .layerwise import forward_layers
 from .network import ACTIVATIONS, LOSSES, MLP
 from .residual import ResMLP
 from .sample import sample
-from .registry import InitSpec, Param, Scheme, get_scheme, register_scheme, schemes, spec
+from ._validate import Param
+from .registry import InitSpec, Scheme, get_scheme, register_scheme, schemes, spec
 from .training import OPTIMIZERS, History, train
 
 __version__ = "0.1.0"

@@ -1,4 +1,4 @@
-"""Checks at the API boundary, with one error template.
+"""Checks at the API boundary, with one error template, and the parameter constraint type.
 
 Every message names the parameter and the function, says what was expected and what was given,
 and for names offers the closest valid choice:
@@ -12,6 +12,8 @@ import difflib
 import os
 import math
 import numbers
+import re
+from dataclasses import dataclass
 from typing import Any, Iterable
 
 import numpy as np
@@ -244,3 +246,65 @@ def check_memory(nbytes: int, what: str) -> None:
         raise MemoryError(f"{what} need about {nbytes / 1e9:.3g} GB but {avail / 1e9:.3g} GB "
                           f"of memory is available. Use fewer members or smaller layers, or "
                           f"split the population.")
+# -- parameter constraints, as data -----------------------------------------------------------
+
+class _Required:
+    def __repr__(self):
+        return "<required>"
+
+
+REQUIRED = _Required()
+KINDS = ("real", "positive", "nonnegative", "fraction", "bound", "choice", "bool",
+         "positive_int", "callable")
+IDENTIFIER = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class Param:
+    """A scheme or family parameter: name, default (or REQUIRED), constraint, description.
+
+    ``kind`` is one of KINDS: real, positive (> 0), nonnegative, fraction ([0, 1)), bound
+    (real or +-inf), choice (one of ``choices``), bool, positive_int, callable.
+    """
+    name: str
+    default: Any = REQUIRED
+    kind: str = "real"
+    choices: tuple = ()
+    doc: str = ""
+
+    def __post_init__(self):
+        if not isinstance(self.name, str) or not IDENTIFIER.match(self.name):
+            raise ValueError(f"Param name must be an identifier. Got {self.name!r}.")
+        check_choice(self.kind, "kind", f"fastinit.Param({self.name!r})", KINDS)
+        if self.kind == "choice" and not self.choices:
+            raise ValueError(f"Param {self.name!r} of kind 'choice' needs its choices.")
+        if self.default is not REQUIRED:
+            self.check(self.default, f"fastinit.Param({self.name!r})")
+
+    def check(self, value, func: str):
+        """The value, validated (and normalised) against this parameter's constraint."""
+        k, name = self.kind, self.name
+        if k == "real":
+            return check_real(value, name, func)
+        if k == "positive":
+            return check_real(value, name, func, low=0.0, low_open=True)
+        if k == "nonnegative":
+            return check_real(value, name, func, low=0.0)
+        if k == "fraction":
+            return check_real(value, name, func, low=0.0, high=1.0, high_open=True)
+        if k == "bound":
+            v = check_real(value, name, func, finite=False)
+            if math.isnan(v):
+                raise ValueError(f"The {name!r} parameter of {func} must be a real number or "
+                                 f"+-inf. Got nan instead.")
+            return v
+        if k == "choice":
+            return check_choice(value, name, func, self.choices)
+        if k == "bool":
+            return check_bool(value, name, func)
+        if k == "positive_int":
+            return check_int(value, name, func, minimum=1)
+        if not callable(value):
+            raise TypeError(f"The {name!r} parameter of {func} must be callable. "
+                            f"Got {value!r} instead.")
+        return value

@@ -62,12 +62,11 @@ def lsuv(net: MLP, X, *, tol: float = 0.1, max_iter: int = 10, center_bias: bool
                          f"Got {layers!r} instead.")
     x = _batch(net, X, func)
     if orthonormal:
-        scheme = registry.get_scheme("orthogonal")
+        scheme, unit = registry.resolve("orthogonal", {}, func)
         for l in range(net.depth):
-            net.weights[l][...] = draw(scheme, {"gain": 1.0}, (net.layer_sizes[l + 1],
-                                                                net.layer_sizes[l]),
-                                       dtype=net.dtype, layout="torch", key=net.keys,
-                                       members=net.members,
+            shape = (net.layer_sizes[l + 1], net.layer_sizes[l])
+            net.weights[l][...] = draw(scheme, unit, shape, dtype=net.dtype, layout="torch",
+                                       key=net.keys, members=net.members,
                                        tag=streams.layer_tag(l, streams.WEIGHT), func=func)
             net.biases[l][...] = 0
     L = net.depth if layers == "all" else net.depth - 1
@@ -135,9 +134,9 @@ def kraehenbuehl(net: MLP, X, *, beta: float = 0.0, between_layers: bool = True,
         pre_std[:, l] = z.std(axis=(1, 2))
     ratios = np.full((K, L), np.nan)
     if between_layers and L > 1:
-        normal = registry.get_scheme("normal")
+        normal, standard = registry.resolve("normal", {}, func)
         for i in range(iterations):
-            top = draw(normal, {"mean": 0.0, "std": 1.0}, (len(x), net.layer_sizes[-1]),
+            top = draw(normal, standard, (len(x), net.layer_sizes[-1]),
                        dtype=np.float64, layout="torch", key=np.array([seed], np.uint64),
                        members=np.zeros(1, np.int64), tag=streams.KRAEHENBUEHL + i,
                        func=func)     # the same top gradients for every member

@@ -1,20 +1,24 @@
-"""The families every scheme specialises, and how each one draws a population of weights.
+"""The families every scheme specialises: how each draws a population of weights; its E[w^2].
 
 A family is a distribution or construction with named arguments (variance scaling: scale, mode,
-distribution). A scheme (schemes.py) is a family with some arguments fixed and the rest exposed
-as parameters. Families receive a ``Draw``: the request already validated, with each member's
-key and stream, and return an array (n, *shape) of the requested dtype.
+distribution); a scheme (registry.py, builtin_schemes.py) fixes some and exposes the rest.
+``FAMILIES`` lists them. Side by side, each family has ``draw_<family>(d, **args)``, which gets
+a validated ``Draw`` (each member's key and stream) and returns (n, *shape) in its dtype, and
+``moment_<family>(args, fan_in, fan_out, shape, layout)``: E[w^2] over the entries of one weight
+in closed form (exact for deterministic families), or None when the family cannot draw that
+shape or has no closed form.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 
 from . import kernels, streams
-from .fans import MODES, fan_of
+from ._validate import Param
+from .fans import MODES, conv_dims, dense_dims, fan_of, matrix_dims
 
 TRUNC_STD_2 = 0.87962566103423978  # std of N(0, 1) truncated to (-2, 2): Keras / JAX constant
 DISTRIBUTIONS = ("truncated_normal", "normal", "untruncated_normal", "uniform")
@@ -58,12 +62,6 @@ class Draw:
     def finish(self, flat: np.ndarray) -> np.ndarray:
         return flat.reshape((self.n,) + self.shape)
 
-    def matrix_dims(self) -> tuple[int, int]:
-        """(rows, cols) of the 2-D view: PyTorch (shape[0], rest); Keras (all but last, last)."""
-        if self.layout == "torch":
-            return self.shape[0], self.size // self.shape[0]
-        return self.size // self.shape[-1], self.shape[-1]
-
 
 def _error(d: Draw, msg: str) -> ValueError:
     return ValueError(f"Scheme {d.scheme!r} in {d.func}: {msg}")
@@ -77,36 +75,64 @@ def draw_uniform(d: Draw, low: float, high: float) -> np.ndarray:
     return d.finish(out)
 
 
+def moment_uniform(args, fan_in, fan_out, shape, layout) -> float:
+    lo, hi = args["low"], args["high"]
+    return (lo * lo + lo * hi + hi * hi) / 3.0
+
+
 def draw_normal(d: Draw, mean: float, std: float) -> np.ndarray:
     out = d.flat()
     kernels.sampling.normal_fill(out, d.key, d.stream(), d.full(mean), d.full(std))
     return d.finish(out)
 
 
-def truncnorm_std(alpha: float, beta: float) -> float:
-    """Standard deviation of N(0, 1) truncated to [alpha, beta]."""
+def moment_normal(args, fan_in, fan_out, shape, layout) -> float:
+    return args["std"] ** 2 + args["mean"] ** 2
+
+
+def truncnorm_moments(alpha: float, beta: float) -> tuple[float, float]:
+    """(mean, standard deviation) of N(0, 1) truncated to [alpha, beta]."""
     pdf = lambda x: 0.0 if math.isinf(x) else math.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
     cdf = lambda x: 0.5 * math.erfc(-x / math.sqrt(2))
     z = cdf(beta) - cdf(alpha)
     ta = 0.0 if math.isinf(alpha) else alpha * pdf(alpha)
     tb = 0.0 if math.isinf(beta) else beta * pdf(beta)
     mean = (pdf(alpha) - pdf(beta)) / z
-    return math.sqrt(1.0 + (ta - tb) / z - mean * mean)
+    return mean, math.sqrt(1.0 + (ta - tb) / z - mean * mean)
+
+
+def _truncation(mean, std, a, b, bounds) -> tuple[float, float, bool]:
+    """(alpha, beta, has_mass): the interval in standard units, and whether a float64 sees
+    probability in it (measured on the side of the mean where erfc keeps its precision)."""
+    alpha, beta = ((a - mean) / std, (b - mean) / std) if bounds == "absolute" else (a, b)
+    lo, hi = (alpha, beta) if alpha <= 0 else (-beta, -alpha)
+    return alpha, beta, 0.5 * math.erfc(-hi / math.sqrt(2)) - \
+        0.5 * math.erfc(-lo / math.sqrt(2)) > 1e-300
 
 
 def draw_truncated_normal(d: Draw, mean: float, std: float, a: float, b: float, bounds: str,
                           correct: bool) -> np.ndarray:
-    alpha, beta = ((a - mean) / std, (b - mean) / std) if bounds == "absolute" else (a, b)
-    lo, hi = (alpha, beta) if alpha <= 0 else (-beta, -alpha)
-    if 0.5 * math.erfc(-hi / math.sqrt(2)) - 0.5 * math.erfc(-lo / math.sqrt(2)) <= 1e-300:
+    alpha, beta, has_mass = _truncation(mean, std, a, b, bounds)
+    if not has_mass:
         raise _error(d, f"the truncation interval [{alpha:g}, {beta:g}] (in standard "
                         "deviations from the mean) has no probability mass a float64 can "
                         "represent. Move the bounds closer to the mean.")
-    scale = std / truncnorm_std(alpha, beta) if correct else std
+    scale = std / truncnorm_moments(alpha, beta)[1] if correct else std
     out = d.flat()
     kernels.sampling.truncnorm_fill(out, d.key, d.stream(), d.full(mean), d.full(scale),
                                     d.full(alpha), d.full(beta))
     return d.finish(out)
+
+
+def moment_truncated_normal(args, fan_in, fan_out, shape, layout) -> float | None:
+    """w = mean + scale z, z truncated: (mean + scale E[z])^2 + scale^2 Var[z]."""
+    alpha, beta, has_mass = _truncation(args["mean"], args["std"], args["a"], args["b"],
+                                        args["bounds"])
+    if not has_mass:
+        return None
+    mean, sd = truncnorm_moments(alpha, beta)
+    scale = args["std"] / sd if args["correct"] else args["std"]
+    return (args["mean"] + scale * mean) ** 2 + (scale * sd) ** 2
 
 
 def draw_variance_scaling(d: Draw, scale: float, mode: str, distribution: str) -> np.ndarray:
@@ -126,6 +152,11 @@ def draw_variance_scaling(d: Draw, scale: float, mode: str, distribution: str) -
     return d.finish(out)
 
 
+def moment_variance_scaling(args, fan_in, fan_out, shape, layout) -> float:
+    """scale / fan: every distribution has exactly this variance (truncated_normal corrected)."""
+    return args["scale"] / fan_of(args["mode"], fan_in, fan_out)
+
+
 def _orthonormal_rows(d: Draw, p: int, q: int, gain: float) -> np.ndarray:
     out = np.empty((d.n, p, q), dtype=d.dtype)
     kernels.sampling.orthogonal_fill(out, d.key, d.stream(), d.full(gain))
@@ -135,17 +166,24 @@ def _orthonormal_rows(d: Draw, p: int, q: int, gain: float) -> np.ndarray:
 def draw_orthogonal(d: Draw, gain: float) -> np.ndarray:
     if len(d.shape) < 2:
         raise _error(d, f"orthogonal weights need at least 2 dimensions. Got shape {d.shape}.")
-    rows, cols = d.matrix_dims()
+    rows, cols = matrix_dims(d.shape, d.layout)
     q = _orthonormal_rows(d, min(rows, cols), max(rows, cols), gain)
     if rows > cols:
         q = np.ascontiguousarray(q.transpose(0, 2, 1))
     return q.reshape((d.n,) + d.shape)
 
 
+def moment_orthogonal(args, fan_in, fan_out, shape, layout) -> float | None:
+    """min(rows, cols) orthonormal vectors scaled by gain: gain^2 min / (rows cols)."""
+    if len(shape) < 2:
+        return None
+    return args["gain"] ** 2 / max(matrix_dims(shape, layout))
+
+
 def draw_sparse(d: Draw, sparsity: float, std: float) -> np.ndarray:
     if len(d.shape) != 2:
         raise _error(d, f"sparse weights must be 2-D. Got shape {d.shape}.")
-    rows, cols = d.shape if d.layout == "torch" else d.shape[::-1]
+    rows, cols = dense_dims(d.shape, d.layout)
     out = np.empty((d.n, rows, cols), dtype=d.dtype)
     kernels.sampling.normal_fill(out.reshape(d.n, -1), d.key, d.stream(), d.full(0.0),
                                  d.full(std))
@@ -154,10 +192,22 @@ def draw_sparse(d: Draw, sparsity: float, std: float) -> np.ndarray:
     return out if d.layout == "torch" else np.ascontiguousarray(out.transpose(0, 2, 1))
 
 
+def moment_sparse(args, fan_in, fan_out, shape, layout) -> float | None:
+    """std^2 times the fraction of each column (of ``rows`` = out entries) left non-zero."""
+    if len(shape) != 2:
+        return None
+    rows = dense_dims(shape, layout)[0]
+    return args["std"] ** 2 * (1 - math.ceil(args["sparsity"] * rows) / rows)
+
+
 # -- deterministic families ------------------------------------------------------------------
 
 def draw_constant(d: Draw, value: float) -> np.ndarray:
     return np.full((d.n,) + d.shape, value, dtype=d.dtype)
+
+
+def moment_constant(args, fan_in, fan_out, shape, layout) -> float:
+    return args["value"] ** 2
 
 
 def _broadcast(d: Draw, w: np.ndarray) -> np.ndarray:
@@ -170,13 +220,17 @@ def draw_identity(d: Draw, gain: float) -> np.ndarray:
     return _broadcast(d, gain * np.eye(*d.shape))
 
 
+def moment_identity(args, fan_in, fan_out, shape, layout) -> float | None:
+    if len(shape) != 2:
+        return None
+    return args["gain"] ** 2 * min(shape) / math.prod(shape)
+
+
 def _conv_dims(d: Draw):
-    """(out, in, kernel) of a 3- to 5-D conv weight in either layout."""
-    if not 3 <= len(d.shape) <= 5:
+    dims = conv_dims(d.shape, d.layout)
+    if dims is None:
         raise _error(d, f"needs a 3-, 4- or 5-D convolution weight. Got shape {d.shape}.")
-    if d.layout == "torch":
-        return d.shape[0], d.shape[1], d.shape[2:]
-    return d.shape[-1], d.shape[-2], d.shape[:-2]
+    return dims
 
 
 def _place_at_centre(d: Draw, mats: np.ndarray, centre: tuple[int, ...]) -> np.ndarray:
@@ -202,6 +256,14 @@ def draw_dirac(d: Draw, groups: int) -> np.ndarray:
     return _place_at_centre(d, _broadcast(d, mat), tuple(k // 2 for k in kernel))
 
 
+def moment_dirac(args, fan_in, fan_out, shape, layout) -> float | None:
+    """One 1 per (group, passed-through channel): groups * min(out / groups, in) ones."""
+    dims, groups = conv_dims(shape, layout), args["groups"]
+    if dims is None or dims[0] % groups:
+        return None
+    return groups * min(dims[0] // groups, dims[1]) / math.prod(shape)
+
+
 def draw_delta_orthogonal(d: Draw, gain: float) -> np.ndarray:
     out_ch, in_ch, kernel = _conv_dims(d)
     if in_ch > out_ch:
@@ -209,6 +271,14 @@ def draw_delta_orthogonal(d: Draw, gain: float) -> np.ndarray:
                         f"in={in_ch}, out={out_ch}.")
     q = _orthonormal_rows(d, in_ch, out_ch, gain)  # (n, in, out)
     return _place_at_centre(d, q.transpose(0, 2, 1), tuple((k - 1) // 2 for k in kernel))
+
+
+def moment_delta_orthogonal(args, fan_in, fan_out, shape, layout) -> float | None:
+    """``in`` orthonormal rows of length ``out``, scaled by gain, at one kernel position."""
+    dims = conv_dims(shape, layout)
+    if dims is None or dims[1] > dims[0]:
+        return None
+    return args["gain"] ** 2 * dims[1] / math.prod(shape)
 
 
 def zero_matrix(rows: int, cols: int) -> np.ndarray:
@@ -227,14 +297,28 @@ def zero_matrix(rows: int, cols: int) -> np.ndarray:
     return (1.0 - 2.0 * bits) / math.sqrt(p)
 
 
+def _zero_moment(rows: int, cols: int) -> float:
+    """Mean square of zero_matrix(rows, cols): rows ones (1 / cols), or +-1/sqrt(p) entries."""
+    return 1.0 / cols if rows <= cols else 1.0 / (1 << (rows - 1).bit_length())
+
+
 def draw_zero(d: Draw) -> np.ndarray:
     if len(d.shape) == 2:
-        rows, cols = d.shape if d.layout == "torch" else d.shape[::-1]
+        rows, cols = dense_dims(d.shape, d.layout)
         z = zero_matrix(rows, cols)
         return _broadcast(d, z if d.layout == "torch" else z.T)
     out_ch, in_ch, kernel = _conv_dims(d)
     return _place_at_centre(d, _broadcast(d, zero_matrix(out_ch, in_ch)),
                             tuple(k // 2 for k in kernel))
+
+
+def moment_zero(args, fan_in, fan_out, shape, layout) -> float | None:
+    if len(shape) == 2:
+        return _zero_moment(*dense_dims(shape, layout))
+    dims = conv_dims(shape, layout)
+    if dims is None:
+        return None
+    return _zero_moment(dims[0], dims[1]) / math.prod(dims[2])   # one kernel tap of rf
 
 
 def draw_custom(d: Draw, transform: Callable, **params) -> np.ndarray:
@@ -251,14 +335,74 @@ def draw_custom(d: Draw, transform: Callable, **params) -> np.ndarray:
     return w.astype(d.dtype)
 
 
+def moment_none(args, fan_in, fan_out, shape, layout) -> None:
+    return None   # no closed form (a user's transform)
+
+
+# -- the table -------------------------------------------------------------------------------
+
 @dataclass(frozen=True)
 class Family:
-    """A family: its arguments (as Param specs, see schemes.py) and its draw function."""
+    """A family: its arguments (as ``Param`` constraints), its draw and moment functions."""
     name: str
-    args: tuple[Any, ...]
+    args: tuple[Param, ...]
     draw: Callable[..., np.ndarray]
+    moment: Callable[..., float | None] = moment_none
     uses_fans: bool = False
     random: bool = True
     extra_args: bool = False   # accepts arguments beyond ``args`` (custom families)
     description: str = ""
     check: Callable[[dict], str | None] | None = field(default=None)
+
+
+def _range_check(low: str, high: str):
+    def check(args):
+        if not args[low] < args[high]:
+            return f"{low!r} must be less than {high!r}; got {low}={args[low]!r}, " \
+                   f"{high}={args[high]!r}."
+        return None
+    return check
+
+
+def _check_truncation(args) -> str | None:
+    if not args["a"] < args["b"]:
+        return _range_check("a", "b")(args)
+    if args["correct"] and args["bounds"] == "absolute":
+        return "a variance correction needs bounds in std units (bounds='std')."
+    return None
+
+
+P = Param
+FAMILIES: dict[str, Family] = {f.name: f for f in (
+    Family("constant", (P("value"),), draw_constant, moment_constant, random=False,
+           description="every entry equal to value"),
+    Family("uniform", (P("low"), P("high")), draw_uniform, moment_uniform,
+           check=_range_check("low", "high"), description="U[low, high]"),
+    Family("normal", (P("mean"), P("std", kind="nonnegative")), draw_normal, moment_normal,
+           description="N(mean, std^2), untruncated"),
+    Family("truncated_normal",
+           (P("mean"), P("std", kind="positive"), P("a", kind="bound"), P("b", kind="bound"),
+            P("bounds", kind="choice", choices=("absolute", "std")), P("correct", kind="bool")),
+           draw_truncated_normal, moment_truncated_normal, check=_check_truncation,
+           description="N(mean, std^2) truncated to [a, b]"),
+    Family("variance_scaling",
+           (P("scale", kind="positive"), P("mode", kind="choice", choices=MODES),
+            P("distribution", kind="choice", choices=DISTRIBUTIONS)),
+           draw_variance_scaling, moment_variance_scaling, uses_fans=True,
+           description="Var[w] = scale / fan(mode)"),
+    Family("orthogonal", (P("gain"),), draw_orthogonal, moment_orthogonal,
+           description="gain * Haar-random orthogonal (rows or columns orthonormal)"),
+    Family("identity", (P("gain"),), draw_identity, moment_identity, random=False,
+           description="gain * I (rectangular: ones on the main diagonal)"),
+    Family("dirac", (P("groups", kind="positive_int"),), draw_dirac, moment_dirac, random=False,
+           description="conv weight that passes its input through (per group)"),
+    Family("delta_orthogonal", (P("gain"),), draw_delta_orthogonal, moment_delta_orthogonal,
+           description="orthogonal (in x out) at the kernel centre, zero elsewhere"),
+    Family("sparse", (P("sparsity", kind="fraction"), P("std", kind="nonnegative")),
+           draw_sparse, moment_sparse,
+           description="N(0, std^2) with ceil(sparsity * rows) zeros per column"),
+    Family("zero", (), draw_zero, moment_zero, random=False,
+           description="ZerO: partial identity or Hadamard, no randomness"),
+    Family("custom", (P("transform", kind="callable"),), draw_custom, moment_none,
+           extra_args=True, description="transform(u, fan_in, fan_out, **params)"),
+)}

@@ -1,4 +1,4 @@
-"""Fans of a weight shape, in the PyTorch or the Keras/JAX layout.
+"""Fans and matrix views of a weight shape, in the PyTorch or the Keras/JAX layout.
 
 PyTorch layout (out, in, *kernel): receptive field rf = prod(kernel); fan_in = in * rf,
 fan_out = out * rf; fewer than 2 dimensions has no fans (PyTorch raises).
@@ -79,3 +79,25 @@ def fan_of(mode: str, fan_in: float | None, fan_out: float | None) -> float:
     if mode == "fan_avg":
         return 0.5 * (fan_in + fan_out)
     return math.sqrt(fan_in * fan_out)
+
+
+def matrix_dims(shape: tuple[int, ...], layout: str) -> tuple[int, int]:
+    """(rows, cols) of the 2-D view: PyTorch (shape[0], rest); Keras (all but last, last)."""
+    size = math.prod(shape)
+    if layout == "torch":
+        return shape[0], size // shape[0]
+    return size // shape[-1], shape[-1]
+
+
+def dense_dims(shape: tuple[int, ...], layout: str) -> tuple[int, int]:
+    """(out, in) of a 2-D dense weight in either layout."""
+    return shape if layout == "torch" else shape[::-1]
+
+
+def conv_dims(shape: tuple[int, ...], layout: str):
+    """(out, in, kernel) of a 3- to 5-D conv weight in either layout; None for other shapes."""
+    if not 3 <= len(shape) <= 5:
+        return None
+    if layout == "torch":
+        return shape[0], shape[1], shape[2:]
+    return shape[-1], shape[-2], shape[:-2]

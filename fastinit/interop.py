@@ -46,18 +46,10 @@ def init_torch(module, scheme="he_normal", bias=None, *, seed: int = 0, **params
         raise TypeError(f"The 'module' parameter of {func} must be a torch.nn.Module. Got "
                         f"{type(module).__name__}.")
     seed = check_seed(seed, "seed", func)
-    wspec = registry.as_spec(scheme, func)
-    ws = registry.get_scheme(wspec.scheme, func)
-    wparams = ws.resolve({**wspec.kwargs, **params}, func)
+    ws, wparams = registry.resolve(scheme, params, func)
     if bias is None:
-        bname = ws.bias or "zeros"
-        accepted = {p.name for p in registry.get_scheme(bname).params}
-        bspec = registry.InitSpec(bname, tuple((k, v) for k, v in wparams.items()
-                                               if k in accepted))
-    else:
-        bspec = registry.as_spec(bias, func, "bias")
-    bs = registry.get_scheme(bspec.scheme, func)
-    bparams = bs.resolve(bspec.kwargs, func)
+        bias = registry.preset_bias(registry.InitSpec(ws.name, tuple(wparams.items())))
+    bs, bparams = registry.resolve(bias, {}, func, "bias")
     key = np.array([seed], dtype=np.uint64)
     member = np.zeros(1, dtype=np.int64)
     layers = _layers(module)

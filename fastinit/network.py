@@ -185,8 +185,8 @@ class MLP:
             groups.setdefault((self.init[k], self.bias_init[k]), []).append(k)
         for (wspec, bspec), idx in groups.items():
             idx = np.array(idx)
-            wscheme, wparams = registry.resolve(wspec, {}, _CLS)
-            bscheme, bparams = registry.resolve(bspec, {}, _CLS)
+            wscheme, wparams = registry.resolve(wspec, {}, _CLS, "init")
+            bscheme, bparams = registry.resolve(bspec, {}, _CLS, "bias_init")
             for l in range(len(sizes) - 1):
                 shape = (sizes[l + 1], sizes[l])
                 w = draw(wscheme, wparams, shape, dtype=self.dtype, layout="torch",

@@ -8,10 +8,11 @@ import numpy as np
 from . import registry
 from . import streams
 from ._validate import check_choice, check_dtype, check_int, check_seed, check_shape
-from .families import Draw
+from .families import FAMILIES, Draw
 from .fans import LAYOUTS, resolve_fans
 
 _FUNC = "fastinit.sample"
+MAX_MEMBERS = 2**32   # member k draws from stream (k << 32) | tag (streams.stream_ids)
 
 
 def sample(scheme, shape, *, seed, n=None, start=0, dtype=np.float32, layout="torch",
@@ -51,20 +52,17 @@ def sample(scheme, shape, *, seed, n=None, start=0, dtype=np.float32, layout="to
     >>> w.shape, w.dtype
     ((8, 256, 784), dtype('float32'))
     """
-    spec = registry.as_spec(scheme, _FUNC)
-    scheme_obj = registry.get_scheme(spec.scheme, _FUNC)
-    if spec.params and params:
-        overlap = set(spec.kwargs) & set(params)
-        if overlap:
-            raise TypeError(f"{_FUNC} got parameter(s) {sorted(overlap)} both in the spec and "
-                            f"as keyword arguments.")
+    scheme_obj, resolved = registry.resolve(scheme, params, _FUNC)
     shape = check_shape(shape, "shape", _FUNC)
     seed = check_seed(seed, "seed", _FUNC)
-    count = 1 if n is None else check_int(n, "n", _FUNC, minimum=1)
-    start = check_int(start, "start", _FUNC, minimum=0, maximum=2**32 - count)
+    count = 1 if n is None else check_int(n, "n", _FUNC, minimum=1, maximum=MAX_MEMBERS)
+    start = check_int(start, "start", _FUNC, minimum=0, maximum=MAX_MEMBERS - 1)
+    if start + count > MAX_MEMBERS:
+        raise ValueError(f"The 'n' and 'start' parameters of {_FUNC} must satisfy n + start "
+                         f"<= 2**32 (members are streams 0 .. 2**32 - 1). Got n={count}, "
+                         f"start={start} instead.")
     dt = check_dtype(dtype, "dtype", _FUNC)
     check_choice(layout, "layout", _FUNC, LAYOUTS)
-    resolved = scheme_obj.resolve({**spec.kwargs, **params}, _FUNC)
     if math.prod(shape) >= 2**32:
         raise ValueError(f"The 'shape' parameter of {_FUNC} must have fewer than 2**32 values "
                          f"per member. Got {shape!r} ({math.prod(shape)} values).")
@@ -102,7 +100,7 @@ def draw(scheme: registry.Scheme, params: dict, shape: tuple[int, ...], *, dtype
              key=np.ascontiguousarray(key, dtype=np.uint64),
              members=np.ascontiguousarray(members, dtype=np.int64), tag=tag,
              fan_in=fi, fan_out=fo, out=out)
-    result = registry.FAMILIES[scheme.family].draw(d, **args)
+    result = FAMILIES[scheme.family].draw(d, **args)
     if out is not None and result is not out:
         out[...] = result
         return out

@@ -1,263 +1,44 @@
-"""Mean-field theory of signal propagation at initialisation (Poole et al. 2016; Schoenholz et al.
-2017), for any activation: a name or a callable.
+"""Mean-field predictions for networks at initialisation: E[w^2] of a scheme, the second moment
+of every layer's pre-activations, and how a network's measured moments compare.
 
-A wide network with W_ij ~ (0, sigma_w^2 / fan_in) and b_i ~ (0, sigma_b^2) maps the second
-moment q of its pre-activations layer to layer by the length map
-
-    q' = V(q) = sigma_w^2 E[phi(sqrt(q) z)^2] + sigma_b^2,          z ~ N(0, 1)
-
-whose fixed point q* is where signals settle. Two inputs with correlation c follow the
-correlation map c' = (sigma_w^2 E[phi(u1) phi(u2)] + sigma_b^2) / q*, u ~ N(0, q* [[1, c],[c, 1]]).
-The slope chi_1 = sigma_w^2 E[phi'(sqrt(q*) z)^2] decides the phase: ordered (chi_1 < 1,
-inputs collapse together), chaotic (chi_1 > 1, they decorrelate), critical (chi_1 = 1, the edge
-of chaos, where gradients neither vanish nor explode and depth scales diverge). Depth scales:
-xi_q = -1 / ln(V'(q*)) and xi_c = -1 / ln(chi_c), chi_c the slope of the correlation map at its
-fixed point c*. Signals train through about 6 xi_c layers.
-
-Known points: ReLU, sigma_b = 0: critical at sigma_w^2 = 2 (He). tanh, sigma_b^2 = 0.05:
-critical sigma_w^2 = 1.7610, q* = 0.570.
-
-Expectations use composite Gauss-Legendre quadrature (activations.gaussian_expectation); the
-two-dimensional ones a tensor product of it.
+The maps themselves (length map, q*, chi_1, the edge of chaos, phases and depth scales) live in
+meanfield.py and are re-exported here, so ``fastinit.theory.q_star`` etc. are the public names.
+A layer with fan_in inputs, weights of second moment E[w^2] and biases of E[b^2] maps the second
+moment of its input activations m to q = fan_in E[w^2] m + E[b^2] (Poole et al. 2016).
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 
-from . import activations
-from . import registry
-from ._validate import check_real, check_x
+from . import activations, registry
+from ._validate import check_x
+from .diagnose import layer_statistics
+from .families import FAMILIES
 from .fans import compute_fans
+from .meanfield import Phase, chi_1, critical_sigma_w2, length_map, phase, q_star
+
+__all__ = ["Phase", "chi_1", "compare", "critical_sigma_w2", "length_map", "phase",
+           "predicted_q", "q_star", "second_moment"]
 
 _F = "fastinit.theory"
 
 
-def _phi(activation, param, func):
-    return activations.resolve(activation, param, func=func, argname="activation")
+def second_moment(scheme, shape, layout: str = "torch", **params) -> float | None:
+    """E[w^2] of a weight of ``shape`` drawn with ``scheme``, from its family's closed form
+    (families.py); None when the family has none for this shape.
 
-
-def _dphi(activation, param, func):
-    return activations.resolve_derivative(activation, param, func=func, argname="activation")
-
-
-def _check_sigmas(sigma_w2, sigma_b2, func):
-    return (check_real(sigma_w2, "sigma_w2", func, low=0.0, low_open=True),
-            check_real(sigma_b2, "sigma_b2", func, low=0.0))
-
-
-def length_map(activation, sigma_w2: float, sigma_b2: float, q: float, param=None) -> float:
-    """V(q) = sigma_w^2 E[phi(sqrt(q) z)^2] + sigma_b^2."""
-    func = f"{_F}.length_map"
-    sigma_w2, sigma_b2 = _check_sigmas(sigma_w2, sigma_b2, func)
-    phi = _phi(activation, param, func)
-    return _length(phi, sigma_w2, sigma_b2, q)
-
-
-def _length(phi, sigma_w2, sigma_b2, q):
-    return sigma_w2 * activations.gaussian_expectation(lambda z: phi(z) ** 2,
-                                                       math.sqrt(max(q, 0.0))) + sigma_b2
-
-
-def q_star(activation, sigma_w2: float, sigma_b2: float = 0.0, param=None, *, q0: float = 1.0,
-           tol: float = 1e-13, max_iter: int = 100_000) -> float:
-    """The fixed point of the length map reached from q0 (inf when q grows without bound).
-
-    The fixed point that the dynamics of depth, q <- V(q), approach from q0: found by
-    bracketing and bisection. For a neutral map (ReLU at sigma_w^2 = 2, sigma_b = 0, every q
-    is fixed) it returns q0; 0 and inf when signals die out or blow up.
+    >>> second_moment("he_normal", (64, 100))
+    0.02
     """
-    func = f"{_F}.q_star"
-    sigma_w2, sigma_b2 = _check_sigmas(sigma_w2, sigma_b2, func)
-    phi = _phi(activation, param, func)
-    return _q_star(phi, sigma_w2, sigma_b2, q0, tol, max_iter)
-
-
-def _q_star(phi, sigma_w2, sigma_b2, q0=1.0, tol=1e-13, max_iter=100_000):
-    """The root of g(q) = V(q) - q that iterating q <- V(q) from q0 approaches: bracketed by
-    doubling (or halving) from q0 in the direction of g's sign, then bisected."""
-    g = lambda q: _length(phi, sigma_w2, sigma_b2, q) - q
-    g0 = g(q0)
-    if g0 == 0 or abs(g0) <= tol * q0:
-        return q0                       # q0 is fixed (or the map is neutral, ReLU at 2)
-    lo = hi = q0
-    if g0 > 0:                          # q grows: find the first q with g <= 0 above q0
-        while True:
-            lo, hi = hi, hi * 2.0
-            if hi > 1e15:
-                return math.inf
-            gh = g(hi)
-            if not math.isfinite(gh):
-                return math.inf
-            if gh <= 0:
-                break
-    else:                               # q shrinks: find the first q with g >= 0 below q0
-        while True:
-            lo, hi = lo * 0.5, lo
-            if lo < 1e-30:
-                return 0.0
-            if g(lo) >= 0:
-                break
-    for _ in range(max_iter):           # g(lo) > 0 >= g(hi) or g(lo) >= 0 > g(hi)
-        mid = 0.5 * (lo + hi)
-        if hi - lo <= tol * max(1e-300, mid):
-            return mid
-        if g(mid) > 0:
-            lo = mid
-        else:
-            hi = mid
-    return 0.5 * (lo + hi)
-
-
-def chi_1(activation, sigma_w2: float, sigma_b2: float = 0.0, param=None) -> float:
-    """chi_1 = sigma_w^2 E[phi'(sqrt(q*) z)^2]: < 1 ordered, > 1 chaotic, = 1 critical."""
-    func = f"{_F}.chi_1"
-    sigma_w2, sigma_b2 = _check_sigmas(sigma_w2, sigma_b2, func)
-    phi, dphi = _phi(activation, param, func), _dphi(activation, param, func)
-    q = _q_star(phi, sigma_w2, sigma_b2)
-    if not math.isfinite(q):
-        return math.inf
-    return sigma_w2 * _slope(dphi, q)
-
-
-_Q_MIN = 1e-200   # at q* = 0 the slope is its limit q -> 0+ (both sides of a kink at 0)
-
-
-def _slope(dphi, q):
-    """E[phi'(sqrt(q) z)^2], at least at q = _Q_MIN."""
-    return activations.gaussian_expectation(lambda z: dphi(z) ** 2, math.sqrt(max(q, _Q_MIN)))
-
-
-def critical_sigma_w2(activation, sigma_b2: float = 0.0, param=None, *, low: float = 1e-3,
-                      high: float = 1e3, tol: float = 1e-12) -> float:
-    """The sigma_w^2 at which chi_1 = 1 for this sigma_b^2: the edge of chaos (bisection)."""
-    func = f"{_F}.critical_sigma_w2"
-    sigma_b2 = check_real(sigma_b2, "sigma_b2", func, low=0.0)
-    phi, dphi = _phi(activation, param, func), _dphi(activation, param, func)
-
-    def excess(s):
-        q = _q_star(phi, s, sigma_b2)
-        if not math.isfinite(q):
-            return math.inf
-        return s * _slope(dphi, q) - 1
-
-    lo, hi = low, high
-    if excess(lo) > 0 or excess(hi) < 0:
-        raise ValueError(f"{func}: chi_1 - 1 does not change sign for sigma_w^2 in "
-                         f"[{low}, {high}] (activation {activation!r}, sigma_b^2 {sigma_b2}); "
-                         f"this activation may have no edge of chaos there.")
-    while hi - lo > tol * max(1.0, lo):
-        mid = 0.5 * (lo + hi)
-        if excess(mid) > 0:
-            hi = mid
-        else:
-            lo = mid
-    return 0.5 * (lo + hi)
-
-
-_Z2, _W2 = activations.gaussian_nodes(np.linspace(-10.0, 10.0, 49), 8)   # per dimension
-
-
-def _expect2(f1, f2, q, c):
-    """E[f1(u1) f2(u2)], (u1, u2) ~ N(0, q [[1, c], [c, 1]]), tensor Gauss-Legendre."""
-    z, w = _Z2, _W2
-    s = math.sqrt(q)
-    u1 = s * z[:, None]
-    u2 = s * (c * z[:, None] + math.sqrt(max(0.0, 1 - c * c)) * z[None, :])
-    return float(np.sum(w[:, None] * w[None, :] * f1(u1) * f2(u2)))
-
-
-@dataclass(frozen=True)
-class Phase:
-    """Mean-field summary of one (activation, sigma_w^2, sigma_b^2)."""
-    q_star: float
-    chi_1: float
-    c_star: float
-    chi_c: float
-    xi_q: float
-    xi_c: float
-
-    @property
-    def phase(self) -> str:
-        if abs(self.chi_1 - 1) < 1e-6:
-            return "critical"
-        return "ordered" if self.chi_1 < 1 else "chaotic"
-
-
-def phase(activation, sigma_w2: float, sigma_b2: float = 0.0, param=None) -> Phase:
-    """q*, chi_1, the correlation fixed point c* and its slope chi_c, and the depth scales."""
-    func = f"{_F}.phase"
-    sigma_w2, sigma_b2 = _check_sigmas(sigma_w2, sigma_b2, func)
-    phi, dphi = _phi(activation, param, func), _dphi(activation, param, func)
-    q = _q_star(phi, sigma_w2, sigma_b2)
-    if not math.isfinite(q):
-        return Phase(math.inf, math.inf, math.nan, math.nan, math.nan, math.nan)
-    c1 = sigma_w2 * _slope(dphi, q)
-    h = 1e-4 * max(q, 1e-8)
-    chi_q = (_length(phi, sigma_w2, sigma_b2, q + h)
-             - _length(phi, sigma_w2, sigma_b2, max(q - h, 0.0))) / (q + h - max(q - h, 0.0))
-    if q <= 1e-12:   # the zero fixed point (odd activation, sigma_b = 0): c is undefined
-        c, chi_c = 1.0, c1
-    else:
-        c = 0.5
-        for _ in range(2000):   # the correlation map, iterated to its fixed point
-            nc = min(1.0, (sigma_w2 * _expect2(phi, phi, q, c) + sigma_b2) / q)
-            if abs(nc - c) < 1e-12:
-                c = nc
-                break
-            c = nc
-        chi_c = c1 if c > 1 - 1e-9 else sigma_w2 * _expect2(dphi, dphi, q, c)
-    xi = lambda chi: math.inf if chi >= 1 or chi <= 0 else -1.0 / math.log(chi)
-    return Phase(q, c1, c, chi_c, xi(chi_q), xi(chi_c))
-
-
-# -- predictions for a network at initialisation ---------------------------------------------
-
-def second_moment(scheme, shape, layout: str = "torch", **params) -> float:
-    """E[w^2] of a weight of ``shape`` drawn with ``scheme``, from the scheme's formula
-    (None when the scheme has no closed form here)."""
     func = f"{_F}.second_moment"
-    spec = registry.as_spec(scheme, func)
-    s = registry.get_scheme(spec.scheme, func)
-    p = s.resolve({**spec.kwargs, **params}, func)
+    s, p = registry.resolve(scheme, params, func)
     fans = compute_fans(shape, layout, func=func) if len(shape) >= 2 or layout == "keras" \
         else None
     fi, fo = fans if fans else (None, None)
     args = s.family_args(p, fi, fo, func)
-    fam = s.family
-    if fam == "constant":
-        return args["value"] ** 2
-    if fam == "uniform":
-        lo, hi = args["low"], args["high"]
-        return (lo * lo + lo * hi + hi * hi) / 3.0
-    if fam == "normal":
-        return args["std"] ** 2 + args["mean"] ** 2
-    if fam == "truncated_normal":
-        from .families import truncnorm_std
-        mean, std, a, b = args["mean"], args["std"], args["a"], args["b"]
-        alpha, beta = ((a - mean) / std, (b - mean) / std) if args["bounds"] == "absolute" \
-            else (a, b)
-        scale = std / truncnorm_std(alpha, beta) if args["correct"] else std
-        pdf = lambda x: 0.0 if math.isinf(x) else math.exp(-x * x / 2) / math.sqrt(2 * math.pi)
-        cdf = lambda x: 0.5 * math.erfc(-x / math.sqrt(2))
-        m = (pdf(alpha) - pdf(beta)) / (cdf(beta) - cdf(alpha))
-        sd = truncnorm_std(alpha, beta)
-        return (mean + scale * m) ** 2 + (scale * sd) ** 2
-    if fam == "variance_scaling":
-        from .fans import fan_of
-        return args["scale"] / fan_of(args["mode"], fi, fo)
-    rows, cols = shape[0], math.prod(shape[1:])
-    if fam == "orthogonal":
-        return args["gain"] ** 2 / max(rows, cols)
-    if fam == "identity":
-        return args["gain"] ** 2 * min(shape) / math.prod(shape)
-    if fam == "sparse":
-        return args["std"] ** 2 * (1 - math.ceil(args["sparsity"] * rows) / rows)
-    if fam == "zero" and len(shape) == 2:
-        return 1.0 / cols if rows <= cols else 1.0 / (1 << (rows - 1).bit_length())
-    return None
+    return FAMILIES[s.family].moment(args, fi, fo, tuple(shape), layout)
 
 
 def predicted_q(net, x, member: int = 0) -> np.ndarray:
@@ -269,14 +50,15 @@ def predicted_q(net, x, member: int = 0) -> np.ndarray:
     """
     func = f"{_F}.predicted_q"
     x = check_x(x, net.layer_sizes[0], net.dtype, func)
-    phi = _phi(net.activation, float(net.activation_param[member])
-               if net.activation in activations.PARAMETERS else None, func)
+    param = float(net.activation_param[member]) if net.activation in activations.PARAMETERS \
+        else None
+    phi = activations.resolve(net.activation, param, func=func, argname="activation")
     spec = net.init[member]
     qs = []
     q = float(np.mean(np.asarray(x, dtype=float) ** 2))
     for l in range(net.depth):
         shape = (net.layer_sizes[l + 1], net.layer_sizes[l])
-        w2 = second_moment(spec.scheme, shape, **spec.kwargs)
+        w2 = second_moment(spec, shape)
         if w2 is None:
             w2 = float(np.mean(np.asarray(net.weights[l][member], dtype=float) ** 2))
         b2 = float(np.mean(np.asarray(net.biases[l][member], dtype=float) ** 2))
@@ -292,7 +74,6 @@ def compare(net, x) -> dict:
 
     Returns {"predicted": (K, L), "measured": (K, L), "ratio": measured / predicted}.
     """
-    from .diagnose import layer_statistics
     func = f"{_F}.compare"
     xs = check_x(x, net.layer_sizes[0], net.dtype, func)
     pred = np.stack([predicted_q(net, xs, k) for k in range(net.n)])

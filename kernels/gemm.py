@@ -222,6 +222,7 @@ def transpose(dst, d_off, ldd, src, s_off, lds, rows, cols):
             dst[d_off + c * ldd + r] = src[s_off + r * lds + c]
 
 
-def padded(n: int) -> int:
-    """n rounded up to a multiple of LANES."""
-    return -(-n // LANES) * LANES
+@jit
+def padded(n):
+    """n rounded up to a multiple of LANES (the padding of rows and batches)."""
+    return ((n + LANES - 1) // LANES) * LANES

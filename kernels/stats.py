@@ -16,7 +16,7 @@ from numba import prange
 
 from ._config import jit, pjit
 from . import activations, dense
-from .train import padded
+from .gemm import padded
 
 
 @jit

@@ -22,12 +22,7 @@ from numba import prange
 
 from ._config import jit, pjit
 from . import dense, losses, optim
-from .gemm import LANES
-
-
-@jit
-def padded(n):
-    return ((n + LANES - 1) // LANES) * LANES
+from .gemm import padded
 
 
 @jit

@@ -127,6 +127,23 @@ def test_bad_population_arguments():
         S("he_normal", (3, 3), fan_in=0)
 
 
+def test_too_many_members_blame_n_and_start_as_they_should():
+    """n beyond the 2**32 member streams is n's fault, not start's; n + start beyond them
+    names both."""
+    with pytest.raises(ValueError, match=r"'n' parameter of fastinit.sample must be an integer "
+                                         r"<= 4294967296. Got 1180591620717411303424 instead"):
+        S("he_normal", (4, 4), n=2**70)
+    with pytest.raises(ValueError, match=r"'n' and 'start' parameters of fastinit.sample must "
+                                         r"satisfy n \+ start <= 2\*\*32.*Got n=2, "
+                                         r"start=4294967295 instead"):
+        S("he_normal", (4, 4), n=2, start=2**32 - 1)
+    with pytest.raises(ValueError, match=r"'start' parameter of fastinit.sample must be an "
+                                         r"integer <= 4294967295. Got 4294967296"):
+        S("he_normal", (4, 4), start=2**32)
+    last = S("normal", (3,), start=2**32 - 1, dtype=np.float64)   # the last member is valid
+    assert np.all(np.isfinite(last))
+
+
 def test_spec_validates_where_written():
     with pytest.raises(ValueError, match="'mode' parameter of fastinit.spec"):
         fastinit.spec("kaiming_uniform", mode="fan_avg")

@@ -102,6 +102,6 @@ def test_declaration_is_validated():
 def test_readme_lists_every_builtin_scheme():
     import pathlib
     readme = (pathlib.Path(__file__).parents[1] / "README.md").read_text()
-    from fastinit.registry import BUILTIN
+    from fastinit.builtin_schemes import BUILTIN
     for s in BUILTIN:
         assert f"| `{s.name}" in readme, s.name

@@ -105,3 +105,102 @@ def test_theory_errors():
         theory.q_star("tanh", 0.0)
     with pytest.raises(ValueError, match="'sigma_b2' parameter.*\\[0.0, inf\\)"):
         theory.phase("tanh", 1.0, -0.1)
+
+
+# One scheme per family, with shapes (PyTorch layout; the Keras one is the same weight as
+# (*kernel, in, out)): the family's closed-form E[w^2] (theory.second_moment ->
+# families.moment_*) against the mean square of what sample draws.
+MOMENT_CASES = [
+    ("constant", dict(value=-0.3), [(3, 4), (2, 3, 5)]),
+    ("uniform", dict(low=-0.2, high=0.7), [(64, 33), (7,)]),
+    ("normal", dict(mean=0.3, std=0.5), [(64, 33)]),
+    ("trunc_normal", dict(mean=0.2, std=1.5, a=-1.0, b=3.0), [(64, 33)]),
+    ("trunc_normal_std", dict(mean=1.0, std=0.5, a=-1.0, b=2.0), [(64, 33)]),
+    ("trunc_normal_corrected", dict(std=0.3), [(64, 33)]),
+    ("he_normal", {}, [(64, 33), (16, 8, 3, 3)]),
+    ("kaiming_uniform", dict(a=0.2, mode="fan_out"), [(64, 33), (16, 8, 3)]),
+    ("glorot_uniform", {}, [(33, 64)]),
+    ("xavier_normal", dict(gain=1.7), [(33, 64)]),
+    ("edge_of_chaos", dict(activation="tanh", sigma_b2=0.05), [(64, 33)]),
+    ("orthogonal", dict(gain=1.5), [(12, 7), (7, 12), (4, 3, 3, 3)]),
+    ("identity", dict(gain=2.0), [(3, 5), (5, 3)]),
+    ("dirac", dict(groups=2), [(6, 2, 3, 3), (4, 8, 3)]),
+    ("delta_orthogonal", dict(gain=1.3), [(6, 4, 3), (5, 5, 3, 3)]),
+    ("sparse", dict(sparsity=0.3, std=0.2), [(9, 14), (14, 9)]),
+    ("ZerO", {}, [(3, 5), (12, 7), (8, 4, 3, 3), (3, 6, 3)]),
+]
+EXACT = {"constant", "identity", "dirac", "zero", "orthogonal", "delta_orthogonal"}
+
+
+@pytest.mark.parametrize("layout", ["torch", "keras"])
+@pytest.mark.parametrize("scheme,params,shapes", MOMENT_CASES, ids=[c[0] for c in MOMENT_CASES])
+def test_every_family_moment_matches_sampled_mean_square(scheme, params, shapes, layout):
+    family = fastinit.get_scheme(scheme).family
+    for shape in shapes:
+        if layout == "keras" and len(shape) >= 2:
+            shape = shape[2:] + (shape[1], shape[0])
+        if len(shape) == 1 and layout == "torch" and fastinit.get_scheme(scheme).needs_fans:
+            continue
+        m = theory.second_moment(scheme, shape, layout=layout, **params)
+        n = max(1, 200_000 // int(np.prod(shape)))
+        w = fastinit.sample(scheme, shape, seed=11, n=n, layout=layout, dtype=np.float64,
+                            **params)
+        w2 = w.ravel() ** 2
+        if family in EXACT:   # deterministic, or orthogonal: a fixed Frobenius norm
+            assert m == pytest.approx(w2.mean(), rel=1e-10, abs=1e-15), (shape, layout)
+        else:
+            se = w2.std() / math.sqrt(w2.size)
+            assert abs(m - w2.mean()) < 5 * se, (shape, layout, m, w2.mean(), se)
+
+
+def test_moments_cover_every_family():
+    from fastinit.families import FAMILIES
+    covered = {fastinit.get_scheme(c[0]).family for c in MOMENT_CASES}
+    assert covered == set(FAMILIES) - {"custom"}
+
+
+def test_moment_is_none_without_a_closed_form_or_for_undrawable_shapes():
+    fastinit.register_scheme(fastinit.Scheme(
+        "test_moment_custom", "custom", fixed=dict(transform=lambda u, fi, fo: u - 0.5)),
+        replace=True)
+    assert theory.second_moment("test_moment_custom", (4, 4)) is None
+    assert theory.second_moment("orthogonal", (5,)) is None
+    assert theory.second_moment("identity", (3, 3, 3)) is None
+    assert theory.second_moment("sparse", (3, 3, 3), sparsity=0.1) is None
+    assert theory.second_moment("dirac", (5, 5)) is None
+    assert theory.second_moment("dirac", (5, 4, 3), groups=2) is None
+    assert theory.second_moment("delta_orthogonal", (3, 5, 3)) is None
+    assert theory.second_moment("trunc_normal", (3, 3), a=60.0, b=70.0) is None
+
+
+def test_second_moment_takes_a_spec_and_refuses_a_parameter_twice():
+    s = fastinit.spec("xavier_uniform", gain=2.0)
+    assert theory.second_moment(s, (64, 100)) == pytest.approx(4 * 2 / 164)
+    with pytest.raises(TypeError, match=r"fastinit.theory.second_moment got parameter\(s\) "
+                                        r"\['gain'\] both in the spec and as keyword"):
+        theory.second_moment(s, (64, 100), gain=3.0)
+
+
+def _nan_activation(z):
+    return z * np.nan
+
+
+def _nan_below_zero(z):
+    return np.where(z > 0, z, np.nan)
+
+
+@pytest.mark.parametrize("call", [
+    lambda f: theory.critical_sigma_w2(f, 0.0),
+    lambda f: theory.critical_sigma_w2(f, 0.05),
+    lambda f: theory.q_star(f, 1.0, 0.1),
+    lambda f: theory.chi_1(f, 1.0),
+    lambda f: theory.phase(f, 1.5, 0.05),
+    lambda f: theory.length_map(f, 1.0, 0.0, 1.0),
+], ids=["critical", "critical_b", "q_star", "chi_1", "phase", "length_map"])
+@pytest.mark.parametrize("activation", [_nan_activation, _nan_below_zero])
+def test_an_activation_returning_nan_raises_instead_of_returning_a_bound(call, activation):
+    """A NaN comparison is False, so a bisection on it walks to a bound: critical_sigma_w2
+    returned 999.9999 (its upper search bound) and q_star 0 for lambda z: z * nan."""
+    with pytest.raises(ValueError, match=r"The 'activation' parameter of fastinit\.theory\."
+                                         r"\w+ returned NaN on Gaussian inputs.*Got <function"):
+        call(activation)

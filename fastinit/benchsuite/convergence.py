@@ -14,6 +14,7 @@ from collections import defaultdict
 
 import numpy as np
 
+from ..registry import label
 from ..store import Store
 from ..sweep import load_dataset, run_sweep
 
@@ -40,18 +41,13 @@ def specs(quick: bool = False) -> list[dict]:
     return out
 
 
-def _label(row):
-    p = row["scheme_params"] or {}
-    return row["scheme"] + ("(" + ", ".join(f"{k}={v}" for k, v in sorted(p.items())) + ")"
-                            if p else "")
-
-
 def summarise(rows, target_loss: float | None) -> list[dict]:
     """Per (dataset, activation, depth, scheme): runs, reached, median epochs and seconds to
     the target, mean final value, diverged count."""
     groups = defaultdict(list)
     for r in rows:
-        groups[(r["dataset"], r["activation"], r["depth"], r["lr"], _label(r))].append(r)
+        scheme = label(r["scheme"], r["scheme_params"])
+        groups[(r["dataset"], r["activation"], r["depth"], r["lr"], scheme)].append(r)
     out = []
     for (dataset, act, depth, lr, scheme), rs in sorted(groups.items()):
         epochs_to, secs_to, finals = [], [], []

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import platform
 import re
 import statistics
 import time
@@ -76,7 +77,6 @@ def ratio_table(rows) -> str:
 
 
 def machine() -> str:
-    import platform
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as f:

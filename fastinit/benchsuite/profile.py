@@ -11,7 +11,7 @@ import time
 import numpy as np
 
 from ..kernels import profile as replay
-from ..kernels.train import padded
+from ..kernels.gemm import padded
 from . import harness
 from .training import _data, fastinit_epoch
 

@@ -5,6 +5,8 @@ import os
 import sys
 import time
 
+import numba
+
 from . import convergence, harness, profile, sampling, sweeps, training
 
 
@@ -64,7 +66,6 @@ def _plots(out, train_res, sample_rows, threads):
 def run_bench(args) -> int:
     threads = ([int(v) for v in args.threads.split(",")] if args.threads
                else harness.THREADS)
-    import numba
     if any(t < 1 or t > numba.config.NUMBA_NUM_THREADS for t in threads):
         print(f"fastinit bench: --threads values must be in [1, "
               f"{numba.config.NUMBA_NUM_THREADS}]", file=sys.stderr)

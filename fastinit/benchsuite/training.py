@@ -1,5 +1,6 @@
 """Training cases: fastinit vs PyTorch eager, bmm, torch.func.vmap and JAX (one table drives
 pytest and `fastinit bench`)."""
+import contextlib
 import copy
 
 import numpy as np
@@ -176,7 +177,6 @@ def make(table, case, impl):
 
 def sgemm_peak():
     """Best single-thread float32 GEMM rate (GFLOP/s) of NumPy's BLAS and PyTorch, n=1024."""
-    import contextlib
     prev = harness.set_threads(1)
     try:
         from threadpoolctl import threadpool_limits
