@@ -145,16 +145,28 @@ def test_results_do_not_depend_on_grouping(tmp_path):
     assert _table(a) == _table(b)
 
 
-def test_failed_population_is_recorded_and_retried(tmp_path, monkeypatch):
+def test_failed_population_is_recorded_reported_and_retried(tmp_path, monkeypatch):
+    import fastinit.sweep as sweep_mod
+    real = sweep_mod.run_population
+
+    def flaky(configs, *a, **k):
+        if any(c["seed"] == 1 for c in configs):
+            raise FloatingPointError("the kernel gave up")
+        return real(configs, *a, **k)
+    monkeypatch.setattr(sweep_mod, "run_population", flaky)
     db = tmp_path / "f.db"
-    spec = {"grid": {"seed": [0, 1]}, "train": {"epochs": 1, "width": 8,
-                                                "dataset": "npz:/nonexistent.npz"}}
-    res = run_sweep(spec, db)
-    assert res.failed == 2 and res.ran == 0
+    spec = {"max_population": 1, "grid": {"seed": [0, 1]}, "train": {"epochs": 1, "width": 8}}
+    heard = []
+    res = run_sweep(spec, db, log=heard.append)
+    assert res.failed == 1 and res.ran == 1
+    assert res.failures[0][1] == "FloatingPointError: the kernel gave up"
+    assert any("1 run(s) failed" in m and "the kernel gave up" in m for m in heard)
     with Store(db) as s:
         rows = s.rows()
-    assert {r["status"] for r in rows} == {"failed"} and "nonexistent" in rows[0]["error"]
-    assert run_sweep(spec, db).failed == 2           # failed runs are tried again
+    assert sorted(r["status"] for r in rows) == ["done", "failed"]
+    assert "gave up" in [r for r in rows if r["status"] == "failed"][0]["error"]
+    again = run_sweep(spec, db)                  # failed runs are tried again
+    assert (again.skipped, again.failed) == (1, 1)
 
 
 # -- kill -9, Ctrl-C -------------------------------------------------------------------------
