@@ -12,7 +12,7 @@ import numpy as np
 from . import MLP, datasets, diagnose, examples, sample, train
 from .registry import schemes
 from .report import make_report, text_table
-from .spec import SpecError, describe, load_spec
+from .sweepspec import SpecError, describe, load_spec
 from .store import Store, StoreError
 from .sweep import MAX_RUNS, run_sweep
 

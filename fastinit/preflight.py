@@ -19,7 +19,7 @@ from ._validate import check_int
 from .datasets import DATASETS, load_dataset
 from .network import MLP
 from .residual import ResMLP
-from .spec import SpecError, SweepSpec
+from .sweepspec import SpecError, SweepSpec
 from .training import train
 
 

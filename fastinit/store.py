@@ -37,7 +37,7 @@ from typing import Iterable
 
 from . import __version__
 from ._validate import did_you_mean
-from .spec import run_id, spec_hash
+from .sweepspec import run_id, spec_hash
 
 SCHEMA_VERSION = 2
 SCHEMA = """

@@ -1,7 +1,7 @@
 """Sweep execution: a spec's unfinished runs, trained as populations on any Executor, stored.
 
-The spec language (``SweepSpec``, ``load_spec``, ``SpecError``, the run keys) is fastinit.spec;
-datasets by name are fastinit.datasets; the database is fastinit.store. ``run_sweep`` counts the
+The spec language (``SweepSpec``, ``load_spec``, ``SpecError``, the run keys) is
+fastinit.sweepspec; datasets by name are fastinit.datasets; the database is fastinit.store. ``run_sweep`` counts the
 grid before expanding it (refusing more than ``max_runs``), checks every run can start
 (fastinit.preflight), records the sweep's version and members, then expands the grid lazily,
 one population at a time. Runs that share an architecture and a training set-up (everything but
@@ -30,7 +30,7 @@ from .diagnose import diagnose as diagnose_net
 from .network import MLP
 from .preflight import check_runs, check_threads
 from .residual import ResMLP
-from .spec import Run, SpecError, SweepSpec, group, load_spec, run_id  # noqa: F401
+from .sweepspec import Run, SpecError, SweepSpec, group, load_spec, run_id  # noqa: F401
 from .store import Store, StoreError  # noqa: F401
 from .training import train
 
