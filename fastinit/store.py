@@ -133,7 +133,7 @@ class Store:
     def _fail(self, cause: str):
         raise StoreError(f"{self.path}: {cause}")
 
-    def _connect(self) -> sqlite3.Connection:
+    def _connect(self, immutable: bool = False) -> sqlite3.Connection:
         p = self.path
         if os.path.isdir(p):
             self._fail("is a directory, not a results database.")
@@ -144,7 +144,8 @@ class Store:
             self._fail("no such database.")
         try:
             if self.readonly:
-                uri = f"file:{urllib.parse.quote(os.path.abspath(p))}?mode=ro"
+                uri = f"file:{urllib.parse.quote(os.path.abspath(p))}?mode=ro" + \
+                    ("&immutable=1" if immutable else "")
                 return sqlite3.connect(uri, uri=True, timeout=60, isolation_level=None)
             return sqlite3.connect(p, timeout=60, isolation_level=None)
         except sqlite3.Error as e:
@@ -156,11 +157,24 @@ class Store:
             return f" (the directory {parent} is not writable)"
         return ""
 
+    def _inspect(self):
+        version = self.con.execute("PRAGMA user_version").fetchone()[0]
+        tables = {r[0] for r in self.con.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        return version, tables
+
     def _prepare(self):
         try:
-            version = self.con.execute("PRAGMA user_version").fetchone()[0]
-            tables = {r[0] for r in self.con.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table'")}
+            try:
+                version, tables = self._inspect()
+            except sqlite3.OperationalError:
+                if not self.readonly:
+                    raise
+                # a WAL database in a directory we cannot write (no -shm file to share):
+                # read it as an immutable file
+                self.con.close()
+                self.con = self._connect(immutable=True)
+                version, tables = self._inspect()
         except sqlite3.DatabaseError as e:
             if "not a database" in str(e) or "malformed" in str(e):
                 self._fail(f"not a SQLite database, or a damaged one ({e}).")
