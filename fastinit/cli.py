@@ -69,8 +69,11 @@ def cmd_sweep(args) -> int:
         log(str(e))
         return 2
     except KeyboardInterrupt:
-        with Store(args.db, readonly=True) as s:
-            n = s.count()
+        try:
+            with Store(args.db, readonly=True) as s:
+                n = s.count()
+        except StoreError:          # stopped before the database was made
+            n = 0
         print(f"\nfastinit sweep: stopped; {n} runs are saved in {args.db}. Run the same "
               f"command again to finish the rest.", file=sys.stderr)
         return 130

@@ -108,3 +108,15 @@ def test_huge_grids_are_counted_not_expanded(tmp_path, monkeypatch):
     assert sp.count() == 10**10 and not built
     first = next(sp.populations())
     assert len(first) == 7 and len(built) == 7
+
+
+def test_readme_sweep_specs_are_valid():
+    import pathlib
+    import re
+    tomllib = spec_mod.tomllib                # tomli on Python 3.10
+    readme = (pathlib.Path(__file__).parents[1] / "README.md").read_text()
+    blocks = re.findall(r"```toml\n(.*?)```", readme, re.S)
+    assert blocks
+    for block in blocks:
+        sp = SweepSpec.from_dict(tomllib.loads(block), "README.md")
+        assert sp.count() >= 1 and next(sp.populations())
