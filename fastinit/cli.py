@@ -11,7 +11,7 @@ import numpy as np
 
 from . import MLP, datasets, diagnose, examples, sample, train
 from .registry import schemes
-from .report import make_report, text_table
+from .report import make_report, pick_sweep, text_table
 from .sweepspec import SpecError, describe, load_spec
 from .store import Store, StoreError
 from .sweep import MAX_RUNS, run_sweep
@@ -94,7 +94,7 @@ def cmd_sweep(args) -> int:
 def cmd_report(args) -> int:
     try:
         with Store(args.db, readonly=True) as s:
-            sweep = s.pick(args.sweep)
+            sweep = pick_sweep(s, args.sweep)
             rows = s.rows(sweep)
             if args.csv:
                 s.export_csv(args.csv, sweep)

@@ -23,6 +23,7 @@ from collections import defaultdict
 
 import numpy as np
 
+from ._validate import did_you_mean
 from .store import Store, StoreError
 
 
@@ -35,6 +36,23 @@ def _matplotlib():
         raise ImportError("fastinit report draws with matplotlib: pip install matplotlib "
                           "(or pip install 'fastinit[report]').") from None
     return plt
+
+
+def pick_sweep(store: Store, sweep: str | None) -> str | None:
+    """The sweep a report is about: ``sweep`` if the database has it, else its only sweep;
+    with several and none named, a StoreError listing them."""
+    known = store.sweeps()
+    names = [s["name"] for s in known]
+    if sweep is None:
+        if len(names) > 1:
+            store.fail(f"holds {len(names)} sweeps: " + "; ".join(
+                f"{s['name']} ({s['stored']} of {s['runs']} runs, last run {s['last_run_at']})"
+                for s in known) + ". Name one with --sweep NAME.")
+        return names[0] if names else None
+    if sweep not in names and not any(r["sweep"] == sweep for r in store.rows(sweep)):
+        store.fail(f"no sweep {sweep!r}.{did_you_mean(sweep, names)} It holds: "
+                   f"{', '.join(names) or 'none'}.")
+    return sweep
 
 
 def _complete(row) -> dict:
@@ -135,7 +153,7 @@ def make_report(db, out: str = "report", sweep: str | None = None) -> dict:
     (``sweep``, or the database's only sweep); returns {name: path}. Opens ``db`` read-only."""
     plt = _matplotlib()
     with Store(db, readonly=True) as store:
-        sweep = store.pick(sweep)
+        sweep = pick_sweep(store, sweep)
         rows = [_complete(r) for r in store.rows(sweep)]
     if not rows:
         raise StoreError(f"{db!s}: holds no runs" + (f" of sweep {sweep!r}" if sweep else "")

@@ -3,7 +3,7 @@ their members; only the driver writes.
 
 Schema version ``SCHEMA_VERSION`` (in ``PRAGMA user_version``), four tables:
 
-    runs         one row per run, keyed by ``id`` (``spec.run_id`` of its config): the sweep
+    runs         one row per run, keyed by ``id`` (``sweepspec.run_id``): the sweep
                  that last wrote it, status ("done", "diverged", "failed"), the main config keys
                  as columns, final and best metrics, curves / diagnostics / config as JSON, time,
                  fastinit version and machine. ``seed`` has no type affinity: a seed below 2**63
@@ -36,7 +36,6 @@ from contextlib import contextmanager
 from typing import Iterable
 
 from . import __version__
-from ._validate import did_you_mean
 from .sweepspec import run_id, spec_hash
 
 SCHEMA_VERSION = 2
@@ -130,18 +129,19 @@ class Store:
             self.con.close()
             raise
 
-    def _fail(self, cause: str):
+    def fail(self, cause: str):
+        """Raise StoreError("path: cause")."""
         raise StoreError(f"{self.path}: {cause}")
 
     def _connect(self, immutable: bool = False) -> sqlite3.Connection:
         p = self.path
         if os.path.isdir(p):
-            self._fail("is a directory, not a results database.")
+            self.fail("is a directory, not a results database.")
         parent = os.path.dirname(os.path.abspath(p))
         if not os.path.isdir(parent):
-            self._fail(f"cannot create the database: no such directory {parent}.")
+            self.fail(f"cannot create the database: no such directory {parent}.")
         if self.readonly and not os.path.exists(p):
-            self._fail("no such database.")
+            self.fail("no such database.")
         try:
             if self.readonly:
                 uri = f"file:{urllib.parse.quote(os.path.abspath(p))}?mode=ro" + \
@@ -149,7 +149,7 @@ class Store:
                 return sqlite3.connect(uri, uri=True, timeout=60, isolation_level=None)
             return sqlite3.connect(p, timeout=60, isolation_level=None)
         except sqlite3.Error as e:
-            self._fail(f"cannot open the database: {e}{self._why()}.")
+            self.fail(f"cannot open the database: {e}{self._why()}.")
 
     def _why(self) -> str:
         parent = os.path.dirname(os.path.abspath(self.path))
@@ -177,20 +177,20 @@ class Store:
                 version, tables = self._inspect()
         except sqlite3.DatabaseError as e:
             if "not a database" in str(e) or "malformed" in str(e):
-                self._fail(f"not a SQLite database, or a damaged one ({e}).")
-            self._fail(f"cannot open the database: {e}{self._why()}.")
+                self.fail(f"not a SQLite database, or a damaged one ({e}).")
+            self.fail(f"cannot open the database: {e}{self._why()}.")
         if version > SCHEMA_VERSION:
-            self._fail(f"written by a newer fastinit (schema version {version}; this one "
+            self.fail(f"written by a newer fastinit (schema version {version}; this one "
                        f"reads up to {SCHEMA_VERSION}). Upgrade fastinit.")
-        legacy = version == 0 and {"runs", "sweeps"} <= tables
+        legacy = version == 0 and "runs" in tables and tables <= {"runs", "sweeps"}
         current = version == SCHEMA_VERSION and TABLES <= tables
         if not (legacy or current or (version == 0 and not tables)):
-            self._fail(f"not a fastinit results database (it holds the tables "
+            self.fail(f"not a fastinit results database (it holds the tables "
                        f"{', '.join(sorted(tables)) or 'none'}); refusing to use it. Give "
                        f"another database file.")
         if self.readonly:
             if not tables:
-                self._fail("holds no fastinit runs.")
+                self.fail("holds no fastinit runs.")
             if legacy:        # migrate a copy in memory; the file stays as it is
                 mem = sqlite3.connect(":memory:", isolation_level=None)
                 self.con.backup(mem)
@@ -203,22 +203,23 @@ class Store:
             self.con.execute("PRAGMA synchronous=NORMAL")
             if not tables:
                 with self._tx():
-                    for stmt in SCHEMA.split(";"):
-                        if stmt.strip():
-                            self.con.execute(stmt)
-                    self.con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                    self._create()
             elif legacy:
                 self._migrate()
+
+    def _create(self):
+        for stmt in SCHEMA.split(";")[:-1]:
+            self.con.execute(stmt)
+        self.con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def _migrate(self):
         """Version 1 -> 2: new ids, membership from each run's sweep column."""
         with self._tx():
             c = self.con
+            c.execute("CREATE TABLE IF NOT EXISTS sweeps (name, spec, created_at)")
             c.execute("ALTER TABLE runs RENAME TO runs_v1")
             c.execute("ALTER TABLE sweeps RENAME TO sweeps_v1")
-            for stmt in SCHEMA.split(";"):
-                if stmt.strip():
-                    c.execute(stmt)
+            self._create()
             cur = c.execute("SELECT * FROM runs_v1 ORDER BY rowid")
             names = [d[0] for d in cur.description]
             for values in cur.fetchall():
@@ -236,7 +237,6 @@ class Store:
                 c.execute("INSERT INTO sweeps VALUES (?, ?)", (name, h))
             c.execute("DROP TABLE runs_v1")
             c.execute("DROP TABLE sweeps_v1")
-            c.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     @contextmanager
     def _tx(self):
@@ -259,10 +259,10 @@ class Store:
             yield
         except sqlite3.OperationalError as e:
             if "full" in str(e):
-                self._fail(f"cannot {what}: {e}. The {self._saved()} runs committed before "
+                self.fail(f"cannot {what}: {e}. The {self._saved()} runs committed before "
                            f"are saved; free some space and run the same command again to "
                            f"resume.")
-            self._fail(f"cannot {what}: {e}{self._why()}.")
+            self.fail(f"cannot {what}: {e}{self._why()}.")
 
     def _saved(self) -> int:
         try:
@@ -389,23 +389,6 @@ class Store:
             "v.spec_hash = s.spec_hash ORDER BY v.last_run_at, s.name")
         return [dict(zip(("name", "spec_hash", "runs", "stored", "last_run_at"), r))
                 for r in cur]
-
-    def pick(self, sweep: str | None) -> str | None:
-        """The sweep a report is about: ``sweep`` if the database has it, the only one if
-        there is one; with several and none named, a StoreError listing them."""
-        known = self.sweeps()
-        names = [s["name"] for s in known]
-        if sweep is None:
-            if len(names) > 1:
-                listing = "; ".join(f"{s['name']} ({s['stored']} of {s['runs']} runs, last "
-                                    f"run {s['last_run_at']})" for s in known)
-                self._fail(f"holds {len(names)} sweeps: {listing}. Name one with --sweep NAME.")
-            return names[0] if names else None
-        if sweep not in names and not self.con.execute(
-                "SELECT 1 FROM runs WHERE sweep = ? LIMIT 1", (sweep,)).fetchone():
-            self._fail(f"no sweep {sweep!r}.{did_you_mean(sweep, names)} It holds: "
-                       f"{', '.join(names) or 'none'}.")
-        return sweep
 
     def rows(self, sweep: str | None = None) -> list[dict]:
         """Runs as dicts, JSON columns decoded: the current spec's runs of ``sweep``, or every
