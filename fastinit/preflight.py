@@ -12,7 +12,6 @@ from __future__ import annotations
 import itertools
 
 import numba
-import numpy as np
 
 from . import registry
 from ._validate import check_int
@@ -40,6 +39,7 @@ def check_runs(sp: SweepSpec) -> None:
     def fail(key, value, msg):
         raise SpecError(f"{sp.source}: {sp.where(key, value)}: {msg}")
 
+    dtype0 = sp.values("dtype")[0]
     for key in ("scheme", "bias_init"):          # drawable on a dense (out, in) weight
         for v in sp.values(key):
             if v is None:
@@ -47,7 +47,7 @@ def check_runs(sp: SweepSpec) -> None:
             s = registry.InitSpec(v[0], tuple(sorted(v[1].items())))
             try:
                 MLP([3, 4, 2], init=s if key == "scheme" else "he_normal",
-                    bias_init=s if key == "bias_init" else None, dtype=np.float64)
+                    bias_init=s if key == "bias_init" else None, dtype=dtype0)
             except (ValueError, TypeError) as e:
                 fail(key, v, f"{key} {_label(v)} cannot initialise a dense layer: {e}")
 
