@@ -6,6 +6,17 @@ import os
 import sys
 import time
 
+import numba
+import numpy as np
+
+from . import MLP, datasets, diagnose, examples, sample, train
+from .benchsuite.run import run_bench
+from .registry import schemes
+from .report import make_report, pick_sweep, text_table
+from .sweepspec import SpecError, describe, load_spec
+from .store import Store, StoreError
+from .sweep import MAX_RUNS, run_sweep
+
 DEMO_SCHEMES = ["zeros", {"name": "constant", "value": 0.1}, "xavier_normal",
                 {"name": "kaiming_normal", "nonlinearity": "relu"}, "lecun_normal",
                 "orthogonal", "ZerO", "torch_linear"]
@@ -30,38 +41,50 @@ def _executor(args):
     except ImportError:
         raise SystemExit("--scheduler needs Dask: pip install 'dask[distributed]' "
                          "(or pip install 'fastinit[dask]').") from None
-    client = Client(args.scheduler)
+    try:
+        client = Client(args.scheduler, timeout=30)
+    except (OSError, TimeoutError, ValueError) as e:
+        raise SystemExit(f"fastinit sweep: cannot reach the Dask scheduler {args.scheduler}: "
+                         f"{e}") from None
     return client.get_executor(), client
 
 
+def _stderr(command: str):
+    return lambda msg: print(f"fastinit {command}: {msg}", file=sys.stderr, flush=True)
+
+
 def cmd_sweep(args) -> int:
-    from .report import make_report, text_table
-    from .store import Store
-    from .sweep import SpecError, load_spec, run_sweep
+    log = _stderr("sweep")
     try:
         spec = load_spec(args.spec)
-    except SpecError as e:
-        print(f"fastinit sweep: {e}", file=sys.stderr)
+        executor, client = _executor(args)
+        try:
+            res = run_sweep(spec, args.db, executor=executor, progress=_progress(args),
+                            threads=args.threads, max_runs=args.max_runs, log=log)
+        finally:
+            if client is not None:
+                client.close()
+        with Store(args.db, readonly=True) as s:
+            rows = s.rows(spec.name)
+    except (SpecError, StoreError) as e:
+        log(str(e))
         return 2
-    executor, client = _executor(args)
-    try:
-        res = run_sweep(spec, args.db, executor=executor, progress=_progress(args),
-                        threads=args.threads)
     except KeyboardInterrupt:
-        with Store(args.db) as s:
-            n = s.count()
+        try:
+            with Store(args.db, readonly=True) as s:
+                n = s.count()
+        except StoreError:          # stopped before the database was made
+            n = 0
         print(f"\nfastinit sweep: stopped; {n} runs are saved in {args.db}. Run the same "
               f"command again to finish the rest.", file=sys.stderr)
         return 130
-    finally:
-        if client is not None:
-            client.close()
-    with Store(args.db) as s:
-        rows = s.rows(spec.name)
     if not args.quiet:
         print(text_table(rows))
         print(f"\n{res.ran} runs in {res.seconds:.1f} s ({res.runs_per_second:.1f} runs/s), "
               f"{res.skipped} already done, {res.failed} failed; results in {args.db}")
+    if res.failed:
+        log(f"{res.failed} of {res.total} runs failed (reasons above, and in the database's "
+            f"error column); running the same command again retries them.")
     if args.report:
         files = make_report(args.db, args.report, spec.name)
         if not args.quiet:
@@ -70,23 +93,19 @@ def cmd_sweep(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from .report import make_report, text_table
-    from .store import Store
-    if not os.path.exists(args.db):
-        print(f"fastinit report: no such database {args.db}", file=sys.stderr)
-        return 2
-    with Store(args.db) as s:
-        rows = s.rows(args.sweep)
-        if args.csv:
-            s.export_csv(args.csv)
-        if args.json:
-            s.export_json(args.json)
-    if not args.quiet:
-        print(text_table(rows))
     try:
-        files = make_report(args.db, args.out, args.sweep)
-    except ImportError as e:
-        print(f"fastinit report: {e}", file=sys.stderr)
+        with Store(args.db, readonly=True) as s:
+            sweep = pick_sweep(s, args.sweep)
+            rows = s.rows(sweep)
+            if args.csv:
+                s.export_csv(args.csv, sweep)
+            if args.json:
+                s.export_json(args.json, sweep)
+        if not args.quiet:
+            print(text_table(rows))
+        files = make_report(args.db, args.out, sweep)
+    except (StoreError, ImportError) as e:
+        _stderr("report")(str(e))
         return 2
     if not args.quiet:
         print(f"report: {files['index.html']} ({len(files) - 1} figures)")
@@ -94,14 +113,9 @@ def cmd_report(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from .report import make_report, text_table
-    from .store import Store
-    from .sweep import run_sweep
     os.makedirs(args.out, exist_ok=True)
     if args.name != "sweep":
-        from . import examples
         if args.threads:
-            import numba
             numba.set_num_threads(args.threads)
         path = examples.EXAMPLES[args.name](args.out)
         print(f"wrote {path}")
@@ -125,7 +139,6 @@ def cmd_demo(args) -> int:
 
 
 def cmd_schemes(args) -> int:
-    from .registry import schemes
     rows = []
     for name, s in schemes().items():
         params = ", ".join(p.name if repr(p.default) == "<required>" else
@@ -144,9 +157,6 @@ def cmd_schemes(args) -> int:
 
 def warmup(quiet: bool = True) -> float:
     """Compile (or load from the cache) every kernel for float32 and float64."""
-    import numpy as np
-
-    from . import MLP, datasets, diagnose, sample, train
     t0 = time.perf_counter()
     x = np.random.default_rng(0).standard_normal((40, 4))
     y = np.arange(40) % 3
@@ -174,8 +184,17 @@ def cmd_warmup(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from .benchsuite.run import run_bench
     return run_bench(args)
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer. Got {text!r}.")
+    return value
 
 
 def parser() -> argparse.ArgumentParser:
@@ -204,12 +223,17 @@ def parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("sweep", help="run a sweep spec (TOML)", description="Run every "
                        "unfinished run of a sweep spec, storing results in SQLite as each "
-                       "population finishes; re-running resumes.")
+                       "population finishes; re-running resumes. The whole spec is checked "
+                       "before the first run trains.", epilog="run keys ([grid] lists or "
+                       "[train] values; name, default, meaning):\n" + describe(),
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     s.add_argument("spec", help="the sweep spec, a TOML file")
     s.add_argument("--db", default="runs.db", help="results database (default: runs.db)")
     s.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="a Dask scheduler, e.g. tcp://host:8786 (default: this machine)")
     s.add_argument("--report", default=None, metavar="DIR", help="also write the report here")
+    s.add_argument("--max-runs", type=_positive, default=MAX_RUNS, metavar="N",
+                   help=f"refuse a grid of more than N runs (default: {MAX_RUNS:,})")
     common(s)
     s.set_defaults(func=cmd_sweep)
 
@@ -217,7 +241,8 @@ def parser() -> argparse.ArgumentParser:
                        description="Write PNG figures and index.html for the runs in DB.")
     r.add_argument("db", help="results database")
     r.add_argument("--out", default="report", help="output directory (default: report)")
-    r.add_argument("--sweep", default=None, help="only this sweep's runs")
+    r.add_argument("--sweep", default=None, metavar="NAME", help="the runs of this sweep's "
+                   "current spec (needed when the database holds several sweeps)")
     r.add_argument("--csv", default=None, metavar="PATH", help="also export the runs as CSV")
     r.add_argument("--json", default=None, metavar="PATH", help="also export as JSON")
     common(r, threads=False)
@@ -247,8 +272,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
-    if getattr(args, "threads", None) and args.command != "bench":
-        import numba
+    if getattr(args, "threads", None) is not None and args.command != "bench":
         if not 1 <= args.threads <= numba.config.NUMBA_NUM_THREADS:
             print(f"fastinit: --threads must be in [1, {numba.config.NUMBA_NUM_THREADS}]",
                   file=sys.stderr)

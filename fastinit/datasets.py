@@ -10,13 +10,16 @@ Nothing is downloaded.
     blobs(...)               Gaussian clusters, one class each
     load_npz(path)           arrays you saved (x_train, y_train[, x_test, y_test] or x, y)
     load_mnist(path)         MNIST / Fashion-MNIST from the standard IDX files or mnist.npz
+    load_dataset(name, ...)  any of them by the name a sweep spec uses ("digits", "npz:PATH")
 """
 from __future__ import annotations
 
 import gzip
+import json
 import math
 import os
 import struct
+import zipfile
 from dataclasses import dataclass, field
 from importlib import resources
 
@@ -27,6 +30,8 @@ from ._validate import check_choice, check_int, check_real, check_seed
 from .network import MLP
 
 TASKS = ("classification", "regression", "binary")
+DATASETS = ("digits", "two_spirals", "blobs", "teacher_student")   # generated, by name
+FILE_DATASETS = ("npz", "mnist", "fashion_mnist")                  # "npz:PATH" and so on
 
 
 @dataclass(frozen=True)
@@ -79,6 +84,18 @@ def permutation(n: int, seed: int, tag: int = streams.data_tag(streams.PERMUTATI
     return np.argsort(_uniforms(seed, tag, n), kind="stable")
 
 
+def _test_fraction(value, func: str) -> float:
+    """Every generator's test_fraction: in [0, 1) (0: no test split)."""
+    return check_real(value, "test_fraction", func, low=0.0, high=1.0, high_open=True)
+
+
+def _check_split(n_train: int, test_fraction: float, func: str):
+    if n_train == 0:
+        raise ValueError(f"The 'test_fraction' parameter of {func} leaves no training "
+                         f"samples. Got {test_fraction!r}: use a smaller fraction or more "
+                         f"samples.")
+
+
 def stratified_split(y: np.ndarray, test_fraction: float, seed: int):
     """(train indices, test indices): each class split in the same proportion, shuffled by
     seed, each side sorted."""
@@ -109,13 +126,13 @@ def digits(test_fraction: float = 0.2, seed: int = 0, standardize: bool = True) 
     Repository, doi:10.24432/C50P49, CC BY 4.0 (see fastinit/data/README.md).
     """
     func = "fastinit.datasets.digits"
-    test_fraction = check_real(test_fraction, "test_fraction", func, low=0.0, high=1.0,
-                               low_open=True, high_open=True)
+    test_fraction = _test_fraction(test_fraction, func)
     seed = check_seed(seed, "seed", func)
     with resources.files("fastinit").joinpath("data/digits.csv.gz").open("rb") as f:
         raw = np.loadtxt(gzip.open(f), delimiter=",")
     x, y = raw[:, :-1], raw[:, -1].astype(np.int64)
     tr, te = stratified_split(y, test_fraction, seed)
+    _check_split(len(tr), test_fraction, func)
     x_train, x_test = x[tr], x[te]
     if standardize:
         x_train, x_test = _standardise(x_train, x_test)
@@ -134,6 +151,7 @@ def teacher_student(n: int = 2000, teacher=(20, 32, 1), activation: str = "tanh"
     func = "fastinit.datasets.teacher_student"
     n = check_int(n, "n", func, minimum=2)
     noise = check_real(noise, "noise", func, low=0.0)
+    test_fraction = _test_fraction(test_fraction, func)
     seed = check_seed(seed, "seed", func)
     net = MLP(list(teacher), activation=activation, init=init, bias_init="zeros", seed=seed,
               dtype=np.float64)
@@ -143,6 +161,7 @@ def teacher_student(n: int = 2000, teacher=(20, 32, 1), activation: str = "tanh"
     perm = permutation(n, seed, streams.data_tag(streams.TEACHER_SPLIT))
     n_test = int(round(test_fraction * n))
     te, tr = np.sort(perm[:n_test]), np.sort(perm[n_test:])
+    _check_split(len(tr), test_fraction, func)
     return Dataset("teacher_student", x[tr], y[tr], x[te], y[te], "regression", y.shape[1],
                    f"teacher {list(teacher)} {activation} {init}, noise {noise}",
                    meta={"teacher": net})
@@ -155,6 +174,7 @@ def two_spirals(n: int = 1000, noise: float = 0.2, turns: float = 1.5,
     n = check_int(n, "n", func, minimum=4)
     noise = check_real(noise, "noise", func, low=0.0)
     turns = check_real(turns, "turns", func, low=0.0, low_open=True)
+    test_fraction = _test_fraction(test_fraction, func)
     seed = check_seed(seed, "seed", func)
     half = n // 2
     t = np.sqrt(_uniforms(seed, streams.data_tag(streams.SPIRAL_ANGLE), n)) * turns * 2 \
@@ -165,6 +185,7 @@ def two_spirals(n: int = 1000, noise: float = 0.2, turns: float = 1.5,
         seed, streams.data_tag(streams.SPIRAL_NOISE), x.shape)
     y = np.concatenate([np.zeros(half, np.int64), np.ones(n - half, np.int64)])
     tr, te = stratified_split(y, test_fraction, seed)
+    _check_split(len(tr), test_fraction, func)
     return Dataset("two_spirals", x[tr], y[tr], x[te], y[te], "classification", 2,
                    f"two spirals, {turns} turns, noise {noise}")
 
@@ -177,6 +198,7 @@ def blobs(n: int = 1000, centers: int = 3, n_features: int = 2, spread: float = 
     centers = check_int(centers, "centers", func, minimum=1)
     n_features = check_int(n_features, "n_features", func, minimum=1)
     spread = check_real(spread, "spread", func, low=0.0)
+    test_fraction = _test_fraction(test_fraction, func)
     seed = check_seed(seed, "seed", func)
     c = (2 * _uniforms(seed, streams.data_tag(streams.BLOB_CENTRES), centers * n_features)
          - 1).reshape(
@@ -184,6 +206,7 @@ def blobs(n: int = 1000, centers: int = 3, n_features: int = 2, spread: float = 
     y = np.arange(n) % centers
     x = c[y] + spread * _normals(seed, streams.data_tag(streams.BLOB_POINTS), (n, n_features))
     tr, te = stratified_split(y, test_fraction, seed)
+    _check_split(len(tr), test_fraction, func)
     return Dataset("blobs", x[tr], y[tr], x[te], y[te], "classification", centers,
                    f"{centers} Gaussian blobs in {n_features}-D, spread {spread}")
 
@@ -209,6 +232,10 @@ def from_arrays(x_train, y_train, x_test=None, y_test=None, task: str | None = N
                          f"{len(y_test)}.")
     if task == "classification":
         labels = np.concatenate([y_train.ravel(), y_test.ravel()])
+        if labels.size and labels.min() < 0:
+            raise ValueError(f"The class labels (y_train, y_test) of {func} must be 0, 1, "
+                             f"2, ... Got labels in [{labels.min()}, {labels.max()}] "
+                             f"({int(np.sum(labels < 0))} negative).")
         outputs = int(labels.max()) + 1 if labels.size else 0
     else:
         outputs = 1 if y_train.ndim == 1 else y_train.shape[1]
@@ -217,6 +244,10 @@ def from_arrays(x_train, y_train, x_test=None, y_test=None, task: str | None = N
 
 def load_npz(path, task: str | None = None) -> Dataset:
     """Arrays from an .npz: x_train, y_train (and x_test, y_test), or x, y (no test split)."""
+    func = "fastinit.datasets.load_npz"
+    if os.path.isfile(path) and not zipfile.is_zipfile(path):
+        raise ValueError(f"{func}: {path!s} is not an .npz archive (a zip of .npy arrays, as "
+                         f"numpy.savez writes).")
     with np.load(path, allow_pickle=False) as f:
         keys = set(f.files)
         if {"x_train", "y_train"} <= keys:
@@ -231,8 +262,11 @@ def load_npz(path, task: str | None = None) -> Dataset:
     x_train = x_train.reshape(len(x_train), -1)
     if x_test is not None:
         x_test = x_test.reshape(len(x_test), -1)
-    return from_arrays(x_train, y_train, x_test, y_test, task,
-                       name=os.path.basename(str(path)))
+    try:
+        return from_arrays(x_train, y_train, x_test, y_test, task,
+                           name=os.path.basename(str(path)))
+    except ValueError as e:
+        raise ValueError(f"{func}: {path!s}: {e}") from None
 
 
 def _read_idx(path: str) -> np.ndarray:
@@ -284,3 +318,29 @@ def load_mnist(path, name: str = "mnist", scale: bool = True) -> Dataset:
 def load_fashion_mnist(path, scale: bool = True) -> Dataset:
     """Fashion-MNIST (same file formats as load_mnist)."""
     return load_mnist(path, name="fashion_mnist", scale=scale)
+
+
+_CACHE: dict[str, Dataset] = {}
+
+
+def load_dataset(name: str, options: dict | None = None, seed: int = 0) -> Dataset:
+    """A dataset by the name a sweep spec uses: one of DATASETS (generated from ``seed`` with
+    ``options``) or npz:PATH, mnist:PATH, fashion_mnist:PATH. Cached per process."""
+    options = dict(options or {})
+    key = json.dumps([name, options, seed], sort_keys=True)
+    if key not in _CACHE:
+        base, _, path = name.partition(":")
+        if base == "npz":
+            d = load_npz(path)
+        elif base in ("mnist", "fashion_mnist"):
+            d = load_mnist(path, name=base)
+        elif base in DATASETS:
+            if "teacher" in options:
+                options["teacher"] = tuple(options["teacher"])
+            d = globals()[base](seed=seed, **options)
+        else:
+            raise ValueError(f"The 'name' parameter of fastinit.datasets.load_dataset must be "
+                             f"one of {DATASETS} or npz:PATH, mnist:PATH, fashion_mnist:PATH. "
+                             f"Got {name!r}.")
+        _CACHE[key] = d
+    return _CACHE[key]

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import kernels
+from . import jsonable, kernels
 from ._validate import check_x
 from .layerwise import jacobian, run_forward
 
@@ -96,8 +96,7 @@ class Diagnostics:
     labels: list = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return {k: np.where(np.isfinite(getattr(self, k)), getattr(self, k), None).tolist()
-                for k in FIELDS} | {"labels": list(self.labels)}
+        return jsonable.clean({k: getattr(self, k) for k in FIELDS} | {"labels": self.labels})
 
     def table(self, member: int = 0) -> str:
         """One member's diagnostics, one line per layer."""

@@ -17,17 +17,13 @@ from . import datasets, theory
 from .diagnose import diagnose
 from .network import MLP
 from .registry import spec
+from .report import pyplot
 from .training import train
-
-
-def _plt():
-    from .report import _matplotlib
-    return _matplotlib()
 
 
 def symmetry(out: str = ".") -> str:
     """Why zero and constant init fail: every hidden unit stays identical (1 distinct unit)."""
-    plt = _plt()
+    plt = pyplot()
     ds = datasets.digits()
     schemes = ["zeros", spec("constant", value=0.05), "he_normal", "ZerO"]
     names = ["zeros", "constant 0.05", "he_normal (random)", "ZerO (deterministic)"]
@@ -57,7 +53,7 @@ def symmetry(out: str = ".") -> str:
 
 def depth(out: str = ".") -> str:
     """Signal variance through 30 layers at init, measured vs the mean-field length map."""
-    plt = _plt()
+    plt = pyplot()
     x = np.random.default_rng(0).standard_normal((256, 256))
     layers = 30
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
@@ -85,7 +81,7 @@ def depth(out: str = ".") -> str:
 def linear(out: str = ".") -> str:
     """Deep linear networks (Saxe et al. 2014): orthogonal init learns in about the same time at
     any depth; Gaussian init slows down as the depth grows."""
-    plt = _plt()
+    plt = pyplot()
     g = np.random.default_rng(1)
     d = 32
     teacher = g.standard_normal((d, d)) / math.sqrt(d)
@@ -134,7 +130,7 @@ def linear(out: str = ".") -> str:
 def chaos(out: str = ".") -> str:
     """The order-to-chaos transition of tanh networks: the critical line sigma_w^2(sigma_b^2)
     and the test accuracy after a few epochs over (sigma_w^2, depth), with 6 xi_c drawn."""
-    plt = _plt()
+    plt = pyplot()
     ds = datasets.digits()
     sb2 = 0.05
     crit = theory.critical_sigma_w2("tanh", sb2)

@@ -54,9 +54,9 @@ class MLP:
     init : scheme, InitSpec or list of K of them
         Weight scheme(s), any name of ``fastinit.schemes()``. A framework preset
         (``torch_linear``, ``keras_dense``, ``flax_dense``) also sets the matching bias scheme.
-    bias_init : scheme, InitSpec or list, optional
-        Bias scheme(s); default: the preset's bias scheme, else ``"zeros"``. Drawn with the
-        layer weight's fans (so ``torch_linear_bias`` gets its fan_in).
+    bias_init : scheme, InitSpec or list of K of them (None entries allowed), optional
+        Bias scheme(s); default (None): the weight scheme's preset bias, else ``"zeros"``.
+        Drawn with the layer weight's fans (so ``torch_linear_bias`` gets its fan_in).
     n : int
         Population size K.
     seed : int or sequence of K ints
@@ -102,12 +102,9 @@ class MLP:
                      f"sizes {sizes} ({dt.name})")
         inits = [registry.as_spec(v, _CLS, "init")
                  for v in _per_member(init, count, "init", _CLS, "schemes")]
-        if bias_init is None:
-            biases = [registry.preset_bias(s) for s in inits]
-        else:
-            biases = [registry.as_spec(v, _CLS, "bias_init")
-                      for v in _per_member(bias_init, count, "bias_init", _CLS,
-                                                   "schemes")]
+        given = _per_member(bias_init, count, "bias_init", _CLS, "schemes")
+        biases = [registry.preset_bias(w) if b is None else
+                  registry.as_spec(b, _CLS, "bias_init") for w, b in zip(inits, given)]
         if isinstance(seed, (list, tuple, np.ndarray)):
             if len(seed) != count:
                 raise ValueError(f"The 'seed' parameter of {_CLS} must be one integer or a list "

@@ -1,8 +1,10 @@
 """Reports from a results database: PNG figures (matplotlib) and an HTML page with a summary.
 
-    fastinit report runs.db --out report/
+    fastinit report runs.db --out report/ [--sweep NAME]
 
-Figures, each aggregated over seeds (line: mean; band: min to max):
+A report is about one sweep: the runs of its current spec (the database's only sweep, or the
+one named). Figures, each aggregated over seeds (line: mean; band: min to max; runs of
+different lengths are separate lines, never one band):
     curves.png          test accuracy (or test loss) per epoch, one line per scheme, a panel
                         per depth (and activation)
     loss.png            training loss per epoch, the same panels
@@ -21,10 +23,13 @@ from collections import defaultdict
 
 import numpy as np
 
-from .store import Store
+from ._validate import did_you_mean
+from .store import Store, StoreError
 
 
-def _matplotlib():
+def pyplot():
+    """matplotlib.pyplot on the Agg backend (files, no screen), or an ImportError that says
+    what to install: every figure fastinit draws goes through here."""
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -33,6 +38,34 @@ def _matplotlib():
         raise ImportError("fastinit report draws with matplotlib: pip install matplotlib "
                           "(or pip install 'fastinit[report]').") from None
     return plt
+
+
+def pick_sweep(store: Store, sweep: str | None) -> str | None:
+    """The sweep a report is about: ``sweep`` if the database has it, else its only sweep;
+    with several and none named, a StoreError listing them."""
+    known = store.sweeps()
+    names = [s["name"] for s in known]
+    if sweep is None:
+        if len(names) > 1:
+            store.fail(f"holds {len(names)} sweeps: " + "; ".join(
+                f"{s['name']} ({s['stored']} of {s['runs']} runs, last run {s['last_run_at']})"
+                for s in known) + ". Name one with --sweep NAME.")
+        return names[0] if names else None
+    if sweep not in names and not any(r["sweep"] == sweep for r in store.rows(sweep)):
+        store.fail(f"no sweep {sweep!r}.{did_you_mean(sweep, names)} It holds: "
+                   f"{', '.join(names) or 'none'}.")
+    return sweep
+
+
+def _complete(row) -> dict:
+    """A row stored bare (its result could not be stored) with its key columns from its
+    config, so it counts where it belongs."""
+    cfg = row.get("config") or {}
+    if row["scheme"] is None and cfg.get("scheme"):
+        row.update(scheme=cfg["scheme"][0], scheme_params=cfg["scheme"][1],
+                   activation=cfg.get("activation"), depth=cfg.get("depth"),
+                   width=cfg.get("width"))
+    return row
 
 
 def _label(row) -> str:
@@ -47,29 +80,49 @@ def _metric(rows):
     return ("test_acc", "test accuracy") if accs else ("test_loss", "test loss")
 
 
-def _band(ax, x, ys, label, color):
-    ys = np.array([[np.nan if v is None else v for v in y] for y in ys], dtype=float)
-    with np.errstate(all="ignore"):
-        mean = np.nanmean(ys, axis=0)
-        lo, hi = np.nanmin(ys, axis=0), np.nanmax(ys, axis=0)
-    ax.plot(x, mean, label=label, color=color, lw=1.6)
-    ax.fill_between(x, lo, hi, color=color, alpha=0.18, lw=0)
+def _bands(ax, curves, label, color):
+    """Mean and min-max band of curves, one line per curve length (epoch count)."""
+    by_len = defaultdict(list)
+    for y in curves:
+        by_len[len(y)].append([np.nan if v is None else v for v in y])
+    styles = iter(("-", "--", ":", "-."))
+    for n, ys in sorted(by_len.items(), reverse=True):
+        ys = np.array(ys, dtype=float)
+        with np.errstate(all="ignore"):
+            mean = np.nanmean(ys, axis=0)
+            lo, hi = np.nanmin(ys, axis=0), np.nanmax(ys, axis=0)
+        name = label if len(by_len) == 1 else f"{label}, {n - 1} epochs"
+        x = np.arange(n)
+        ax.plot(x, mean, next(styles, "-"), label=name, color=color, lw=1.6)
+        ax.fill_between(x, lo, hi, color=color, alpha=0.18, lw=0)
+
+
+_SHOWN = ("scheme", "seed", "activation", "depth", "width")
+
+
+def _setting(rows):
+    """For each row, the other run keys that vary across rows, as "lr=0.05, epochs=3"."""
+    configs = [r["config"] or {} for r in rows]
+    keys = sorted({k for c in configs for k in c} - set(_SHOWN))
+    varying = [k for k in keys if len({repr(c.get(k)) for c in configs}) > 1]
+    return [", ".join(f"{k}={c.get(k)}" for k in varying) for c in configs]
 
 
 def summarise(rows) -> list[dict]:
-    """One line per (scheme, activation, depth): runs, mean / std / min of the final metric,
-    diverged count, mean time per run."""
+    """One line per (scheme, activation, depth, width, other varying keys): runs (seeds),
+    mean / std / min of the final metric, diverged and failed counts, mean time per run."""
     key_metric, _ = _metric(rows)
     groups = defaultdict(list)
-    for r in rows:
-        groups[(_label(r), r["activation"], r["depth"], r["width"])].append(r)
+    for r, setting in zip(rows, _setting(rows)):
+        groups[(_label(r), r["activation"] or "", r["depth"] or 0, r["width"] or 0,
+                setting)].append(r)
     out = []
-    for (scheme, act, depth, width), rs in sorted(groups.items(), key=lambda kv: (
-            kv[0][1], kv[0][2], kv[0][0])):
+    for (scheme, act, depth, width, setting), rs in sorted(groups.items(), key=lambda kv: (
+            kv[0][1], kv[0][2], kv[0][4], kv[0][0])):
         vals = np.array([r[f"final_{key_metric}"] for r in rs
                          if r[f"final_{key_metric}"] is not None], dtype=float)
         out.append({"scheme": scheme, "activation": act, "depth": depth, "width": width,
-                    "runs": len(rs), "metric": key_metric,
+                    "setting": setting, "runs": len(rs), "metric": key_metric,
                     "mean": float(vals.mean()) if vals.size else math.nan,
                     "std": float(vals.std()) if vals.size else math.nan,
                     "min": float(vals.min()) if vals.size else math.nan,
@@ -85,24 +138,28 @@ def text_table(rows) -> str:
     if not summ:
         return "(no runs)"
     metric = summ[0]["metric"].replace("_", " ")
+    other = any(s["setting"] for s in summ)
     head = f"{'scheme':<28} {'act':<10} {'depth':>5} {'runs':>4} {metric + ' mean':>15} " \
-           f"{'std':>7} {'min':>7} {'div':>4}"
+           f"{'std':>7} {'min':>7} {'div':>4} {'fail':>4}" + ("  other" if other else "")
     lines = [head, "-" * len(head)]
     for s in summ:
         lines.append(f"{s['scheme'][:28]:<28} {s['activation']:<10} {s['depth']:>5} "
                      f"{s['runs']:>4} {s['mean']:>15.4f} {s['std']:>7.4f} {s['min']:>7.4f} "
-                     f"{s['diverged']:>4}")
+                     f"{s['diverged']:>4} {s['failed']:>4}"
+                     + (f"  {s['setting']}" if other else ""))
     return "\n".join(lines)
 
 
 def make_report(db, out: str = "report", sweep: str | None = None) -> dict:
-    """Write the figures and index.html for the runs in ``db``; returns {name: path}."""
-    plt = _matplotlib()
-    with Store(db) as store:
-        rows = store.rows(sweep)
+    """Write the figures and index.html for the runs of one sweep's current spec in ``db``
+    (``sweep``, or the database's only sweep); returns {name: path}. Opens ``db`` read-only."""
+    plt = pyplot()
+    with Store(db, readonly=True) as store:
+        sweep = pick_sweep(store, sweep)
+        rows = [_complete(r) for r in store.rows(sweep)]
     if not rows:
-        raise ValueError(f"fastinit report: {db!s} holds no runs"
-                         + (f" for sweep {sweep!r}" if sweep else "") + ".")
+        raise StoreError(f"{db!s}: holds no runs" + (f" of sweep {sweep!r}" if sweep else "")
+                         + " yet.")
     os.makedirs(out, exist_ok=True)
     ok = [r for r in rows if r["status"] in ("done", "diverged") and r["curves"]]
     key, title = _metric(ok or rows)
@@ -136,8 +193,7 @@ def make_report(db, out: str = "report", sweep: str | None = None) -> dict:
                     rs = [r for r in ok if _label(r) == s and r["depth"] == depth
                           and r["activation"] == act]
                     if rs:
-                        ys = [r["curves"][metric] for r in rs]
-                        _band(ax, np.arange(len(ys[0])), ys, s, colors[s])
+                        _bands(ax, [r["curves"][metric] for r in rs], s, colors[s])
                 ax.set_title(f"{act}, depth {depth}", fontsize=9)
                 ax.set_xlabel("epoch", fontsize=8)
                 ax.set_ylabel(ylabel, fontsize=8)
@@ -227,28 +283,31 @@ def make_report(db, out: str = "report", sweep: str | None = None) -> dict:
     ax.set_ylabel("ms per run (share of its population)", fontsize=8)
     save(fig, "time.png")
 
-    files["index.html"] = _html(rows, out, [f for f in files if f.endswith(".png")], db)
+    files["index.html"] = _html(rows, out, [f for f in files if f.endswith(".png")], db, sweep)
     return files
 
 
-def _html(rows, out, images, db) -> str:
+def _html(rows, out, images, db, sweep=None) -> str:
+    esc = lambda v: html.escape(str(v))      # every stored value, whatever it holds
     summ = summarise(rows)
     metric = summ[0]["metric"].replace("_", " ") if summ else ""
     cells = "".join(
-        f"<tr><td>{html.escape(s['scheme'])}</td><td>{s['activation']}</td><td>{s['depth']}"
-        f"</td><td>{s['width']}</td><td>{s['runs']}</td><td>{s['mean']:.4f}</td>"
-        f"<td>{s['std']:.4f}</td><td>{s['min']:.4f}</td><td>{s['diverged']}</td>"
-        f"<td>{s['failed']}</td><td>{s['time_s'] * 1e3:.1f}</td></tr>" for s in summ)
-    figs = "".join(f'<figure><img src="{name}" alt="{name}"><figcaption>{name}</figcaption>'
-                   f"</figure>" for name in images)
+        f"<tr><td>{esc(s['scheme'])}</td><td>{esc(s['activation'])}</td><td>{esc(s['depth'])}"
+        f"</td><td>{esc(s['width'])}</td><td>{esc(s['setting'])}</td><td>{s['runs']}</td>"
+        f"<td>{s['mean']:.4f}</td><td>{s['std']:.4f}</td><td>{s['min']:.4f}</td>"
+        f"<td>{s['diverged']}</td><td>{s['failed']}</td><td>{s['time_s'] * 1e3:.1f}</td></tr>"
+        for s in summ)
+    figs = "".join(f'<figure><img src="{esc(name)}" alt="{esc(name)}"><figcaption>'
+                   f"{esc(name)}</figcaption></figure>" for name in images)
+    title = f"sweep {esc(sweep)}: " if sweep else ""
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>fastinit report</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:1200px}}table{{border-collapse:collapse}}
 td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}td:first-child{{text-align:left}}
 img{{max-width:100%}}figure{{margin:1em 0}}</style></head><body>
-<h1>fastinit report</h1><p>{len(rows)} runs from {html.escape(str(db))}.
-Final {metric}: mean, std and min over seeds.</p>
-<table><tr><th>scheme</th><th>activation</th><th>depth</th><th>width</th><th>runs</th>
+<h1>fastinit report</h1><p>{title}{len(rows)} runs from {esc(db)}.
+Final {esc(metric)}: mean, std and min over seeds.</p>
+<table><tr><th>scheme</th><th>activation</th><th>depth</th><th>width</th><th>other</th><th>runs</th>
 <th>mean</th><th>std</th><th>min</th><th>diverged</th><th>failed</th><th>ms/run</th></tr>
 {cells}</table>{figs}</body></html>
 """

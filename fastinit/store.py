@@ -1,12 +1,26 @@
-"""The results store: one SQLite file (stdlib), one row per run, WAL mode, only the driver writes.
+"""The results store: one SQLite file (stdlib, WAL mode), runs keyed by their id, sweeps and
+their members; only the driver writes.
 
-Table ``runs``: ``id`` (the hash of the run's canonical config) is the primary key; the config
-as JSON and its main keys as columns for SQL; status ("done", "diverged", "failed"); final and
-best metrics; the per-epoch curves and the diagnostics summary (at init and at the end) as JSON;
-the run's share of its population's time; the fastinit version and the machine. Each population
-is committed in one transaction, so a killed sweep leaves only whole rows.
+Schema version ``SCHEMA_VERSION`` (in ``PRAGMA user_version``), four tables:
 
-    store = Store("runs.db"); rows = store.rows(); store.export_csv("runs.csv")
+    runs         one row per run, keyed by ``id`` (``sweepspec.run_id``): the sweep
+                 that last wrote it, status ("done", "diverged", "failed"), the main config keys
+                 as columns, final and best metrics, curves / diagnostics / config as JSON, time,
+                 fastinit version and machine. ``seed`` has no type affinity: a seed below 2**63
+                 is an INTEGER, a larger one (SQLite integers are 64-bit signed) its decimal
+                 TEXT; ``rows()`` gives ints back, and the config JSON holds every seed exactly.
+    sweeps       name -> spec_hash of its current version (the spec it was last run with)
+    sweep_specs  (name, spec_hash) -> the spec, its number of runs, first and last run
+    members      (sweep, spec_hash, run_id): exactly the runs of each sweep version
+
+A sweep is its spec: ``rows(name)`` is the current version's runs, whatever else the file holds.
+Version 1 (user_version 0: fastinit 0.1) hashed the whole config into the id and kept one spec
+per name; it is migrated on open, in one transaction: ids rewritten to today's, membership from
+each run's sweep column. Each population is written in one transaction, each run in a savepoint:
+a killed sweep leaves whole populations, and a run whose row cannot be stored is recorded as
+failed with the reason instead of losing its population.
+
+    store = Store("runs.db"); rows = store.rows("init-vs-depth"); store.export_csv("runs.csv")
 """
 from __future__ import annotations
 
@@ -14,17 +28,25 @@ import csv
 import json
 import math
 import os
+import platform
 import sqlite3
 import time
+import urllib.parse
+from contextlib import contextmanager
 from typing import Iterable
 
+import numba
 
+from . import __version__, jsonable
+from .sweepspec import run_id, spec_hash
+
+SCHEMA_VERSION = 2
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs (
+CREATE TABLE runs (
     id TEXT PRIMARY KEY,
     sweep TEXT NOT NULL,
     status TEXT NOT NULL,
-    scheme TEXT, scheme_params TEXT, seed INTEGER, depth INTEGER, width INTEGER,
+    scheme TEXT, scheme_params TEXT, seed, depth INTEGER, width INTEGER,
     activation TEXT, lr REAL, dataset TEXT, optimizer TEXT, batch_size INTEGER,
     epochs INTEGER, loss TEXT,
     final_train_loss REAL, final_test_loss REAL, final_train_acc REAL, final_test_acc REAL,
@@ -33,44 +55,215 @@ CREATE TABLE IF NOT EXISTS runs (
     config TEXT NOT NULL, curves TEXT, diagnostics TEXT, layer_sizes TEXT, error TEXT,
     fastinit_version TEXT, machine TEXT, created_at TEXT
 );
-CREATE TABLE IF NOT EXISTS sweeps (
-    name TEXT PRIMARY KEY, spec TEXT NOT NULL, created_at TEXT
+CREATE TABLE sweeps (name TEXT PRIMARY KEY, spec_hash TEXT NOT NULL);
+CREATE TABLE sweep_specs (
+    name TEXT NOT NULL, spec_hash TEXT NOT NULL, spec TEXT NOT NULL, runs INTEGER,
+    created_at TEXT, last_run_at TEXT, PRIMARY KEY (name, spec_hash)
 );
+CREATE TABLE members (
+    sweep TEXT NOT NULL, spec_hash TEXT NOT NULL, run_id TEXT NOT NULL,
+    PRIMARY KEY (sweep, spec_hash, run_id)
+) WITHOUT ROWID;
 """
+TABLES = {"runs", "sweeps", "sweep_specs", "members"}
 COLUMNS = ("id", "sweep", "status", "scheme", "scheme_params", "seed", "depth", "width",
            "activation", "lr", "dataset", "optimizer", "batch_size", "epochs", "loss",
            "final_train_loss", "final_test_loss", "final_train_acc", "final_test_acc",
            "best_test_acc", "diverged", "diverged_step", "time_s", "population_time_s",
            "population_size", "config", "curves", "diagnostics", "layer_sizes", "error",
            "fastinit_version", "machine", "created_at")
+_INSERT = f"INSERT OR REPLACE INTO runs ({', '.join(COLUMNS)}) VALUES " \
+          f"({', '.join('?' * len(COLUMNS))})"
+_FINISHED = "('done', 'diverged')"
+# a row that cannot be stored is replaced by this one: nothing but the id, status and reason
+_BARE = ("id", "sweep", "status", "config", "error", "fastinit_version", "machine",
+         "created_at")
+# what one bad row can raise; anything else (disk full, I/O) is the database's, not the row's
+_ROW_ERRORS = (OverflowError, ValueError, TypeError, KeyError, IndexError,
+               sqlite3.InterfaceError, sqlite3.IntegrityError, sqlite3.DataError)
 
 
-def _finite(v):
-    return None if v is None or (isinstance(v, float) and not math.isfinite(v)) else v
+class StoreError(ValueError):
+    """A results database that cannot be opened, read or written: "path: cause"."""
 
 
-def _json(obj) -> str:
-    def clean(o):
-        if isinstance(o, float):
-            return o if math.isfinite(o) else None
-        if isinstance(o, dict):
-            return {k: clean(v) for k, v in o.items()}
-        if isinstance(o, (list, tuple)):
-            return [clean(v) for v in o]
-        return o
-    return json.dumps(clean(obj), sort_keys=True)
+def machine() -> str:
+    """The machine a run was stored on, as lscpu names its CPU: model, architecture, cores,
+    Python and Numba versions, host name."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f
+                        if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    return f"{cpu} ({platform.machine()}), {os.cpu_count()} cores, Python " \
+           f"{platform.python_version()}, Numba {numba.__version__}, host {platform.node()}"
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _seed(v):
+    return str(v) if isinstance(v, int) and v >= 2**63 else v
 
 
 class Store:
-    """A results database; opening one creates its tables if needed."""
+    """A results database. Opening creates it (or migrates an older one); ``readonly`` opens
+    it read-only (``file:...?mode=ro``), migrating an older one in memory."""
 
-    def __init__(self, path):
+    def __init__(self, path, readonly: bool = False):
         self.path = os.fspath(path)
-        self.con = sqlite3.connect(self.path, timeout=60)
-        self.con.execute("PRAGMA journal_mode=WAL")
-        self.con.execute("PRAGMA synchronous=NORMAL")
-        self.con.executescript(SCHEMA)
-        self.con.commit()
+        self.readonly = readonly
+        self.con = self._connect()
+        try:
+            self._prepare()
+        except BaseException:
+            self.con.close()
+            raise
+
+    def fail(self, cause: str):
+        """Raise StoreError("path: cause")."""
+        raise StoreError(f"{self.path}: {cause}")
+
+    def _connect(self, immutable: bool = False) -> sqlite3.Connection:
+        p = self.path
+        if os.path.isdir(p):
+            self.fail("is a directory, not a results database.")
+        parent = os.path.dirname(os.path.abspath(p))
+        if not os.path.isdir(parent):
+            self.fail(f"cannot create the database: no such directory {parent}.")
+        if self.readonly and not os.path.exists(p):
+            self.fail("no such database.")
+        try:
+            if self.readonly:
+                uri = f"file:{urllib.parse.quote(os.path.abspath(p))}?mode=ro" + \
+                    ("&immutable=1" if immutable else "")
+                return sqlite3.connect(uri, uri=True, timeout=60, isolation_level=None)
+            return sqlite3.connect(p, timeout=60, isolation_level=None)
+        except sqlite3.Error as e:
+            self.fail(f"cannot open the database: {e}{self._why()}.")
+
+    def _why(self) -> str:
+        parent = os.path.dirname(os.path.abspath(self.path))
+        if not self.readonly and not os.access(parent, os.W_OK):
+            return f" (the directory {parent} is not writable)"
+        return ""
+
+    def _inspect(self):
+        version = self.con.execute("PRAGMA user_version").fetchone()[0]
+        tables = {r[0] for r in self.con.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        return version, tables
+
+    def _prepare(self):
+        try:
+            try:
+                version, tables = self._inspect()
+            except sqlite3.OperationalError:
+                if not self.readonly:
+                    raise
+                # a WAL database in a directory we cannot write (no -shm file to share):
+                # read it as an immutable file
+                self.con.close()
+                self.con = self._connect(immutable=True)
+                version, tables = self._inspect()
+        except sqlite3.DatabaseError as e:
+            if "not a database" in str(e) or "malformed" in str(e):
+                self.fail(f"not a SQLite database, or a damaged one ({e}).")
+            self.fail(f"cannot open the database: {e}{self._why()}.")
+        if version > SCHEMA_VERSION:
+            self.fail(f"written by a newer fastinit (schema version {version}; this one "
+                       f"reads up to {SCHEMA_VERSION}). Upgrade fastinit.")
+        legacy = version == 0 and "runs" in tables and tables <= {"runs", "sweeps"}
+        current = version == SCHEMA_VERSION and TABLES <= tables
+        if not (legacy or current or (version == 0 and not tables)):
+            self.fail(f"not a fastinit results database (it holds the tables "
+                       f"{', '.join(sorted(tables)) or 'none'}); refusing to use it. Give "
+                       f"another database file.")
+        if self.readonly:
+            if not tables:
+                self.fail("holds no fastinit runs.")
+            if legacy:        # migrate a copy in memory; the file stays as it is
+                mem = sqlite3.connect(":memory:", isolation_level=None)
+                self.con.backup(mem)
+                self.con.close()
+                self.con = mem
+                self._migrate()
+            return
+        with self._writing("open"):
+            self.con.execute("PRAGMA journal_mode=WAL")
+            self.con.execute("PRAGMA synchronous=NORMAL")
+            if not tables:
+                with self._tx():
+                    self._create()
+            elif legacy:
+                self._migrate()
+
+    def _create(self):
+        for stmt in SCHEMA.split(";")[:-1]:
+            self.con.execute(stmt)
+        self.con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def _migrate(self):
+        """Version 1 -> 2: new ids, membership from each run's sweep column."""
+        with self._tx():
+            c = self.con
+            c.execute("CREATE TABLE IF NOT EXISTS sweeps (name, spec, created_at)")
+            c.execute("ALTER TABLE runs RENAME TO runs_v1")
+            c.execute("ALTER TABLE sweeps RENAME TO sweeps_v1")
+            self._create()
+            cur = c.execute("SELECT * FROM runs_v1 ORDER BY rowid")
+            names = [d[0] for d in cur.description]
+            for values in cur.fetchall():
+                row = {k: None for k in COLUMNS} | dict(zip(names, values))
+                row["id"] = run_id(json.loads(row["config"]))
+                c.execute(_INSERT, tuple(row[k] for k in COLUMNS))
+            for name, body, created in c.execute("SELECT name, spec, created_at FROM "
+                                                 "sweeps_v1").fetchall():
+                h = spec_hash(json.loads(body))
+                c.execute("INSERT INTO members SELECT ?, ?, id FROM runs WHERE sweep = ?",
+                          (name, h, name))
+                n = c.execute("SELECT COUNT(*) FROM members WHERE sweep = ?", (name,))
+                c.execute("INSERT INTO sweep_specs VALUES (?, ?, ?, ?, ?, ?)",
+                          (name, h, body, n.fetchone()[0], created, created))
+                c.execute("INSERT INTO sweeps VALUES (?, ?)", (name, h))
+            c.execute("DROP TABLE runs_v1")
+            c.execute("DROP TABLE sweeps_v1")
+
+    @contextmanager
+    def _tx(self):
+        self.con.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+            self.con.execute("COMMIT")
+        except BaseException:
+            if self.con.in_transaction:
+                try:
+                    self.con.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+            raise
+
+    @contextmanager
+    def _writing(self, what: str):
+        """Database-wide write errors as one StoreError saying what is saved."""
+        try:
+            yield
+        except sqlite3.OperationalError as e:
+            if "full" in str(e):
+                self.fail(f"cannot {what}: {e}. The {self._saved()} runs committed before "
+                           f"are saved; free some space and run the same command again to "
+                           f"resume.")
+            self.fail(f"cannot {what}: {e}{self._why()}.")
+
+    def _saved(self) -> int:
+        try:
+            return self.con.execute("SELECT COUNT(*) FROM runs WHERE status IN "
+                                    + _FINISHED).fetchone()[0]
+        except sqlite3.Error:
+            return 0
 
     def close(self):
         self.con.close()
@@ -82,67 +275,128 @@ class Store:
         self.close()
 
     # -- writing (the driver only) ------------------------------------------------------------
-    def record_sweep(self, spec) -> None:
-        body = json.dumps({"grid": spec.grid, "train": spec.train, "data": spec.data,
-                           "max_population": spec.max_population,
-                           "diagnose": spec.diagnose}, sort_keys=True)
-        with self.con:
-            self.con.execute("INSERT OR REPLACE INTO sweeps VALUES (?, ?, ?)",
-                             (spec.name, body, time.strftime("%Y-%m-%d %H:%M:%S")))
+    def record_sweep(self, name: str, version: str, body: dict, run_ids: Iterable[str],
+                     runs: int) -> str | None:
+        """Make ``version`` (a spec hash) the current spec of sweep ``name`` with these runs
+        as its members; returns the previous version when the spec changed, else None.
+        ``run_ids`` is read only when the version's membership is not yet complete."""
+        with self._writing("record the sweep"), self._tx():
+            c = self.con
+            prev = c.execute("SELECT spec_hash FROM sweeps WHERE name = ?", (name,)).fetchone()
+            c.execute("INSERT INTO sweep_specs VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name, "
+                      "spec_hash) DO UPDATE SET last_run_at = excluded.last_run_at, "
+                      "runs = excluded.runs", (name, version, json.dumps(body, sort_keys=True),
+                                               runs, _now(), _now()))
+            c.execute("INSERT OR REPLACE INTO sweeps VALUES (?, ?)", (name, version))
+            have = c.execute("SELECT COUNT(*) FROM members WHERE sweep = ? AND spec_hash = ?",
+                             (name, version)).fetchone()[0]
+            if have != runs:
+                c.execute("DELETE FROM members WHERE sweep = ? AND spec_hash = ?",
+                          (name, version))
+                c.executemany("INSERT OR IGNORE INTO members VALUES (?, ?, ?)",
+                              ((name, version, i) for i in run_ids))
+        return prev[0] if prev and prev[0] != version else None
 
-    def _row(self, sweep: str, cfg: dict, status: str, **extra) -> tuple:
-        from .sweep import Run, machine
-        from . import __version__
+    def _row(self, rid: str, sweep: str, cfg: dict, status: str, **extra) -> tuple:
         row = {c: None for c in COLUMNS}
-        row.update(id=Run(cfg).id, sweep=sweep, status=status, scheme=cfg["scheme"][0],
+        row.update(id=rid, sweep=sweep, status=status, scheme=cfg["scheme"][0],
                    scheme_params=json.dumps(cfg["scheme"][1], sort_keys=True),
-                   seed=cfg["seed"], depth=cfg["depth"], width=cfg["width"],
+                   seed=_seed(cfg["seed"]), depth=cfg["depth"], width=cfg["width"],
                    activation=cfg["activation"], lr=cfg["lr"], dataset=cfg["dataset"],
                    optimizer=cfg["optimizer"], batch_size=cfg["batch_size"],
                    epochs=cfg["epochs"], config=json.dumps(cfg, sort_keys=True),
-                   fastinit_version=__version__, machine=machine(),
-                   created_at=time.strftime("%Y-%m-%d %H:%M:%S"))
+                   fastinit_version=__version__, machine=machine(), created_at=_now())
         row.update(extra)
         return tuple(row[c] for c in COLUMNS)
 
-    def add_results(self, results: Iterable[dict], sweep: str) -> None:
-        """Insert one population's results in a single transaction (all or none)."""
-        rows = []
-        for r in results:
-            cur = r["curves"]
-            test_acc = [v for v in cur["test_acc"] if v is not None and math.isfinite(v)]
-            rows.append(self._row(
-                sweep, r["config"], "diverged" if r["diverged"] else "done", loss=r["loss"],
-                final_train_loss=_finite(cur["train_loss"][-1]),
-                final_test_loss=_finite(cur["test_loss"][-1]),
-                final_train_acc=_finite(cur["train_acc"][-1]),
-                final_test_acc=_finite(cur["test_acc"][-1]),
-                best_test_acc=max(test_acc) if test_acc else None,
-                diverged=int(r["diverged"]), diverged_step=r["diverged_step"], time_s=r["time"],
-                population_time_s=r["population_time"], population_size=r["population_size"],
-                curves=_json(cur), diagnostics=_json(r["diagnostics"]),
-                layer_sizes=json.dumps(r["layer_sizes"])))
-        with self.con:
-            self.con.executemany(f"INSERT OR REPLACE INTO runs VALUES "
-                                 f"({', '.join('?' * len(COLUMNS))})", rows)
+    def _result_row(self, r: dict, sweep: str) -> tuple:
+        cur = r["curves"]
+        test_acc = [v for v in cur["test_acc"] if v is not None and math.isfinite(v)]
+        return self._row(
+            r["id"], sweep, r["config"], "diverged" if r["diverged"] else "done",
+            loss=r["loss"], final_train_loss=jsonable.clean(cur["train_loss"][-1]),
+            final_test_loss=jsonable.clean(cur["test_loss"][-1]),
+            final_train_acc=jsonable.clean(cur["train_acc"][-1]),
+            final_test_acc=jsonable.clean(cur["test_acc"][-1]),
+            best_test_acc=max(test_acc) if test_acc else None,
+            diverged=int(r["diverged"]), diverged_step=r["diverged_step"], time_s=r["time"],
+            population_time_s=r["population_time"], population_size=r["population_size"],
+            curves=jsonable.dumps(cur, sort_keys=True),
+            diagnostics=jsonable.dumps(r["diagnostics"], sort_keys=True),
+            layer_sizes=json.dumps(r["layer_sizes"]))
+
+    def _put(self, rid: str, sweep: str, cfg: dict, make) -> str | None:
+        """Insert make()'s row in a savepoint; if the row cannot be stored, a bare failed row
+        with the reason instead (returned)."""
+        self.con.execute("SAVEPOINT run")
+        try:
+            self.con.execute(_INSERT, make())
+        except _ROW_ERRORS as e:
+            self.con.execute("ROLLBACK TO run")
+            error = f"result not stored: {type(e).__name__}: {e}"
+            self.con.execute(f"INSERT OR REPLACE INTO runs ({', '.join(_BARE)}) VALUES "
+                             f"({', '.join('?' * len(_BARE))})",
+                             (rid, sweep, "failed", json.dumps(cfg, sort_keys=True, default=str),
+                              error, __version__, machine(), _now()))
+            return error
+        finally:
+            self.con.execute("RELEASE run")
+        return None
+
+    def add_results(self, results: Iterable[dict], sweep: str) -> list[tuple[str, str]]:
+        """Store one population's results in one transaction, each run in a savepoint; returns
+        (id, reason) for each run recorded as failed because its row could not be stored."""
+        bad = []
+        with self._writing("save results"), self._tx():
+            for r in results:
+                error = self._put(r["id"], sweep, r["config"], lambda: self._result_row(r, sweep))
+                if error:
+                    bad.append((r["id"], error))
+        return bad
 
     def add_failed(self, runs, error: str, sweep: str) -> None:
-        """Record runs whose population raised; a re-run tries them again."""
-        with self.con:
-            self.con.executemany(
-                f"INSERT OR REPLACE INTO runs VALUES ({', '.join('?' * len(COLUMNS))})",
-                [self._row(sweep, r.config, "failed", error=error) for r in runs])
+        """Record runs (with .id and .config) whose population raised; a re-run retries them."""
+        with self._writing("save results"), self._tx():
+            for r in runs:
+                self._put(r.id, sweep, r.config,
+                          lambda: self._row(r.id, sweep, r.config, "failed", error=error))
 
     # -- reading ----------------------------------------------------------------------------
     def finished_ids(self) -> set[str]:
         """Runs that need no re-run: done or diverged (failed ones are retried)."""
         return {r[0] for r in self.con.execute(
-            "SELECT id FROM runs WHERE status IN ('done', 'diverged')")}
+            "SELECT id FROM runs WHERE status IN " + _FINISHED)}
+
+    def finished_count(self, sweep: str) -> int:
+        """Finished runs of the current version of ``sweep``."""
+        return self.con.execute(
+            "SELECT COUNT(*) FROM members m JOIN sweeps s ON s.name = m.sweep AND s.spec_hash "
+            "= m.spec_hash JOIN runs r ON r.id = m.run_id WHERE m.sweep = ? AND r.status IN "
+            + _FINISHED, (sweep,)).fetchone()[0]
+
+    def sweeps(self) -> list[dict]:
+        """Each sweep's current version: name, spec_hash, runs (in its spec), stored (of them
+        in the database), last_run_at."""
+        cur = self.con.execute(
+            "SELECT s.name, s.spec_hash, v.runs, (SELECT COUNT(*) FROM members m JOIN runs r "
+            "ON r.id = m.run_id WHERE m.sweep = s.name AND m.spec_hash = s.spec_hash), "
+            "v.last_run_at FROM sweeps s JOIN sweep_specs v ON v.name = s.name AND "
+            "v.spec_hash = s.spec_hash ORDER BY v.last_run_at, s.name")
+        return [dict(zip(("name", "spec_hash", "runs", "stored", "last_run_at"), r))
+                for r in cur]
 
     def rows(self, sweep: str | None = None) -> list[dict]:
-        """Every run as a dict, JSON columns decoded."""
-        q = "SELECT * FROM runs" + (" WHERE sweep = ?" if sweep else "") + " ORDER BY rowid"
-        cur = self.con.execute(q, (sweep,) if sweep else ())
+        """Runs as dicts, JSON columns decoded: the current spec's runs of ``sweep``, or every
+        run in the database."""
+        current = sweep and self.con.execute("SELECT spec_hash FROM sweeps WHERE name = ?",
+                                             (sweep,)).fetchone()
+        if current:
+            cur = self.con.execute("SELECT r.* FROM runs r JOIN members m ON m.run_id = r.id "
+                                   "WHERE m.sweep = ? AND m.spec_hash = ? ORDER BY r.rowid",
+                                   (sweep, current[0]))
+        else:
+            q = "SELECT * FROM runs" + (" WHERE sweep = ?" if sweep else "") + " ORDER BY rowid"
+            cur = self.con.execute(q, (sweep,) if sweep else ())
         names = [d[0] for d in cur.description]
         out = []
         for values in cur:
@@ -150,22 +404,25 @@ class Store:
             for k in ("config", "curves", "diagnostics", "layer_sizes", "scheme_params"):
                 if row.get(k):
                     row[k] = json.loads(row[k])
+            if isinstance(row["seed"], str):
+                row["seed"] = int(row["seed"])
             out.append(row)
         return out
 
     def count(self) -> int:
         return self.con.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
 
-    def export_csv(self, path) -> None:
-        """The flat columns (no curves or diagnostics) as CSV."""
+    def export_csv(self, path, sweep: str | None = None) -> None:
+        """The flat columns (no curves or diagnostics) of ``rows(sweep)`` as CSV."""
         flat = [c for c in COLUMNS if c not in ("curves", "diagnostics", "config")]
         with open(path, "w", newline="") as f:
             w = csv.writer(f)
             w.writerow(flat)
-            for row in self.con.execute(f"SELECT {', '.join(flat)} FROM runs ORDER BY rowid"):
-                w.writerow(row)
+            for row in self.rows(sweep):
+                w.writerow([json.dumps(row[c]) if isinstance(row[c], (dict, list)) else row[c]
+                            for c in flat])
 
-    def export_json(self, path) -> None:
-        """Every run with its curves and diagnostics as a JSON list."""
+    def export_json(self, path, sweep: str | None = None) -> None:
+        """``rows(sweep)`` with curves and diagnostics as a JSON list."""
         with open(path, "w") as f:
-            json.dump(self.rows(), f)
+            json.dump(self.rows(sweep), f)

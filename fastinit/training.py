@@ -1,8 +1,6 @@
 """fastinit.train: minibatch training of a population, one compiled call per epoch."""
 from __future__ import annotations
 
-import json
-import math
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -10,7 +8,7 @@ from dataclasses import dataclass, field
 import numba
 import numpy as np
 
-from . import kernels, streams
+from . import jsonable, kernels, streams
 from ._validate import check_choice, check_int, check_memory, check_real, check_seed, \
     check_targets, check_x
 from .datasets import Dataset, from_arrays, permutation
@@ -56,21 +54,18 @@ class History:
         return self.test_acc[-1]
 
     def to_dict(self) -> dict:
-        def clean(a):
-            return [[None if not math.isfinite(v) else float(v) for v in row] for row in a] \
-                if a.ndim == 2 else [float(v) for v in a]
-        return {"train_loss": clean(self.train_loss), "train_acc": clean(self.train_acc),
-                "test_loss": clean(self.test_loss), "test_acc": clean(self.test_acc),
-                "epoch_time": clean(self.epoch_time), "eval_time": clean(self.eval_time),
-                "diverged": [bool(d) for d in self.diverged],
-                "diverged_step": [int(s) for s in self.diverged_step],
-                "labels": list(self.labels), "config": self.config,
-                "diagnostic_epochs": list(self.diagnostic_epochs),
-                "diagnostics": {k: np.where(np.isfinite(v), v, np.nan).tolist()
-                                for k, v in self.diagnostics.items()}}
+        """Every field as JSON-ready Python (NaN and infinities as None)."""
+        return jsonable.clean({
+            "train_loss": self.train_loss, "train_acc": self.train_acc,
+            "test_loss": self.test_loss, "test_acc": self.test_acc,
+            "epoch_time": self.epoch_time, "eval_time": self.eval_time,
+            "diverged": self.diverged, "diverged_step": self.diverged_step,
+            "labels": list(self.labels), "config": self.config,
+            "diagnostic_epochs": list(self.diagnostic_epochs),
+            "diagnostics": dict(self.diagnostics)})
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict())
+        return jsonable.dumps(self.to_dict())
 
     def summary(self) -> str:
         """A table: one line per member, final losses and accuracies."""

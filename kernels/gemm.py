@@ -13,7 +13,6 @@ or the machine's vector width (LLVM splits a 16-lane vector into whatever the CP
 The micro-kernels are Numba intrinsics generated here for MR = 1..MR_MAX and NV = 1, 2;
 ``gemm`` walks the blocks and picks the variant for each edge.
 """
-import numpy as np
 from llvmlite import ir
 from numba import types
 from numba.core import cgutils

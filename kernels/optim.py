@@ -69,7 +69,7 @@ def update(code, p, g, s1, s2, lr, mu, beta1, beta2, eps, wd, step):
             keep = t(1.0 - lr * wd)
             for i in range(n):
                 p[i] *= keep
-        b1, b2 = t(beta1), t(beta2)
+        b2 = t(beta2)
         one_b1, one_b2 = t(1.0 - beta1), t(1.0 - beta2)
         step_size = t(lr / (1.0 - beta1 ** step))
         sqrt_bc2 = t(math.sqrt(1.0 - beta2 ** step))

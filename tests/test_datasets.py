@@ -109,3 +109,57 @@ def test_from_arrays_errors():
         datasets.from_arrays(np.ones((3, 2)), np.zeros(3), task="regresion")
     with pytest.raises(ValueError, match="must be 2-D"):
         datasets.from_arrays(np.ones(3), np.zeros(3, int))
+
+
+@pytest.mark.parametrize("make", [
+    lambda f: datasets.teacher_student(n=50, teacher=(3, 4, 1), test_fraction=f),
+    lambda f: datasets.two_spirals(n=50, test_fraction=f),
+    lambda f: datasets.blobs(n=50, test_fraction=f),
+    lambda f: datasets.digits(test_fraction=f),
+])
+@pytest.mark.parametrize("fraction", [-0.5, 1.0, 2.0, float("nan")])
+def test_every_generator_checks_test_fraction(make, fraction):
+    with pytest.raises(ValueError, match=r"The 'test_fraction' parameter of fastinit.datasets."
+                                         r"\w+ must be (in the interval \[0.0, 1.0\)|a finite)"):
+        make(fraction)
+
+
+def test_test_fraction_zero_means_no_test_split_and_no_train_split_is_refused():
+    ds = datasets.two_spirals(n=40, test_fraction=0.0)
+    assert len(ds.x_test) == 0 and len(ds.x_train) == 40
+    with pytest.raises(ValueError, match=r"'test_fraction' parameter of fastinit.datasets.blobs "
+                                         r"leaves no training samples. Got 0.9"):
+        datasets.blobs(n=3, centers=3, test_fraction=0.9)
+
+
+def test_npz_with_negative_labels_names_the_file(tmp_path):
+    p = tmp_path / "neg.npz"
+    np.savez(p, x=np.ones((6, 2)), y=np.full(6, -1))
+    with pytest.raises(ValueError, match=r"fastinit.datasets.load_npz: .*neg.npz: The class "
+                                         r"labels \(y_train, y_test\) of fastinit.datasets."
+                                         r"from_arrays must be 0, 1, 2, ... Got labels in "
+                                         r"\[-1, -1\] \(6 negative\)"):
+        datasets.load_npz(p)
+    with pytest.raises(ValueError, match="must be 0, 1, 2"):
+        datasets.from_arrays(np.ones((3, 2)), np.array([0, 1, -2]))
+
+
+def test_a_file_that_is_no_npz_archive_gets_one_line(tmp_path):
+    for name, content in (("text.npz", b"x,y\n1,2\n"), ("array.npy", None)):
+        p = tmp_path / name
+        if content is None:
+            np.save(p, np.zeros(3))
+        else:
+            p.write_bytes(content)
+        with pytest.raises(ValueError) as e:
+            datasets.load_npz(p)
+        assert str(e.value) == (f"fastinit.datasets.load_npz: {p} is not an .npz archive (a "
+                                f"zip of .npy arrays, as numpy.savez writes).")
+
+
+def test_load_dataset_by_sweep_name_is_cached(tmp_path):
+    a = datasets.load_dataset("two_spirals", {"n": 60}, seed=3)
+    assert a is datasets.load_dataset("two_spirals", {"n": 60}, seed=3)
+    assert len(a.x_train) + len(a.x_test) == 60
+    with pytest.raises(ValueError, match="'name' parameter of fastinit.datasets.load_dataset"):
+        datasets.load_dataset("spirals")

@@ -139,3 +139,26 @@ def test_mixed_population_bitwise_on_one_and_two_threads():
         out.append(json.loads(res.stdout.strip().splitlines()[-1]))
     assert [o.pop("threads") for o in out] == [1, 2]
     assert out[0] == out[1]
+
+
+def test_sweep_members_differing_in_every_member_key_match_their_solo_runs(tmp_path):
+    """A sweep puts runs that differ only in member keys into one population; each run's
+    stored numbers equal the same run trained alone (max_population = 1)."""
+    from fastinit.store import Store
+    from fastinit.sweep import run_sweep
+    from fastinit.sweepspec import RUN_KEYS, SweepSpec
+    member = {k.name for k in RUN_KEYS if k.member}
+    grid = {"scheme": ["ZerO", "he_normal"], "seed": [0, 1], "lr": [0.05],
+            "activation_param": [None, 0.5], "bias_init": [None, {"name": "normal", "std": 0.1}],
+            "momentum": [0.5, 0.9], "weight_decay": [0.0, 1e-3]}
+    assert set(grid) <= member
+    spec = {"name": "m", "grid": grid,
+            "train": {"epochs": 2, "width": 16, "depth": 2, "optimizer": "momentum",
+                      "dtype": "float64", "activation": "relu"}}
+    assert len(list(SweepSpec.from_dict(spec).populations())) == 1   # one population of 64
+    tables = []
+    for mp, name in ((256, "together.db"), (1, "alone.db")):
+        run_sweep({**spec, "max_population": mp}, tmp_path / name)
+        with Store(tmp_path / name) as s:
+            tables.append({r["id"]: (r["curves"], r["diagnostics"]) for r in s.rows()})
+    assert len(tables[0]) == 64 and tables[0] == tables[1]

@@ -14,9 +14,11 @@ from collections import defaultdict
 
 import numpy as np
 
+from ..datasets import load_dataset
 from ..registry import label
+from ..report import pyplot
 from ..store import Store
-from ..sweep import load_dataset, run_sweep
+from ..sweep import run_sweep
 
 SCHEMES = ["zeros", "xavier_normal", {"name": "kaiming_normal", "nonlinearity": "relu"},
            "lecun_normal", "orthogonal", "ZerO", "torch_linear"]
@@ -114,9 +116,7 @@ def pivot_markdown(summary) -> str:
 
 def plot(summary, path):
     """Epochs to target per scheme, one panel per (dataset, activation), bars per depth."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     panels = sorted({(s["dataset"], s["activation"]) for s in summary})
     schemes = sorted({s["scheme"] for s in summary})
     depths = sorted({s["depth"] for s in summary})

@@ -1,14 +1,14 @@
 """Timing helpers for bench/: thread control, a median timer and the ratio table."""
 from __future__ import annotations
 
-import os
-import platform
 import re
 import statistics
 import time
 from collections import defaultdict
 
 import numba
+
+from ..store import machine  # noqa: F401 - benchmarks name the machine as the store does
 
 THREADS = [t for t in (1, 2) if t <= numba.config.NUMBA_NUM_THREADS]
 
@@ -74,17 +74,3 @@ def ratio_table(rows) -> str:
             ratio = "" if best is None or impl.startswith("fastinit") else f"{med / best:.2f}x"
             lines.append(f"| {group} | {impl} | {med * 1e3:.3f} | {ratio} |")
     return "\n".join(lines)
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, " \
-           f"numba {numba.__version__}"

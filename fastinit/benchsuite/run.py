@@ -7,13 +7,12 @@ import time
 
 import numba
 
+from ..report import pyplot
 from . import convergence, harness, profile, sampling, sweeps, training
 
 
 def _plots(out, train_res, sample_rows, threads):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     files = []
     if len(threads) > 1:   # thread scaling of fastinit, every case
         t0, t1 = threads[0], threads[-1]
@@ -71,10 +70,9 @@ def run_bench(args) -> int:
               f"{numba.config.NUMBA_NUM_THREADS}]", file=sys.stderr)
         return 2
     try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        print("fastinit bench: the plots need matplotlib: pip install matplotlib",
-              file=sys.stderr)
+        pyplot()
+    except ImportError as e:
+        print(f"fastinit bench: the plots need matplotlib. {e}", file=sys.stderr)
         return 2
     quick = args.quick
     os.makedirs(args.out, exist_ok=True)

@@ -1,0 +1,96 @@
+"""Preflight: everything about a sweep's runs that can fail before training, checked up front.
+
+Each check runs once per distinct value, not once per run: a dataset is opened once per (name,
+options, data_seed), an architecture is built once per (activation, parameter, residual,
+dtype), a scheme is drawn once. The checks are the API's own: a tiny ``fastinit.MLP`` or
+``ResMLP`` builds the architecture and draws the schemes; a 0-epoch ``fastinit.train`` on a
+network with the dataset's input and output widths checks the data against the loss. A spec
+that passes starts every run; a failure is a SpecError naming the file, the key and the reason.
+"""
+from __future__ import annotations
+
+import itertools
+
+import numba
+
+from . import registry
+from ._validate import check_int
+from .datasets import DATASETS, load_dataset
+from .network import MLP
+from .residual import ResMLP
+from .sweepspec import SpecError, SweepSpec
+from .training import train
+
+
+def check_threads(threads, func: str = "fastinit.sweep.run_sweep"):
+    """None (Numba's setting) or a thread count in [1, NUMBA_NUM_THREADS]."""
+    if threads is None:
+        return None
+    return check_int(threads, "threads", func, minimum=1,
+                     maximum=numba.config.NUMBA_NUM_THREADS)
+
+
+def _label(scheme) -> str:
+    return str(registry.InitSpec(scheme[0], tuple(sorted(scheme[1].items()))))
+
+
+def check_runs(sp: SweepSpec) -> None:
+    """Raise SpecError for the first value of ``sp`` that would make a run fail to start."""
+    def fail(key, value, msg):
+        raise SpecError(f"{sp.source}: {sp.where(key, value)}: {msg}")
+
+    dtype0 = sp.values("dtype")[0]
+    for key in ("scheme", "bias_init"):          # drawable on a dense (out, in) weight
+        for v in sp.values(key):
+            if v is None:
+                continue
+            s = registry.InitSpec(v[0], tuple(sorted(v[1].items())))
+            try:
+                MLP([3, 4, 2], init=s if key == "scheme" else "he_normal",
+                    bias_init=s if key == "bias_init" else None, dtype=dtype0)
+            except (ValueError, TypeError) as e:
+                fail(key, v, f"{key} {_label(v)} cannot initialise a dense layer: {e}")
+
+    residuals = [r for r in sp.values("residual") if r is not None]
+    if residuals and 0 in sp.values("depth"):
+        fail("depth", 0, f"depth must be >= 1 with residual = {residuals[0]!r} (depth counts "
+                         f"residual blocks). Got 0.")
+    for act, param, res, dtype in itertools.product(*(sp.values(k) for k in (
+            "activation", "activation_param", "residual", "dtype"))):
+        try:
+            if res is None:
+                MLP([3, 4, 2], act, activation_param=param, dtype=dtype)
+            else:
+                ResMLP(3, 4, 1, 2, act, residual=res, activation_param=param, dtype=dtype)
+        except (ValueError, TypeError) as e:
+            fail("activation_param" if param is not None else "activation",
+                 param if param is not None else act, f"{act} cannot be built: {e}")
+
+    for name in sp.values("dataset"):
+        base = name.split(":", 1)[0]
+        opts = sp.data.get(base, {})
+        seeds = sp.values("data_seed") if base in DATASETS else [0]
+        for seed in seeds:
+            try:
+                d = load_dataset(name, opts, seed)
+            except (OSError, ValueError, TypeError) as e:
+                given = f" with [data].{base} options {opts}" if opts else ""
+                fail("dataset", name, f"cannot load {name!r}{given}: {e}")
+            for loss, dtype in itertools.product(sp.values("loss"), sp.values("dtype")):
+                _check_loss(d, name, loss, dtype, lambda msg: fail(
+                    "loss" if loss is not None else "dataset",
+                    loss if loss is not None else name, msg))
+
+
+def _check_loss(d, name, loss, dtype, fail):
+    used = loss or d.loss
+    if d.task == "classification" and used != "cross_entropy":
+        fail(f"loss {used!r} needs float targets, but dataset {name!r} holds class labels "
+             f"({d.n_outputs} classes): use loss = \"cross_entropy\" (its default).")
+    if d.task != "classification" and used == "cross_entropy":
+        fail(f"loss 'cross_entropy' needs class labels, but dataset {name!r} is a {d.task} "
+             f"task: use loss = {d.loss!r} (its default).")
+    try:
+        train(MLP([d.n_features, d.n_outputs], dtype=dtype), d, epochs=0, loss=used)
+    except (ValueError, TypeError) as e:
+        fail(f"dataset {name!r} cannot train with loss {used!r}: {e}")

@@ -1,0 +1,274 @@
+"""The results store: schema version and migration, sweep membership, lossless seeds, a bad row
+never loses its population, and every unusable database file refused with one clear line."""
+import hashlib
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+
+import fastinit.cli as cli
+from fastinit.store import SCHEMA_VERSION, Store, StoreError
+from fastinit.sweep import run_sweep
+from fastinit.sweepspec import run_id
+
+TINY = {"epochs": 1, "width": 8, "depth": 1}
+
+
+def _spec(name, seeds, **train):
+    return {"name": name, "grid": {"seed": list(seeds)}, "train": {**TINY, **train}}
+
+
+# -- schema version 1 (fastinit 0.1) -> 2 -----------------------------------------------------
+
+V1_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    sweep TEXT NOT NULL,
+    status TEXT NOT NULL,
+    scheme TEXT, scheme_params TEXT, seed INTEGER, depth INTEGER, width INTEGER,
+    activation TEXT, lr REAL, dataset TEXT, optimizer TEXT, batch_size INTEGER,
+    epochs INTEGER, loss TEXT,
+    final_train_loss REAL, final_test_loss REAL, final_train_acc REAL, final_test_acc REAL,
+    best_test_acc REAL, diverged INTEGER, diverged_step INTEGER,
+    time_s REAL, population_time_s REAL, population_size INTEGER,
+    config TEXT NOT NULL, curves TEXT, diagnostics TEXT, layer_sizes TEXT, error TEXT,
+    fastinit_version TEXT, machine TEXT, created_at TEXT
+);
+CREATE TABLE IF NOT EXISTS sweeps (
+    name TEXT PRIMARY KEY, spec TEXT NOT NULL, created_at TEXT
+);
+"""
+V1_DEFAULTS = {
+    "scheme": ["he_normal", {}], "seed": 0, "depth": 2, "width": 64, "activation": "relu",
+    "activation_param": None, "bias_init": None, "lr": 0.01, "dataset": "digits",
+    "optimizer": "sgd", "batch_size": 32, "epochs": 10, "momentum": 0.9, "weight_decay": 0.0,
+    "loss": None, "data_seed": 0, "dtype": "float32", "residual": None, "data_init": None,
+}
+CURVES = {"train_loss": [2.3, 1.9], "test_loss": [2.3, 2.0], "train_acc": [0.1, 0.4],
+          "test_acc": [0.1, 0.35]}
+
+
+def _v1_database(path, seed=0):
+    """A database as fastinit 0.1 wrote it: its schema, its id (the whole config hashed)."""
+    cfg = {**V1_DEFAULTS, **TINY, "seed": seed, "data": {}}
+    old_id = hashlib.sha256(json.dumps(cfg, sort_keys=True, separators=(",", ":")).encode()
+                            ).hexdigest()[:20]
+    con = sqlite3.connect(path)
+    con.executescript(V1_SCHEMA)
+    con.execute("INSERT INTO runs (id, sweep, status, scheme, scheme_params, seed, depth, width, "
+                "activation, lr, dataset, epochs, final_test_acc, config, curves, diagnostics) "
+                "VALUES (?, 'old', 'done', 'he_normal', '{}', ?, 1, 8, 'relu', 0.01, 'digits', "
+                "1, 0.35, ?, ?, 'null')", (old_id, seed, json.dumps(cfg, sort_keys=True),
+                                           json.dumps(CURVES)))
+    body = {"grid": {"seed": [seed]}, "train": TINY, "data": {}, "max_population": 256,
+            "diagnose": True}
+    con.execute("INSERT INTO sweeps VALUES ('old', ?, '2024-01-01 00:00:00')",
+                (json.dumps(body, sort_keys=True),))
+    con.commit()
+    con.close()
+    return old_id, cfg
+
+
+def test_a_version_1_database_is_migrated_on_open(tmp_path):
+    db = tmp_path / "v1.db"
+    old_id, cfg = _v1_database(db)
+    with Store(db, readonly=True) as s:                  # read-only: migrated in memory only
+        assert [r["id"] for r in s.rows("old")] == [run_id(cfg)]
+    assert sqlite3.connect(db).execute("PRAGMA user_version").fetchone()[0] == 0
+    res = run_sweep(_spec("old", [0, 1]), db)
+    assert (res.total, res.skipped, res.ran) == (2, 1, 1)      # the old run counts as finished
+    con = sqlite3.connect(db)
+    assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    assert {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            } == {"runs", "sweeps", "sweep_specs", "members"}
+    with Store(db) as s:
+        rows = s.rows("old")
+    assert old_id not in {r["id"] for r in rows} and run_id(cfg) in {r["id"] for r in rows}
+    assert [r["curves"] for r in rows if r["seed"] == 0] == [CURVES]
+
+
+# -- membership: a sweep is its spec ---------------------------------------------------------
+
+def test_a_sweep_reports_exactly_its_spec_runs(tmp_path, capsys):
+    db = tmp_path / "m.db"
+    run_sweep(_spec("A", range(3)), db)
+    run_sweep(_spec("B", range(6)), db)                      # reuses A's three runs
+    with Store(db) as s:
+        assert len(s.rows("A")) == 3 and len(s.rows("B")) == 6 and s.count() == 6
+    heard = []
+    run_sweep(_spec("A", range(2), epochs=2), db, log=heard.append)     # A edited
+    assert any("sweep 'A': the spec changed since it last ran" in m for m in heard)
+    with Store(db) as s:
+        rows = s.rows("A")
+        assert len(rows) == 2 and {r["epochs"] for r in rows} == {2}
+        assert s.count() == 8                                 # the old runs stay stored
+    out = tmp_path / "rep"
+    assert cli.main(["report", str(db), "--out", str(out), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "holds 2 sweeps: " in err and "B (6 of 6 runs" in err and "A (2 of 2 runs" in err
+    assert "Name one with --sweep NAME" in err and err.count("\n") == 1
+    assert cli.main(["report", str(db), "--out", str(out), "--sweep", "A",
+                     "--csv", str(tmp_path / "a.csv")]) == 0
+    assert "2 runs from" in (out / "index.html").read_text()
+    assert (tmp_path / "a.csv").read_text().count("\n") == 3
+    assert cli.main(["report", str(db), "--sweep", "C", "--out", str(out)]) == 2
+    assert "no sweep 'C'" in capsys.readouterr().err
+
+
+def test_report_of_runs_with_different_epochs_draws_separate_lines(tmp_path, capsys):
+    db = tmp_path / "e.db"
+    spec = {"name": "E", "grid": {"epochs": [1, 3], "seed": [0, 1]}, "train": {"width": 8}}
+    run_sweep(spec, db)
+    assert cli.main(["report", str(db), "--out", str(tmp_path / "r"), "--sweep", "E"]) == 0
+    out = capsys.readouterr().out
+    assert "epochs=1" in out and "epochs=3" in out           # the table keeps them apart
+
+
+# -- seeds and rows that cannot be stored ----------------------------------------------------
+
+def test_seeds_up_to_2_to_the_64_are_stored_exactly(tmp_path):
+    db = tmp_path / "s.db"
+    seeds = [0, 2**63 - 1, 2**63 + 5, 2**64 - 1]
+    res = run_sweep(_spec("s", seeds), db)
+    assert (res.ran, res.failed) == (4, 0)
+    with Store(db) as s:
+        rows = s.rows("s")
+    assert sorted(r["seed"] for r in rows) == seeds
+    assert sorted(r["config"]["seed"] for r in rows) == seeds
+    assert run_sweep(_spec("s", seeds), db).skipped == 4
+    con = sqlite3.connect(db)
+    assert con.execute("SELECT COUNT(*) FROM runs WHERE seed = 0").fetchone()[0] == 1
+
+
+def test_a_row_that_cannot_be_stored_is_a_recorded_failure(tmp_path, monkeypatch):
+    db = tmp_path / "o.db"
+    real = Store._result_row
+
+    def picky(self, r, sweep):
+        if r["config"]["seed"] == 1:
+            raise OverflowError("Python int too large to convert to SQLite INTEGER")
+        return real(self, r, sweep)
+    monkeypatch.setattr(Store, "_result_row", picky)
+    res = run_sweep(_spec("o", range(3)), db)           # one population of three
+    assert (res.ran, res.failed) == (2, 1)
+    assert res.failures[0][1] == ("result not stored: OverflowError: Python int too large to "
+                                  "convert to SQLite INTEGER")
+    with Store(db) as s:
+        status = {r["config"]["seed"]: r["status"] for r in s.rows("o")}
+    assert status == {0: "done", 1: "failed", 2: "done"}
+    monkeypatch.undo()
+    assert run_sweep(_spec("o", range(3)), db).ran == 1          # retried
+
+
+# -- files that are not (our) databases -------------------------------------------------------
+
+def test_foreign_corrupt_and_newer_databases_are_refused(tmp_path, capsys):
+    foreign = tmp_path / "shop.db"
+    con = sqlite3.connect(foreign)
+    con.execute("CREATE TABLE customers (name TEXT)")
+    con.commit()
+    con.close()
+    with pytest.raises(StoreError, match=r"shop.db: not a fastinit results database \(it holds "
+                                         r"the tables customers\); refusing to use it"):
+        run_sweep(_spec("f", [0]), foreign)
+    tables = sqlite3.connect(foreign).execute("SELECT name FROM sqlite_master").fetchall()
+    assert tables == [("customers",)]
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"this is no database\n" * 400)
+    newer = tmp_path / "newer.db"
+    sqlite3.connect(newer).execute("PRAGMA user_version = 99").connection.close()
+    for path, match in ((junk, r"junk.db: not a SQLite database, or a damaged one"),
+                        (newer, r"newer.db: written by a newer fastinit \(schema version 99")):
+        with pytest.raises(StoreError, match=match):
+            Store(path)
+        spec = tmp_path / "ok.toml"
+        spec.write_text("[grid]\nseed = [0]\n[train]\nepochs = 1\nwidth = 8\n")
+        assert cli.main(["sweep", str(spec), "--db", str(path), "-q"]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"fastinit sweep: {path}: ") and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("where,match", [
+    ("missing/dir/runs.db", r"cannot create the database: no such directory .*missing/dir"),
+    (".", r"is a directory, not a results database"),
+])
+def test_unopenable_db_paths_get_one_line(tmp_path, capsys, where, match):
+    spec = tmp_path / "ok.toml"
+    spec.write_text("[grid]\nseed = [0]\n[train]\nepochs = 1\nwidth = 8\n")
+    db = tmp_path / where
+    assert cli.main(["sweep", str(spec), "--db", str(db), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    with pytest.raises(StoreError, match=match):
+        Store(db)
+
+
+def test_disk_full_says_what_is_saved_and_how_to_resume(tmp_path, capsys, monkeypatch):
+    spec = tmp_path / "full.toml"
+    spec.write_text("max_population = 1\n[grid]\nseed = [0, 1, 2]\n[train]\nepochs = 1\n"
+                    "width = 8\n")
+    db = tmp_path / "full.db"
+    real, calls = Store._result_row, []
+
+    def filling(self, r, sweep):
+        calls.append(1)
+        if len(calls) > 1:
+            raise sqlite3.OperationalError("database or disk is full")
+        return real(self, r, sweep)
+    monkeypatch.setattr(Store, "_result_row", filling)
+    assert cli.main(["sweep", str(spec), "--db", str(db), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"fastinit sweep: {db}: cannot save results: database or disk is full. The 1 "
+                   f"runs committed before are saved; free some space and run the same command "
+                   f"again to resume.\n")
+    monkeypatch.undo()
+    assert cli.main(["sweep", str(spec), "--db", str(db), "-q"]) == 0
+    with Store(db) as s:
+        assert s.count() == 3
+
+
+def _without_root_file_powers():
+    """In the child: drop the capabilities that let root ignore file modes (Linux)."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    for cap in (1, 2, 3):             # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER
+        if libc.prctl(24, cap, 0, 0, 0) != 0:      # PR_CAPBSET_DROP
+            os._exit(97)
+
+
+def test_report_and_sweep_on_a_read_only_database(tmp_path):
+    """Report reads a read-only database in a read-only directory; a sweep into it gets one
+    line naming the cause. (As root, the child drops the powers that ignore file modes.)"""
+    if sys.platform != "linux":
+        pytest.skip("read-only files are made with Linux capabilities here")
+    db = tmp_path / "ro.db"
+    run_sweep(_spec("ro", [0, 1]), db)
+    ro_dir = tmp_path / "data"
+    ro_dir.mkdir()
+    ro_db = ro_dir / "ro.db"
+    ro_db.write_bytes(db.read_bytes())
+    ro_db.chmod(0o444)
+    ro_dir.chmod(0o555)
+    out = tmp_path / "out"
+    spec = tmp_path / "s.toml"
+    spec.write_text("name = 'ro'\n[grid]\nseed = [0, 1, 2]\n[train]\nepochs = 1\nwidth = 8\n"
+                    "depth = 1\n")
+    drop = _without_root_file_powers if os.geteuid() == 0 else None
+    try:
+        rep = subprocess.run([sys.executable, "-m", "fastinit", "report", str(ro_db), "--out",
+                              str(out)], capture_output=True, text=True, preexec_fn=drop)
+        if rep.returncode == 97:
+            pytest.skip("cannot drop root's file capabilities here")
+        assert rep.returncode == 0, rep.stderr
+        assert "report:" in rep.stdout and (out / "index.html").exists()
+        sw = subprocess.run([sys.executable, "-m", "fastinit", "sweep", str(spec), "--db",
+                             str(ro_db), "-q"], capture_output=True, text=True, preexec_fn=drop)
+        assert sw.returncode == 2
+        assert sw.stderr.startswith(f"fastinit sweep: {ro_db}: cannot ") and \
+            "not writable" in sw.stderr and sw.stderr.count("\n") == 1, sw.stderr
+        assert sorted(p.name for p in ro_dir.iterdir()) == ["ro.db"]
+    finally:
+        ro_dir.chmod(0o755)

@@ -1,0 +1,123 @@
+"""The sweep spec language: run keys as data, run ids stable across versions, grid size limits,
+duplicates, lazy expansion (fastinit.sweepspec, through fastinit.sweep where a sweep runs)."""
+import dataclasses
+
+import pytest
+
+from fastinit import sweepspec as spec_mod
+from fastinit.sweepspec import RUN_KEYS, RunKey, SpecError, SweepSpec, load_spec, run_id
+from fastinit.store import Store
+from fastinit.sweep import run_sweep
+
+BASE = {"grid": {"scheme": ["zeros", "he_normal"], "seed": [0, 1], "depth": [1, 2]},
+        "train": {"epochs": 1, "width": 8}}
+
+
+def test_run_keys_declared_once_drive_defaults_checks_and_docs():
+    names = [k.name for k in RUN_KEYS]
+    assert len(names) == len(set(names))
+    assert {k.name for k in RUN_KEYS if k.member} == {
+        "scheme", "seed", "lr", "momentum", "weight_decay", "activation_param", "bias_init"}
+    d = spec_mod.defaults()
+    assert d["scheme"] == ["he_normal", {}] and d["epochs"] == 10 and set(d) == set(names)
+    text = spec_mod.describe()
+    assert all(f"  {n} " in text for n in names)
+    with pytest.raises(SpecError, match=r"\[train\].width: width must be a positive integer. "
+                                        r"Got 0."):
+        SweepSpec.from_dict({"grid": {"seed": [0]}, "train": {"width": 0}})
+
+
+def test_run_ids_hash_only_what_differs_from_the_defaults():
+    implicit = SweepSpec.from_dict({"grid": {"seed": [3]}}).runs()[0]
+    explicit = SweepSpec.from_dict({"grid": {"seed": [3]}, "train": {
+        "epochs": 10, "lr": 0.01, "dataset": "digits", "loss": None}}).runs()[0]
+    assert implicit.id == explicit.id == run_id({"seed": 3})
+    assert run_id({**implicit.config, "epochs": 11}) != implicit.id
+
+
+def test_adding_a_run_key_with_a_default_changes_no_id(monkeypatch):
+    before = [r.id for r in SweepSpec.from_dict(BASE).runs()]
+    extra = (RunKey("bias", False, lambda v: bool(v), "biases on"),
+             RunKey("dropout", 0.0, float, "dropout rate"),
+             RunKey("norm", None, lambda v: v, "normalisation layer"))
+    monkeypatch.setattr(spec_mod, "RUN_KEYS", RUN_KEYS + extra)
+    after = SweepSpec.from_dict(BASE).runs()
+    assert [r.id for r in after] == before
+    assert after[0].config["bias"] is False and after[0].config["dropout"] == 0.0
+    with_bias = SweepSpec.from_dict({**BASE, "train": {**BASE["train"], "bias": True}}).runs()
+    assert not {r.id for r in with_bias} & set(before)
+
+
+def test_a_changed_default_changes_no_id(monkeypatch):
+    before = {r.id: r.config for r in SweepSpec.from_dict(BASE).runs()}
+    table = tuple(dataclasses.replace(k, default=20) if k.name == "epochs" else k
+                  for k in RUN_KEYS)
+    monkeypatch.setattr(spec_mod, "RUN_KEYS", table)
+    explicit = {**BASE, "train": {"width": 8, "epochs": 1}}
+    assert set(before) == {r.id for r in SweepSpec.from_dict(explicit).runs()}
+    ten = SweepSpec.from_dict({"grid": {"seed": [0]}, "train": {"epochs": 10}}).runs()[0]
+    twenty = SweepSpec.from_dict({"grid": {"seed": [0]}}).runs()[0]
+    assert ten.id == run_id({}) != twenty.id          # each id still names its own config
+
+
+def test_duplicate_and_alias_values_train_once(tmp_path):
+    spec = {"grid": {"scheme": ["he_normal", "keras.he_normal", "zeros"], "seed": [0, 0]},
+            "train": {"epochs": 1, "width": 8}}
+    heard = []
+    res = run_sweep(spec, tmp_path / "d.db", log=heard.append)
+    assert (res.total, res.ran) == (2, 2)
+    assert any("[grid].scheme[1] ('keras.he_normal') is the same run setting as "
+               "[grid].scheme[0] ('he_normal'): it trains once" in n for n in res.notes)
+    assert any("[grid].seed[1] (0) is the same run setting as [grid].seed[0]" in m
+               for m in heard)
+    with Store(tmp_path / "d.db") as s:
+        assert s.count() == 2
+
+
+@pytest.mark.parametrize("spec", [{}, {"train": {"epochs": 1}}, {"name": "x", "grid": {}}])
+def test_a_spec_without_a_grid_is_refused(spec, tmp_path):
+    with pytest.raises(SpecError, match=r"<spec>: no \[grid\]: a sweep needs at least one grid "
+                                        r"axis, e.g. \[grid\] seed = \[0\] for one run"):
+        run_sweep(spec, tmp_path / "e.db")
+    assert not (tmp_path / "e.db").exists()
+
+
+def test_huge_grids_are_counted_not_expanded(tmp_path, monkeypatch):
+    axis = list(range(100))
+    huge = {"grid": {"seed": axis, "data_seed": axis, "width": [w + 1 for w in axis],
+                     "batch_size": [b + 1 for b in axis], "epochs": axis}}
+    built = []
+
+    class Counted(spec_mod.Run):
+        def __init__(self, config):
+            built.append(1)
+            super().__init__(config)
+    monkeypatch.setattr(spec_mod, "Run", Counted)
+    with pytest.raises(SpecError, match=r"<spec>: \[grid\]: 10,000,000,000 runs \(100 seed x "
+                                        r"100 data_seed x 100 width x 100 batch_size x 100 "
+                                        r"epochs\) is more than max_runs = 1,000,000"):
+        run_sweep(huge, tmp_path / "h.db")
+    assert not built and not (tmp_path / "h.db").exists()
+    small = {"grid": {"seed": [0, 1, 2], "depth": [1, 2]}, "train": {"epochs": 1, "width": 8}}
+    with pytest.raises(SpecError, match=r"6 runs \(3 seed x 2 depth\) is more than max_runs = "
+                                        r"5.*--max-runs N"):
+        run_sweep(small, tmp_path / "h.db", max_runs=5)
+    assert run_sweep(small, tmp_path / "h.db", max_runs=6).ran == 6
+    # expansion is lazy: the first population of a billion-run grid comes at once
+    sp = load_spec({**huge, "max_population": 7})
+    built.clear()
+    assert sp.count() == 10**10 and not built
+    first = next(sp.populations())
+    assert len(first) == 7 and len(built) == 7
+
+
+def test_readme_sweep_specs_are_valid():
+    import pathlib
+    import re
+    tomllib = spec_mod.tomllib                # tomli on Python 3.10
+    readme = (pathlib.Path(__file__).parents[1] / "README.md").read_text()
+    blocks = re.findall(r"```toml\n(.*?)```", readme, re.S)
+    assert blocks
+    for block in blocks:
+        sp = SweepSpec.from_dict(tomllib.loads(block), "README.md")
+        assert sp.count() >= 1 and next(sp.populations())
