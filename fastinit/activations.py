@@ -3,7 +3,7 @@
 Each entry gives phi and phi' as plain float64 NumPy functions of (x, p) (p the activation's
 parameter, an array broadcasting against x, or None for its default), the parameter's default
 and meaning, and the code of the compiled kernel (``kernels.activations``; None for one that
-networks do not run, such as mish). Gains and mean-field theory integrate these functions by
+networks cannot run). Gains and mean-field theory integrate these functions by
 quadrature; networks run the kernels, which the tests check against these functions.
 
 Parameters: relu's derivative at 0 (0 by default; ZerO networks need 1; it does not change
@@ -104,7 +104,7 @@ TABLE: dict[str, Activation] = {a.name: a for a in (
                codes.SOFTPLUS),
     Activation("softsign", lambda x, p: x / (1.0 + np.abs(x)),
                lambda x, p: 1 / (1 + np.abs(x)) ** 2, code=codes.SOFTSIGN),
-    Activation("mish", lambda x, p: x * np.tanh(_softplus(x, None)), _mish_d),
+    Activation("mish", lambda x, p: x * np.tanh(_softplus(x, None)), _mish_d, code=codes.MISH),
 )}
 ALIASES = {"identity": "linear", "swish": "silu"}
 # views of the table, by name

@@ -40,14 +40,15 @@ def _layer_input(net, x, l):
     return run_forward(net, x, l + 1).inputs[l]
 
 
-def lsuv(net: MLP, X, *, tol: float = 0.1, max_iter: int = 10, center_bias: bool = False,
-         orthonormal: bool = True, layers: str = "all") -> dict:
+def lsuv(net: MLP, X, *, tol: float = 0.1, max_iter: int = 10, min_iter: int = 0,
+         center_bias: bool = False, orthonormal: bool = True, layers: str = "all") -> dict:
     """Layer-sequential unit-variance init (Mishkin & Matas, "All you need is a good init").
 
     Start from orthonormal weights (``orthonormal=True``: each member's weights re-drawn with
     the ``orthogonal`` scheme from its own streams, biases zero), then, layer by layer on the
     batch X: while |Var(Z_l) - 1| >= tol and fewer than max_iter tries, W_l /= sqrt(Var(Z_l)),
-    Z_l the layer's pre-activations. ``center_bias`` also sets each unit's bias so its
+    Z_l the layer's pre-activations; ``min_iter=1`` rescales at least once (the paper's
+    do-while reading), whatever the first variance. ``center_bias`` also sets each unit's bias so its
     pre-activation has mean 0 on the batch. ``layers="hidden"`` leaves the output layer alone.
     Returns {"variance": (K, L) final variances, "iterations": (K, L)}.
     """
@@ -55,6 +56,7 @@ def lsuv(net: MLP, X, *, tol: float = 0.1, max_iter: int = 10, center_bias: bool
     _check_net(net, func)
     tol = check_real(tol, "tol", func, low=0.0, low_open=True)
     max_iter = check_int(max_iter, "max_iter", func, minimum=1)
+    min_iter = check_int(min_iter, "min_iter", func, minimum=0, maximum=max_iter)
     center_bias = check_bool(center_bias, "center_bias", func)
     orthonormal = check_bool(orthonormal, "orthonormal", func)
     if layers not in ("all", "hidden"):
@@ -83,7 +85,8 @@ def lsuv(net: MLP, X, *, tol: float = 0.1, max_iter: int = 10, center_bias: bool
             for it in range(max_iter + 1):
                 z = a[k] @ w[k].T + b[k]
                 var = float(z.var())
-                if abs(var - 1.0) < tol or it == max_iter or var == 0 or not np.isfinite(var):
+                if (abs(var - 1.0) < tol and it >= min_iter) or it == max_iter or var == 0 \
+                        or not np.isfinite(var):
                     break
                 scale = 1.0 / np.sqrt(var)
                 w[k] *= scale

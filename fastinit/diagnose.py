@@ -59,12 +59,13 @@ def effective_rank(matrix) -> float:
     return float(np.exp(-np.sum(p * np.log(p))))
 
 
-def symmetry(net, tol: float = 1e-6, ranks: bool = True) -> dict:
-    """distinct_units, max_similarity (compiled, over rows of [W_l | b_l]) and, with ranks,
-    weight_rank per member and layer, (K, L)."""
+def unit_statistics(net, tol: float = 1e-6, ranks: bool = True, units: bool = True) -> dict:
+    """distinct_units, max_similarity (compiled, over rows of [W_l | b_l]; NaN without
+    ``units``) and, with ranks, weight_rank per member and layer, (K, L)."""
     K, L = net.n, net.depth
-    sym = np.zeros((K, L, 2))
-    kernels.stats.unit_symmetry(net.params, net.arch, float(tol), sym)
+    sym = np.full((K, L, 2), np.nan)
+    if units:
+        kernels.stats.unit_symmetry(net.params, net.arch, float(tol), sym)
     out = {"distinct_units": sym[:, :, 0].copy(), "max_similarity": sym[:, :, 1].copy(),
            "weight_rank": np.full((K, L), np.nan)}
     if ranks:
@@ -109,8 +110,11 @@ class Diagnostics:
 
 
 def diagnose(net, X, y=None, loss: str = "cross_entropy", *, tol: float = 1e-6,
-             ranks: bool = True) -> Diagnostics:
+             ranks: bool = True, symmetry: bool = True) -> Diagnostics:
     """Diagnostics of every member of ``net`` on the batch X (and labels y for gradients).
+
+    ``ranks=False`` skips the effective ranks (SVDs) and ``symmetry=False`` the unit-symmetry
+    pass (pairs of units: quadratic in the width), leaving those fields NaN.
 
     >>> import fastinit, numpy as np
     >>> net = fastinit.MLP([8, 16, 16, 3], init=["zeros", "he_normal"], n=2, seed=0)
@@ -120,7 +124,7 @@ def diagnose(net, X, y=None, loss: str = "cross_entropy", *, tol: float = 1e-6,
     """
     x = check_x(X, net.layer_sizes[0], net.dtype, _F)
     stats = layer_statistics(net, x)
-    sym = symmetry(net, tol, ranks)
+    sym = unit_statistics(net, tol, ranks, symmetry)
     grad = np.full((net.n, net.depth), np.nan)
     if y is not None:
         dw, _ = net.gradients(x, y, loss)

@@ -106,7 +106,7 @@ def lsuv_torch(module, x, *, tol: float = 0.1, max_iter: int = 10, seed: int = 0
 _TORCH_ACTS = {"relu": "ReLU", "leaky_relu": "LeakyReLU", "elu": "ELU", "selu": "SELU",
                "gelu": "GELU", "gelu_tanh": "GELU", "silu": "SiLU", "tanh": "Tanh",
                "sigmoid": "Sigmoid", "softplus": "Softplus", "softsign": "Softsign",
-               "linear": "Identity"}
+               "mish": "Mish", "linear": "Identity"}
 
 
 def _activation_module(torch, name, param):

@@ -5,6 +5,8 @@ layer by layer: diagnostics (activation ranks, the input-output Jacobian), LSUV 
 Kraehenbuehl's data-dependent init, and users:
 
     zs, acts = fastinit.forward_layers(net, X)    # lists over layers of (K, n, d_{l+1})
+    fastinit.layerwise.layer_jacobians(net, x)     # d A_{l+1} / d A_l at one input
+    fastinit.layerwise.per_sample_gradients(net, X, y, member=0)   # dW_i, db_i per sample
 
 Layer l maps A_l (its input; A_0 = X) to Z_l = A_l W_l^T + b_l, then A_{l+1} = phi(Z_l) with
 member k's activation parameter, or for a residual layer A_{l+1} = A_skip + alpha Z_l; the
@@ -18,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import activations
-from ._validate import check_x
+from ._validate import check_choice, check_int, check_targets, check_x
 
 
 @dataclass
@@ -64,10 +66,11 @@ def run_forward(net, x, layers: int | None = None) -> Pass:
     return ps
 
 
-def run_backward(net, ps: Pass, dz) -> tuple[list, list, np.ndarray]:
+def run_backward(net, ps: Pass, dz, per_sample: bool = False) -> tuple[list, list, np.ndarray]:
     """Back-propagate dL/dZ_{L-1} = dz (K, n, d_L) through a full pass: (dW per layer
-    (K, out, in), db per layer (K, out), dL/dX (K, n, d_0)). A residual layer passes its output
-    gradient to the activation it adds back, and alpha times it to its own Z."""
+    (K, out, in), db per layer (K, out), dL/dX (K, n, d_0)); with ``per_sample`` each sample's
+    own dW (K, n, out, in) and db (K, n, out) instead of their sums. A residual layer passes its
+    output gradient to the activation it adds back, and alpha times it to its own Z."""
     _, dphi = _phi(net)
     skip = net.arch.skip
     L = net.depth
@@ -78,8 +81,12 @@ def run_backward(net, ps: Pass, dz) -> tuple[list, list, np.ndarray]:
         if skip[l] >= 0:                    # g is dL/dH for H = A_skip + alpha Z
             held[skip[l]] = held.get(skip[l], 0.0) + g
             g = _alpha(net, l) * g
-        dw[l] = np.matmul(g.transpose(0, 2, 1), ps.inputs[l])
-        db[l] = g.sum(axis=1)
+        if per_sample:
+            dw[l] = g[..., :, None] * ps.inputs[l][..., None, :]
+            db[l] = g
+        else:
+            dw[l] = np.matmul(g.transpose(0, 2, 1), ps.inputs[l])
+            db[l] = g.sum(axis=1)
         da = np.matmul(g, np.asarray(net.weights[l], dtype=float)) + held.pop(l, 0.0)
         if l == 0:
             return dw, db, da
@@ -104,3 +111,55 @@ def jacobian(net, x) -> np.ndarray:
     out = net.layer_sizes[-1]
     ps = run_forward(net, np.repeat(x, out, axis=0))
     return run_backward(net, ps, np.broadcast_to(np.eye(out), (net.n, out, out)))[2]
+
+
+def layer_jacobians(net, x) -> list:
+    """d A_{l+1} / d A_l of every layer of every member at one input x (d0,): a list over
+    layers of (K, d_{l+1}, d_l). A hidden layer gives phi'(Z_l) W_l; the output layer W; a
+    residual layer alpha W, its branch alone (the identity of its skip path joins at the
+    block: ``jacobian`` gives the whole input-output map)."""
+    func = "fastinit.layerwise.layer_jacobians"
+    x = check_x(np.asarray(x, dtype=float).reshape(1, -1), net.layer_sizes[0], np.float64, func)
+    ps = run_forward(net, x)
+    _, dphi = _phi(net)
+    out = []
+    for l in range(net.depth):
+        w = np.broadcast_to(np.asarray(net.weights[l], dtype=float),
+                            (net.n,) + net.weights[l].shape[1:])
+        if l == net.depth - 1:
+            out.append(w.copy())
+        elif net.arch.skip[l] >= 0:
+            out.append(_alpha(net, l) * w)
+        else:
+            out.append(dphi(ps.pre[l])[:, 0, :, None] * w)
+    return out
+
+
+def loss_gradient(z, labels, targets, loss: str) -> np.ndarray:
+    """d(loss of each sample)/dz for logits z (..., n, out), float64: cross_entropy
+    softmax - onehot(labels); mse 2 (z - t) / out; mse_sum z - t; bce (sigmoid(z) - t) / out."""
+    z = np.asarray(z, dtype=float)
+    if loss == "cross_entropy":
+        p = np.exp(z - z.max(axis=-1, keepdims=True))
+        return p / p.sum(axis=-1, keepdims=True) - np.eye(z.shape[-1])[labels]
+    t = np.asarray(targets, dtype=float)
+    if loss == "mse":
+        return 2.0 * (z - t) / z.shape[-1]
+    if loss == "mse_sum":
+        return z - t
+    return (0.5 * (1.0 + np.tanh(0.5 * z)) - t) / z.shape[-1]
+
+
+def per_sample_gradients(net, X, y, loss: str = "cross_entropy", member: int = 0):
+    """Each sample's own gradient for one member, float64: (dW, db), lists over layers of
+    (n, out, in) and (n, out). Their mean over the samples is ``net.gradients(X, y)``."""
+    func = "fastinit.layerwise.per_sample_gradients"
+    check_choice(loss, "loss", func, ("cross_entropy", "mse", "bce", "mse_sum"))
+    k = check_int(member, "member", func, minimum=0, maximum=net.n - 1)
+    one = net.member(k)
+    x = check_x(X, net.layer_sizes[0], net.dtype, func).astype(np.float64)
+    labels, targets = check_targets(y, len(x), net.layer_sizes[-1], loss, np.float64, func)
+    ps = run_forward(one, x)
+    dz = loss_gradient(ps.post[-1], labels, targets[None], loss)
+    dw, db, _ = run_backward(one, ps, dz, per_sample=True)
+    return [w[0] for w in dw], [b[0] for b in db]

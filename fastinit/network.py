@@ -19,7 +19,7 @@ from ._validate import check_choice, check_dtype, check_int, check_memory, check
 from .sample import draw
 
 ACTIVATIONS = activations.NETWORK
-LOSSES = ("cross_entropy", "mse", "bce")
+LOSSES = ("cross_entropy", "mse", "bce", "mse_sum")   # kernels.losses codes 0..3
 _CLS = "fastinit.MLP"
 
 
@@ -275,9 +275,24 @@ class MLP:
     def gradients(self, X, y, loss: str = "cross_entropy"):
         """Gradient of the mean loss over (X, y) for every member.
 
-        Returns (dW, db): lists over layers of arrays (K, out, in) and (K, out).
+        y is one set of labels (n,) or targets (n, out) for every member, or one per member:
+        labels (K, n), targets (K, n, out). Returns (dW, db): lists over layers of arrays
+        (K, out, in) and (K, out).
         """
-        x, (labels, targets) = self._checked(X, y, loss, f"{_CLS}.gradients")
+        func = f"{_CLS}.gradients"
+        check_choice(loss, "loss", func, LOSSES)
+        x = check_x(X, self.layer_sizes[0], self.dtype, func)
+        per_member = np.ndim(y) == (2 if loss == "cross_entropy" else 3)
+        if per_member and len(y) != self.n:
+            shape = (self.n, x.shape[0]) + ((self.layer_sizes[-1],) if loss != "cross_entropy"
+                                            else ())
+            raise ValueError(f"The 'y' parameter of {func} has shape {np.shape(y)}: pass one "
+                             f"set for every member ({shape[1:]}) or one per member {shape}.")
+        checked = [check_targets(yk, x.shape[0], self.layer_sizes[-1], loss, self.dtype, func,
+                                 f"y[{k}]" if per_member else "y")
+                   for k, yk in enumerate(y if per_member else [y])]
+        labels = np.stack([c[0] for c in checked])
+        targets = np.stack([c[1] for c in checked])
         grads = np.zeros_like(self.params)
         kernels.train.gradients(self.params, x, labels, targets, self.arch, LOSSES.index(loss),
                                 grads, np.zeros(self.n))

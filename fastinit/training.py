@@ -149,7 +149,9 @@ def train(net: MLP, data, *, epochs: int, batch_size: int = 32, optimizer: str =
     optimizer : "sgd", "momentum", "nesterov", "adam" or "adamw" (PyTorch's formulas; a fresh
         optimizer state for each call)
     lr : float or K of them -- one learning rate per member (momentum and weight_decay too)
-    loss : "cross_entropy", "mse" or "bce"; default from the data's task
+    loss : "cross_entropy", "mse", "bce" or "mse_sum"; default from the data's task. mse is
+        PyTorch's MSELoss: the mean over outputs and samples of (z - t)^2; mse_sum is the
+        papers' 1/2 ||z - t||^2 per sample, averaged over samples (so their lr carries over)
     seed : int -- the data order: a pure function of (seed, epoch); with shuffle="shared" (the
         default) every member sees the same batches, a fair comparison between schemes;
         "per_member" gives each member its own order (from seed and its own seed and stream)
@@ -205,7 +207,7 @@ def train(net: MLP, data, *, epochs: int, batch_size: int = 32, optimizer: str =
                                      "data (y_test)")
     n = len(x_train)
     batch = min(batch_size, n)          # a batch larger than the data is the whole data
-    classify = loss != "mse"
+    classify = loss not in ("mse", "mse_sum")
     states = {"sgd": 0, "momentum": 1, "nesterov": 1, "adam": 2, "adamw": 2}[optimizer]
     P = net.params.shape[1]
     check_memory(states * K * P * dt.itemsize, f"{_FUNC}: the {optimizer} state of {K} "

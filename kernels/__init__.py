@@ -14,8 +14,9 @@ no strings, no I/O. Numba options live in ``_config``. Modules:
     stats        diagnostic statistics: layer moments, dead units, unit symmetry
     profile      an epoch's parts replayed one by one, for the benchmark suite's profile
 
-Helpers shared across modules are imported from their home module; Numba's on-disk cache keys
-each function on its own file, so after editing a helper clear the cache (NUMBA_CACHE_DIR).
-Defining kernels compiles nothing: compilation happens on first call, then comes from the cache.
+Helpers shared across modules are imported from their home module. Compiled code is cached in a
+directory named after a digest of every kernel source (``_config.CACHE_DIR``), so editing a
+helper never leaves a caller running its old code. Defining kernels compiles nothing:
+compilation happens on first call, then comes from the cache.
 """
 from . import activations, dense, gemm, losses, optim, rng, sampling, stats, train  # noqa: F401

@@ -1,15 +1,79 @@
-"""Numba options for every fastinit kernel, chosen in one place.
+"""Numba options for every fastinit kernel, chosen in one place, and where compiled code is cached.
 
 ``jit`` is for serial kernels and helpers, ``pjit`` for kernels that spread a population over
-Numba threads with ``prange``. Both cache compiled code on disk (Numba's default location next
-to the source, or ``NUMBA_CACHE_DIR`` when set), so a second process starts warm.
+Numba threads with ``prange``. Both cache compiled code on disk, so a second process starts warm.
 
 No fastmath anywhere: a weight must be the same bits on every machine and thread count, and
 reassociation or contraction would let the compiler change them.
+
+The cache lives in a directory named after a digest of every kernel source (``CACHE_DIR``):
+Numba checks only a function's own file before reusing its compiled code, so a kernel whose
+helper in another module changed would otherwise run the old helper. The directory is
+``$NUMBA_CACHE_DIR/fastinit-<digest>`` when NUMBA_CACHE_DIR is set (a shared filesystem on a
+cluster: each kernel compiles once), else ``__pycache__/fastinit-<digest>`` next to these
+sources, else (read-only site-packages) the user cache directory
+(``$XDG_CACHE_HOME`` or ``~/.cache``) ``/fastinit/fastinit-<digest>``.
 """
-import functools
+import hashlib
+import os
+import pathlib
+import tempfile
 
-from numba import njit
+from numba import config, njit
 
-jit = functools.partial(njit, cache=True, nogil=True, error_model="numpy")
-pjit = functools.partial(njit, cache=True, nogil=True, parallel=True, error_model="numpy")
+_HERE = pathlib.Path(__file__).resolve().parent
+
+
+def source_digest(folder=_HERE) -> str:
+    """A digest of every kernel module's source: changes whenever any kernel changes."""
+    h = hashlib.sha256()
+    for path in sorted(pathlib.Path(folder).glob("*.py")):
+        h.update(path.name.encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _writable(path: str) -> bool:
+    try:
+        os.makedirs(path, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path):
+            return True
+    except OSError:
+        return False
+
+
+def cache_dir() -> str | None:
+    """Where compiled kernels go (see the module docstring); None when nowhere is writable
+    (Numba then compiles in every process)."""
+    tag = f"fastinit-{source_digest()}"
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        bases = [os.environ["NUMBA_CACHE_DIR"]]
+    else:
+        user = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"),
+                                                                 ".cache")
+        bases = [str(_HERE / "__pycache__"), os.path.join(user, "fastinit")]
+    for base in bases:
+        if _writable(os.path.join(base, tag)):
+            return os.path.join(base, tag)
+    return None
+
+
+CACHE_DIR = cache_dir()
+
+
+def _decorator(**options):
+    """njit with ``options``, caching into CACHE_DIR; usable as @jit and @jit(...)."""
+    def decorate(fn=None, **more):
+        if fn is None:
+            return lambda f: decorate(f, **more)
+        previous = config.CACHE_DIR
+        config.CACHE_DIR = CACHE_DIR or previous   # read once, when the cache is set up
+        try:
+            return njit(fn, **options, **more)
+        finally:
+            config.CACHE_DIR = previous
+    return decorate
+
+
+jit = _decorator(cache=True, nogil=True, error_model="numpy")
+pjit = _decorator(cache=True, nogil=True, parallel=True, error_model="numpy")

@@ -4,7 +4,7 @@ Shapes: z, a, d are flat arrays of equal length (a layer's pre-activations, acti
 derivatives for a batch). Codes (the API maps names to them):
 
     0 linear  1 relu  2 leaky_relu  3 elu  4 selu  5 gelu (erf)  6 gelu_tanh  7 silu
-    8 tanh    9 sigmoid  10 softplus  11 softsign
+    8 tanh    9 sigmoid  10 softplus  11 softsign  12 mish
 
 ``param`` is relu's derivative at 0 (0 by default, 1 for ZerO), leaky_relu's slope, elu's
 alpha and softplus's beta. The dispatch on ``code`` sits outside the loops, so each loop is a
@@ -19,7 +19,7 @@ from ._config import jit
 from .rng import _bits_f32, log_f32
 
 LINEAR, RELU, LEAKY_RELU, ELU, SELU, GELU, GELU_TANH, SILU, TANH, SIGMOID, SOFTPLUS, \
-    SOFTSIGN = range(12)
+    SOFTSIGN, MISH = range(13)
 SELU_LAMBDA = 1.0507009873554805
 SELU_ALPHA = 1.6732632423543772
 SQRT_2_OVER_PI = 0.7978845608028654
@@ -149,6 +149,13 @@ def forward(code, param, z, a):
         else:
             for i in range(n):
                 a[i] = softplus_f64(p * z[i]) / p
+    elif code == MISH:         # x tanh(softplus(x)) (Misra 2019)
+        if f32:
+            for i in range(n):
+                a[i] = z[i] * tanh_f32(softplus_f32(z[i]))
+        else:
+            for i in range(n):
+                a[i] = z[i] * math.tanh(softplus_f64(z[i]))
     else:  # SOFTSIGN
         for i in range(n):
             a[i] = z[i] / (one + abs(z[i]))
@@ -203,6 +210,14 @@ def backward(code, param, z, a, d):
     elif code == SOFTPLUS:
         for i in range(n):
             d[i] *= sigmoid_f32(p * z[i]) if f32 else 1.0 / (1.0 + math.exp(-p * z[i]))
+    elif code == MISH:         # t + x (1 - t^2) sigmoid(x), t = tanh(softplus(x))
+        for i in range(n):
+            x = z[i]
+            if f32:
+                th, sg = tanh_f32(softplus_f32(x)), sigmoid_f32(x)
+            else:
+                th, sg = math.tanh(softplus_f64(x)), 1.0 / (1.0 + math.exp(-x))
+            d[i] *= th + x * (one - th * th) * sg
     else:  # SOFTSIGN
         for i in range(n):
             q = one + abs(z[i])

@@ -9,6 +9,8 @@ dz = d(mean loss)/dz. Conventions follow PyTorch's defaults (reduction="mean"):
 
     cross_entropy   l_b = logsumexp(z_b) - z_b[y_b]            dz = (softmax(z) - onehot) / nb
     mse             l_b = sum_c (z - t)^2 / C                  dz = 2 (z - t) / (nb C)
+    mse_sum         l_b = sum_c (z - t)^2 / 2                  dz = (z - t) / nb
+                    (the papers' 1/2 ||f(x) - y||^2: a paper's learning rate carries over)
     bce (logits)    l_b = sum_c softplus(z) - t z / C          dz = (sigmoid(z) - t) / (nb C)
 
 Accuracy: argmax (first maximum) equal to the label; for BCE the fraction of outputs on the
@@ -22,7 +24,7 @@ from ._config import jit
 from .activations import exp_f32, sigmoid_f32, softplus_f32, softplus_f64
 from .rng import log_f32
 
-CROSS_ENTROPY, MSE, BCE = 0, 1, 2
+CROSS_ENTROPY, MSE, BCE, MSE_SUM = 0, 1, 2, 3
 
 
 @jit
@@ -73,9 +75,11 @@ def cross_entropy(z, ldz, nc, nb, y, dz, work):
 
 
 @jit
-def mse(z, ldz, nc, nb, tgt, dz):
+def mse(z, ldz, nc, nb, tgt, dz, half_sum):
+    """Mean squared error over the outputs (PyTorch's MSELoss), or with ``half_sum`` half the
+    sum of squares over the outputs; both averaged over the batch."""
     t = z.dtype.type
-    scale = t(2.0) / t(nb * nc)
+    scale = t(1.0) / t(nb) if half_sum else t(2.0) / t(nb * nc)
     loss = 0.0
     for c in range(nc):
         row = z[c * ldz:c * ldz + nb]
@@ -89,7 +93,7 @@ def mse(z, ldz, nc, nb, tgt, dz):
         for c in range(nc):
             diff = np.float64(z[c * ldz + b] - tgt[c * ldz + b])
             s += diff * diff
-        loss += s / nc
+        loss += 0.5 * s if half_sum else s / nc
     return loss, 0.0
 
 

@@ -39,8 +39,8 @@ def batch_loss(loss_code, scratch, zlast, dz, tgt, work, dl, bp, nb, y, t, rows,
         r = rows[b]
         for c in range(dl):
             tg[c * bp + b] = t[r, c]
-    if loss_code == losses.MSE:
-        return losses.mse(z, bp, dl, nb, tg, d)
+    if loss_code == losses.MSE or loss_code == losses.MSE_SUM:
+        return losses.mse(z, bp, dl, nb, tg, d, loss_code == losses.MSE_SUM)
     return losses.bce(z, bp, dl, nb, tg, d)
 
 
@@ -167,7 +167,8 @@ def evaluate(params, x, y, t, batch, arch, loss_code, loss_sum, correct, out, wr
 
 @pjit
 def gradients(params, x, y, t, arch, loss_code, grads, loss_sum):
-    """Gradient of the mean loss over all of x (one batch) for every member, into grads."""
+    """Gradient of the mean loss over all of x (one batch) for every member, into grads; labels
+    y (S, n) and targets t (S, n, dL): S = 1 (shared) or K (one per member)."""
     K, P = params.shape
     dims, ld = arch.dims, arch.ld
     n = x.shape[0]
@@ -182,8 +183,9 @@ def gradients(params, x, y, t, arch, loss_code, grads, loss_sum):
         p = params[m]
         dense.gather(x, rows, n, scratch, aoff[0], x0, ld[0], bp)
         dense.forward(p, arch, m, scratch, aoff, zoff, bp)
-        lsum, corr = batch_loss(loss_code, scratch, zoff[L - 1], dz, tgt, work, dl, bp, n, y, t,
-                                rows, ybuf)
+        own = m % y.shape[0]                       # the member's labels, or the shared ones
+        lsum, corr = batch_loss(loss_code, scratch, zoff[L - 1], dz, tgt, work, dl, bp, n,
+                                y[own], t[own % t.shape[0]], rows, ybuf)
         loss_sum[m] = lsum
         dense.backward(p, grads[m], arch, m, scratch, aoff, zoff, dz, da, xt, x0, sk, bp, n)
     return loss_sum

@@ -105,6 +105,9 @@ def act(name, z, p):
         return np.logaddexp(0, p * z) / p, sig(p * z)
     if name == "softsign":
         return z / (1 + np.abs(z)), 1 / (1 + np.abs(z)) ** 2
+    if name == "mish":                      # x tanh(ln(1 + e^x))
+        t = np.tanh(np.logaddexp(0, z))
+        return z * t, t + z * (1 - t * t) * sig(z)
     raise ValueError(name)
 
 
@@ -121,6 +124,8 @@ def loss_and_grad(name, z, y):
     t = y.reshape(n, c)
     if name == "mse":
         return np.mean((z - t) ** 2), 2 * (z - t) / (n * c)
+    if name == "mse_sum":                   # 1/2 ||z - t||^2 per sample, mean over samples
+        return 0.5 * np.sum((z - t) ** 2) / n, (z - t) / n
     sp = np.logaddexp(0, z)
     return np.mean(sp - t * z), (1 / (1 + np.exp(-z)) - t) / (n * c)
 

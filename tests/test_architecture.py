@@ -166,3 +166,20 @@ def test_second_call_compiles_nothing():
     after = {k: len(d.signatures) for k, d in _dispatchers().items()}
     grown = {k: (before[k], after[k]) for k in after if after[k] != before.get(k)}
     assert not grown, f"new compiled signatures on a second call: {grown}"
+
+
+def test_kernel_cache_is_keyed_by_every_kernel_source(tmp_path):
+    """Numba reuses a kernel's compiled code while its own file is unchanged, even when a helper
+    it calls in another module changed: the cache directory is named after all kernel sources."""
+    from fastinit.kernels import _config
+    copy = tmp_path / "kernels"
+    copy.mkdir()
+    for path in KERNELS.glob("*.py"):
+        (copy / path.name).write_text(path.read_text())
+    before = _config.source_digest(copy)
+    assert before == _config.source_digest(KERNELS)
+    helper = copy / "activations.py"
+    helper.write_text(helper.read_text() + "\n# a helper changed\n")
+    assert _config.source_digest(copy) != before
+    assert _config.CACHE_DIR.endswith(f"fastinit-{before}")
+    assert kernels.train.train_epoch._cache._cache_path.startswith(_config.CACHE_DIR)

@@ -116,3 +116,14 @@ def test_kraehenbuehl_seed_error():
     with pytest.raises(ValueError, match=r"The 'seed' parameter of fastinit.kraehenbuehl must "
                                          r"be a non-negative integer in \[0, 2\*\*64 - 1\]"):
         fastinit.kraehenbuehl(net, X, seed=-1)
+
+
+def test_lsuv_min_iter_rescales_at_least_once():
+    net = fastinit.MLP([64, 32, 10], init="he_normal", n=1, seed=1, dtype=np.float64)
+    loose = fastinit.lsuv(net.copy(), X, tol=10.0)                  # every variance within tol
+    assert np.all(loose["iterations"] == 0)
+    once = fastinit.lsuv(net.copy(), X, tol=10.0, min_iter=1)
+    assert np.all(once["iterations"] == 1)
+    with pytest.raises(ValueError, match=r"'min_iter' parameter of fastinit.lsuv must be an "
+                                         r"integer <= 10"):
+        fastinit.lsuv(net, X, min_iter=11)

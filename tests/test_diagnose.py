@@ -119,3 +119,66 @@ def test_compiled_statistics_match_numpy_reference():
         np.testing.assert_allclose(d.act_var[:, l], acts[l].var(axis=(1, 2)), rtol=1e-10)
     dead = np.all(zs[0] <= 0, axis=1).mean(axis=1)
     np.testing.assert_allclose(d.dead_fraction[:, 0], dead)
+
+
+def test_per_sample_gradients_average_to_the_gradient():
+    from fastinit.layerwise import per_sample_gradients
+    g = np.random.default_rng(3)
+    for loss, y in (("cross_entropy", g.integers(0, 3, 9)), ("mse", g.standard_normal((9, 3))),
+                    ("mse_sum", g.standard_normal((9, 3))),
+                    ("bce", (g.random((9, 3)) > 0.5).astype(float))):
+        net = fastinit.ResMLP(5, 6, 2, 3, "tanh", init="xavier_normal", residual="rezero",
+                              n=2, seed=[1, 2], dtype=np.float64)
+        net.params[...] += 0.1 * g.standard_normal(net.params.shape)
+        x = g.standard_normal((9, 5))
+        dw, db = net.gradients(x, y, loss)
+        sw, sb = per_sample_gradients(net, x, y, loss, member=1)
+        assert sw[0].shape == (9, 6, 5) and sb[-1].shape == (9, 3)
+        for l in range(net.depth):
+            np.testing.assert_allclose(sw[l].mean(axis=0), dw[l][1], rtol=1e-10, atol=1e-13)
+            np.testing.assert_allclose(sb[l].mean(axis=0), db[l][1], rtol=1e-10, atol=1e-13)
+
+
+def test_layer_jacobians_compose_to_the_jacobian_of_a_plain_net():
+    from fastinit.layerwise import jacobian, layer_jacobians
+    net = fastinit.MLP([5, 7, 6, 3], "tanh", init="xavier_normal", n=2, seed=[3, 4],
+                       dtype=np.float64, bias_init=fastinit.spec("normal", std=0.3))
+    x = np.random.default_rng(0).standard_normal(5)
+    js = layer_jacobians(net, x)
+    assert [j.shape for j in js] == [(2, 7, 5), (2, 6, 7), (2, 3, 6)]
+    np.testing.assert_allclose(js[2] @ js[1] @ js[0], jacobian(net, x), rtol=1e-12)
+    h = 1e-6                       # and the first against central differences
+    for i in range(5):
+        e = np.zeros(5)
+        e[i] = h
+        zs_up, _ = fastinit.forward_layers(net, (x + e)[None])
+        zs_dn, _ = fastinit.forward_layers(net, (x - e)[None])
+        fd = (np.tanh(zs_up[0]) - np.tanh(zs_dn[0]))[:, 0] / (2 * h)
+        np.testing.assert_allclose(js[0][:, :, i], fd, rtol=1e-6, atol=1e-9)
+
+
+def test_gradients_with_one_target_set_per_member():
+    net = fastinit.MLP([4, 6, 3], n=3, seed=[1, 2, 3], dtype=np.float64)
+    g = np.random.default_rng(1)
+    x, y = g.standard_normal((8, 4)), g.integers(0, 3, (3, 8))
+    dw, db = net.gradients(x, y)
+    for k in range(3):
+        one, _ = net.member(k).gradients(x, y[k])
+        np.testing.assert_array_equal(dw[0][k], one[0][0])
+    t = g.standard_normal((3, 8, 3))
+    dw, _ = net.gradients(x, t, loss="mse")
+    np.testing.assert_array_equal(dw[1][2], net.member(2).gradients(x, t[2], "mse")[0][1][0])
+    with pytest.raises(ValueError, match=r"'y' parameter of fastinit.MLP.gradients has shape "
+                                         r"\(2, 8\): pass one set for every member \(\(8,\)\) or "
+                                         r"one per member \(3, 8\)"):
+        net.gradients(x, y[:2])
+
+
+def test_diagnose_can_skip_the_symmetry_pass():
+    net = fastinit.MLP([8, 16, 3], init=["zeros", "he_normal"], n=2, seed=0)
+    x = np.ones((5, 8))
+    quick = fastinit.diagnose(net, x, symmetry=False)
+    assert np.all(np.isnan(quick.distinct_units)) and np.all(np.isnan(quick.max_similarity))
+    full = fastinit.diagnose(net, x)
+    np.testing.assert_array_equal(quick.pre_var, full.pre_var)
+    np.testing.assert_array_equal(quick.weight_rank, full.weight_rank)

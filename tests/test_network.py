@@ -18,7 +18,7 @@ def _data(loss, n=11, seed=0):
     x = g.standard_normal((n, SIZES[0]))
     if loss == "cross_entropy":
         y = g.integers(0, SIZES[-1], n)
-    elif loss == "mse":
+    elif loss in ("mse", "mse_sum"):
         y = g.standard_normal((n, SIZES[-1]))
     else:
         y = (g.random((n, SIZES[-1])) > 0.5).astype(float)
@@ -93,7 +93,7 @@ def _torch_activation(torch, name):
             "elu": nn.ELU(1.0), "selu": nn.SELU(), "gelu": nn.GELU(),
             "gelu_tanh": nn.GELU(approximate="tanh"), "silu": nn.SiLU(), "tanh": nn.Tanh(),
             "sigmoid": nn.Sigmoid(), "softplus": nn.Softplus(beta=1.0, threshold=1e9),
-            "softsign": nn.Softsign()}[name]
+            "softsign": nn.Softsign(), "mish": nn.Mish()}[name]
 
 
 @pytest.mark.parametrize("activation,loss", list(itertools.product(ACTS, fastinit.LOSSES)))
@@ -114,6 +114,7 @@ def test_gradients_against_torch_autograd(activation, loss):
     target = torch.from_numpy(y)
     value = {"cross_entropy": lambda: F.cross_entropy(out, target),
              "mse": lambda: F.mse_loss(out, target),
+             "mse_sum": lambda: 0.5 * F.mse_loss(out, target, reduction="sum") / len(x),
              "bce": lambda: F.binary_cross_entropy_with_logits(out, target)}[loss]()
     value.backward()
     dw, db = net.gradients(x, y, loss=loss)
