@@ -24,6 +24,7 @@ from collections import defaultdict
 import numpy as np
 
 from ._validate import did_you_mean
+from .registry import label
 from .store import Store, StoreError
 
 
@@ -69,9 +70,7 @@ def _complete(row) -> dict:
 
 
 def _label(row) -> str:
-    params = row["scheme_params"] or {}
-    inner = ", ".join(f"{k}={v}" for k, v in sorted(params.items()))
-    return f"{row['scheme']}({inner})" if inner else row["scheme"]
+    return label(row["scheme"], row["scheme_params"] or {})
 
 
 def _metric(rows):
