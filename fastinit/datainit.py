@@ -62,6 +62,9 @@ def lsuv(net: MLP, X, *, tol: float = 0.1, max_iter: int = 10, min_iter: int = 0
     if layers not in ("all", "hidden"):
         raise ValueError(f"The 'layers' parameter of {func} must be one of {{'all', 'hidden'}}. "
                          f"Got {layers!r} instead.")
+    if center_bias and not net.bias:
+        raise ValueError(f"The 'center_bias' parameter of {func} needs a network with biases; "
+                         f"this one was built with bias=False.")
     x = _batch(net, X, func)
     if orthonormal:
         scheme, unit = registry.resolve("orthogonal", {}, func)
@@ -70,14 +73,16 @@ def lsuv(net: MLP, X, *, tol: float = 0.1, max_iter: int = 10, min_iter: int = 0
             net.weights[l][...] = draw(scheme, unit, shape, dtype=net.dtype, layout="torch",
                                        key=net.keys, members=net.members,
                                        tag=streams.layer_tag(l, streams.WEIGHT), func=func)
-            net.biases[l][...] = 0
+            if net.bias:
+                net.biases[l][...] = 0
     L = net.depth if layers == "all" else net.depth - 1
     variance = np.full((net.n, net.depth), np.nan)
     iterations = np.zeros((net.n, net.depth), dtype=np.int64)
     for l in range(L):
         a = _layer_input(net, x, l)
         w = np.asarray(net.weights[l], dtype=float).copy()
-        b = np.asarray(net.biases[l], dtype=float).copy()
+        b = np.asarray(net.biases[l], dtype=float).copy() if net.bias else \
+            np.zeros((net.n, net.layer_sizes[l + 1]))
         if center_bias:
             z = np.matmul(a, w.transpose(0, 2, 1))
             b = -z.mean(axis=1)
@@ -95,7 +100,8 @@ def lsuv(net: MLP, X, *, tol: float = 0.1, max_iter: int = 10, min_iter: int = 0
                 iterations[k, l] += 1
             variance[k, l] = var
         net.weights[l][...] = w
-        net.biases[l][...] = b
+        if net.bias:
+            net.biases[l][...] = b
     return {"variance": variance, "iterations": iterations}
 
 
@@ -104,7 +110,8 @@ def kraehenbuehl(net: MLP, X, *, beta: float = 0.0, between_layers: bool = True,
     """Data-dependent init of Kraehenbuehl et al. (ICLR 2016), for dense and residual networks.
 
     Within each layer, on the batch X: every unit's pre-activation gets mean ``beta`` and unit
-    variance (W_i /= sigma_i, b_i = beta - mu_i / sigma_i), layer after layer. Then, with
+    variance (W_i /= sigma_i, b_i = beta - mu_i / sigma_i; without biases only the scale),
+    layer after layer. Then, with
     ``between_layers``, the layers' rates of change are equalised: with random top gradients
     (standard normal, from Philox streams of ``seed``, the same for every member)
     back-propagated through the network (residual skips included), r_l =
@@ -130,9 +137,10 @@ def kraehenbuehl(net: MLP, X, *, beta: float = 0.0, between_layers: bool = True,
         mu, sd = z.mean(axis=1), z.std(axis=1)
         sd = np.where(sd > 0, sd, 1.0)            # a dead unit (all equal) keeps its scale
         net.weights[l][...] = w / sd[:, :, None]
-        net.biases[l][...] = beta - mu / sd
-        z = np.matmul(a, np.asarray(net.weights[l], dtype=float).transpose(0, 2, 1)) \
-            + np.asarray(net.biases[l], dtype=float)[:, None, :]
+        z = np.matmul(a, np.asarray(net.weights[l], dtype=float).transpose(0, 2, 1))
+        if net.bias:
+            net.biases[l][...] = beta - mu / sd
+            z = z + np.asarray(net.biases[l], dtype=float)[:, None, :]
         pre_mean[:, l] = z.mean(axis=(1, 2))
         pre_std[:, l] = z.std(axis=(1, 2))
     ratios = np.full((K, L), np.nan)
@@ -153,5 +161,6 @@ def kraehenbuehl(net: MLP, X, *, beta: float = 0.0, between_layers: bool = True,
                 for l in range(L):
                     s = (r[k, l] / mean) ** (alpha / 2)
                     net.weights[l][k] *= s
-                    net.biases[l][k] *= s
+                    if net.bias:
+                        net.biases[l][k] *= s
     return {"pre_mean": pre_mean, "pre_std": pre_std, "ratios": ratios}

@@ -131,10 +131,12 @@ def to_torch(net: MLP, member: int = 0):
     dtype = torch.float64 if net.dtype == np.float64 else torch.float32
     mods = []
     for l in range(net.depth):
-        lin = torch.nn.Linear(net.layer_sizes[l], net.layer_sizes[l + 1], dtype=dtype)
+        lin = torch.nn.Linear(net.layer_sizes[l], net.layer_sizes[l + 1], bias=net.bias,
+                              dtype=dtype)
         with torch.no_grad():
             lin.weight.copy_(torch.from_numpy(np.ascontiguousarray(net.weights[l][member])))
-            lin.bias.copy_(torch.from_numpy(np.ascontiguousarray(net.biases[l][member])))
+            if net.bias:
+                lin.bias.copy_(torch.from_numpy(np.ascontiguousarray(net.biases[l][member])))
         mods.append(lin)
         if l < net.depth - 1 and net.activation != "linear":
             mods.append(_activation_module(torch, net.activation,
@@ -186,9 +188,14 @@ def from_torch(module) -> MLP:
                              f"layers and none after the last.")
     sizes = [linears[0].in_features] + [lin.out_features for lin in linears]
     dt = np.float64 if linears[0].weight.dtype == torch.float64 else np.float32
-    net = MLP(sizes, activation=name, init="zeros", n=1, dtype=dt,
-              activation_param=param)
+    with_bias = [lin.bias is not None for lin in linears]
+    if any(with_bias) and not all(with_bias):
+        raise ValueError(f"{func}: fastinit.MLP layers all have a bias or none does; the "
+                         f"Sequential mixes Linear layers with and without bias.")
+    net = MLP(sizes, activation=name, init="zeros", n=1, dtype=dt, activation_param=param,
+              bias=all(with_bias))
     for l, lin in enumerate(linears):
         net.weights[l][0] = lin.weight.detach().cpu().numpy()
-        net.biases[l][0] = lin.bias.detach().cpu().numpy() if lin.bias is not None else 0
+        if net.bias:
+            net.biases[l][0] = lin.bias.detach().cpu().numpy()
     return net

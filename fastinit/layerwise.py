@@ -53,8 +53,9 @@ def run_forward(net, x, layers: int | None = None) -> Pass:
     ps = Pass([], [], [])
     for l in range(upto):
         ps.inputs.append(a)
-        z = np.matmul(a, np.asarray(net.weights[l], dtype=float).transpose(0, 2, 1)) \
-            + np.asarray(net.biases[l], dtype=float)[:, None, :]
+        z = np.matmul(a, np.asarray(net.weights[l], dtype=float).transpose(0, 2, 1))
+        if net.bias:
+            z = z + np.asarray(net.biases[l], dtype=float)[:, None, :]
         if l == net.depth - 1:
             a = z
         elif skip[l] >= 0:
@@ -152,7 +153,8 @@ def loss_gradient(z, labels, targets, loss: str) -> np.ndarray:
 
 def per_sample_gradients(net, X, y, loss: str = "cross_entropy", member: int = 0):
     """Each sample's own gradient for one member, float64: (dW, db), lists over layers of
-    (n, out, in) and (n, out). Their mean over the samples is ``net.gradients(X, y)``."""
+    (n, out, in) and (n, out) (db empty without bias). Their mean over the samples is
+    ``net.gradients(X, y)``."""
     func = "fastinit.layerwise.per_sample_gradients"
     check_choice(loss, "loss", func, ("cross_entropy", "mse", "bce", "mse_sum"))
     k = check_int(member, "member", func, minimum=0, maximum=net.n - 1)
@@ -162,4 +164,4 @@ def per_sample_gradients(net, X, y, loss: str = "cross_entropy", member: int = 0
     ps = run_forward(one, x)
     dz = loss_gradient(ps.post[-1], labels, targets[None], loss)
     dw, db, _ = run_backward(one, ps, dz, per_sample=True)
-    return [w[0] for w in dw], [b[0] for b in db]
+    return [w[0] for w in dw], [b[0] for b in db] if net.bias else []

@@ -14,7 +14,7 @@ from typing import Sequence
 import numpy as np
 
 from . import activations, kernels, registry, streams
-from ._validate import check_choice, check_dtype, check_int, check_memory, check_seed, \
+from ._validate import check_bool, check_choice, check_dtype, check_int, check_memory, check_seed, \
     check_targets, check_x
 from .sample import draw
 
@@ -67,11 +67,14 @@ class MLP:
         relu: derivative at 0 (default 0, and 1 for a member drawn with ZerO, which needs it);
         leaky_relu: slope (0.01); elu: alpha (1.0); softplus: beta (1.0). Resolved per member:
         member k's value never depends on the others.
+    bias : bool
+        False: no bias parameters at all (not drawn, trained, counted or saved: the ZerO and
+        Saxe deep-linear analyses are of bias-free networks); ``biases`` is then empty.
 
     Attributes
     ----------
     weights : list of arrays (K, out, in)   views into ``params``, writable
-    biases : list of arrays (K, out)
+    biases : list of arrays (K, out)        (empty without bias)
     params : array (K, P)                   every member's parameters, flat
     activation_param : array (K,)           each member's activation parameter
     arch : kernels.dense.Arch               the record every kernel takes
@@ -84,7 +87,7 @@ class MLP:
 
     def __init__(self, layer_sizes: Sequence[int], activation: str = "relu",
                  init="he_normal", bias_init=None, *, n: int = 1, seed=0,
-                 dtype=np.float32, activation_param=None):
+                 dtype=np.float32, activation_param=None, bias: bool = True):
         if isinstance(layer_sizes, (str, bytes)) or not hasattr(layer_sizes, "__len__"):
             raise TypeError(f"The 'layer_sizes' parameter of {_CLS} must be a list of positive "
                             f"integers, e.g. [64, 64, 10]. Got {layer_sizes!r}.")
@@ -96,6 +99,7 @@ class MLP:
         count = check_int(n, "n", _CLS, minimum=1)
         dt = check_dtype(dtype, "dtype", _CLS)
         self.layer_sizes = sizes
+        self.bias = check_bool(bias, "bias", _CLS)
         per_member = padded_size(sizes) * dt.itemsize + 64     # parameters, keys, flags
         largest = max(a * b for a, b in zip(sizes[:-1], sizes[1:])) * dt.itemsize
         check_memory(count * (per_member + largest), f"{_CLS}: n={count} members of layer "
@@ -154,8 +158,8 @@ class MLP:
         for l in range(L):
             woff[l] = off
             off += sizes[l + 1] * int(ld[l])
-            boff[l] = off
-            off += sizes[l + 1]
+            boff[l] = off if self.bias else -1          # -1: a layer without bias
+            off += sizes[l + 1] if self.bias else 0
         skip, alpha_rel, extra, alpha_train = self._residual()
         alpha_idx = np.where(alpha_rel >= 0, off + alpha_rel, -1).astype(np.int64)
         hidden = (np.arange(L) < L - 1) & (skip < 0)       # layers followed by phi
@@ -173,7 +177,8 @@ class MLP:
             out, ld = sizes[l + 1], int(a.ld[l])
             w = self.params[:, a.woff[l]:a.woff[l] + out * ld].reshape(K, out, ld)
             self.weights.append(w[:, :, :sizes[l]])
-            self.biases.append(self.params[:, a.boff[l]:a.boff[l] + out])
+            if self.bias:
+                self.biases.append(self.params[:, a.boff[l]:a.boff[l] + out])
 
     def _draw(self):
         sizes = self.layer_sizes
@@ -189,12 +194,14 @@ class MLP:
                 w = draw(wscheme, wparams, shape, dtype=self.dtype, layout="torch",
                          key=self.keys[idx], members=self.members[idx],
                          tag=streams.layer_tag(l, streams.WEIGHT), func=_CLS)
-                b = draw(bscheme, bparams, (sizes[l + 1],), dtype=self.dtype, layout="torch",
-                         key=self.keys[idx], members=self.members[idx],
-                         tag=streams.layer_tag(l, streams.BIAS), fan_in=sizes[l],
-                         fan_out=sizes[l + 1], func=_CLS)
+                if self.bias:
+                    b = draw(bscheme, bparams, (sizes[l + 1],), dtype=self.dtype,
+                             layout="torch", key=self.keys[idx], members=self.members[idx],
+                             tag=streams.layer_tag(l, streams.BIAS), fan_in=sizes[l],
+                             fan_out=sizes[l + 1], func=_CLS)
                 self.weights[l][idx] = w
-                self.biases[l][idx] = b
+                if self.bias:
+                    self.biases[l][idx] = b
 
     # -- properties -------------------------------------------------------------------------
     @property
@@ -302,7 +309,8 @@ class MLP:
             out, ld = self.layer_sizes[l + 1], int(a.ld[l])
             dw.append(grads[:, a.woff[l]:a.woff[l] + out * ld]
                       .reshape(self.n, out, ld)[:, :, :self.layer_sizes[l]].copy())
-            db.append(grads[:, a.boff[l]:a.boff[l] + out].copy())
+            if self.bias:
+                db.append(grads[:, a.boff[l]:a.boff[l] + out].copy())
         return dw, db
 
     # -- persistence ------------------------------------------------------------------------
@@ -310,6 +318,7 @@ class MLP:
 
     def config(self) -> dict:
         return {"layer_sizes": self.layer_sizes, "activation": self.activation,
+                "bias": self.bias,
                 "activation_param": [float(v) for v in self.activation_param],
                 "dtype": self.dtype.name,
                 "n": self.n, "init": [[s.scheme, dict(s.params)] for s in self.init],
@@ -345,6 +354,7 @@ class MLP:
                                  f"{cls.FORMAT!r} (load it with the class that saved it).")
             net = object.__new__(cls)
             net.layer_sizes = cfg["layer_sizes"]
+            net.bias = cfg.get("bias", True)
             net.activation = cfg["activation"]
             net.activation_param = np.broadcast_to(np.asarray(  # one value in older files
                 cfg["activation_param"], dtype=np.float64), (cfg["n"],)).copy()
@@ -361,7 +371,8 @@ class MLP:
             net._views()
             for l in range(net.depth):
                 net.weights[l][...] = data[f"weight_{l}"]
-                net.biases[l][...] = data[f"bias_{l}"]
+                if net.bias:
+                    net.biases[l][...] = data[f"bias_{l}"]
             net._restore(cfg, data)
             net.diverged = data["diverged"].astype(bool)
         return net

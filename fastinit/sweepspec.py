@@ -106,6 +106,12 @@ def _choice(choices, what=None, optional=False):
     return check
 
 
+def _boolean(v):
+    if not isinstance(v, bool):
+        raise _Need("true or false")
+    return v
+
+
 def _optional_real(v):
     if v is None:
         return None
@@ -156,6 +162,7 @@ RUN_KEYS: tuple[RunKey, ...] = (
            "softplus beta (default: the activation's; relu'(0) = 1 for ZerO)", member=True),
     RunKey("bias_init", None, _scheme(True), "bias init (default: zeros or the preset's)",
            member=True),
+    RunKey("bias", True, _boolean, "false: layers without bias parameters"),
     RunKey("lr", 0.01, _number("a positive number", low_open=True), "learning rate",
            member=True),
     RunKey("dataset", "digits", _dataset, "digits, two_spirals, blobs, teacher_student, "

@@ -61,7 +61,8 @@ def predicted_q(net, x, member: int = 0) -> np.ndarray:
         w2 = second_moment(spec, shape)
         if w2 is None:
             w2 = float(np.mean(np.asarray(net.weights[l][member], dtype=float) ** 2))
-        b2 = float(np.mean(np.asarray(net.biases[l][member], dtype=float) ** 2))
+        b2 = float(np.mean(np.asarray(net.biases[l][member], dtype=float) ** 2)) if net.bias \
+            else 0.0
         inp = q if l == 0 else activations.gaussian_expectation(lambda z: phi(z) ** 2,
                                                                 math.sqrt(q))
         q = shape[1] * w2 * inp + b2

@@ -9,8 +9,8 @@ import numba
 import numpy as np
 
 from . import jsonable, kernels, streams
-from ._validate import check_choice, check_int, check_memory, check_real, check_seed, \
-    check_targets, check_x
+from ._validate import check_bool, check_choice, check_int, check_memory, check_real, \
+    check_seed, check_targets, check_x
 from .datasets import Dataset, from_arrays, permutation
 from .diagnose import FIELDS as DIAGNOSTIC_FIELDS, diagnose
 from .network import LOSSES, MLP, evaluate as evaluate_net
@@ -30,7 +30,10 @@ class History:
     of its evaluation. A member whose loss went NaN or infinite is frozen from that step on:
     ``diverged`` flags it and ``diverged_step`` gives the step (-1 otherwise).
     With ``diagnose_every``, ``diagnostics[field]`` holds fastinit.diagnose records (records,
-    K, L) taken at the epochs listed in ``diagnostic_epochs``.
+    K, L) taken at the epochs listed in ``diagnostic_epochs``. With ``record_every_steps=k``,
+    ``steps`` lists the global steps 0, k, 2k, ... that were recorded, ``step_loss`` (records,
+    K) their minibatch losses and ``step_grad_norm`` (records, K, L) each layer's ||dL/dW||
+    (NaN once a member has diverged).
     """
     train_loss: np.ndarray
     train_acc: np.ndarray
@@ -44,6 +47,9 @@ class History:
     config: dict = field(default_factory=dict)
     diagnostic_epochs: list = field(default_factory=list)
     diagnostics: dict = field(default_factory=dict)   # field -> array (records, K, L)
+    steps: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    step_loss: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    step_grad_norm: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 0)))
 
     @property
     def epochs(self) -> int:
@@ -62,7 +68,8 @@ class History:
             "diverged": self.diverged, "diverged_step": self.diverged_step,
             "labels": list(self.labels), "config": self.config,
             "diagnostic_epochs": list(self.diagnostic_epochs),
-            "diagnostics": dict(self.diagnostics)})
+            "diagnostics": dict(self.diagnostics), "steps": self.steps,
+            "step_loss": self.step_loss, "step_grad_norm": self.step_grad_norm})
 
     def to_json(self) -> str:
         return jsonable.dumps(self.to_dict())
@@ -133,19 +140,23 @@ def _progress_bar(enabled, total, desc):
     return tqdm(total=total, desc=desc, unit="epoch")
 
 
-def train(net: MLP, data, *, epochs: int, batch_size: int = 32, optimizer: str = "sgd",
+def train(net: MLP, data, *, epochs: int | None = None, steps: int | None = None,
+          batch_size: int = 32, drop_last: bool = False, optimizer: str = "sgd",
           lr=0.01, loss: str | None = None, seed: int = 0, momentum: float = 0.9,
           betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0,
           shuffle: str = "shared", eval_every: int = 1, eval_batch_size: int = 256,
           diagnose_every: int = 0, diagnose_samples: int = 256, threads: int | None = None,
-          progress: bool = False, callback=None) -> History:
+          record_every_steps: int = 0, progress: bool = False, callback=None) -> History:
     """Train every member of ``net`` in place; return its History.
 
     Parameters
     ----------
     net : fastinit.MLP
     data : Dataset, (X, y) or (X_train, y_train, X_test, y_test)
-    epochs, batch_size : int -- a batch larger than the training set is the whole set
+    epochs : int -- passes over the training data; or
+    steps : int -- exactly this many minibatch steps (the last epoch stops part way); give one
+    batch_size : int -- a batch larger than the training set is the whole set
+    drop_last : drop each epoch's last batch when it is smaller than batch_size
     optimizer : "sgd", "momentum", "nesterov", "adam" or "adamw" (PyTorch's formulas; a fresh
         optimizer state for each call)
     lr : float or K of them -- one learning rate per member (momentum and weight_decay too)
@@ -162,6 +173,8 @@ def train(net: MLP, data, *, epochs: int, batch_size: int = 32, optimizer: str =
     diagnose_every : record fastinit.diagnose on the first ``diagnose_samples`` training
         samples at initialisation, every ``diagnose_every`` epochs and after the last (0: never)
     threads : Numba threads for this call (default: Numba's current setting)
+    record_every_steps : k > 0 records, inside the compiled epoch, every k-th step's minibatch
+        loss and per-layer gradient norm (History.steps, step_loss, step_grad_norm)
     progress : a tqdm progress bar with ETA;  callback : called as callback(epoch, history)
 
     A member whose minibatch loss or gradient turns NaN or infinite, or that starts an epoch
@@ -173,8 +186,12 @@ def train(net: MLP, data, *, epochs: int, batch_size: int = 32, optimizer: str =
                         f"{type(net).__name__}.")
     ds = as_dataset(data)
     K = net.n
-    epochs = check_int(epochs, "epochs", _FUNC, minimum=0)
+    if (epochs is None) == (steps is None):
+        raise TypeError(f"{_FUNC} needs exactly one of 'epochs' and 'steps'. Got "
+                        f"epochs={epochs!r}, steps={steps!r}.")
     batch_size = check_int(batch_size, "batch_size", _FUNC, minimum=1)
+    drop_last = check_bool(drop_last, "drop_last", _FUNC)
+    every = check_int(record_every_steps, "record_every_steps", _FUNC, minimum=0)
     check_choice(optimizer, "optimizer", _FUNC, OPTIMIZERS)
     loss = ds.loss if loss is None else loss
     check_choice(loss, "loss", _FUNC, LOSSES)
@@ -207,6 +224,17 @@ def train(net: MLP, data, *, epochs: int, batch_size: int = 32, optimizer: str =
                                      "data (y_test)")
     n = len(x_train)
     batch = min(batch_size, n)          # a batch larger than the data is the whole data
+    steps_per_epoch = n // batch if drop_last else -(-n // batch)
+    if drop_last and batch_size > n:
+        raise ValueError(f"The 'batch_size' parameter of {_FUNC} is {batch_size} with "
+                         f"drop_last=True but the training set has {n} samples: every batch "
+                         f"would be dropped.")
+    if steps is None:
+        epochs = check_int(epochs, "epochs", _FUNC, minimum=0)
+        total_steps = epochs * steps_per_epoch
+    else:
+        total_steps = check_int(steps, "steps", _FUNC, minimum=0)
+        epochs = -(-total_steps // steps_per_epoch)
     classify = loss not in ("mse", "mse_sum")
     states = {"sgd": 0, "momentum": 1, "nesterov": 1, "adam": 2, "adamw": 2}[optimizer]
     P = net.params.shape[1]
@@ -218,7 +246,8 @@ def train(net: MLP, data, *, epochs: int, batch_size: int = 32, optimizer: str =
                    np.full(shape, np.nan), np.zeros(epochs + 1), np.zeros(epochs + 1),
                    net.diverged, np.full(K, -1, dtype=np.int64), net.labels,
                    {"layer_sizes": net.layer_sizes, "activation": net.activation,
-                    "epochs": epochs, "batch_size": batch_size, "optimizer": optimizer,
+                    "epochs": epochs, "steps": total_steps, "batch_size": batch_size,
+                    "drop_last": drop_last, "optimizer": optimizer,
                     "lr": lrs.tolist(), "loss": loss, "seed": seed,
                     "momentum": momenta.tolist(), "betas": [beta1, beta2], "eps": eps,
                     "weight_decay": decays.tolist(),
@@ -253,7 +282,10 @@ def train(net: MLP, data, *, epochs: int, batch_size: int = 32, optimizer: str =
     loss_sum = np.zeros(K)
     correct = np.zeros(K)
     diverged_step = np.full(K, -1, dtype=np.int64)
-    steps_per_epoch = -(-n // batch)
+    records = np.arange(0, total_steps, every) if every else np.zeros(0, dtype=np.int64)
+    hist.steps = records
+    hist.step_loss = np.full((len(records), K), np.nan)
+    hist.step_grad_norm = np.full((len(records), K, net.depth), np.nan)
     opt = kernels.optim.Optim(OPTIMIZERS.index(optimizer), lrs, momenta, beta1, beta2, eps,
                               decays)
     if shuffle == "per_member":
@@ -268,10 +300,15 @@ def train(net: MLP, data, *, epochs: int, batch_size: int = 32, optimizer: str =
             else:
                 order = np.stack([permutation(n, int(mix[k]), (int(net.members[k]) << 32)
                                               | (streams.ORDER + e)) for k in range(K)])
+            step0 = (e - 1) * steps_per_epoch
+            taken = min(steps_per_epoch, total_steps - step0)
+            mine = (records >= step0) & (records < step0 + taken)  # this epoch's records
+            plan = kernels.train.Plan(batch, taken, step0, every, hist.step_loss[mine],
+                                      hist.step_grad_norm[mine])
             t0 = time.perf_counter()
-            args = (net.params, s1, s2, x_train, y_lab, y_tgt, order, batch, net.arch,
-                    LOSSES.index(loss), opt, (e - 1) * steps_per_epoch, net.diverged, loss_sum,
-                    correct, diverged_step)
+            args = (net.params, s1, s2, x_train, y_lab, y_tgt, order, net.arch,
+                    LOSSES.index(loss), opt, plan, net.diverged, loss_sum, correct,
+                    diverged_step)
             nthreads = numba.get_num_threads()
             residual = bool(np.any(net.arch.skip >= 0))
             if K >= nthreads or residual or not split_worthwhile(net, batch):
@@ -279,6 +316,7 @@ def train(net: MLP, data, *, epochs: int, batch_size: int = 32, optimizer: str =
             else:   # fewer members than threads: split each member's products instead
                 kernels.train.train_epoch_split(*args, nthreads)
             hist.epoch_time[e] = time.perf_counter() - t0
+            hist.step_loss[mine], hist.step_grad_norm[mine] = plan.loss, plan.grad_norm
             evaluate(e)
             record(e)
             if bar is not None:

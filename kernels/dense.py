@@ -12,6 +12,7 @@ Shapes, for layer l = 0..L-1 mapping d_l inputs to d_{l+1} outputs, batch padded
 
 The architecture record ``Arch`` (built by fastinit.MLP, taken by every kernel):
     dims (L+1,)   layer widths d_0..d_L        ld, woff, boff (L,)  padded widths and offsets
+                  (boff[l] = -1: layer l has no bias)
     act (L,)      activation code per layer    act_param (K, L)     its parameter, per member
     skip (L,)     residual layers: index of the activation added back (-1: none)
     alpha_idx (L,) offset in p of a residual layer's branch scalar    alpha_train: trained?
@@ -104,6 +105,23 @@ def row_sum(x):
     return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
 
 
+@jit(forceinline=True)
+def add_bias(p, bo, scratch, z, r0, r1, bp):
+    """Z rows r0..r1 += b (b at p[bo:]), every column of the padded batch."""
+    for o in range(r0, r1):
+        bias = p[bo + o]
+        row = scratch[z + o * bp:z + (o + 1) * bp]
+        for b in range(bp):
+            row[b] += bias
+
+
+@jit(forceinline=True)
+def bias_grad(g, bo, scratch, dz, r0, r1, bp, nb):
+    """db rows r0..r1 = the sum of dZ over the nb real samples (fixed order)."""
+    for o in range(r0, r1):
+        g[bo + o] = row_sum(scratch[dz + o * bp:dz + o * bp + nb])
+
+
 @jit
 def transpose_acts(scratch, a_in, xt, din, ldl, bp, nb):
     """xt[b, i] = A^T[i, b] for the nb real samples; padding columns 0."""
@@ -123,11 +141,8 @@ def forward(p, arch, m, scratch, aoff, zoff, bp):
     for l in range(L):
         dout = dims[l + 1]
         gemm(scratch, zoff[l], bp, p, woff[l], ld[l], 1, scratch, aoff[l], bp, dout, bp, dims[l], 0)
-        for o in range(dout):
-            bias = p[boff[l] + o]
-            row = scratch[zoff[l] + o * bp:zoff[l] + (o + 1) * bp]
-            for b in range(bp):
-                row[b] += bias
+        if boff[l] >= 0:
+            add_bias(p, boff[l], scratch, zoff[l], 0, dout, bp)
         if l + 1 < L:
             n = dout * bp
             z = scratch[zoff[l]:zoff[l] + n]
@@ -173,8 +188,8 @@ def backward(p, g, arch, m, scratch, aoff, zoff, dz, da, xt, x0, sk, bp, nb):
             transpose_acts(scratch, aoff[l], xt, din, ldl, bp, nb)
         # dW_l = dZ (dout, nb) @ A_l (nb, ldl)
         gemm(g, woff[l], ldl, scratch, cur, bp, 1, scratch, a_rows, ldl, dout, ldl, nb, 0)
-        for o in range(dout):              # db_l = sum over the real samples
-            g[boff[l] + o] = row_sum(scratch[cur + o * bp:cur + o * bp + nb])
+        if boff[l] >= 0:                   # db_l = sum over the real samples
+            bias_grad(g, boff[l], scratch, cur, 0, dout, bp, nb)
         if l > 0:
             # dA_l = W_l^T (din, dout) @ dZ (dout, bp), then dZ_{l-1} = dA_l * phi'(Z_{l-1})
             gemm(scratch, other, bp, p, woff[l], 1, ldl, scratch, cur, bp, din, bp, dout, 0)
@@ -211,11 +226,8 @@ def forward_split(p, arch, m, scratch, aoff, zoff, bp, parts):
             r1 = min(dout, r0 + step)
             gemm_rows(scratch, zoff[l], bp, p, woff[l], ld[l], 1, scratch, aoff[l], bp, r0, r1,
                       bp, dims[l], 0)
-            for o in range(r0, r1):
-                bias = p[boff[l] + o]
-                row = scratch[zoff[l] + o * bp:zoff[l] + (o + 1) * bp]
-                for b in range(bp):
-                    row[b] += bias
+            if boff[l] >= 0:
+                add_bias(p, boff[l], scratch, zoff[l], r0, r1, bp)
             if l + 1 < L:
                 activations.forward(arch.act[l], arch.act_param[m, l],
                                     scratch[zoff[l] + r0 * bp:zoff[l] + r1 * bp],
@@ -243,8 +255,8 @@ def backward_split(p, g, arch, m, scratch, aoff, zoff, dz, da, xt, x0, bp, nb, p
             r1 = min(dout, r0 + step)
             gemm_rows(g, woff[l], ldl, scratch, cur, bp, 1, scratch, a_rows, ldl, r0, r1, ldl,
                       nb, 0)
-            for o in range(r0, r1):
-                g[boff[l] + o] = row_sum(scratch[cur + o * bp:cur + o * bp + nb])
+            if boff[l] >= 0:
+                bias_grad(g, boff[l], scratch, cur, r0, r1, bp, nb)
         if l > 0:
             step, nch = _row_chunks(din, parts)
             for c in prange(nch):

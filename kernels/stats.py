@@ -98,7 +98,7 @@ def unit_symmetry(params, arch, tol, out):
         peak = np.empty(dout)
         norm = np.empty(dout)
         for o in range(dout):
-            mx = abs(np.float64(p[boff[l] + o]))
+            mx = abs(np.float64(p[boff[l] + o])) if boff[l] >= 0 else 0.0
             nn = mx * mx
             for i in range(din):
                 v = abs(np.float64(p[woff[l] + o * ldl + i]))
@@ -113,8 +113,11 @@ def unit_symmetry(params, arch, tol, out):
             if not claimed[a]:
                 distinct += 1
             for c in range(a + 1, dout):
-                diff = abs(np.float64(p[boff[l] + a]) - np.float64(p[boff[l] + c]))
-                dot = np.float64(p[boff[l] + a]) * np.float64(p[boff[l] + c])
+                diff = 0.0
+                dot = 0.0
+                if boff[l] >= 0:
+                    diff = abs(np.float64(p[boff[l] + a]) - np.float64(p[boff[l] + c]))
+                    dot = np.float64(p[boff[l] + a]) * np.float64(p[boff[l] + c])
                 for i in range(din):
                     u = np.float64(p[woff[l] + a * ldl + i])
                     v = np.float64(p[woff[l] + c * ldl + i])

@@ -6,6 +6,9 @@ architecture record ``arch``):
     x         (n, d0)    inputs                   y (n,) int64 labels (cross-entropy)
     t         (n, dL)    targets (mse, bce)       order (S, n) sample order, S = 1 or K
     opt       optim.Optim: the optimizer code and its per-member hyper-parameters
+    plan      Plan: this epoch's batch size, number of steps, first global step, and the
+              per-step records (every ``every`` global steps: the minibatch loss and each
+              layer's ||dW||, into loss (R, K) and grad_norm (R, K, L); R records this epoch)
     frozen    (K,) bool  members that diverged: never updated again
 Outputs per member: loss_sum, correct (K,) float64 over the epoch's batches; diverged_step (K,).
 
@@ -16,6 +19,7 @@ with a parameter that is not (a NaN a relu hides from the loss): it is frozen wi
 parameters it had before that step.
 """
 import math
+from collections import namedtuple
 
 import numpy as np
 from numba import prange
@@ -23,6 +27,8 @@ from numba import prange
 from ._config import jit, pjit
 from . import dense, losses, optim
 from .gemm import padded
+
+Plan = namedtuple("Plan", ("batch", "steps", "step0", "every", "loss", "grad_norm"))
 
 
 @jit
@@ -45,13 +51,26 @@ def batch_loss(loss_code, scratch, zlast, dz, tgt, work, dl, bp, nb, y, t, rows,
 
 
 @jit
-def _member_epoch(m, split, parts, params, s1, s2, x, y, t, order, batch, arch, loss_code, opt,
-                  step0, frozen, loss_sum, correct, diverged_step):
+def _record(plan, m, t, lsum, nb, g, arch):
+    """Global step t's minibatch loss and per-layer ||dW|| into the plan's records."""
+    r = t // plan.every - (plan.step0 + plan.every - 1) // plan.every
+    plan.loss[r, m] = lsum / nb
+    for l in range(arch.dims.shape[0] - 1):
+        w = g[arch.woff[l]:arch.woff[l] + arch.dims[l + 1] * arch.ld[l]]
+        acc = 0.0
+        for i in range(w.shape[0]):
+            acc += np.float64(w[i]) * np.float64(w[i])
+        plan.grad_norm[r, m, l] = math.sqrt(acc)
+
+
+@jit
+def _member_epoch(m, split, parts, params, s1, s2, x, y, t, order, arch, loss_code, opt, plan,
+                  frozen, loss_sum, correct, diverged_step):
     """One epoch of member m; with ``split`` its products run on ``parts`` threads."""
     K, P = params.shape
     dims, ld = arch.dims, arch.ld
     n = x.shape[0]
-    nbatch = (n + batch - 1) // batch
+    batch, step0 = plan.batch, plan.step0
     bp = padded(batch)
     aoff, zoff, dz, da, xt, tgt, work, x0, sk, total = dense.layout(dims, ld, bp)
     L = dims.shape[0] - 1
@@ -69,7 +88,7 @@ def _member_epoch(m, split, parts, params, s1, s2, x, y, t, order, batch, arch, 
     ybuf = np.empty(bp, dtype=np.int64)
     orow = order[0] if order.shape[0] == 1 else order[m]
     lr, mu, wd = opt.lr[m], opt.momentum[m], opt.weight_decay[m]
-    for s in range(nbatch):
+    for s in range(plan.steps):
         start = s * batch
         nb = min(batch, n - start)
         rows = orow[start:start + nb]
@@ -95,6 +114,8 @@ def _member_epoch(m, split, parts, params, s1, s2, x, y, t, order, batch, arch, 
             return
         loss_sum[m] += lsum
         correct[m] += corr
+        if plan.every > 0 and (step0 + s) % plan.every == 0:
+            _record(plan, m, step0 + s, lsum, nb, g, arch)
         if split:
             optim.update_split(opt.code, p, g, s1[m], s2[m], lr, mu, opt.beta1, opt.beta2,
                                opt.eps, wd, step0 + s + 1, parts)
@@ -104,25 +125,25 @@ def _member_epoch(m, split, parts, params, s1, s2, x, y, t, order, batch, arch, 
 
 
 @pjit
-def train_epoch(params, s1, s2, x, y, t, order, batch, arch, loss_code, opt, step0, frozen,
-                loss_sum, correct, diverged_step):
+def train_epoch(params, s1, s2, x, y, t, order, arch, loss_code, opt, plan, frozen, loss_sum,
+                correct, diverged_step):
     """One epoch of minibatch training for every member that is not frozen, members spread
     over the threads."""
     for m in prange(params.shape[0]):
-        _member_epoch(m, False, 1, params, s1, s2, x, y, t, order, batch, arch, loss_code, opt,
-                      step0, frozen, loss_sum, correct, diverged_step)
+        _member_epoch(m, False, 1, params, s1, s2, x, y, t, order, arch, loss_code, opt, plan,
+                      frozen, loss_sum, correct, diverged_step)
     return loss_sum
 
 
 @jit
-def train_epoch_split(params, s1, s2, x, y, t, order, batch, arch, loss_code, opt, step0,
-                      frozen, loss_sum, correct, diverged_step, parts):
+def train_epoch_split(params, s1, s2, x, y, t, order, arch, loss_code, opt, plan, frozen,
+                      loss_sum, correct, diverged_step, parts):
     """train_epoch for populations smaller than the thread count: members one after another,
     each member's products split over ``parts`` threads. Same bits as train_epoch. Plain
     (non-residual) networks only."""
     for m in range(params.shape[0]):
-        _member_epoch(m, True, parts, params, s1, s2, x, y, t, order, batch, arch, loss_code,
-                      opt, step0, frozen, loss_sum, correct, diverged_step)
+        _member_epoch(m, True, parts, params, s1, s2, x, y, t, order, arch, loss_code, opt,
+                      plan, frozen, loss_sum, correct, diverged_step)
     return loss_sum
 
 

@@ -1,0 +1,197 @@
+"""The knobs init studies turn: bias-free layers (and, per member, everything the invariance
+tests mix); each checked against finite differences, NumPy, PyTorch and its solo run."""
+import numpy as np
+import pytest
+
+import fastinit
+import reference
+
+DIGITS = fastinit.datasets.digits()
+
+
+def _data(n=23, d=6, classes=4, seed=0):
+    g = np.random.default_rng(seed)
+    return g.standard_normal((n, d)), g.integers(0, classes, n)
+
+
+# -- bias-free layers -------------------------------------------------------------------------
+
+def test_bias_free_network_has_no_bias_parameters(tmp_path):
+    with_b = fastinit.MLP([6, 9, 4], "tanh", n=2, seed=[1, 2], dtype=np.float64)
+    free = fastinit.MLP([6, 9, 4], "tanh", n=2, seed=[1, 2], dtype=np.float64, bias=False)
+    assert free.biases == [] and free.bias is False
+    assert free.params.shape[1] == with_b.params.shape[1] - 9 - 4     # not counted
+    for l in range(2):                                                 # same weight streams
+        np.testing.assert_array_equal(free.weights[l], with_b.weights[l])
+    x, y = _data()
+    dw, db = free.gradients(x, y)
+    assert db == [] and len(dw) == 2
+    free.save(tmp_path / "free.npz")
+    back = fastinit.MLP.load(tmp_path / "free.npz")
+    assert back.bias is False and back.biases == []
+    np.testing.assert_array_equal(back.params, free.params)
+    with np.load(tmp_path / "free.npz") as f:
+        assert not [k for k in f.files if k.startswith("bias_")]
+    d = fastinit.diagnose(free, x, y)
+    assert d.distinct_units.shape == (2, 2)
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu", "gelu"])
+def test_bias_free_gradients_against_numpy_and_finite_differences(activation):
+    net = fastinit.MLP([6, 9, 7, 4], activation, init="xavier_normal", n=1, seed=3,
+                       dtype=np.float64, bias=False)
+    x, y = _data()
+    dw, _ = net.gradients(x, y)
+    ws = [w[0] for w in net.weights]
+    value, rdw, _ = reference.mlp_grads(ws, [np.zeros(w.shape[0]) for w in ws], x, y,
+                                        activation, 0.0, "cross_entropy")
+    assert net.loss(x, y)[0] == pytest.approx(value, rel=1e-12)
+    for l in range(3):
+        np.testing.assert_allclose(dw[l][0], rdw[l], rtol=1e-10, atol=1e-13)
+    h = 1e-6
+    for l, (o, i) in ((0, (2, 3)), (2, (1, 5))):
+        old = net.weights[l][0, o, i]
+        net.weights[l][0, o, i] = old + h
+        up = net.loss(x, y)[0]
+        net.weights[l][0, o, i] = old - h
+        down = net.loss(x, y)[0]
+        net.weights[l][0, o, i] = old
+        assert dw[l][0, o, i] == pytest.approx((up - down) / (2 * h), rel=1e-6, abs=1e-9)
+
+
+def test_bias_free_against_torch_autograd():
+    torch = pytest.importorskip("torch")
+    net = fastinit.MLP([6, 9, 4], "relu", init="he_normal", seed=5, dtype=np.float64,
+                       bias=False)
+    seq = fastinit.interop.to_torch(net)
+    assert all(m.bias is None for m in seq if isinstance(m, torch.nn.Linear))
+    x, y = _data()
+    loss = torch.nn.functional.cross_entropy(seq(torch.from_numpy(x)), torch.from_numpy(y))
+    loss.backward()
+    dw, _ = net.gradients(x, y)
+    np.testing.assert_allclose(dw[0][0], seq[0].weight.grad.numpy(), rtol=1e-10, atol=1e-13)
+    back = fastinit.interop.from_torch(seq)
+    assert back.bias is False
+    np.testing.assert_array_equal(back.forward(x), net.forward(x))
+
+
+def test_bias_free_member_alone_equals_member_in_population():
+    x, y = _data(n=64)
+    specs = ["ZerO", "orthogonal", "he_normal", "identity"]
+    pop = fastinit.MLP([6, 8, 8, 4], "relu", init=specs, n=4, seed=[1, 2, 3, 4], bias=False)
+    fastinit.train(pop, (x, y), epochs=2, batch_size=16, lr=[0.1, 0.05, 0.02, 0.01])
+    for k, s in enumerate(specs):
+        solo = fastinit.MLP([6, 8, 8, 4], "relu", init=s, seed=k + 1, bias=False)
+        fastinit.train(solo, (x, y), epochs=2, batch_size=16, lr=[0.1, 0.05, 0.02, 0.01][k])
+        np.testing.assert_array_equal(pop.params[k], solo.params[0])
+
+
+def test_bias_free_residual_lsuv_kraehenbuehl_and_theory():
+    x = DIGITS.x_train[:128]
+    res = fastinit.ResMLP(64, 32, 2, 10, residual="fixup", n=2, seed=[1, 2], dtype=np.float64,
+                          bias=False)
+    assert res.biases == []
+    fastinit.lsuv(res, x, tol=0.05)
+    assert np.all(np.abs(fastinit.diagnose(res, x).pre_var - 1) < 0.05)
+    with pytest.raises(ValueError, match=r"'center_bias' parameter of fastinit.lsuv needs a "
+                                         r"network with biases"):
+        fastinit.lsuv(res, x, center_bias=True)
+    net = fastinit.MLP([64, 32, 10], "tanh", init="xavier_normal", dtype=np.float64,
+                       bias=False)
+    fastinit.kraehenbuehl(net, x, between_layers=False)
+    zs, _ = fastinit.forward_layers(net, x)
+    np.testing.assert_allclose(zs[0].std(axis=1), 1, atol=1e-8)   # scaled; the mean stays
+    pred = fastinit.theory.predicted_q(net, x)
+    assert np.all(np.isfinite(pred))
+    with pytest.raises(TypeError, match=r"The 'bias' parameter of fastinit.MLP must be True or "
+                                        r"False. Got 'no'"):
+        fastinit.MLP([4, 3], bias="no")
+
+
+def test_bias_free_sweep_key(tmp_path):
+    from fastinit.store import Store
+    from fastinit.sweep import run_sweep
+    from fastinit.sweepspec import SpecError, SweepSpec, run_id
+    spec = {"name": "b", "grid": {"bias": [True, False], "seed": [0]},
+            "train": {"epochs": 1, "width": 8}}
+    run_sweep(spec, tmp_path / "b.db")
+    with Store(tmp_path / "b.db") as s:
+        rows = s.rows("b")
+    assert sorted(r["config"]["bias"] for r in rows) == [False, True]
+    free = [r for r in rows if not r["config"]["bias"]][0]
+    assert free["layer_sizes"] == [64, 8, 8, 10] and free["status"] == "done"
+    default = SweepSpec.from_dict({"grid": {"seed": [0]}}).runs()[0].config
+    assert run_id(default) == run_id({k: v for k, v in default.items() if k != "bias"})
+    with pytest.raises(SpecError, match=r"bias must be true or false. Got 0"):
+        SweepSpec.from_dict({"grid": {"bias": [0]}})
+
+
+# -- per-step records, steps=N, drop_last -----------------------------------------------------
+
+def test_step_records_equal_the_loss_and_gradient_before_each_step():
+    """Full-batch SGD: the minibatch at every step is the whole data, so step t's record is
+    the loss and ||dW|| of the network after t steps, computed independently."""
+    x, y = _data(n=40)
+    net = fastinit.MLP([6, 9, 7, 4], "tanh", n=2, seed=[1, 2], dtype=np.float64)
+    ref = net.copy()
+    h = fastinit.train(net, (x, y), steps=5, batch_size=40, lr=0.3, record_every_steps=1)
+    assert h.steps.tolist() == [0, 1, 2, 3, 4] and h.epochs == 5
+    assert h.step_loss.shape == (5, 2) and h.step_grad_norm.shape == (5, 2, 3)
+    for t in range(5):
+        np.testing.assert_allclose(h.step_loss[t], ref.loss(x, y), rtol=1e-12)
+        dw, _ = ref.gradients(x, y)
+        norms = np.stack([np.sqrt((w ** 2).sum(axis=(1, 2))) for w in dw], axis=1)
+        np.testing.assert_allclose(h.step_grad_norm[t], norms, rtol=1e-12)
+        fastinit.train(ref, (x, y), steps=1, batch_size=40, lr=0.3, eval_every=0)
+    np.testing.assert_allclose(ref.params, net.params, rtol=1e-12, atol=1e-14)  # sample order
+
+
+def test_steps_counts_exact_steps_and_records_every_k():
+    x, y = _data(n=50)
+    whole = fastinit.MLP([6, 8, 4], n=2, seed=[1, 2])
+    h_ep = fastinit.train(whole, (x, y), epochs=2, batch_size=16, record_every_steps=1)
+    steps = fastinit.MLP([6, 8, 4], n=2, seed=[1, 2])
+    h_st = fastinit.train(steps, (x, y), steps=8, batch_size=16, record_every_steps=1)
+    np.testing.assert_array_equal(whole.params, steps.params)          # 2 epochs = 8 steps
+    np.testing.assert_array_equal(h_ep.step_loss, h_st.step_loss)
+    part = fastinit.MLP([6, 8, 4], n=2, seed=[1, 2])
+    h = fastinit.train(part, (x, y), steps=6, batch_size=16, record_every_steps=3)
+    assert h.epochs == 2 and h.config["steps"] == 6 and h.steps.tolist() == [0, 3]
+    np.testing.assert_array_equal(h.step_loss, h_ep.step_loss[[0, 3]])
+    assert np.all(np.isfinite(h.train_loss[-1]))       # the partial last epoch is evaluated
+
+
+def test_drop_last_drops_the_partial_batch():
+    x, y = _data(n=10)
+    net = fastinit.MLP([6, 8, 4], n=1, seed=1)
+    h = fastinit.train(net, (x, y), epochs=3, batch_size=4, drop_last=True,
+                       record_every_steps=1)
+    assert h.steps.tolist() == [0, 1, 2, 3, 4, 5]               # 2 full batches per epoch
+    kept = fastinit.MLP([6, 8, 4], n=1, seed=1)
+    h2 = fastinit.train(kept, (x, y), epochs=3, batch_size=4, record_every_steps=1)
+    assert len(h2.steps) == 9
+    with pytest.raises(ValueError, match=r"'batch_size' parameter of fastinit.train is 16 with "
+                                         r"drop_last=True but the training set has 10 samples"):
+        fastinit.train(net, (x, y), epochs=1, batch_size=16, drop_last=True)
+    with pytest.raises(TypeError, match=r"fastinit.train needs exactly one of 'epochs' and "
+                                        r"'steps'. Got epochs=1, steps=3"):
+        fastinit.train(net, (x, y), epochs=1, steps=3)
+    with pytest.raises(TypeError, match=r"exactly one of 'epochs' and 'steps'"):
+        fastinit.train(net, (x, y))
+    with pytest.raises(ValueError, match=r"'record_every_steps' parameter.*>= 0"):
+        fastinit.train(net, (x, y), epochs=1, record_every_steps=-1)
+
+
+def test_step_records_of_a_member_alone_equal_those_in_a_population():
+    x, y = _data(n=60)
+    pop = fastinit.MLP([6, 8, 8, 4], "relu", init=["ZerO", "he_normal", "orthogonal"], n=3,
+                       seed=[4, 5, 6])
+    hp = fastinit.train(pop, (x, y), steps=7, batch_size=16, lr=[0.1, 0.05, 0.02],
+                        record_every_steps=2, optimizer="adam")
+    for k, s in enumerate(["ZerO", "he_normal", "orthogonal"]):
+        solo = fastinit.MLP([6, 8, 8, 4], "relu", init=s, seed=4 + k)
+        hs = fastinit.train(solo, (x, y), steps=7, batch_size=16, lr=[0.1, 0.05, 0.02][k],
+                            record_every_steps=2, optimizer="adam")
+        np.testing.assert_array_equal(hp.step_loss[:, k], hs.step_loss[:, 0])
+        np.testing.assert_array_equal(hp.step_grad_norm[:, k], hs.step_grad_norm[:, 0])
+    assert hp.to_dict()["step_loss"][0][0] == float(hp.step_loss[0, 0])
