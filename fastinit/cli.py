@@ -13,7 +13,8 @@ from . import MLP, datasets, diagnose, examples, sample, train
 from .benchsuite.run import run_bench
 from .registry import schemes
 from .report import make_report, pick_sweep, text_table
-from .sweepspec import SpecError, describe, load_spec
+from .runkeys import describe
+from .sweepspec import SpecError, load_spec
 from .store import Store, StoreError
 from .sweep import MAX_RUNS, run_sweep
 

@@ -14,8 +14,8 @@ from typing import Sequence
 import numpy as np
 
 from . import activations, kernels, registry, streams
-from ._validate import check_bool, check_choice, check_dtype, check_int, check_memory, check_seed, \
-    check_targets, check_x
+from ._validate import check_bool, check_choice, check_dtype, check_int, check_memory, \
+    check_real, check_seed, check_targets, check_x
 from .sample import draw
 
 ACTIVATIONS = activations.NETWORK
@@ -67,6 +67,11 @@ class MLP:
         relu: derivative at 0 (default 0, and 1 for a member drawn with ZerO, which needs it);
         leaky_relu: slope (0.01); elu: alpha (1.0); softplus: beta (1.0). Resolved per member:
         member k's value never depends on the others.
+    dropout : float or list of K, in [0, 1)
+        Inverted dropout of every hidden activation while training (not when evaluating):
+        each unit kept with probability 1 - p and scaled by 1 / (1 - p). The masks come from
+        Philox streams keyed by (seed, member, step, layer): member k drops the same units alone
+        or in any population, on any thread count.
     bias : bool
         False: no bias parameters at all (not drawn, trained, counted or saved: the ZerO and
         Saxe deep-linear analyses are of bias-free networks); ``biases`` is then empty.
@@ -87,7 +92,7 @@ class MLP:
 
     def __init__(self, layer_sizes: Sequence[int], activation: str = "relu",
                  init="he_normal", bias_init=None, *, n: int = 1, seed=0,
-                 dtype=np.float32, activation_param=None, bias: bool = True):
+                 dtype=np.float32, activation_param=None, bias: bool = True, dropout=0.0):
         if isinstance(layer_sizes, (str, bytes)) or not hasattr(layer_sizes, "__len__"):
             raise TypeError(f"The 'layer_sizes' parameter of {_CLS} must be a list of positive "
                             f"integers, e.g. [64, 64, 10]. Got {layer_sizes!r}.")
@@ -126,6 +131,9 @@ class MLP:
                 value = 1.0                     # ZerO needs relu'(0) = 1 (its own, per member)
             params[k] = activations.check_param(act, value, _CLS)
 
+        rates = _per_member(dropout, count, "dropout", _CLS, "rates")
+        self.dropout = np.array([check_real(r, "dropout", _CLS, low=0.0, high=1.0,
+                                            high_open=True) for r in rates])
         self.activation = act.name
         self.activation_param = params
         self.dtype = dt
@@ -166,8 +174,9 @@ class MLP:
         linear = activations.TABLE["linear"].code
         act = np.where(hidden, activations.TABLE[self.activation].code, linear).astype(np.int64)
         act_param = np.where(hidden[None, :], self.activation_param[:, None], 0.0)
+        stream = (self.members.astype(np.uint64) << np.uint64(32)) | np.uint64(streams.DROPOUT)
         self.arch = kernels.dense.Arch(dims, ld, woff, boff, act, act_param, skip, alpha_idx,
-                                       bool(alpha_train))
+                                       bool(alpha_train), self.dropout, self.keys, stream)
         self._size = off + extra
 
     def _views(self):
@@ -233,6 +242,7 @@ class MLP:
         new.init, new.bias_init = [self.init[k] for k in idx], [self.bias_init[k] for k in idx]
         new.keys, new.members = self.keys[idx].copy(), self.members[idx].copy()
         new.activation_param = self.activation_param[idx].copy()
+        new.dropout = self.dropout[idx].copy()
         new._layout()
         new.params = self.params[idx].copy()
         new.diverged = self.diverged[idx].copy()
@@ -318,7 +328,7 @@ class MLP:
 
     def config(self) -> dict:
         return {"layer_sizes": self.layer_sizes, "activation": self.activation,
-                "bias": self.bias,
+                "bias": self.bias, "dropout": [float(v) for v in self.dropout],
                 "activation_param": [float(v) for v in self.activation_param],
                 "dtype": self.dtype.name,
                 "n": self.n, "init": [[s.scheme, dict(s.params)] for s in self.init],
@@ -355,6 +365,8 @@ class MLP:
             net = object.__new__(cls)
             net.layer_sizes = cfg["layer_sizes"]
             net.bias = cfg.get("bias", True)
+            net.dropout = np.broadcast_to(np.asarray(cfg.get("dropout", 0.0), dtype=np.float64),
+                                          (cfg["n"],)).copy()
             net.activation = cfg["activation"]
             net.activation_param = np.broadcast_to(np.asarray(  # one value in older files
                 cfg["activation_param"], dtype=np.float64), (cfg["n"],)).copy()

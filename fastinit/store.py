@@ -3,7 +3,7 @@ their members; only the driver writes.
 
 Schema version ``SCHEMA_VERSION`` (in ``PRAGMA user_version``), four tables:
 
-    runs         one row per run, keyed by ``id`` (``sweepspec.run_id``): the sweep
+    runs         one row per run, keyed by ``id`` (``runkeys.run_id``): the sweep
                  that last wrote it, status ("done", "diverged", "failed"), the main config keys
                  as columns, final and best metrics, curves / diagnostics / config as JSON, time,
                  fastinit version and machine. ``seed`` has no type affinity: a seed below 2**63
@@ -38,7 +38,8 @@ from typing import Iterable
 import numba
 
 from . import __version__, jsonable
-from .sweepspec import run_id, spec_hash
+from .runkeys import run_id
+from .sweepspec import spec_hash
 
 SCHEMA_VERSION = 2
 SCHEMA = """

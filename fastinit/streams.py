@@ -8,6 +8,8 @@ or the purpose. Every tag is declared here and nowhere else:
     0                          values of fastinit.sample (MASK_OFFSET later: a sparse mask)
     16 + 8 * layer + kind      a network's tensors (kind: 0 weight, 1 weight mask, 2 bias,
                                3 bias mask)
+    DROPOUT + layer            a member's dropout masks of a hidden layer (the step and the
+                               unit's position are the counter: see kernels.dense.dropout)
     KRAEHENBUEHL + i           Kraehenbuehl's random top gradients, iteration i
     ORDER + epoch              the training order of an epoch
     DATA + purpose             the synthetic datasets and splits (purposes below)
@@ -19,6 +21,7 @@ import numpy as np
 SAMPLE_VALUES = 0
 MASK_OFFSET = 1  # the mask of a tensor uses the tag after its values'
 WEIGHT, BIAS = 0, 2
+DROPOUT = 0x7FFC0000
 KRAEHENBUEHL = 0x7FFD0000
 ORDER = 0x7FFE0000
 DATA = 0x7FFF0000

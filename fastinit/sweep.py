@@ -64,7 +64,8 @@ def run_population(configs: list[dict], diagnose: bool = True, threads: int | No
                   bias_init=[None if c["bias_init"] is None else _init(c["bias_init"])
                              for c in configs],
                   n=len(configs), seed=each("seed"), dtype=np.dtype(c0["dtype"]),
-                  activation_param=each("activation_param"), bias=c0["bias"])
+                  activation_param=each("activation_param"), bias=c0["bias"],
+                  dropout=each("dropout"))
     if c0["residual"]:
         net = ResMLP(data.n_features, c0["width"], c0["depth"], data.n_outputs,
                      residual=c0["residual"], **common)

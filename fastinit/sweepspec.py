@@ -1,4 +1,4 @@
-"""The sweep spec language: run keys (declared once, as data), specs, run ids, expansion.
+"""The sweep spec language: specs (grid, fixed settings, dataset options), runs, expansion.
 
 A spec names a grid (every combination of the listed values) and the settings shared by every
 run. As TOML::
@@ -13,12 +13,9 @@ run. As TOML::
     width = 64
     dataset = "digits"
 
-Any run key of ``RUN_KEYS`` may sit in [grid] (a list) or [train] (a value), not both. A spec
-needs a [grid]: one axis of one value is enough to say "this one run".
-
-A run's id (``run_id``) hashes what the run sets that differs from the defaults of the hash
-version (``ID_DEFAULTS``), tagged with that version: a key added later with a default that
-keeps the old behaviour changes no existing id, and neither does a changed default.
+Any run key of ``runkeys.RUN_KEYS`` may sit in [grid] (a list) or [train] (a value), not
+both. A spec needs a [grid]: one axis of one value is enough to say "this one run". Runs are
+identified by ``runkeys.run_id``.
 """
 from __future__ import annotations
 
@@ -29,14 +26,12 @@ import json
 import math
 import os
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Callable, Iterator
 
-from . import registry
-from ._validate import MAX_SEED, did_you_mean
-from .datasets import DATASETS, FILE_DATASETS
-from .network import ACTIVATIONS, LOSSES
-from .residual import VARIANTS
-from .training import OPTIMIZERS
+from ._validate import did_you_mean
+from .datasets import DATASETS
+from . import runkeys
+from .runkeys import RUN_KEYS, RunKey, describe, run_id  # noqa: F401 - names users import here
 
 try:                                   # Python 3.11+
     import tomllib
@@ -48,182 +43,7 @@ class SpecError(ValueError):
     """A sweep spec that cannot run, with where it went wrong ("file: [grid].lr[1]: ...")."""
 
 
-class _Need(ValueError):
-    """Raised by a run key's check: what the value must be."""
-
-
-@dataclass(frozen=True)
-class RunKey:
-    """One setting of a run: its name, default, check (value -> canonical value, or _Need),
-    what it means, and whether members of one population may differ in it."""
-    name: str
-    default: Any
-    check: Callable[[Any], Any]
-    doc: str
-    member: bool = False
-
-    def parse(self, value):
-        """The canonical value; ValueError "name must be ... Got value." otherwise."""
-        try:
-            return self.check(value)
-        except _Need as e:
-            raise _Need(f"{self.name} must be {e}. Got {value!r}.") from None
-
-
-def _isint(v):
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _isnum(v):
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def _integer(low, what, high=None):
-    def check(v):
-        if not (_isint(v) and v >= low and (high is None or v <= high)):
-            raise _Need(what)
-        return v
-    return check
-
-
-def _number(what, low=0.0, low_open=False, high=math.inf, high_open=False):
-    def check(v):
-        ok = _isnum(v) and math.isfinite(v) and (v > low if low_open else v >= low) \
-            and (v < high if high_open else v <= high)
-        if not ok:
-            raise _Need(what)
-        return float(v)
-    return check
-
-
-def _choice(choices, what=None, optional=False):
-    def check(v):
-        if optional and v is None:
-            return None
-        if v not in choices:
-            raise _Need((what or "one of " + ", ".join(choices)) + did_you_mean(v, choices))
-        return v
-    return check
-
-
-def _boolean(v):
-    if not isinstance(v, bool):
-        raise _Need("true or false")
-    return v
-
-
-def _optional_real(v):
-    if v is None:
-        return None
-    if not (_isnum(v) and math.isfinite(v)):
-        raise _Need("a finite number")
-    return float(v)
-
-
-def _scheme(optional):
-    def check(v):
-        if optional and v is None:
-            return None
-        if isinstance(v, dict):
-            params = dict(v)
-            name = params.pop("name", None)
-            if not isinstance(name, str):
-                raise _Need("a scheme name or a table with a 'name' key")
-            s = registry.spec(name, **params)
-        else:
-            s = registry.as_spec(v, "fastinit.sweep", "scheme")
-        return [s.scheme, dict(s.params)]
-    return check
-
-
-def _dataset(v):
-    if not isinstance(v, str):
-        raise _Need("a dataset name")
-    base, colon, path = v.partition(":")
-    if base in FILE_DATASETS:
-        if not (colon and path):
-            raise _Need(f"'{base}:PATH'")
-    elif v not in DATASETS:
-        raise _Need("one of " + ", ".join(DATASETS) + " or npz:PATH, mnist:PATH, "
-                    "fashion_mnist:PATH" + did_you_mean(v, DATASETS))
-    return v
-
-
-_SEED = "an integer in [0, 2**64 - 1]"
-RUN_KEYS: tuple[RunKey, ...] = (
-    RunKey("scheme", "he_normal", _scheme(False), "weight init: a scheme name or "
-           "{name = ..., param = ...}", member=True),
-    RunKey("seed", 0, _integer(0, _SEED, MAX_SEED), "the weights' seed", member=True),
-    RunKey("depth", 2, _integer(0, "a non-negative integer (hidden layers)"),
-           "hidden layers (residual: blocks, at least 1)"),
-    RunKey("width", 64, _integer(1, "a positive integer"), "units per hidden layer"),
-    RunKey("activation", "relu", _choice(ACTIVATIONS), "hidden-layer activation"),
-    RunKey("activation_param", None, _optional_real, "relu'(0), leaky slope, elu alpha, "
-           "softplus beta (default: the activation's; relu'(0) = 1 for ZerO)", member=True),
-    RunKey("bias_init", None, _scheme(True), "bias init (default: zeros or the preset's)",
-           member=True),
-    RunKey("bias", True, _boolean, "false: layers without bias parameters"),
-    RunKey("lr", 0.01, _number("a positive number", low_open=True), "learning rate",
-           member=True),
-    RunKey("dataset", "digits", _dataset, "digits, two_spirals, blobs, teacher_student, "
-           "npz:PATH, mnist:PATH, fashion_mnist:PATH"),
-    RunKey("optimizer", "sgd", _choice(OPTIMIZERS), "sgd, momentum, nesterov, adam, adamw"),
-    RunKey("batch_size", 32, _integer(1, "a positive integer"), "minibatch size"),
-    RunKey("epochs", 10, _integer(0, "a non-negative integer"), "training epochs"),
-    RunKey("momentum", 0.9, _number("a number in [0, 1)", high=1.0, high_open=True),
-           "momentum / nesterov coefficient", member=True),
-    RunKey("weight_decay", 0.0, _number("a finite non-negative number"), "L2 / decoupled decay",
-           member=True),
-    RunKey("loss", None, _choice(LOSSES, optional=True), "default: the dataset's"),
-    RunKey("data_seed", 0, _integer(0, _SEED, MAX_SEED), "dataset, split and data order seed"),
-    RunKey("dtype", "float32", _choice(("float32", "float64"), "'float32' or 'float64'"),
-           "float32 or float64"),
-    RunKey("residual", None, _choice(VARIANTS, "one of " + ", ".join(VARIANTS) + " (a ResMLP "
-           "with depth residual blocks)", optional=True), "a ResMLP variant"),
-    RunKey("data_init", None, _choice(("lsuv", "kraehenbuehl"), "'lsuv' or 'kraehenbuehl'",
-           optional=True), "data-dependent init on 256 training samples"),
-)
 TOP_KEYS = ("name", "grid", "train", "data", "max_population", "diagnose")
-
-# The defaults of run-id hash version 2, frozen: ids compare against these, never against the
-# table (a changed default must not make two configs share an id). A key added after version 2
-# compares against its own default in RUN_KEYS.
-ID_VERSION = 2
-ID_DEFAULTS = {
-    "scheme": ["he_normal", {}], "seed": 0, "depth": 2, "width": 64, "activation": "relu",
-    "activation_param": None, "bias_init": None, "lr": 0.01, "dataset": "digits",
-    "optimizer": "sgd", "batch_size": 32, "epochs": 10, "momentum": 0.9, "weight_decay": 0.0,
-    "loss": None, "data_seed": 0, "dtype": "float32", "residual": None, "data_init": None,
-    "data": {},
-}
-
-
-def keys() -> dict[str, RunKey]:
-    return {k.name: k for k in RUN_KEYS}
-
-
-def defaults() -> dict[str, Any]:
-    """Every run key's canonical default."""
-    return {k.name: k.parse(k.default) for k in RUN_KEYS}
-
-
-def describe() -> str:
-    """The run keys as a text table (``fastinit sweep --help``)."""
-    return "\n".join(f"  {k.name:<17}{json.dumps(k.default):<13}{k.doc}"
-                     + (" [per member]" if k.member else "") for k in RUN_KEYS)
-
-
-def run_id(config: dict) -> str:
-    """A run's identity: a hash of what it sets that differs from the hash version's defaults."""
-    table = keys()
-    diff = {}
-    for k, v in config.items():
-        base = ID_DEFAULTS[k] if k in ID_DEFAULTS else (table[k].parse(table[k].default)
-                                                        if k in table else None)
-        if v != base:
-            diff[k] = v
-    text = json.dumps(diff, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(f"fastinit-run-v{ID_VERSION}:{text}".encode()).hexdigest()[:20]
 
 
 def spec_hash(body: dict) -> str:
@@ -239,10 +59,10 @@ class Run:
 
     @functools.cached_property
     def id(self) -> str:
-        return run_id(self.config)
+        return runkeys.run_id(self.config)
 
     def population_key(self) -> str:
-        member = {k.name for k in RUN_KEYS if k.member}
+        member = {k.name for k in runkeys.RUN_KEYS if k.member}
         return json.dumps({k: v for k, v in self.config.items() if k not in member},
                           sort_keys=True)
 
@@ -284,7 +104,7 @@ class SweepSpec:
         name = d.get("name", "sweep")
         if not isinstance(name, str) or not name:
             _fail(f"{source}: name", f"must be a non-empty string. Got {name!r}.")
-        table = keys()
+        table = runkeys.keys()
         grid, fixed = d.get("grid", {}), d.get("train", {})
         for section, tab in (("grid", grid), ("train", fixed)):
             if not isinstance(tab, dict):
@@ -327,7 +147,7 @@ class SweepSpec:
             if not isinstance(opts, dict):
                 _fail(f"{source}: [data].{key}", f"must be a table of options. Got {opts!r}.")
         mp = d.get("max_population", 256)
-        if not _isint(mp) or mp < 1:
+        if not runkeys.is_int(mp) or mp < 1:
             _fail(f"{source}: max_population", f"must be a positive integer. Got {mp!r}.")
         diag = d.get("diagnose", True)
         if not isinstance(diag, bool):
@@ -381,7 +201,7 @@ class SweepSpec:
         """Every value ``key`` takes in this sweep (canonical)."""
         if key in self.grid:
             return self.grid[key]
-        return [self.train[key] if key in self.train else defaults()[key]]
+        return [self.train[key] if key in self.train else runkeys.defaults()[key]]
 
     def _config(self, base: dict, combo: dict) -> dict:
         cfg = {**base, **combo}
@@ -391,9 +211,9 @@ class SweepSpec:
     def populations(self, keep: Callable[[Run], bool] | None = None) -> Iterator[list[Run]]:
         """The runs (those ``keep`` accepts), lazily, as populations: runs sharing everything
         but the member keys, in chunks of at most max_population. Holds one chunk at a time."""
-        member = [k.name for k in RUN_KEYS if k.member and k.name in self.grid]
+        member = [k.name for k in runkeys.RUN_KEYS if k.member and k.name in self.grid]
         shared = [k for k in self.grid if k not in member]
-        base = {**defaults(), **self.train}
+        base = {**runkeys.defaults(), **self.train}
         for outer in itertools.product(*(self.grid[k] for k in shared)):
             head = dict(zip(shared, outer))
             runs = (Run(self._config(base, {**head, **dict(zip(member, inner))}))
@@ -412,11 +232,11 @@ class SweepSpec:
         return [r for pop in self.populations() for r in pop]
 
 
-def _parse(key: RunKey, value, where: str):
+def _parse(key: runkeys.RunKey, value, where: str):
     try:
         return key.parse(value)
     except (ValueError, TypeError) as e:
-        msg = str(e) if isinstance(e, _Need) else f"{key.name}: {e}"
+        msg = str(e) if isinstance(e, runkeys.Need) else f"{key.name}: {e}"
         raise SpecError(f"{where}: {msg}") from None
 
 

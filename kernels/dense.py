@@ -16,6 +16,8 @@ The architecture record ``Arch`` (built by fastinit.MLP, taken by every kernel):
     act (L,)      activation code per layer    act_param (K, L)     its parameter, per member
     skip (L,)     residual layers: index of the activation added back (-1: none)
     alpha_idx (L,) offset in p of a residual layer's branch scalar    alpha_train: trained?
+    dropout (K,)  inverted-dropout rate of the hidden activations, per member (training only)
+    key, stream (K,) uint64  the member's Philox key and dropout stream (tag + layer added)
 
 Samples are columns, so every product is column-independent: a sample's result never depends on
 the padding or on the other samples, and the weight gradient sums over the nb real samples only.
@@ -27,18 +29,18 @@ import numpy as np
 from numba import prange
 
 from ._config import jit, pjit
-from . import activations
+from . import activations, rng
 from .gemm import MR_MAX, gemm, gemm_rows, transpose
 
 Arch = namedtuple("Arch", ("dims", "ld", "woff", "boff", "act", "act_param", "skip",
-                           "alpha_idx", "alpha_train"))
+                           "alpha_idx", "alpha_train", "dropout", "key", "stream"))
 
 
 @jit
 def layout(dims, ld, bp):
     """Offsets into one member's scratch: aoff (L,), zoff (L,), then dz, da, xt, tgt (targets
-    of a batch, (d_L, bp)), work (2 bp), x0 (the input rows, (bp, ld[0])), sk (max d, bp) and
-    the total size."""
+    of a batch, (d_L, bp)), work (2 bp), x0 (the input rows, (bp, ld[0])), sk (max d, bp)
+    followed by (max d, bp) for phi(Z) before dropout, and the total size."""
     L = dims.shape[0] - 1
     aoff = np.empty(L, dtype=np.int64)
     zoff = np.empty(L, dtype=np.int64)
@@ -58,8 +60,8 @@ def layout(dims, ld, bp):
     tgt = xt + bp * maxld
     work = tgt + dims[L] * bp
     x0 = work + 2 * bp         # the batch's input rows, (bp, ld[0]): layer 0's A, untransposed
-    sk = x0 + bp * ld[0]       # a residual block's output gradient, held for its skip path
-    return aoff, zoff, dz, da, xt, tgt, work, x0, sk, sk + maxd * bp
+    sk = x0 + bp * ld[0]       # a residual block's output gradient, held for its skip path,
+    return aoff, zoff, dz, da, xt, tgt, work, x0, sk, sk + 2 * maxd * bp   # then phi(Z) again
 
 
 @jit
@@ -123,6 +125,47 @@ def bias_grad(g, bo, scratch, dz, r0, r1, bp, nb):
 
 
 @jit
+def dropout(x, off, r0, r1, bp, layer, step, arch, m):
+    """Rows r0..r1 of a layer's (d, bp) block at x[off:] times keep / (1 - rate): keep is a
+    Philox word of the member's dropout stream (tag + layer) >= rate 2^32, the word at position
+    (step d + row) bp + column, so a mask is a pure function of (seed, member, step, layer,
+    row, column) whatever the population, the batch padding or the threads."""
+    rate = arch.dropout[m]
+    thr = np.uint64(rate * 4294967296.0)
+    scale = x.dtype.type(1.0 / (1.0 - rate))
+    zero = x.dtype.type(0.0)
+    key = arch.key[m]
+    stream = arch.stream[m] + np.uint64(layer)
+    d = arch.dims[layer + 1]
+    for o in range(r0, r1):
+        block0 = (np.uint64(step) * np.uint64(d) + np.uint64(o)) * np.uint64(bp // 4)
+        row = x[off + o * bp:off + (o + 1) * bp]
+        for j in range(bp // 4):
+            w0, w1, w2, w3 = rng.philox_block(block0 + np.uint64(j), stream, key)
+            b = 4 * j
+            row[b] = row[b] * scale if w0 >= thr else zero
+            row[b + 1] = row[b + 1] * scale if w1 >= thr else zero
+            row[b + 2] = row[b + 2] * scale if w2 >= thr else zero
+            row[b + 3] = row[b + 3] * scale if w3 >= thr else zero
+
+
+@jit
+def hidden_backward(arch, m, l, step, scratch, zoff, aoff, grad, pre, r0, r1, bp):
+    """dL/dA_{l+1} of rows r0..r1 (at grad) into dL/dZ_l: through the dropout mask when the
+    member drops (its phi(Z_l) recomputed into pre, since A holds the dropped values), then
+    times phi'(Z_l)."""
+    lo, hi = r0 * bp, r1 * bp
+    z = scratch[zoff[l] + lo:zoff[l] + hi]
+    if step >= 0 and arch.dropout[m] > 0:
+        dropout(scratch, grad, r0, r1, bp, l, step, arch, m)
+        a = scratch[pre + lo:pre + hi]
+        activations.forward(arch.act[l], arch.act_param[m, l], z, a)
+    else:
+        a = scratch[aoff[l + 1] + lo:aoff[l + 1] + hi]
+    activations.backward(arch.act[l], arch.act_param[m, l], z, a, scratch[grad + lo:grad + hi])
+
+
+@jit
 def transpose_acts(scratch, a_in, xt, din, ldl, bp, nb):
     """xt[b, i] = A^T[i, b] for the nb real samples; padding columns 0."""
     transpose(scratch, xt, ldl, scratch, a_in, bp, din, nb)
@@ -132,10 +175,10 @@ def transpose_acts(scratch, a_in, xt, din, ldl, bp, nb):
 
 
 @jit
-def forward(p, arch, m, scratch, aoff, zoff, bp):
-    """Member m: Z_l = W_l A_l + b_l, then A_{l+1} = phi_l(Z_l), or for a residual layer
-    (skip[l] >= 0) A_{l+1} = A_{skip[l]} + alpha Z_l with alpha = p[alpha_idx[l]]; the last
-    layer stays Z."""
+def forward(p, arch, m, scratch, aoff, zoff, bp, step):
+    """Member m: Z_l = W_l A_l + b_l, then A_{l+1} = phi_l(Z_l) (dropped out at training step
+    ``step`` >= 0 when the member drops), or for a residual layer (skip[l] >= 0)
+    A_{l+1} = A_{skip[l]} + alpha Z_l with alpha = p[alpha_idx[l]]; the last layer stays Z."""
     dims, ld, woff, boff, skip = arch.dims, arch.ld, arch.woff, arch.boff, arch.skip
     L = dims.shape[0] - 1
     for l in range(L):
@@ -154,10 +197,12 @@ def forward(p, arch, m, scratch, aoff, zoff, bp):
                     a[i] = h[i] + alpha * z[i]
             else:
                 activations.forward(arch.act[l], arch.act_param[m, l], z, a)
+                if step >= 0 and arch.dropout[m] > 0:
+                    dropout(scratch, aoff[l + 1], 0, dout, bp, l, step, arch, m)
 
 
 @jit
-def backward(p, g, arch, m, scratch, aoff, zoff, dz, da, xt, x0, sk, bp, nb):
+def backward(p, g, arch, m, scratch, aoff, zoff, dz, da, xt, x0, sk, bp, nb, step):
     """Member m's gradient g of the loss whose dL/dZ_{L-1} is in scratch[dz:]; clobbers dz, da, sk.
 
     A residual layer l receives dL/dH for its output H = A_skip + alpha Z: alpha's gradient is
@@ -166,6 +211,7 @@ def backward(p, g, arch, m, scratch, aoff, zoff, dz, da, xt, x0, sk, bp, nb):
     """
     dims, ld, woff, boff, skip = arch.dims, arch.ld, arch.woff, arch.boff, arch.skip
     alpha_idx = arch.alpha_idx
+    pre = sk + dims.max() * bp          # phi(Z) recomputed under dropout
     L = dims.shape[0] - 1
     cur, other = dz, da
     for l in range(L - 1, -1, -1):
@@ -197,9 +243,7 @@ def backward(p, g, arch, m, scratch, aoff, zoff, dz, da, xt, x0, sk, bp, nb):
             if l + 1 < L and skip[l + 1] == l:   # A_l also feeds the next layer's skip path
                 for i in range(n):
                     scratch[other + i] += scratch[sk + i]
-            activations.backward(arch.act[l - 1], arch.act_param[m, l - 1],
-                                 scratch[zoff[l - 1]:zoff[l - 1] + n],
-                                 scratch[aoff[l]:aoff[l] + n], scratch[other:other + n])
+            hidden_backward(arch, m, l - 1, step, scratch, zoff, aoff, other, pre, 0, din, bp)
             cur, other = other, cur
 
 
@@ -210,20 +254,20 @@ def backward(p, g, arch, m, scratch, aoff, zoff, dz, da, xt, x0, sk, bp, nb):
 @jit
 def _row_chunks(m, parts):
     """Boundaries of `parts` chunks of m rows, each a multiple of MR_MAX rows but the last."""
-    step = ((m + parts - 1) // parts + MR_MAX - 1) // MR_MAX * MR_MAX
-    return step, (m + step - 1) // step
+    chunk = ((m + parts - 1) // parts + MR_MAX - 1) // MR_MAX * MR_MAX
+    return chunk, (m + chunk - 1) // chunk
 
 
 @pjit
-def forward_split(p, arch, m, scratch, aoff, zoff, bp, parts):
+def forward_split(p, arch, m, scratch, aoff, zoff, bp, parts, step):
     dims, ld, woff, boff = arch.dims, arch.ld, arch.woff, arch.boff
     L = dims.shape[0] - 1
     for l in range(L):
         dout = dims[l + 1]
-        step, nch = _row_chunks(dout, parts)
+        chunk, nch = _row_chunks(dout, parts)
         for c in prange(nch):
-            r0 = c * step
-            r1 = min(dout, r0 + step)
+            r0 = c * chunk
+            r1 = min(dout, r0 + chunk)
             gemm_rows(scratch, zoff[l], bp, p, woff[l], ld[l], 1, scratch, aoff[l], bp, r0, r1,
                       bp, dims[l], 0)
             if boff[l] >= 0:
@@ -232,11 +276,15 @@ def forward_split(p, arch, m, scratch, aoff, zoff, bp, parts):
                 activations.forward(arch.act[l], arch.act_param[m, l],
                                     scratch[zoff[l] + r0 * bp:zoff[l] + r1 * bp],
                                     scratch[aoff[l + 1] + r0 * bp:aoff[l + 1] + r1 * bp])
+                if step >= 0 and arch.dropout[m] > 0:
+                    dropout(scratch, aoff[l + 1], r0, r1, bp, l, step, arch, m)
 
 
 @pjit
-def backward_split(p, g, arch, m, scratch, aoff, zoff, dz, da, xt, x0, bp, nb, parts):
+def backward_split(p, g, arch, m, scratch, aoff, zoff, dz, da, xt, x0, sk, bp, nb, parts,
+                   step):
     dims, ld, woff, boff = arch.dims, arch.ld, arch.woff, arch.boff
+    pre = sk + dims.max() * bp
     L = dims.shape[0] - 1
     cur, other = dz, da
     for l in range(L - 1, -1, -1):
@@ -249,23 +297,21 @@ def backward_split(p, g, arch, m, scratch, aoff, zoff, dz, da, xt, x0, bp, nb, p
                     scratch[xt + b * ldl + i] = scratch[a_in + i * bp + b]
                 for i in range(din, ldl):
                     scratch[xt + b * ldl + i] = 0.0
-        step, nch = _row_chunks(dout, parts)
+        chunk, nch = _row_chunks(dout, parts)
         for c in prange(nch):
-            r0 = c * step
-            r1 = min(dout, r0 + step)
+            r0 = c * chunk
+            r1 = min(dout, r0 + chunk)
             gemm_rows(g, woff[l], ldl, scratch, cur, bp, 1, scratch, a_rows, ldl, r0, r1, ldl,
                       nb, 0)
             if boff[l] >= 0:
                 bias_grad(g, boff[l], scratch, cur, r0, r1, bp, nb)
         if l > 0:
-            step, nch = _row_chunks(din, parts)
+            chunk, nch = _row_chunks(din, parts)
             for c in prange(nch):
-                r0 = c * step
-                r1 = min(din, r0 + step)
+                r0 = c * chunk
+                r1 = min(din, r0 + chunk)
                 gemm_rows(scratch, other, bp, p, woff[l], 1, ldl, scratch, cur, bp, r0, r1, bp,
                           dout, 0)
-                activations.backward(arch.act[l - 1], arch.act_param[m, l - 1],
-                                     scratch[zoff[l - 1] + r0 * bp:zoff[l - 1] + r1 * bp],
-                                     scratch[aoff[l] + r0 * bp:aoff[l] + r1 * bp],
-                                     scratch[other + r0 * bp:other + r1 * bp])
+                hidden_backward(arch, m, l - 1, step, scratch, zoff, aoff, other, pre, r0, r1,
+                                bp)
             cur, other = other, cur

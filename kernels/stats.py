@@ -47,7 +47,7 @@ def layer_moments(params, x, arch, out):
         scratch = np.empty(total, dtype=params.dtype)
         p = params[m]
         dense.gather(x, rows_all, n, scratch, aoff[0], x0, ld[0], bp)
-        dense.forward(p, arch, m, scratch, aoff, zoff, bp)
+        dense.forward(p, arch, m, scratch, aoff, zoff, bp, -1)
         for l in range(L):
             dout = dims[l + 1]
             zmean, zvar, zsq = _moments(scratch[zoff[l]:], dout, n, bp)

@@ -94,9 +94,9 @@ def _member_epoch(m, split, parts, params, s1, s2, x, y, t, order, arch, loss_co
         rows = orow[start:start + nb]
         dense.gather(x, rows, nb, scratch, aoff[0], x0, ld[0], bp)
         if split:
-            dense.forward_split(p, arch, m, scratch, aoff, zoff, bp, parts)
+            dense.forward_split(p, arch, m, scratch, aoff, zoff, bp, parts, step0 + s)
         else:
-            dense.forward(p, arch, m, scratch, aoff, zoff, bp)
+            dense.forward(p, arch, m, scratch, aoff, zoff, bp, step0 + s)
         lsum, corr = batch_loss(loss_code, scratch, zoff[L - 1], dz, tgt, work, dl, bp, nb, y,
                                 t, rows, ybuf)
         if not math.isfinite(lsum):
@@ -104,10 +104,11 @@ def _member_epoch(m, split, parts, params, s1, s2, x, y, t, order, arch, loss_co
             diverged_step[m] = step0 + s
             return
         if split:
-            dense.backward_split(p, g, arch, m, scratch, aoff, zoff, dz, da, xt, x0, bp, nb,
-                                 parts)
+            dense.backward_split(p, g, arch, m, scratch, aoff, zoff, dz, da, xt, x0, sk, bp, nb,
+                                 parts, step0 + s)
         else:
-            dense.backward(p, g, arch, m, scratch, aoff, zoff, dz, da, xt, x0, sk, bp, nb)
+            dense.backward(p, g, arch, m, scratch, aoff, zoff, dz, da, xt, x0, sk, bp, nb,
+                           step0 + s)
         if not optim.all_finite(g):      # a NaN weight a relu hides from the loss shows here
             frozen[m] = True
             diverged_step[m] = step0 + s
@@ -171,7 +172,7 @@ def evaluate(params, x, y, t, batch, arch, loss_code, loss_sum, correct, out, wr
             nb = min(batch, n - start)
             rows = rows_all[start:start + nb]
             dense.gather(x, rows, nb, scratch, aoff[0], x0, ld[0], bp)
-            dense.forward(p, arch, m, scratch, aoff, zoff, bp)
+            dense.forward(p, arch, m, scratch, aoff, zoff, bp, -1)      # evaluation: no dropout
             lsum, corr = batch_loss(loss_code, scratch, zoff[L - 1], dz, tgt, work, dl, bp, nb,
                                     y, t, rows, ybuf)
             ls += lsum
@@ -203,10 +204,10 @@ def gradients(params, x, y, t, arch, loss_code, grads, loss_sum):
         ybuf = np.empty(bp, dtype=np.int64)
         p = params[m]
         dense.gather(x, rows, n, scratch, aoff[0], x0, ld[0], bp)
-        dense.forward(p, arch, m, scratch, aoff, zoff, bp)
+        dense.forward(p, arch, m, scratch, aoff, zoff, bp, -1)
         own = m % y.shape[0]                       # the member's labels, or the shared ones
         lsum, corr = batch_loss(loss_code, scratch, zoff[L - 1], dz, tgt, work, dl, bp, n,
                                 y[own], t[own % t.shape[0]], rows, ybuf)
         loss_sum[m] = lsum
-        dense.backward(p, grads[m], arch, m, scratch, aoff, zoff, dz, da, xt, x0, sk, bp, n)
+        dense.backward(p, grads[m], arch, m, scratch, aoff, zoff, dz, da, xt, x0, sk, bp, n, -1)
     return loss_sum

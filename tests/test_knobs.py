@@ -195,3 +195,120 @@ def test_step_records_of_a_member_alone_equal_those_in_a_population():
         np.testing.assert_array_equal(hp.step_loss[:, k], hs.step_loss[:, 0])
         np.testing.assert_array_equal(hp.step_grad_norm[:, k], hs.step_grad_norm[:, 0])
     assert hp.to_dict()["step_loss"][0][0] == float(hp.step_loss[0, 0])
+
+
+# -- dropout ----------------------------------------------------------------------------------
+
+def _masks(seed, member, step, sizes, rate, bp):
+    """Each hidden layer's keep mask (units, bp), from the Philox words of tests/reference.py:
+    word (step d + unit) bp + column of stream (member << 32) | (DROPOUT + layer)."""
+    from fastinit import streams
+    thr = int(rate * 2**32)
+    out = []
+    for l, d in enumerate(sizes[1:-1]):
+        stream = reference.stream_of(member, streams.DROPOUT + l)
+        w = reference.words(seed, stream, (step * d + d) * bp)[step * d * bp:]
+        out.append((w.reshape(d, bp) >= thr).astype(float))
+    return out
+
+
+def test_dropout_step_against_a_numpy_reference_with_independent_masks():
+    """One full-batch SGD step with dropout: the update equals lr times the gradient of a
+    NumPy network that drops the units the reference Philox says, scaled by 1 / (1 - p)."""
+    sizes, rate, lr = [6, 9, 7, 4], 0.3, 0.5
+    x, y = _data(n=20)
+    net = fastinit.MLP(sizes, "tanh", init="xavier_normal", seed=[5], dtype=np.float64,
+                       dropout=rate, bias_init=fastinit.spec("normal", std=0.2))
+    before = [w[0].copy() for w in net.weights], [b[0].copy() for b in net.biases]
+    fastinit.train(net, (x, y), steps=1, batch_size=20, lr=lr, eval_every=0, seed=3)
+    order = fastinit.datasets.permutation(20, 3, fastinit.streams.ORDER + 1)
+    masks = _masks(5, 0, 0, sizes, rate, bp=32)
+    ws, bs = before
+    a, acts, zs = x[order], [x[order]], []
+    for l in range(3):
+        z = a @ ws[l].T + bs[l]
+        zs.append(z)
+        a = np.tanh(z) * masks[l][:, :20].T / (1 - rate) if l < 2 else z
+        acts.append(a)
+    _, dz = reference.loss_and_grad("cross_entropy", zs[-1], y[order])
+    for l in range(2, -1, -1):
+        np.testing.assert_allclose((ws[l] - net.weights[l][0]) / lr, dz.T @ acts[l],
+                                   rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose((bs[l] - net.biases[l][0]) / lr, dz.sum(axis=0),
+                                   rtol=1e-9, atol=1e-12)
+        if l:
+            da = dz @ ws[l] * masks[l - 1][:, :20].T / (1 - rate)
+            dz = da * (1 - np.tanh(zs[l - 1]) ** 2)
+    assert 0.15 < 1 - masks[0].mean() < 0.45
+
+
+def test_dropout_is_per_member_and_only_while_training():
+    x, y = _data(n=64)
+    rates = [0.0, 0.5, 0.2]
+    pop = fastinit.MLP([6, 16, 16, 4], "relu", init=["he_normal", "ZerO", "orthogonal"], n=3,
+                       seed=[1, 2, 3], dropout=rates)
+    plain = fastinit.MLP([6, 16, 16, 4], "relu", init="he_normal", seed=1)
+    np.testing.assert_array_equal(pop.member(0).forward(x), plain.forward(x))   # eval: no drop
+    np.testing.assert_array_equal(pop.forward(x)[1], fastinit.MLP(
+        [6, 16, 16, 4], "relu", init="ZerO", seed=2).forward(x)[0])
+    hp = fastinit.train(pop, (x, y), epochs=3, batch_size=16, lr=0.05, record_every_steps=1)
+    hn = fastinit.train(plain, (x, y), epochs=3, batch_size=16, lr=0.05, record_every_steps=1)
+    np.testing.assert_array_equal(pop.params[0], plain.params[0])   # rate 0 never drops
+    for k, s in enumerate(["he_normal", "ZerO", "orthogonal"]):
+        solo = fastinit.MLP([6, 16, 16, 4], "relu", init=s, seed=k + 1, dropout=rates[k])
+        hs = fastinit.train(solo, (x, y), epochs=3, batch_size=16, lr=0.05,
+                            record_every_steps=1)
+        np.testing.assert_array_equal(pop.params[k], solo.params[0])
+        np.testing.assert_array_equal(hp.step_loss[:, k], hs.step_loss[:, 0])
+    assert not np.array_equal(hp.step_loss[:, 1], hn.step_loss[:, 0])
+    with pytest.raises(ValueError, match=r"'dropout' parameter of fastinit.MLP must be in the "
+                                         r"interval \[0.0, 1.0\). Got 1.0"):
+        fastinit.MLP([4, 3], dropout=1.0)
+
+
+_DROP = """
+import hashlib, json, numpy as np, numba, fastinit
+g = np.random.default_rng(0)
+x, y = g.standard_normal((300, 256)), g.integers(0, 4, 300)
+out = {"threads": numba.get_num_threads()}
+for n, sizes in ((3, [256, 64, 64, 4]), (1, [256, 512, 512, 4])):   # population; row split
+    net = fastinit.MLP(sizes, "gelu", n=n, seed=list(range(n)), dropout=0.25)
+    fastinit.train(net, (x, y), epochs=1, batch_size=100, lr=0.01)
+    out[str(n)] = hashlib.sha256(net.params.tobytes()).hexdigest()
+print(json.dumps(out))
+"""
+
+
+def test_dropout_bitwise_on_one_and_two_threads():
+    import json
+    import os
+    import subprocess
+    import sys
+    runs = []
+    for threads in (1, 2):
+        env = dict(os.environ, NUMBA_NUM_THREADS=str(threads))
+        res = subprocess.run([sys.executable, "-c", _DROP], env=env, capture_output=True,
+                             text=True, check=True)
+        runs.append(json.loads(res.stdout.strip().splitlines()[-1]))
+    assert [r.pop("threads") for r in runs] == [1, 2] and runs[0] == runs[1]
+
+
+def test_dropout_breaks_the_symmetry_of_constant_init():
+    """d2l 5.4: constant init keeps every hidden unit identical under gradient descent, but
+    dropout (a different mask for each unit) breaks the symmetry."""
+    x, y = DIGITS.x_train[:512], DIGITS.y_train[:512]
+    nets = [fastinit.MLP([64, 32, 10], "tanh", init=fastinit.spec("constant", value=0.05),
+                         seed=0, dtype=np.float64, dropout=p) for p in (0.0, 0.5)]
+    for net in nets:
+        fastinit.train(net, (x, y), epochs=3, lr=0.1)
+    still, broken = (fastinit.diagnose(net, x).distinct_units[0, 0] for net in nets)
+    assert still == 1 and broken == 32
+
+
+def test_dropout_sweep_key_is_per_member(tmp_path):
+    from fastinit.sweepspec import SweepSpec
+    spec = SweepSpec.from_dict({"grid": {"dropout": [0.0, 0.5], "seed": [0, 1]}})
+    assert [len(p) for p in spec.populations()] == [4]          # one population
+    from fastinit.sweepspec import SpecError
+    with pytest.raises(SpecError, match=r"dropout must be a number in \[0, 1\). Got 1"):
+        SweepSpec.from_dict({"grid": {"dropout": [1]}})

@@ -4,7 +4,7 @@ import dataclasses
 
 import pytest
 
-from fastinit import sweepspec as spec_mod
+from fastinit import runkeys, sweepspec as spec_mod
 from fastinit.sweepspec import RUN_KEYS, RunKey, SpecError, SweepSpec, load_spec, run_id
 from fastinit.store import Store
 from fastinit.sweep import run_sweep
@@ -17,10 +17,11 @@ def test_run_keys_declared_once_drive_defaults_checks_and_docs():
     names = [k.name for k in RUN_KEYS]
     assert len(names) == len(set(names))
     assert {k.name for k in RUN_KEYS if k.member} == {
-        "scheme", "seed", "lr", "momentum", "weight_decay", "activation_param", "bias_init"}
-    d = spec_mod.defaults()
+        "scheme", "seed", "lr", "momentum", "weight_decay", "activation_param", "bias_init",
+        "dropout"}
+    d = runkeys.defaults()
     assert d["scheme"] == ["he_normal", {}] and d["epochs"] == 10 and set(d) == set(names)
-    text = spec_mod.describe()
+    text = runkeys.describe()
     assert all(f"  {n} " in text for n in names)
     with pytest.raises(SpecError, match=r"\[train\].width: width must be a positive integer. "
                                         r"Got 0."):
@@ -37,22 +38,22 @@ def test_run_ids_hash_only_what_differs_from_the_defaults():
 
 def test_adding_a_run_key_with_a_default_changes_no_id(monkeypatch):
     before = [r.id for r in SweepSpec.from_dict(BASE).runs()]
-    extra = (RunKey("bias", False, lambda v: bool(v), "biases on"),
-             RunKey("dropout", 0.0, float, "dropout rate"),
+    extra = (RunKey("label_smoothing", 0.0, float, "label smoothing"),
+             RunKey("clip", False, lambda v: bool(v), "gradient clipping on"),
              RunKey("norm", None, lambda v: v, "normalisation layer"))
-    monkeypatch.setattr(spec_mod, "RUN_KEYS", RUN_KEYS + extra)
+    monkeypatch.setattr(runkeys, "RUN_KEYS", RUN_KEYS + extra)
     after = SweepSpec.from_dict(BASE).runs()
     assert [r.id for r in after] == before
-    assert after[0].config["bias"] is False and after[0].config["dropout"] == 0.0
-    with_bias = SweepSpec.from_dict({**BASE, "train": {**BASE["train"], "bias": True}}).runs()
-    assert not {r.id for r in with_bias} & set(before)
+    assert after[0].config["clip"] is False and after[0].config["label_smoothing"] == 0.0
+    clipped = SweepSpec.from_dict({**BASE, "train": {**BASE["train"], "clip": True}}).runs()
+    assert not {r.id for r in clipped} & set(before)
 
 
 def test_a_changed_default_changes_no_id(monkeypatch):
     before = {r.id: r.config for r in SweepSpec.from_dict(BASE).runs()}
     table = tuple(dataclasses.replace(k, default=20) if k.name == "epochs" else k
                   for k in RUN_KEYS)
-    monkeypatch.setattr(spec_mod, "RUN_KEYS", table)
+    monkeypatch.setattr(runkeys, "RUN_KEYS", table)
     explicit = {**BASE, "train": {"width": 8, "epochs": 1}}
     assert set(before) == {r.id for r in SweepSpec.from_dict(explicit).runs()}
     ten = SweepSpec.from_dict({"grid": {"seed": [0]}, "train": {"epochs": 10}}).runs()[0]
