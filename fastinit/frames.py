@@ -113,7 +113,7 @@ def curves_path(path) -> str:
 
 def write_parquet(db, path, sweep: str | None = None) -> dict:
     """``load_runs`` to ``path`` and ``load_curves`` to ``curves_path(path)``, as Parquet
-    (pyarrow); returns {"runs": path, "curves": path}."""
+    (pyarrow), making the directory if needed; returns {"runs": path, "curves": path}."""
     try:
         import pyarrow  # noqa: F401 - pandas writes Parquet through it
     except ImportError:
@@ -121,6 +121,7 @@ def write_parquet(db, path, sweep: str | None = None) -> dict:
                           "install 'fastinit[frames]').") from None
     runs, curves = load_runs(db, sweep), load_curves(db, sweep)
     out = {"runs": os.fspath(path), "curves": curves_path(path)}
+    os.makedirs(os.path.dirname(os.path.abspath(out["runs"])), exist_ok=True)
     runs.to_parquet(out["runs"], index=False)
     curves.to_parquet(out["curves"], index=False)
     return out

@@ -14,8 +14,8 @@ and toggle by clicking the legend:
 and the summary table (click a column header to sort). The plotly library is written next to
 the page (``plotly.min.js``, from the installed plotly package): no CDN, it works offline.
 Every stored string is escaped for where it lands: HTML text (html.escape), figure labels
-(escaped too: plotly draws a few tags in labels) and the figures' JSON inside the page's
-script (no ``<``, ``>`` or ``&`` left to close it).
+(``<``, ``>``, ``&``: plotly draws a few tags in labels) and the figures' JSON inside the
+page's script (no ``<``, ``>`` or ``&`` left to close it).
 """
 from __future__ import annotations
 
@@ -47,6 +47,12 @@ def _plotly():
 
 def _esc(value) -> str:
     return html.escape(str(value))
+
+
+def _label_text(value) -> str:
+    """Text for a plotly label: plotly reads a few tags (<b>, <a href>) and turns &lt; &gt;
+    &amp; back into characters, but not &quot;, so quotes stay as they are."""
+    return html.escape(str(value), quote=False)
 
 
 def _rgba(color: str, alpha: float) -> str:
@@ -92,12 +98,12 @@ class _Figures:
         self.schemes = sorted({_label(r) for r in rows})
         palette = plotly.colors.qualitative.Plotly + plotly.colors.qualitative.Dark24
         self.color = {s: palette[i % len(palette)] for i, s in enumerate(self.schemes)}
-        self.names = {s: _esc(s) for s in self.schemes}     # plotly reads tags in labels
+        self.names = {s: _label_text(s) for s in self.schemes}
         self.depths = sorted({r["depth"] for r in rows})
         self.acts = sorted({r["activation"] for r in rows})
 
     def _layout(self, fig, title, height):
-        fig.update_layout(title=dict(text=_esc(title), font=dict(size=15)), height=height,
+        fig.update_layout(title=dict(text=_label_text(title), font=dict(size=15)), height=height,
                           template="plotly_white", legend=dict(font=dict(size=10)),
                           margin=dict(l=60, r=20, t=70, b=50))
         return fig
@@ -106,7 +112,7 @@ class _Figures:
         panels = [(a, d) for a in self.acts for d in self.depths]
         cols = len(self.depths)
         fig = self.subplots(rows=len(self.acts), cols=cols, subplot_titles=[
-            f"{_esc(a)}, depth {_esc(d)}" for a, d in panels], horizontal_spacing=0.06,
+            f"{_label_text(a)}, depth {d}" for a, d in panels], horizontal_spacing=0.06,
             vertical_spacing=0.12)
         shown = set()
         for i, (act, depth) in enumerate(panels):
@@ -125,8 +131,8 @@ class _Figures:
 
     def depth(self):
         go = self.go
-        fig = self.subplots(rows=1, cols=len(self.acts), subplot_titles=[_esc(a)
-                                                                          for a in self.acts])
+        fig = self.subplots(rows=1, cols=len(self.acts), subplot_titles=[
+            _label_text(a) for a in self.acts])
         for i, act in enumerate(self.acts):
             for s in self.schemes:
                 xs, mean, lo, hi = [], [], [], []
@@ -154,7 +160,7 @@ class _Figures:
         go = self.go
         deep = max(r["depth"] for r in diag_rows)
         fig = self.subplots(rows=1, cols=len(self.acts), subplot_titles=[
-            f"{_esc(a)}, depth {_esc(deep)}" for a in self.acts])
+            f"{_label_text(a)}, depth {deep}" for a in self.acts])
         for i, act in enumerate(self.acts):
             for s in self.schemes:
                 rs = [r for r in diag_rows if _label(r) == s and r["depth"] == deep
@@ -266,7 +272,8 @@ def write_interactive(db, out: str = "report", sweep: str | None = None) -> dict
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>fastinit report (interactive)</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:1300px}}table{{border-collapse:collapse}}
-td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}td:first-child{{text-align:left}}
+td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}
+td:first-child,th:first-child{{text-align:left}}
 th{{cursor:pointer;background:#f4f4f4}}th[data-order=up]::after{{content:" \\25B2"}}
 th[data-order=down]::after{{content:" \\25BC"}}.fig{{margin:1.5em 0}}</style>
 <script src="{SCRIPT}"></script></head><body>
