@@ -8,6 +8,7 @@ import os
 import select
 import shutil
 import subprocess
+import sys
 import time
 
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -34,18 +35,20 @@ class Browser:
     def __enter__(self):
         to_child, self._w = os.pipe()
         self._r, from_child = os.pipe()
-
-        def fds():        # the child's fd 3 reads our commands, fd 4 writes its replies
-            a = fcntl.fcntl(to_child, fcntl.F_DUPFD, 10)
-            b = fcntl.fcntl(from_child, fcntl.F_DUPFD, 10)
-            os.dup2(a, 3)
-            os.dup2(b, 4)
-
+        # the child's fd 3 reads our commands and fd 4 writes its replies. A fresh Python moves
+        # the pipe ends there and execs Chromium: no preexec_fn, so this process (which may run
+        # JAX or Numba threads) is never forked.
+        move = ("import os, sys; a, b = int(sys.argv[1]), int(sys.argv[2]); os.dup2(a, 3); "
+                "os.dup2(b, 4); os.close(a); os.close(b); os.execv(sys.argv[3], sys.argv[3:])")
+        ends = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10) for fd in (to_child, from_child)]
         self.proc = subprocess.Popen(
-            [find_chromium(), *FLAGS, f"--user-data-dir={self.profile}",
-             f"--window-size={self.size[0]},{self.size[1]}", "about:blank"],
+            [sys.executable, "-c", move, *map(str, ends), find_chromium(), *FLAGS,
+             f"--user-data-dir={self.profile}", f"--window-size={self.size[0]},{self.size[1]}",
+             "about:blank"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            pass_fds=(3, 4), preexec_fn=fds)
+            pass_fds=ends)
+        for fd in ends:
+            os.close(fd)
         os.close(to_child)
         os.close(from_child)
         targets = self.call("Target.getTargets")["targetInfos"]

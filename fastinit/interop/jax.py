@@ -101,7 +101,7 @@ def jax_init(scheme, *, fan_in=None, fan_out=None, **params):
     where = f"{_FUNC}({str(spec)!r})"
 
     def init(key, shape, dtype=jnp.float32):
-        shape = check_shape(tuple(shape) if isinstance(shape, list) else shape, "shape", where)
+        shape = check_shape(shape, "shape", where)
         dt = _float_dtype(jax, dtype)
         drawn = np.float64 if dt == np.float64 else np.float32
         fi, fo = resolve_fans(shape, "keras", fan_in, fan_out, func=where, scheme=s.name,
