@@ -1,4 +1,4 @@
-"""The fastinit command line: fastinit {demo, sweep, report, schemes, warmup, bench}."""
+"""The fastinit command line: demo, sweep, report, schemes, warmup, bench, completion."""
 from __future__ import annotations
 
 import argparse
@@ -9,12 +9,14 @@ import time
 import numba
 import numpy as np
 
-from . import MLP, datasets, diagnose, examples, sample, train
+from . import MLP, completion, datasets, diagnose, examples, overrides, sample, train
 from .benchsuite.run import run_bench
 from .registry import schemes
+from .frames import write_parquet
 from .report import make_report, pick_sweep, text_table
+from .report_html import write_interactive
 from .runkeys import describe
-from .sweepspec import SpecError, load_spec
+from .sweepspec import SpecError
 from .store import Store, StoreError
 from .sweep import MAX_RUNS, run_sweep
 
@@ -57,7 +59,7 @@ def _stderr(command: str):
 def cmd_sweep(args) -> int:
     log = _stderr("sweep")
     try:
-        spec = load_spec(args.spec)
+        spec = overrides.load(args.spec, args.overrides)
         executor, client = _executor(args)
         try:
             res = run_sweep(spec, args.db, executor=executor, progress=_progress(args),
@@ -102,14 +104,22 @@ def cmd_report(args) -> int:
                 s.export_csv(args.csv, sweep)
             if args.json:
                 s.export_json(args.json, sweep)
+        if args.parquet:
+            parquet = write_parquet(args.db, args.parquet, sweep)
         if not args.quiet:
             print(text_table(rows))
         files = make_report(args.db, args.out, sweep)
+        if args.interactive:
+            page = write_interactive(args.db, args.out, sweep)["interactive.html"]
     except (StoreError, ImportError) as e:
         _stderr("report")(str(e))
         return 2
     if not args.quiet:
         print(f"report: {files['index.html']} ({len(files) - 1} figures)")
+        if args.interactive:
+            print(f"interactive report: {page}")
+        if args.parquet:
+            print(f"parquet: {parquet['runs']} (runs), {parquet['curves']} (curves)")
     return 0
 
 
@@ -130,10 +140,13 @@ def cmd_demo(args) -> int:
     with Store(db) as s:
         rows = s.rows("demo")
     files = make_report(db, args.out, "demo")
+    if args.interactive:
+        files.update(write_interactive(db, args.out, "demo"))
     if not args.quiet:
         print(text_table(rows))
         print(f"\n{res.ran} runs trained in {res.seconds:.1f} s, {time.perf_counter() - t0:.1f} s "
-              f"in all; results in {db}; report: {files['index.html']}")
+              f"in all; results in {db}; report: {files['index.html']}"
+              + (f" and {files['interactive.html']}" if args.interactive else ""))
         print("zeros and constant init stay at chance at every depth: every hidden unit "
               "computes the same function (see symmetry.png).")
     return 0
@@ -188,6 +201,11 @@ def cmd_bench(args) -> int:
     return run_bench(args)
 
 
+def cmd_completion(args) -> int:
+    print(completion.script(parser(), args.shell), end="")
+    return 0
+
+
 def _positive(text: str) -> int:
     try:
         value = int(text)
@@ -219,6 +237,8 @@ def parser() -> argparse.ArgumentParser:
                    help="which demo (default: sweep)")
     d.add_argument("--out", default="fastinit-demo", help="output directory (default: "
                                                           "fastinit-demo)")
+    d.add_argument("--interactive", action="store_true", help="also write the interactive "
+                   "report, interactive.html (needs plotly)")
     common(d)
     d.set_defaults(func=cmd_demo)
 
@@ -229,6 +249,8 @@ def parser() -> argparse.ArgumentParser:
                        "[train] values; name, default, meaning):\n" + describe(),
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     s.add_argument("spec", help="the sweep spec, a TOML file")
+    s.add_argument("overrides", nargs="*", metavar="PATH=VALUE", help="change the spec "
+                   "before it is checked, values in TOML: grid.lr=[0.1,0.01] train.epochs=5")
     s.add_argument("--db", default="runs.db", help="results database (default: runs.db)")
     s.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="a Dask scheduler, e.g. tcp://host:8786 (default: this machine)")
@@ -246,6 +268,11 @@ def parser() -> argparse.ArgumentParser:
                    "current spec (needed when the database holds several sweeps)")
     r.add_argument("--csv", default=None, metavar="PATH", help="also export the runs as CSV")
     r.add_argument("--json", default=None, metavar="PATH", help="also export as JSON")
+    r.add_argument("--parquet", default=None, metavar="PATH", help="also export the runs "
+                   "(PATH) and their curves (PATH with .curves before .parquet) as Parquet "
+                   "(needs pandas and pyarrow)")
+    r.add_argument("--interactive", action="store_true", help="also write interactive.html: "
+                   "plotly figures and a sortable table, offline (needs plotly)")
     common(r, threads=False)
     r.set_defaults(func=cmd_report)
 
@@ -268,11 +295,24 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--out", default="bench-out", help="output directory (default: bench-out)")
     b.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
     b.set_defaults(func=cmd_bench)
+
+    sh = sub.add_parser("completion", help="print a shell completion script",
+                        description="Print a completion script for bash or zsh: eval "
+                        "\"$(fastinit completion bash)\" in ~/.bashrc; for zsh, save it as "
+                        "_fastinit in a directory of $fpath.")
+    sh.add_argument("shell", choices=completion.SHELLS, help="bash or zsh")
+    sh.set_defaults(func=cmd_completion)
     return p
 
 
 def main(argv=None) -> int:
-    args = parser().parse_args(argv)
+    p = parser()
+    args, extra = p.parse_known_args(argv)
+    if args.command == "sweep":     # PATH=VALUE overrides after options (argparse stops early)
+        args.overrides += [a for a in extra if "=" in a and not a.startswith("-")]
+        extra = [a for a in extra if a not in args.overrides]
+    if extra:
+        p.error(f"unrecognized arguments: {' '.join(extra)}")
     if getattr(args, "threads", None) is not None and args.command != "bench":
         if not 1 <= args.threads <= numba.config.NUMBA_NUM_THREADS:
             print(f"fastinit: --threads must be in [1, {numba.config.NUMBA_NUM_THREADS}]",

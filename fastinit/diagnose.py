@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import jsonable, kernels
+from . import jsonable, kernels, tabular
 from ._validate import check_x
 from .layerwise import jacobian, run_forward
 
@@ -107,6 +107,9 @@ class Diagnostics:
             lines.append(f"{l:>5} " + " ".join(f"{getattr(self, k)[member, l]:>14.5g}"
                                                  for k in FIELDS))
         return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        return tabular.diagnostics_html(self, FIELDS)
 
 
 def diagnose(net, X, y=None, loss: str = "cross_entropy", *, tol: float = 1e-6,

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import registry
+from . import registry, tabular
 from ._validate import check_int
 from .datainit import kraehenbuehl, lsuv
 from .datasets import DATASETS, FILE_DATASETS, load_dataset  # noqa: F401 - public here too
@@ -208,6 +208,9 @@ class SweepResult:
     @property
     def runs_per_second(self) -> float:
         return self.ran / self.seconds if self.seconds > 0 else math.nan
+
+    def _repr_html_(self) -> str:
+        return tabular.sweep_result_html(self)
 
 
 def check_size(sp: SweepSpec, max_runs: int) -> int:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numba
 import numpy as np
 
-from . import jsonable, kernels, streams
+from . import jsonable, kernels, streams, tabular
 from ._validate import check_bool, check_choice, check_int, check_memory, check_real, \
     check_seed, check_targets, check_x
 from .datasets import Dataset, from_arrays, permutation
@@ -82,6 +82,16 @@ class History:
             lines.append(f"{label[:40]:<40} {self.train_loss[-1, k]:>10.4f} "
                          f"{self.test_loss[-1, k]:>10.4f} {self.test_acc[-1, k]:>9.4f}{flag}")
         return "\n".join(lines)
+
+    def to_pandas(self):
+        """A tidy pandas DataFrame, one row per (member, epoch): member, label, epoch, the
+        losses and accuracies, epoch_time, eval_time, diverged, diverged_step (needs pandas:
+        the ``frames`` extra). ``df.melt(id_vars=["member", "label", "epoch"])`` gives the long
+        form of ``fastinit.load_curves``."""
+        return tabular.history_frame(self)
+
+    def _repr_html_(self) -> str:
+        return tabular.history_html(self)
 
 
 @contextmanager

@@ -14,7 +14,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "fastinit"
 KERNELS = ROOT / "kernels"
 OPTIONAL = {"tqdm", "matplotlib", "torch", "distributed", "dask", "jax", "threadpoolctl",
-            "scipy", "pandas", "pyarrow", "tomli"}     # extras: imported where used, lazily
+            "scipy", "pandas", "pyarrow", "tomli", "keras", "plotly"}   # extras: imported lazily
 MAX_LINES = 430            # "about 400": one concept per module
 
 

@@ -1,4 +1,4 @@
-"""PyTorch interop (optional: pip install torch).
+"""PyTorch interop (optional: pip install torch): fastinit weights in torch modules and back.
 
     fastinit.interop.init_torch(module, "he_normal", seed=0)   # every Linear / Conv, in place
     fastinit.interop.lsuv_torch(module, x)                     # LSUV driven through the module
@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import registry, streams
-from ._validate import check_int, check_real, check_seed
-from .network import MLP
-from .sample import draw
+from .. import registry, streams
+from .._validate import check_int, check_real, check_seed
+from ..network import MLP
+from ..sample import draw
 
 
 def _torch():

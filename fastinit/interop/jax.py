@@ -1,0 +1,123 @@
+"""JAX and Flax interop (optional: pip install 'fastinit[jax]'): fastinit schemes as JAX
+initializers, usable wherever ``jax.nn.initializers`` are.
+
+    init = fastinit.interop.jax_init("he_normal")            # like jax.nn.initializers.he_normal()
+    w = init(jax.random.key(0), (784, 256))                   # (in, out): JAX's layout
+    flax.linen.Dense(256, kernel_init=fastinit.interop.jax_init("orthogonal"))
+    flax.nnx.Linear(784, 256, kernel_init=init, rngs=flax.nnx.Rngs(0))
+
+Layout: JAX's (..., in, out), fastinit's ``layout="keras"`` (Dense (in, out), Conv
+(*k, in, out)), with its fans.
+
+Keys: a key maps to one fastinit seed, member 0 (``key_seed``): its raw uint32 words
+(``jax.random.key_data``) read in pairs as 64-bit numbers, hi << 32 | lo, XOR-ed together
+(one pair for the default threefry keys, two for rbg). A threefry key made by
+``jax.random.key(s)`` holds (s >> 32, s & 0xffffffff), so for 0 <= s < 2**32 (any s < 2**64 with
+jax_enable_x64)::
+
+    jax_init(scheme)(jax.random.key(s), shape) == fastinit.sample(scheme, shape, seed=s,
+                                                                  layout="keras")   # bitwise
+
+A key from ``split`` or ``fold_in`` (Flax derives one per parameter that way) is another seed,
+so every layer of a Flax model draws its own stream.
+
+Under ``jax.jit`` (Flax's ``model.init`` often is) the weights are drawn on the host through
+``jax.pure_callback``: the same values as outside jit; under ``vmap`` each key draws in turn.
+The scheme and its parameters are checked when ``jax_init`` is called, the shape, fans and
+dtype when the initializer is called or traced; a failure only the draw sees (orthogonal of
+a 1-D shape) reaches a jitted caller wrapped in JAX's runtime error, with fastinit's message.
+
+dtype: float32 and float64 (with jax_enable_x64) draw in that precision; float16 and bfloat16
+are drawn in float32 and rounded.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import registry
+from .._validate import check_shape
+from ..fans import resolve_fans
+from ..sample import sample
+
+_FUNC = "fastinit.interop.jax_init"
+
+
+def _jax():
+    try:
+        import jax
+    except ImportError:
+        raise ImportError("fastinit.interop.jax_init needs JAX: pip install 'jax[cpu]' "
+                          "(or pip install 'fastinit[jax]').") from None
+    return jax
+
+
+def seed_from_words(words) -> int:
+    """fastinit's seed from a key's raw uint32 words: pairs (hi, lo) as hi << 32 | lo, XOR-ed."""
+    w = np.asarray(words)
+    if w.ndim != 1 or w.size == 0 or w.size % 2 or w.dtype != np.uint32:
+        raise ValueError(f"The 'key' parameter of {_FUNC}'s initializer must be one JAX PRNG "
+                         f"key (an even number of uint32 words). Got key data of shape "
+                         f"{w.shape} and dtype {w.dtype}.")
+    seed = 0
+    for hi, lo in zip(w[0::2].tolist(), w[1::2].tolist()):
+        seed ^= (hi << 32) | lo
+    return seed
+
+
+def key_seed(key) -> int:
+    """The fastinit seed a (concrete) JAX PRNG key draws with, typed (``jax.random.key``) or
+    raw (``jax.random.PRNGKey``). ``key_seed(jax.random.key(s)) == s`` for 0 <= s < 2**32."""
+    jax = _jax()
+    return seed_from_words(np.asarray(jax.random.key_data(key)))
+
+
+def _float_dtype(jax, dtype):
+    try:
+        dt = np.dtype(jax.dtypes.canonicalize_dtype(dtype))
+    except TypeError:
+        dt = None
+    if dt is None or not jax.numpy.issubdtype(dt, jax.numpy.floating):
+        raise TypeError(f"The 'dtype' parameter of {_FUNC}'s initializer must be a floating "
+                        f"dtype (float32, float64, float16, bfloat16). Got {dtype!r}.")
+    return dt
+
+
+def jax_init(scheme, *, fan_in=None, fan_out=None, **params):
+    """A JAX initializer ``init(key, shape, dtype=jnp.float32)`` drawing ``scheme``.
+
+    ``scheme`` and ``params`` as for ``fastinit.sample`` (a name, an alias or
+    ``fastinit.spec(...)``); ``fan_in`` / ``fan_out`` override the fans of the shape. The
+    weights equal ``fastinit.sample(scheme, shape, seed=key_seed(key), layout="keras")``.
+
+    >>> import jax, fastinit
+    >>> init = fastinit.interop.jax_init("glorot_uniform")
+    >>> init(jax.random.key(0), (3, 2)).shape
+    (3, 2)
+    """
+    jax = _jax()
+    jnp = jax.numpy
+    s, resolved = registry.resolve(scheme, params, _FUNC)
+    spec = registry.InitSpec(s.name, tuple(resolved.items()))
+    where = f"{_FUNC}({str(spec)!r})"
+
+    def init(key, shape, dtype=jnp.float32):
+        shape = check_shape(shape, "shape", where)
+        dt = _float_dtype(jax, dtype)
+        drawn = np.float64 if dt == np.float64 else np.float32
+        fi, fo = resolve_fans(shape, "keras", fan_in, fan_out, func=where, scheme=s.name,
+                              required=s.needs_fans)
+        s.family_args(resolved, fi, fo, where)      # parameters that depend on the fans
+
+        def host(words):
+            w = sample(spec, shape, seed=seed_from_words(words), dtype=drawn, layout="keras",
+                       fan_in=fan_in, fan_out=fan_out)
+            return w.astype(dt, copy=False)
+
+        words = jax.random.key_data(key)
+        if isinstance(words, jax.core.Tracer):      # under jit / vmap: draw on the host
+            return jax.pure_callback(host, jax.ShapeDtypeStruct(shape, dt), words,
+                                     vmap_method="sequential")
+        return jnp.asarray(host(np.asarray(words)), dtype=dt)
+
+    init.__name__ = init.__qualname__ = f"jax_init({spec})"
+    return init
