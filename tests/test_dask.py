@@ -384,3 +384,20 @@ def test_executor_lost_when_the_pool_breaks(tmp_path):
     with pytest.raises(ExecutorLost, match="the executor broke.*Run the same sweep again"):
         run_sweep(WIDE, tmp_path / "b.db", executor=ex)
     ex.shutdown()
+
+
+def test_slurm_recipe_books_one_worker_per_node_on_all_its_cores():
+    """docs/slurm_sweep.py, the README's recipe: the job script it makes (no SLURM needed)."""
+    pytest.importorskip("dask_jobqueue")
+    import importlib.util
+    import pathlib
+    path = pathlib.Path(__file__).parents[1] / "docs" / "slurm_sweep.py"
+    spec = importlib.util.spec_from_file_location("slurm_sweep", path)
+    recipe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(recipe)
+    with recipe.slurm_cluster(32, "64GB", "/shared/numba", queue="normal") as slurm:
+        script = slurm.job_script()
+    assert "#SBATCH --cpus-per-task=32" in script and "#SBATCH --nodes=1" in script
+    assert "#SBATCH -n 1" in script and "--nthreads 1" in script
+    assert "export NUMBA_CACHE_DIR=/shared/numba" in script
+    assert "--nworkers" not in script                # one worker process per job
