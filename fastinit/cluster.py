@@ -104,7 +104,8 @@ def slots(executor, hosts=False) -> int:
 class InFlight:
     """The driver's window: ``max_in_flight`` if given, else twice the executor's slots (at
     least 2), re-read from a Dask scheduler every ``refresh`` seconds as workers join or leave.
-    ``hosts`` is the latest per-host layout, handed to each task for its thread share."""
+    ``hosts`` is the latest per-host layout, handed to each task for its thread share (on Dask,
+    only the hosts with several worker processes)."""
 
     def __init__(self, executor, max_in_flight: int | None = None, refresh: float = 2.0):
         self.executor, self.fixed, self.refresh = executor, max_in_flight, refresh
@@ -112,9 +113,12 @@ class InFlight:
         self._read()
 
     def _read(self):
-        self.hosts = layouts(self.executor)
+        hosts = layouts(self.executor)
         self._when = time.monotonic()
-        self._auto = 1 if self.hosts is None else max(2, 2 * slots(self.executor, self.hosts))
+        self._auto = 1 if hosts is None else max(2, 2 * slots(self.executor, hosts))
+        if self.dynamic:    # a worker alone on its host knows its layout: send only the others
+            hosts = {h: v for h, v in hosts.items() if v.processes > 1}
+        self.hosts = hosts
 
     def limit(self) -> int:
         if self.dynamic and time.monotonic() - self._when > self.refresh:

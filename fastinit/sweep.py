@@ -58,14 +58,13 @@ def run_population(configs: list[dict], diagnose: bool = True, threads: int | No
     (fastinit.cluster.thread_share), or Numba's setting when ``hosts`` is None (local).
     Several threads of one process may run populations at once (fastinit.cluster).
     """
+    with population_threads(threads, hosts) as threads:   # data loading draws in kernels too
+        return _train_population(configs, diagnose, threads)
+
+
+def _train_population(configs, diagnose, threads):
     c0 = configs[0]
     data = load_dataset(c0["dataset"], c0.get("data"), c0["data_seed"])
-    with population_threads(threads, hosts) as threads:
-        return _train_population(configs, data, diagnose, threads)
-
-
-def _train_population(configs, data, diagnose, threads):
-    c0 = configs[0]
     loss = c0["loss"] or data.loss
     sizes = [data.n_features] + [c0["width"]] * c0["depth"] + [data.n_outputs]
     t0 = time.perf_counter()
@@ -354,7 +353,10 @@ def run_sweep(spec, db="runs.db", *, executor: cf.Executor | None = None,
                     collect(block=False)
                     while len(pending) >= window.limit() and not stop.requested:
                         collect(block=True)
-                while pending and not stop.requested:
+                if stop.requested and pending:
+                    say(f"stopping after the {len(pending)} population(s) in flight; Ctrl-C "
+                        f"again to stop at once")
+                while pending:          # in flight when Ctrl-C came: finished and saved
                     collect(block=True)
             if stop.requested:
                 raise KeyboardInterrupt

@@ -177,6 +177,7 @@ def test_one_worker_two_threads_on_each_threading_layer(tmp_path, layer):
     assert res.returncode == 0, res.stderr[-3000:]
     out = json.loads(res.stdout.strip().splitlines()[-1])
     assert out == {"layer": layer, "failed": 0, "same": True}
+    assert "Concurrent access" not in res.stderr and "Restarting worker" not in res.stderr
 
 
 def test_serial_layer_lock_admits_one_population_at_a_time(monkeypatch):
@@ -401,3 +402,23 @@ def test_slurm_recipe_books_one_worker_per_node_on_all_its_cores():
     assert "#SBATCH -n 1" in script and "--nthreads 1" in script
     assert "export NUMBA_CACHE_DIR=/shared/numba" in script
     assert "--nworkers" not in script                # one worker process per job
+
+
+def test_ctrl_c_on_a_pool_saves_the_populations_in_flight(tmp_path, monkeypatch):
+    """The first Ctrl-C stops submitting and waits for what is in flight, then stops: every
+    population that started is saved, no more start."""
+    probe = Probe(sweep_mod.run_population, hold=1)
+    monkeypatch.setattr(sweep_mod, "run_population", probe)
+    heard = []
+
+    def interrupt(n):
+        if n == 1:
+            os.kill(os.getpid(), signal.SIGINT)      # as Ctrl-C: the handler only notes it
+    with cf.ThreadPoolExecutor(max_workers=2) as pool, pytest.raises(KeyboardInterrupt):
+        run_sweep(WIDE, tmp_path / "c.db", executor=pool, on_commit=interrupt,
+                  log=heard.append)
+    with Store(tmp_path / "c.db") as s:
+        rows = s.rows()
+    assert 1 < len(rows) == probe.entered < 16
+    assert {r["status"] for r in rows} == {"done"}
+    assert any("stopping after the" in m for m in heard)
