@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import argparse
+import json
+import logging
 import os
 import sys
 import time
@@ -18,7 +20,7 @@ from .report_html import write_interactive
 from .runkeys import describe
 from .sweepspec import SpecError
 from .store import Store, StoreError
-from .sweep import MAX_RUNS, run_sweep
+from .sweep import MAX_RUNS, ExecutorLost, run_sweep
 
 DEMO_SCHEMES = ["zeros", {"name": "constant", "value": 0.1}, "xavier_normal",
                 {"name": "kaiming_normal", "nonlinearity": "relu"}, "lecun_normal",
@@ -35,21 +37,55 @@ def _progress(args) -> bool:
     return not args.quiet and sys.stderr.isatty()
 
 
+class ConnectError(Exception):
+    """The sweep's cluster cannot be reached: one line, exit status 2."""
+
+
+def _scheduler_file(path: str) -> str:
+    """The scheduler's address from a Dask scheduler file (``dask scheduler
+    --scheduler-file PATH`` writes it), or ConnectError saying what is wrong with it."""
+    try:
+        with open(path) as f:
+            address = json.load(f).get("address")
+    except FileNotFoundError:
+        raise ConnectError(f"--scheduler-file {path}: no such file (start the scheduler with "
+                           f"`dask scheduler --scheduler-file {path}` first)") from None
+    except (OSError, ValueError, AttributeError) as e:
+        raise ConnectError(f"--scheduler-file {path}: not a Dask scheduler file "
+                           f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else e})"
+                           ) from None
+    if not isinstance(address, str):
+        raise ConnectError(f"--scheduler-file {path}: not a Dask scheduler file (no "
+                           f"\"address\")")
+    return address
+
+
 def _executor(args):
-    """(executor, client) for --scheduler ADDRESS, else (None, None): the local default."""
-    if not getattr(args, "scheduler", None):
+    """(executor, client) for --scheduler ADDRESS or --scheduler-file PATH, else (None,
+    None): the local default. ConnectError when the cluster cannot be reached."""
+    if not (args.scheduler or args.scheduler_file):
         return None, None
+    address = args.scheduler or _scheduler_file(args.scheduler_file)
     try:
         from distributed import Client
     except ImportError:
-        raise SystemExit("--scheduler needs Dask: pip install 'dask[distributed]' "
-                         "(or pip install 'fastinit[dask]').") from None
+        raise ConnectError("a Dask scheduler needs Dask: pip install 'fastinit[dask]'") \
+            from None
     try:
-        client = Client(args.scheduler, timeout=30)
+        client = Client(address, timeout=30)
     except (OSError, TimeoutError, ValueError) as e:
-        raise SystemExit(f"fastinit sweep: cannot reach the Dask scheduler {args.scheduler}: "
-                         f"{e}") from None
+        raise ConnectError(f"cannot reach the Dask scheduler {address}: "
+                           f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") \
+            from None
     return client.get_executor(), client
+
+
+def _saved(db) -> int:
+    try:
+        with Store(db, readonly=True) as s:
+            return s.count()
+    except StoreError:          # stopped before the database was made
+        return 0
 
 
 def _stderr(command: str):
@@ -63,23 +99,27 @@ def cmd_sweep(args) -> int:
         executor, client = _executor(args)
         try:
             res = run_sweep(spec, args.db, executor=executor, progress=_progress(args),
-                            threads=args.threads, max_runs=args.max_runs, log=log)
+                            threads=args.threads, max_in_flight=args.max_in_flight,
+                            max_runs=args.max_runs, log=log)
+        except ExecutorLost:
+            # the client's own reconnect attempts would log tracebacks as it closes
+            logging.disable(logging.ERROR)
+            raise
         finally:
             if client is not None:
-                client.close()
+                client.close(timeout=10)
         with Store(args.db, readonly=True) as s:
             rows = s.rows(spec.name)
-    except (SpecError, StoreError) as e:
+    except (SpecError, StoreError, ConnectError) as e:
         log(str(e))
         return 2
+    except ExecutorLost as e:
+        log(f"stopped: {e.reason}; {_saved(args.db)} runs are saved in {args.db}. Run the "
+            f"same command again to finish the rest.")
+        return 3
     except KeyboardInterrupt:
-        try:
-            with Store(args.db, readonly=True) as s:
-                n = s.count()
-        except StoreError:          # stopped before the database was made
-            n = 0
-        print(f"\nfastinit sweep: stopped; {n} runs are saved in {args.db}. Run the same "
-              f"command again to finish the rest.", file=sys.stderr)
+        print(f"\nfastinit sweep: stopped; {_saved(args.db)} runs are saved in {args.db}. Run "
+              f"the same command again to finish the rest.", file=sys.stderr)
         return 130
     if not args.quiet:
         print(text_table(rows))
@@ -252,12 +292,22 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("overrides", nargs="*", metavar="PATH=VALUE", help="change the spec "
                    "before it is checked, values in TOML: grid.lr=[0.1,0.01] train.epochs=5")
     s.add_argument("--db", default="runs.db", help="results database (default: runs.db)")
-    s.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                   help="a Dask scheduler, e.g. tcp://host:8786 (default: this machine)")
+    where = s.add_mutually_exclusive_group()
+    where.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                       help="a Dask scheduler, e.g. tcp://host:8786 (default: this machine)")
+    where.add_argument("--scheduler-file", default=None, metavar="PATH",
+                       help="the file a Dask scheduler wrote (dask scheduler --scheduler-file "
+                            "PATH), as on HPC systems")
+    s.add_argument("--max-in-flight", type=_positive, default=None, metavar="N",
+                   help="populations submitted and not yet stored (default: twice the "
+                        "cluster's worker threads)")
     s.add_argument("--report", default=None, metavar="DIR", help="also write the report here")
     s.add_argument("--max-runs", type=_positive, default=MAX_RUNS, metavar="N",
                    help=f"refuse a grid of more than N runs (default: {MAX_RUNS:,})")
-    common(s)
+    common(s, threads=False)
+    s.add_argument("--threads", type=int, default=None, help="Numba threads per "
+                   "population (default: all cores here; on a cluster, a worker's cores / its "
+                   "threads)")
     s.set_defaults(func=cmd_sweep)
 
     r = sub.add_parser("report", help="figures and an HTML summary from a results database",
@@ -314,9 +364,12 @@ def main(argv=None) -> int:
     if extra:
         p.error(f"unrecognized arguments: {' '.join(extra)}")
     if getattr(args, "threads", None) is not None and args.command != "bench":
-        if not 1 <= args.threads <= numba.config.NUMBA_NUM_THREADS:
-            print(f"fastinit: --threads must be in [1, {numba.config.NUMBA_NUM_THREADS}]",
-                  file=sys.stderr)
+        # a cluster's workers may have more cores than this machine
+        on_cluster = getattr(args, "scheduler", None) or getattr(args, "scheduler_file", None)
+        most = None if on_cluster else numba.config.NUMBA_NUM_THREADS
+        if args.threads < 1 or most is not None and args.threads > most:
+            print(f"fastinit: --threads must be in [1, {most}]" if most else
+                  "fastinit: --threads must be >= 1", file=sys.stderr)
             return 2
     return args.func(args)
 

@@ -22,8 +22,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import registry, tabular
+from . import cluster, registry, tabular
 from ._validate import check_int
+from .cluster import ExecutorLost, LocalExecutor, population_threads  # noqa: F401 - public
 from .datainit import kraehenbuehl, lsuv
 from .datasets import DATASETS, FILE_DATASETS, load_dataset  # noqa: F401 - public here too
 from .diagnose import diagnose as diagnose_net
@@ -48,12 +49,20 @@ def _init(scheme) -> registry.InitSpec:
     return registry.InitSpec(scheme[0], tuple(sorted(scheme[1].items())))
 
 
-def run_population(configs: list[dict], diagnose: bool = True, threads: int | None = None
-                   ) -> list[dict]:
+def run_population(configs: list[dict], diagnose: bool = True, threads: int | None = None,
+                   hosts: dict | None = None) -> list[dict]:
     """Train one population (configs sharing all but the member keys); one result per run.
 
     A plain function of plain data, so any executor (a Dask worker included) can run it.
+    ``threads``: Numba threads for it; None: its share of this host's cores given ``hosts``
+    (fastinit.cluster.thread_share), or Numba's setting when ``hosts`` is None (local).
+    Several threads of one process may run populations at once (fastinit.cluster).
     """
+    with population_threads(threads, hosts) as threads:   # data loading draws in kernels too
+        return _train_population(configs, diagnose, threads)
+
+
+def _train_population(configs, diagnose, threads):
     c0 = configs[0]
     data = load_dataset(c0["dataset"], c0.get("data"), c0["data_seed"])
     loss = c0["loss"] or data.loss
@@ -133,21 +142,6 @@ class _StopOnInterrupt:
         return False
 
 
-class LocalExecutor(cf.Executor):
-    """Runs each task at once in the calling thread (its populations use every Numba thread):
-    the default executor, and the one whose results every other must match."""
-
-    def submit(self, fn, /, *args, **kwargs):
-        fut: cf.Future = cf.Future()
-        try:
-            fut.set_result(fn(*args, **kwargs))
-        except BaseException as e:  # noqa: BLE001 - handed to the caller through the future
-            if isinstance(e, KeyboardInterrupt):
-                raise
-            fut.set_exception(e)
-        return fut
-
-
 class _Progress:
     """tqdm's bar when tqdm is installed, else a plain "sweep NAME: 12/40 runs" line on
     stderr; ``say`` prints a message above it."""
@@ -225,24 +219,43 @@ def check_size(sp: SweepSpec, max_runs: int) -> int:
     return total
 
 
+def _task(attempt: int, configs, diagnose, threads, hosts):
+    """run_population as submitted: ``attempt`` (0, then 1 for the retry after a lost worker)
+    makes the retry a new task for executors that key tasks by their arguments (Dask)."""
+    return run_population(configs, diagnose, threads, hosts)
+
+
 def run_sweep(spec, db="runs.db", *, executor: cf.Executor | None = None,
-              progress: bool = False, threads: int | None = None, window: int | None = None,
-              on_commit=None, max_runs: int = MAX_RUNS, log=None) -> SweepResult:
+              progress: bool = False, threads: int | None = None,
+              max_in_flight: int | None = None, on_commit=None, max_runs: int = MAX_RUNS,
+              log=None) -> SweepResult:
     """Run every unfinished run of ``spec``, storing each population's results as it finishes.
 
     Before anything trains or the database is touched: the grid is counted (SpecError above
     ``max_runs``) and every run is checked to start (SpecError naming the file, key and
     reason). ``executor``: any concurrent.futures.Executor (default LocalExecutor; Dask's
-    ``Client.get_executor()`` for a cluster). Only this process writes ``db``: each population
+    ``Client.get_executor()`` for a cluster). ``max_in_flight``: populations submitted and not
+    yet stored (default: twice the executor's slots, fastinit.cluster.InFlight). ``threads``:
+    Numba threads per population (default: all cores locally; a worker's cores divided by its
+    thread slots on a pool or cluster). Only this process writes ``db``: each population
     is committed in one transaction, so killing the sweep loses nothing already committed and
     re-running it skips finished runs. ``log(message)`` hears what the result's notes and
-    failures say, as it happens. Ctrl-C stops after the running population (it is saved) and
-    raises KeyboardInterrupt; a second Ctrl-C stops at once. A database that cannot be written
-    (disk full) raises StoreError saying what is saved.
+    failures say, as it happens. A population whose worker is lost (killed, disconnected) is
+    recorded as failed with the cause and retried once; an executor that can run nothing more
+    (the Dask scheduler's connection lost) raises ExecutorLost, everything finished saved.
+    Ctrl-C stops after the running population (it is saved) and raises KeyboardInterrupt; a
+    second Ctrl-C stops at once. A database that cannot be written (disk full) raises
+    StoreError saying what is saved.
     """
     sp = load_spec(spec)
     total = check_size(sp, max_runs)
-    threads = check_threads(threads)
+    executor = executor or LocalExecutor()
+    if isinstance(executor, LocalExecutor):
+        threads = check_threads(threads)
+    elif threads is not None:           # a worker may have more cores than this machine
+        threads = check_int(threads, "threads", _FUNC, minimum=1)
+    if max_in_flight is not None:
+        max_in_flight = check_int(max_in_flight, "max_in_flight", _FUNC, minimum=1)
     check_runs(sp)
     notes, failures = [], []
     log = log or (lambda msg: None)
@@ -263,28 +276,62 @@ def run_sweep(spec, db="runs.db", *, executor: cf.Executor | None = None,
                 f"{total} runs, and the earlier runs stay in the database.")
         finished = store.finished_ids()
         todo = total - store.finished_count(sp.name)
-        executor = executor or LocalExecutor()
-        window = window or (1 if isinstance(executor, LocalExecutor) else 4)
+        window = cluster.InFlight(executor, max_in_flight)
         if progress:
             bar = _Progress(todo, sp.name, log)
         t0 = time.perf_counter()
         done = failed = 0
         kernel = 0.0
-        pending: dict[cf.Future, list[Run]] = {}
+        pending: dict[cf.Future, tuple[list[Run], int]] = {}
+
+        def lost(why, cause=None):
+            nonlocal done
+            for fut in [f for f in pending if f.done() and not f.cancelled()
+                        and f.exception() is None]:       # finished before the loss: saved
+                members, _ = pending.pop(fut)
+                done += len(members) - len(store.add_results(fut.result(), sp.name))
+            raise ExecutorLost(
+                f"{_FUNC}: {why}. {done} runs of this call are saved in {db}; the "
+                f"{sum(len(m) for m, _ in pending.values())} runs in flight are not. Run the "
+                f"same sweep again to finish the rest.", why) from cause
+
+        def submit(task, attempt):
+            try:
+                fut = executor.submit(_task, attempt, [r.config for r in task], sp.diagnose,
+                                      threads, window.hosts)
+            except Exception as e:
+                why = cluster.gone(executor)
+                if why is None:
+                    raise
+                lost(why, e)
+            pending[fut] = (task, attempt)
 
         def collect(block: bool):
             nonlocal done, failed, kernel
             if not pending:
                 return
             ready, _ = cf.wait(list(pending), return_when=cf.FIRST_COMPLETED,
-                               timeout=None if block else 0)
-            for fut in ready:
-                members = pending.pop(fut)
+                               timeout=(window.refresh if window.dynamic else None) if block
+                               else 0)
+            for fut in sorted(ready, key=lambda f: f.cancelled()):   # results first
+                members, attempt = pending.pop(fut)
+                if fut.cancelled():          # not by this loop: the executor gave it up
+                    lost(cluster.gone(executor) or "the executor cancelled a population")
                 try:
                     results = fut.result()
+                except cf.BrokenExecutor as e:
+                    lost(f"the executor broke ({type(e).__name__}: {e})", e)
                 except Exception as e:  # noqa: BLE001 - recorded, the sweep goes on
                     error = f"{type(e).__name__}: {e}"
+                    why = cluster.gone(executor)
+                    if why is not None:
+                        lost(why, e)
                     store.add_failed(members, error, sp.name)
+                    if attempt == 0 and cluster.worker_lost(e):
+                        say(f"{len(members)} run(s) lost their worker ({_ids(members)}): "
+                            f"{error}; recorded as failed, retrying once")
+                        submit(members, attempt + 1)
+                        continue
                     bad = [(r.id, error) for r in members]
                 else:
                     bad = store.add_results(results, sp.name)
@@ -293,9 +340,8 @@ def run_sweep(spec, db="runs.db", *, executor: cf.Executor | None = None,
                 failed += len(bad)
                 done += len(members) - len(bad)
                 for reason in dict.fromkeys(e for _, e in bad):
-                    ids = [i for i, e in bad if e == reason]
-                    say(f"{len(ids)} run(s) failed ({', '.join(ids[:3])}"
-                        f"{', ...' if len(ids) > 3 else ''}): {reason}")
+                    say(f"{sum(e == reason for _, e in bad)} run(s) failed "
+                        f"({_ids([i for i, e in bad if e == reason])}): {reason}")
                 if bar is not None:
                     bar.update(len(members))
                 if on_commit is not None:
@@ -307,13 +353,14 @@ def run_sweep(spec, db="runs.db", *, executor: cf.Executor | None = None,
                 for task in sp.populations(keep=lambda r: r.id not in finished):
                     if stop.requested:
                         break
-                    fut = executor.submit(run_population, [r.config for r in task],
-                                          sp.diagnose, threads)
-                    pending[fut] = task
+                    submit(task, 0)
                     collect(block=False)
-                    while len(pending) >= window:
+                    while len(pending) >= window.limit() and not stop.requested:
                         collect(block=True)
-                while pending and not stop.requested:
+                if stop.requested and pending:
+                    say(f"stopping after the {len(pending)} population(s) in flight; Ctrl-C "
+                        f"again to stop at once")
+                while pending:          # in flight when Ctrl-C came: finished and saved
                     collect(block=True)
             if stop.requested:
                 raise KeyboardInterrupt
@@ -327,3 +374,9 @@ def run_sweep(spec, db="runs.db", *, executor: cf.Executor | None = None,
         if bar is not None:
             bar.close()
         store.close()
+
+
+def _ids(items) -> str:
+    """The first three run ids of runs or ids, for a message."""
+    ids = [getattr(r, "id", r) for r in items]
+    return ", ".join(ids[:3]) + (", ..." if len(ids) > 3 else "")

@@ -93,6 +93,8 @@ def run_bench(args) -> int:
                          "one [784, 256, 256, 10], batch 128, 1 thread")])
     say("  sweeps ...")
     sweep_text, _ = sweeps.main(threads, quick)
+    say("  sweeps on a Dask LocalCluster ...")
+    dask_text, _ = sweeps.dask_case(quick)
     say("  convergence ...")
     conv_text, summary = convergence.main(quick, args.out, threads[-1])
     conv_png = os.path.join(args.out, "time_to_accuracy.png")
@@ -105,7 +107,7 @@ def run_bench(args) -> int:
         f"fastinit time.", f"Single-thread sgemm peak: {peak:.1f} GFLOP/s",
         "## Sampling", sample_text, "## Training", train_text,
         "## Where an epoch's time goes", profile.__doc__.strip(), prof_text,
-        "## Sweeps", sweep_text,
+        "## Sweeps", sweep_text, "### On a Dask cluster", dask_text,
         "## Convergence", convergence.__doc__.strip(), conv_text,
         "## Figures", "\n".join(f"![{os.path.basename(p)}]({os.path.basename(p)})"
                                 for p in pngs)])
