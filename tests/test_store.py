@@ -230,13 +230,24 @@ def test_disk_full_says_what_is_saved_and_how_to_resume(tmp_path, capsys, monkey
         assert s.count() == 3
 
 
-def _without_root_file_powers():
-    """In the child: drop the capabilities that let root ignore file modes (Linux)."""
-    import ctypes
-    libc = ctypes.CDLL(None, use_errno=True)
-    for cap in (1, 2, 3):             # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER
-        if libc.prctl(24, cap, 0, 0, 0) != 0:      # PR_CAPBSET_DROP
-            os._exit(97)
+# Run as root, a child first drops the capabilities that let root ignore file modes from its
+# bounding set, then executes the command: the new image starts without them. (Done in a fresh
+# interpreter, not in a preexec_fn: forking a test process that runs JAX threads can deadlock.)
+_WITHOUT_ROOT_FILE_POWERS = """
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+for cap in (1, 2, 3):             # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER
+    if libc.prctl(24, cap, 0, 0, 0) != 0:      # PR_CAPBSET_DROP
+        sys.exit(97)
+os.execv(sys.executable, [sys.executable] + sys.argv[1:])
+"""
+
+
+def _as_user(args):
+    """The command, run without root's file powers when this test runs as root."""
+    if os.geteuid() == 0:
+        return [sys.executable, "-c", _WITHOUT_ROOT_FILE_POWERS] + args[1:]
+    return args
 
 
 def test_report_and_sweep_on_a_read_only_database(tmp_path):
@@ -256,16 +267,15 @@ def test_report_and_sweep_on_a_read_only_database(tmp_path):
     spec = tmp_path / "s.toml"
     spec.write_text("name = 'ro'\n[grid]\nseed = [0, 1, 2]\n[train]\nepochs = 1\nwidth = 8\n"
                     "depth = 1\n")
-    drop = _without_root_file_powers if os.geteuid() == 0 else None
     try:
-        rep = subprocess.run([sys.executable, "-m", "fastinit", "report", str(ro_db), "--out",
-                              str(out)], capture_output=True, text=True, preexec_fn=drop)
+        rep = subprocess.run(_as_user([sys.executable, "-m", "fastinit", "report", str(ro_db),
+                                       "--out", str(out)]), capture_output=True, text=True)
         if rep.returncode == 97:
             pytest.skip("cannot drop root's file capabilities here")
         assert rep.returncode == 0, rep.stderr
         assert "report:" in rep.stdout and (out / "index.html").exists()
-        sw = subprocess.run([sys.executable, "-m", "fastinit", "sweep", str(spec), "--db",
-                             str(ro_db), "-q"], capture_output=True, text=True, preexec_fn=drop)
+        sw = subprocess.run(_as_user([sys.executable, "-m", "fastinit", "sweep", str(spec),
+                                      "--db", str(ro_db), "-q"]), capture_output=True, text=True)
         assert sw.returncode == 2
         assert sw.stderr.startswith(f"fastinit sweep: {ro_db}: cannot ") and \
             "not writable" in sw.stderr and sw.stderr.count("\n") == 1, sw.stderr
