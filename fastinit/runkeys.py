@@ -137,6 +137,8 @@ RUN_KEYS: tuple[RunKey, ...] = (
     RunKey("bias_init", None, _scheme(True), "bias init (default: zeros or the preset's)",
            member=True),
     RunKey("bias", True, _boolean, "false: layers without bias parameters"),
+    RunKey("norm", None, _choice(("batch", "layer"), "'batch' or 'layer'", optional=True),
+           "normalize every hidden layer: batch or layer norm"),
     RunKey("dropout", 0.0, _number("a number in [0, 1)", high=1.0, high_open=True),
            "inverted dropout of the hidden activations while training", member=True),
     RunKey("lr", 0.01, _number("a positive number", low_open=True), "learning rate",

@@ -74,7 +74,7 @@ def _train_population(configs, diagnose, threads):
                              for c in configs],
                   n=len(configs), seed=each("seed"), dtype=np.dtype(c0["dtype"]),
                   activation_param=each("activation_param"), bias=c0["bias"],
-                  dropout=each("dropout"))
+                  dropout=each("dropout"), norm=c0["norm"])
     if c0["residual"]:
         net = ResMLP(data.n_features, c0["width"], c0["depth"], data.n_outputs,
                      residual=c0["residual"], **common)
