@@ -77,6 +77,10 @@ def check_runs(sp: SweepSpec) -> None:
             except (OSError, ValueError, TypeError) as e:
                 given = f" with [data].{base} options {opts}" if opts else ""
                 fail("dataset", name, f"cannot load {name!r}{given}: {e}")
+            if True in sp.values("drop_last") and max(sp.values("batch_size")) > len(d.x_train):
+                fail("batch_size", max(sp.values("batch_size")),
+                     f"batch_size {max(sp.values('batch_size'))} with drop_last = true drops "
+                     f"every batch of dataset {name!r} ({len(d.x_train)} training samples).")
             for loss, dtype in itertools.product(sp.values("loss"), sp.values("dtype")):
                 _check_loss(d, name, loss, dtype, lambda msg: fail(
                     "loss" if loss is not None else "dataset",

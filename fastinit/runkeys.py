@@ -147,6 +147,7 @@ RUN_KEYS: tuple[RunKey, ...] = (
            "npz:PATH, mnist:PATH, fashion_mnist:PATH"),
     RunKey("optimizer", "sgd", _choice(OPTIMIZERS), "sgd, momentum, nesterov, adam, adamw"),
     RunKey("batch_size", 32, _integer(1, "a positive integer"), "minibatch size"),
+    RunKey("drop_last", False, _boolean, "drop each epoch's last batch when it is short"),
     RunKey("epochs", 10, _integer(0, "a non-negative integer"), "training epochs"),
     RunKey("momentum", 0.9, _number("a number in [0, 1)", high=1.0, high_open=True),
            "momentum / nesterov coefficient", member=True),

@@ -91,6 +91,7 @@ def _train_population(configs, diagnose, threads):
         else None
     diag_time = time.perf_counter() - td
     hist = train(net, data, epochs=c0["epochs"], batch_size=c0["batch_size"],
+                 drop_last=c0["drop_last"],
                  optimizer=c0["optimizer"], lr=each("lr"), loss=loss, seed=c0["data_seed"],
                  momentum=each("momentum"), weight_decay=each("weight_decay"), threads=threads)
     td = time.perf_counter()

@@ -459,3 +459,15 @@ def test_norm_in_residual_nets_sweeps_and_torch_round_trip(tmp_path):
         assert sorted(str(r["config"]["norm"]) for r in s.rows("n")) == ["None", "batch",
                                                                           "layer"]
     del torch
+
+
+def test_drop_last_sweep_key_is_checked_before_training(tmp_path):
+    from fastinit.preflight import check_runs
+    from fastinit.sweepspec import SpecError, SweepSpec
+    ok = SweepSpec.from_dict({"grid": {"drop_last": [True, False]},
+                              "train": {"batch_size": 500}})
+    check_runs(ok)
+    big = SweepSpec.from_dict({"grid": {"drop_last": [True]}, "train": {"batch_size": 5000}})
+    with pytest.raises(SpecError, match=r"batch_size 5000 with drop_last = true drops every "
+                                        r"batch of dataset 'digits' \(1438 training samples\)"):
+        check_runs(big)
