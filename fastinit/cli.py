@@ -297,9 +297,9 @@ def parser() -> argparse.ArgumentParser:
                                     "its table and report; or one example",
                        description="Without a name: run 8 schemes x 5 seeds x 3 depths on the "
                        "UCI digits, print the table, write the report. With a name: one example "
-                       "(symmetry, depth, linear, chaos), each writing a PNG.")
+                       f"({', '.join(examples.EXAMPLES)}), each writing a PNG.")
     d.add_argument("name", nargs="?", default="sweep",
-                   choices=["sweep", "symmetry", "depth", "linear", "chaos"],
+                   choices=["sweep", *examples.EXAMPLES],
                    help="which demo (default: sweep)")
     d.add_argument("--out", default="fastinit-demo", help="output directory (default: "
                                                           "fastinit-demo)")

@@ -77,7 +77,7 @@ def _train_population(configs, diagnose, threads):
                              for c in configs],
                   n=len(configs), seed=each("seed"), dtype=np.dtype(c0["dtype"]),
                   activation_param=each("activation_param"), bias=c0["bias"],
-                  dropout=each("dropout"))
+                  dropout=each("dropout"), norm=c0["norm"])
     if c0["residual"]:
         net = ResMLP(data.n_features, c0["width"], c0["depth"], data.n_outputs,
                      residual=c0["residual"], **common)
@@ -94,6 +94,7 @@ def _train_population(configs, diagnose, threads):
         else None
     diag_time = time.perf_counter() - td - (compilelog.seconds() - ready)
     hist = train(net, data, epochs=c0["epochs"], batch_size=c0["batch_size"],
+                 drop_last=c0["drop_last"],
                  optimizer=c0["optimizer"], lr=each("lr"), loss=loss, seed=c0["data_seed"],
                  momentum=each("momentum"), weight_decay=each("weight_decay"), threads=threads)
     td, ready = time.perf_counter(), compilelog.seconds()

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numba
 import numpy as np
 
-from . import compilelog, jsonable, kernels, streams, tabular
+from . import compilelog, jsonable, kernels, population, streams, tabular
 from ._validate import check_bool, check_choice, check_int, check_memory, check_real, \
     check_seed, check_targets, check_x
 from .datasets import Dataset, from_arrays, permutation
@@ -124,19 +124,6 @@ def as_dataset(data, func: str = _FUNC) -> Dataset:
                     f"{type(data).__name__}.")
 
 
-def per_member(value, K: int, param: str, func: str = _FUNC, **bounds) -> np.ndarray:
-    """A hyper-parameter given once or once per member, as (K,) float64, each value checked
-    (check_real's bounds)."""
-    if isinstance(value, (list, tuple, np.ndarray)):
-        values = list(np.asarray(value, dtype=object).ravel()) if np.ndim(value) == 1 else None
-        if values is None or len(values) != K:
-            raise ValueError(f"The {param!r} parameter of {func} must be a number or a list of "
-                             f"one number per member (n={K}). Got shape {np.shape(value)}.")
-        return np.array([check_real(v, f"{param}[{k}]", func, **bounds)
-                         for k, v in enumerate(values)], dtype=np.float64)
-    return np.full(K, check_real(value, param, func, **bounds))
-
-
 def split_worthwhile(net: MLP, batch_size: int) -> bool:
     """Whether one member's step is big enough to gain from several threads (a parallel region
     costs microseconds; a [64, 64, 64, 10] step at batch 32 takes about ten)."""
@@ -211,15 +198,16 @@ def train(net: MLP, data, *, epochs: int | None = None, steps: int | None = None
     loss = ds.loss if loss is None else loss
     check_choice(loss, "loss", _FUNC, LOSSES)
     seed = check_seed(seed, "seed", _FUNC)
-    lrs = per_member(lr, K, "lr", low=0.0, low_open=True)
-    momenta = per_member(momentum, K, "momentum", low=0.0, high=1.0, high_open=True)
+    lrs = population.reals(lr, K, "lr", _FUNC, low=0.0, low_open=True)
+    momenta = population.reals(momentum, K, "momentum", _FUNC, low=0.0, high=1.0,
+                               high_open=True)
     if not (isinstance(betas, (tuple, list)) and len(betas) == 2):
         raise TypeError(f"The 'betas' parameter of {_FUNC} must be a pair (beta1, beta2). "
                         f"Got {betas!r}.")
     beta1 = check_real(betas[0], "betas", _FUNC, low=0.0, high=1.0, high_open=True)
     beta2 = check_real(betas[1], "betas", _FUNC, low=0.0, high=1.0, high_open=True)
     eps = check_real(eps, "eps", _FUNC, low=0.0, low_open=True)
-    decays = per_member(weight_decay, K, "weight_decay", low=0.0)
+    decays = population.reals(weight_decay, K, "weight_decay", _FUNC, low=0.0)
     check_choice(shuffle, "shuffle", _FUNC, SHUFFLES)
     eval_every = check_int(eval_every, "eval_every", _FUNC, minimum=0)
     eval_batch_size = check_int(eval_batch_size, "eval_batch_size", _FUNC, minimum=1)
@@ -330,8 +318,9 @@ def train(net: MLP, data, *, epochs: int | None = None, steps: int | None = None
                     LOSSES.index(loss), opt, plan, net.diverged, loss_sum, correct,
                     diverged_step)
             nthreads = numba.get_num_threads()
-            residual = bool(np.any(net.arch.skip >= 0))
-            if K >= nthreads or residual or not split_worthwhile(net, batch):
+            rows_only = not (np.any(net.arch.skip >= 0)          # skips and layer norm mix
+                             or np.any(net.arch.norm == kernels.norm.LAYER))   # rows
+            if K >= nthreads or not rows_only or not split_worthwhile(net, batch):
                 kernels.train.train_epoch(*args)
             else:   # fewer members than threads: split each member's products instead
                 kernels.train.train_epoch_split(*args, nthreads)
