@@ -227,8 +227,6 @@ def test_a_version_2_database_gains_compile_s_when_opened(tmp_path):
     assert "compile_s" in [c[1] for c in con.execute("PRAGMA table_info(runs)")]
     assert [(r["id"], r["curves"], r["compile_s"]) for r in migrated] == \
         [(r["id"], r["curves"], None) for r in old]
-    con.execute("INSERT INTO sweeps VALUES ('t', 'x')")    # a sweep to resume, then one more
-    con.commit()
     con.close()
     res = run_sweep({"name": "t", "grid": {"scheme": TWO_SPECS + ["zeros"], "seed": [0, 1, 2]},
                      "train": {"epochs": 1, "width": 8, "depth": 1}}, db)
