@@ -1,0 +1,41 @@
+"""The benchmark's single-thread peak is measured on one thread or not at all (never a timing
+assertion here: only that the thread limit is applied, checked, and its failure said)."""
+import contextlib
+import os
+import sys
+
+import pytest
+
+from fastinit.benchsuite import harness, training
+
+threadpoolctl = pytest.importorskip("threadpoolctl")
+
+
+def test_inside_the_limit_every_blas_runs_one_thread():
+    import numpy as np
+    np.ones((4, 4)) @ np.ones((4, 4))                    # BLAS loaded
+    with training.one_thread():                         # raises unless every one runs 1
+        from threadpoolctl import threadpool_info
+        assert {i["num_threads"] for i in threadpool_info()} == {1}
+        torch = harness.torch_or_none()
+        assert torch is None or torch.get_num_threads() == 1
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="one core: every BLAS runs one")
+def test_a_limit_that_did_not_take_refuses_the_peak(monkeypatch):
+    threadpoolctl.threadpool_limits(len(os.sched_getaffinity(0)))     # BLAS on every core
+    monkeypatch.setattr(threadpoolctl, "threadpool_limits", lambda n: contextlib.nullcontext())
+    with pytest.raises(training.PeakUnverified, match="BLAS not limited to one thread: .*"
+                                                      "[2-9][0-9]* threads"):
+        training.sgemm_peak()
+
+
+def test_without_threadpoolctl_the_peak_says_what_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "threadpoolctl", None)
+    with pytest.raises(training.PeakUnverified, match=r"pip install 'fastinit\[bench\]'"):
+        training.sgemm_peak()
+
+
+def test_the_peak_line_gives_the_value_or_the_reason():
+    assert training.peak_line(97.25).endswith("checked): 97.2 GFLOP/s")
+    assert training.peak_line(None, "why") == "Single-thread sgemm peak: not measured: why"
