@@ -14,7 +14,14 @@ cluster: each kernel compiles once), else ``__pycache__/fastinit-<digest>`` next
 sources, else (read-only site-packages) the user cache directory
 (``$XDG_CACHE_HOME`` or ``~/.cache``) ``/fastinit/fastinit-<digest>``. Only the newest few of
 these directories are kept (``prune``).
+
+Processes may share one cache (Dask workers on a shared filesystem, parallel runs): Numba saves
+a kernel by reading its index, adding a signature and writing the index back, so two processes
+saving two signatures of one kernel at once would lose one or map it to the other's code. Every
+fastinit kernel's save holds a lock on ``CACHE_DIR/.lock`` (POSIX lockf, which NFS honours).
 """
+import contextlib
+import fcntl
 import hashlib
 import os
 import pathlib
@@ -82,6 +89,32 @@ CACHE_DIR = cache_dir()
 prune(CACHE_DIR)
 
 
+@contextlib.contextmanager
+def _cache_lock():
+    """Held while a kernel's compiled code is written into CACHE_DIR (see the docstring)."""
+    with open(os.path.join(CACHE_DIR, ".lock"), "a") as f:
+        fcntl.lockf(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.lockf(f, fcntl.LOCK_UN)
+
+
+def _serialise_saves(dispatcher):
+    """The dispatcher's cache saves, one process at a time."""
+    cache = getattr(dispatcher, "_cache", None)
+    save = getattr(cache, "save_overload", None)
+    if CACHE_DIR is None or save is None:
+        return dispatcher
+
+    def save_overload(sig, data):
+        with _cache_lock():
+            save(sig, data)
+
+    cache.save_overload = save_overload
+    return dispatcher
+
+
 def _decorator(**options):
     """njit with ``options``, caching into CACHE_DIR; usable as @jit and @jit(...)."""
     def decorate(fn=None, **more):
@@ -90,7 +123,7 @@ def _decorator(**options):
         previous = config.CACHE_DIR
         config.CACHE_DIR = CACHE_DIR or previous   # read once, when the cache is set up
         try:
-            return njit(fn, **options, **more)
+            return _serialise_saves(njit(fn, **options, **more))
         finally:
             config.CACHE_DIR = previous
     return decorate

@@ -1,0 +1,56 @@
+"""Processes sharing one kernel cache (Dask workers on a shared NUMBA_CACHE_DIR, parallel test
+runs) never lose or mix each other's compiled kernels.
+
+Numba saves a kernel by reading the kernel's cache index, adding its signature and writing the
+index back; two processes doing that at once for different signatures of one kernel lose an
+entry, or map a signature to the other one's code. fastinit serialises its kernels' saves with
+a file lock in the cache directory (kernels/_config.py). The test makes the window wide: each
+process waits between reading the index and writing it until the other one is there too
+(or 5 s pass)."""
+import os
+import subprocess
+import sys
+import textwrap
+
+CHILD = textwrap.dedent("""
+    import os, sys, time, numpy as np
+    from numba.core import caching
+    mine, other = sys.argv[1], sys.argv[2]
+    write_index = caching.IndexDataCacheFile._save_index
+    def slow_write(self, overloads):                  # the index is read: say so, wait for
+        open(mine, "w").close()                       # the other process (at most 5 s)
+        t0 = time.time()
+        while not os.path.exists(other) and time.time() - t0 < 5:
+            time.sleep(0.02)
+        return write_index(self, overloads)
+    caching.IndexDataCacheFile._save_index = slow_write
+    from fastinit.kernels import dense
+    dt = np.float32 if sys.argv[3] == "f32" else np.float64
+    print(dense.row_sum(np.arange(64, dtype=dt)))
+""")
+
+CHECK = textwrap.dedent("""
+    import numpy as np
+    from fastinit.kernels import dense
+    a, b = np.arange(64, dtype=np.float32), np.arange(64, dtype=np.float64)
+    print(dense.row_sum(a), dense.row_sum(b), sum(dense.row_sum.stats.cache_hits.values()),
+          sum(dense.row_sum.stats.cache_misses.values()))
+""")
+
+
+def test_two_processes_saving_one_kernel_at_once_keep_both_signatures(tmp_path):
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"))
+    marks = [str(tmp_path / "a"), str(tmp_path / "b")]
+    procs = [subprocess.Popen([sys.executable, "-c", CHILD, marks[i], marks[1 - i], dt],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for i, dt in enumerate(("f32", "f64"))]
+    for p in procs:
+        out, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err
+        assert float(out) == 2016.0
+    res = subprocess.run([sys.executable, "-c", CHECK], env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    f32, f64, hits, misses = res.stdout.split()
+    assert float(f32) == float(f64) == 2016.0
+    assert (int(hits), int(misses)) == (2, 0), "a signature was lost from the shared cache"
