@@ -199,3 +199,21 @@ def test_old_kernel_caches_are_pruned(tmp_path):
     _config.prune(str(current), keep=3)
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "fastinit-current", "fastinit-old0", "fastinit-old1", "unrelated"]
+
+
+def test_the_session_guard_sees_a_kernel_compiled_twice_for_one_type():
+    from conftest import duplicates
+
+    @numba.njit
+    def callee(a, b):
+        return a + b
+
+    @numba.njit(parallel=True)
+    def caller(x):
+        for i in numba.prange(x.shape[0]):
+            x[i] = callee(i, 0) + callee(np.int64(i), np.int64(0))     # literal, unsigned
+        return x
+
+    caller(np.zeros(3, dtype=np.int64))
+    assert len(duplicates("callee", callee)) >= 2
+    assert duplicates("dense.forward", kernels.dense.forward) == []
