@@ -62,12 +62,12 @@ def run_population(configs: list[dict], diagnose: bool = True, threads: int | No
         return _train_population(configs, diagnose, threads)
 
 
-def _train_population(configs, diagnose, threads):
+def population_network(configs: list[dict], data) -> MLP:
+    """The network a population (configs sharing all but the member keys) trains on ``data``:
+    an MLP, or a ResMLP with ``residual``, one member per config, its data-dependent init
+    (``data_init``) applied on the first 256 training samples."""
     c0 = configs[0]
-    data = load_dataset(c0["dataset"], c0.get("data"), c0["data_seed"])
-    loss = c0["loss"] or data.loss
     sizes = [data.n_features] + [c0["width"]] * c0["depth"] + [data.n_outputs]
-    t0 = time.perf_counter()
     each = lambda key: [c[key] for c in configs]                # a member key, per member
     common = dict(activation=c0["activation"], init=[_init(c["scheme"]) for c in configs],
                   bias_init=[None if c["bias_init"] is None else _init(c["bias_init"])
@@ -78,7 +78,6 @@ def _train_population(configs, diagnose, threads):
     if c0["residual"]:
         net = ResMLP(data.n_features, c0["width"], c0["depth"], data.n_outputs,
                      residual=c0["residual"], **common)
-        sizes = net.layer_sizes
     else:
         net = MLP(sizes, **common)
     probe = data.x_train[:256]
@@ -86,16 +85,38 @@ def _train_population(configs, diagnose, threads):
         lsuv(net, probe)
     elif c0["data_init"] == "kraehenbuehl":
         kraehenbuehl(net, probe, seed=c0["data_seed"])
+    return net
+
+
+def training_options(configs: list[dict], loss: str) -> dict:
+    """The keywords of fastinit.train for a population's configs (all but ``epochs``)."""
+    c0 = configs[0]
+    return dict(batch_size=c0["batch_size"], optimizer=c0["optimizer"],
+                lr=[c["lr"] for c in configs], loss=loss, seed=c0["data_seed"],
+                momentum=[c["momentum"] for c in configs],
+                weight_decay=[c["weight_decay"] for c in configs])
+
+
+def population_diagnostics(net: MLP, data, loss: str):
+    """What a sweep records at init and at the end: fastinit.diagnose on 256 training
+    samples."""
+    return diagnose_net(net, data.x_train[:256], data.y_train[:256], loss, ranks=False)
+
+
+def _train_population(configs, diagnose, threads):
+    c0 = configs[0]
+    data = load_dataset(c0["dataset"], c0.get("data"), c0["data_seed"])
+    loss = c0["loss"] or data.loss
+    t0 = time.perf_counter()
+    net = population_network(configs, data)
+    sizes = net.layer_sizes
     td = time.perf_counter()
-    d_init = diagnose_net(net, probe, data.y_train[:256], loss, ranks=False) if diagnose \
-        else None
+    d_init = population_diagnostics(net, data, loss) if diagnose else None
     diag_time = time.perf_counter() - td
-    hist = train(net, data, epochs=c0["epochs"], batch_size=c0["batch_size"],
-                 optimizer=c0["optimizer"], lr=each("lr"), loss=loss, seed=c0["data_seed"],
-                 momentum=each("momentum"), weight_decay=each("weight_decay"), threads=threads)
+    hist = train(net, data, epochs=c0["epochs"], threads=threads,
+                 **training_options(configs, loss))
     td = time.perf_counter()
-    d_end = diagnose_net(net, probe, data.y_train[:256], loss, ranks=False) if diagnose \
-        else None
+    d_end = population_diagnostics(net, data, loss) if diagnose else None
     diag_time += time.perf_counter() - td
     total = time.perf_counter() - t0
     # compiled time: training and evaluation epochs, and the (compiled) diagnostics

@@ -2,6 +2,7 @@
 pytest and `fastinit bench`)."""
 import contextlib
 import copy
+from typing import NamedTuple
 
 import numpy as np
 
@@ -175,25 +176,54 @@ def make(table, case, impl):
     return impls[impl](c["sizes"], x, y, c["batch"], c["K"])
 
 
-def sgemm_peak():
-    """Best single-thread float32 GEMM rate (GFLOP/s) of NumPy's BLAS and PyTorch, n=1024."""
+class Peak(NamedTuple):
+    """A single-thread GEMM peak: GFLOP/s, whether every BLAS and OpenMP pool was seen at one
+    thread while it was measured (threadpoolctl's report), and what was seen."""
+    gflops: float
+    verified: bool
+    how: str
+
+
+def gemm_peak(dtype=np.float32) -> Peak:
+    """Best single-thread GEMM rate (GFLOP/s) of NumPy's BLAS and PyTorch, n=1024, in ``dtype``
+    (float32: sgemm, float64: dgemm). Every BLAS and OpenMP pool is limited to one thread with
+    threadpoolctl, and the limit is checked: ``verified`` only when threadpoolctl reports one
+    thread for each (and PyTorch's own count is 1). Without threadpoolctl BLAS may use every
+    core, so the figure is no single-thread peak: callers print no "% of peak" then."""
     prev = harness.set_threads(1)
     try:
-        from threadpoolctl import threadpool_limits
-        limits = threadpool_limits(1)
+        from threadpoolctl import threadpool_info, threadpool_limits
     except ImportError:
-        limits = contextlib.nullcontext()
+        threadpool_info, limits = None, contextlib.nullcontext()
+    else:
+        limits = threadpool_limits(1)
+    torch = harness.torch_or_none()
     try:
         with limits:
-            a = np.random.default_rng(0).random((1024, 1024), dtype=np.float32)
+            if threadpool_info is None:
+                verified, how = False, "threadpoolctl is not installed: BLAS threads unchecked"
+            else:
+                pools = [f"{p['internal_api']} {p['num_threads']}" for p in threadpool_info()
+                         if p["user_api"] in ("blas", "openmp")]
+                verified = bool(pools) and all(p.endswith(" 1") for p in pools)
+                how = "threads seen by threadpoolctl: " + (", ".join(pools) or "no BLAS found")
+            if torch is not None:
+                verified = verified and torch.get_num_threads() == 1
+                how += f"; torch {torch.get_num_threads()}"
+            a = np.random.default_rng(0).random((1024, 1024)).astype(dtype)
             best = harness.median_time(lambda: a @ a, repeats=5)
-            torch = harness.torch_or_none()
             if torch is not None:
                 t = torch.from_numpy(a)
                 best = min(best, harness.median_time(lambda: t @ t, repeats=5))
     finally:
         harness.set_threads(prev)
-    return 2 * 1024 ** 3 / best / 1e9
+    return Peak(2 * 1024 ** 3 / best / 1e9, verified, how)
+
+
+def sgemm_peak():
+    """Best single-thread float32 GEMM rate (GFLOP/s) of NumPy's BLAS and PyTorch, n=1024
+    (gemm_peak's figure; see there whether it was verified at one thread)."""
+    return gemm_peak(np.float32).gflops
 
 
 def scaling(threads, quick=False):
