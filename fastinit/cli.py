@@ -11,8 +11,8 @@ import time
 import numba
 import numpy as np
 
-from . import MLP, completion, datasets, diagnose, examples, overrides, profile_cli, sample, \
-    train
+from . import MLP, compilelog, completion, datasets, diagnose, examples, overrides, \
+    profile_cli, sample, train
 from .benchsuite.run import run_bench
 from .registry import schemes
 from .frames import write_parquet
@@ -93,15 +93,39 @@ def _stderr(command: str):
     return lambda msg: print(f"fastinit {command}: {msg}", file=sys.stderr, flush=True)
 
 
+def _timed_sweep(spec, db, rate=False, **kwargs):
+    """run_sweep, and the line that says how long its runs trained: the wall time without
+    compiling or loading kernels in this process, the compile time stated apart, once."""
+    t0 = time.perf_counter()
+    with compilelog.announcing() as block:
+        res = run_sweep(spec, db, **kwargs)
+    compilelog.flush()
+    trained = max(time.perf_counter() - t0 - block.ready, 0.0)
+    return res, timing_line(res.ran, trained, block.compiled, block.ready, rate)
+
+
+def timing_line(ran: int, trained: float, compiled: float, ready: float,
+                rate: bool = False) -> str:
+    """"N runs trained in X s", with the rate, and what compiling took, if anything."""
+    notes = [f"{ran / trained:.1f} runs/s"] if rate and ran and trained > 0 else []
+    if compiled >= 0.05:
+        notes.append(f"plus {ready:.1f} s compiling the kernels for this machine, first run "
+                     f"only: they are cached now")
+    elif ready >= 0.05:
+        notes.append(f"plus {ready:.1f} s loading the compiled kernels")
+    return f"{ran} runs trained in {trained:.1f} s" + (f" ({'; '.join(notes)})" if notes else "")
+
+
 def cmd_sweep(args) -> int:
     log = _stderr("sweep")
     try:
         spec = overrides.load(args.spec, args.overrides)
         executor, client = _executor(args)
         try:
-            res = run_sweep(spec, args.db, executor=executor, progress=_progress(args),
-                            threads=args.threads, max_in_flight=args.max_in_flight,
-                            max_runs=args.max_runs, log=log)
+            res, timing = _timed_sweep(
+                spec, args.db, rate=True, executor=executor, progress=_progress(args),
+                threads=args.threads, max_in_flight=args.max_in_flight,
+                max_runs=args.max_runs, log=log)
         except ExecutorLost:
             # the client's own reconnect attempts would log tracebacks as it closes
             logging.disable(logging.ERROR)
@@ -124,8 +148,8 @@ def cmd_sweep(args) -> int:
         return 130
     if not args.quiet:
         print(text_table(rows))
-        print(f"\n{res.ran} runs in {res.seconds:.1f} s ({res.runs_per_second:.1f} runs/s), "
-              f"{res.skipped} already done, {res.failed} failed; results in {args.db}")
+        print(f"\n{timing}, {res.skipped} already done, {res.failed} failed; results in "
+              f"{args.db}")
     if res.failed:
         log(f"{res.failed} of {res.total} runs failed (reasons above, and in the database's "
             f"error column); running the same command again retries them.")
@@ -177,7 +201,7 @@ def cmd_demo(args) -> int:
     if not args.quiet:
         print(f"fastinit demo: {len(DEMO_SCHEMES)} schemes x 5 seeds x 3 depths "
               f"(2, 6, 12 hidden layers of 64 relu units) on the UCI digits, 15 epochs each")
-    res = run_sweep(DEMO_SPEC, db, progress=_progress(args), threads=args.threads)
+    res, timing = _timed_sweep(DEMO_SPEC, db, progress=_progress(args), threads=args.threads)
     with Store(db) as s:
         rows = s.rows("demo")
     files = make_report(db, args.out, "demo")
@@ -185,8 +209,8 @@ def cmd_demo(args) -> int:
         files.update(write_interactive(db, args.out, "demo"))
     if not args.quiet:
         print(text_table(rows))
-        print(f"\n{res.ran} runs trained in {res.seconds:.1f} s, {time.perf_counter() - t0:.1f} s "
-              f"in all; results in {db}; report: {files['index.html']}"
+        print(f"\n{timing}; {time.perf_counter() - t0:.1f} s in all; results in {db}; report: "
+              f"{files['index.html']}"
               + (f" and {files['interactive.html']}" if args.interactive else ""))
         print("zeros and constant init stay at chance at every depth: every hidden unit "
               "computes the same function (see symmetry.png).")
@@ -232,6 +256,7 @@ def warmup(quiet: bool = True) -> float:
 
 def cmd_warmup(args) -> int:
     seconds = warmup()
+    compilelog.flush()
     if not args.quiet:
         print(f"fastinit warmup: kernels ready in {seconds:.1f} s (cached on disk for the next "
               f"process)")
@@ -272,9 +297,9 @@ def parser() -> argparse.ArgumentParser:
                                     "its table and report; or one example",
                        description="Without a name: run 8 schemes x 5 seeds x 3 depths on the "
                        "UCI digits, print the table, write the report. With a name: one example "
-                       "(symmetry, depth, linear, chaos), each writing a PNG.")
+                       f"({', '.join(examples.EXAMPLES)}), each writing a PNG.")
     d.add_argument("name", nargs="?", default="sweep",
-                   choices=["sweep", "symmetry", "depth", "linear", "chaos"],
+                   choices=["sweep", *examples.EXAMPLES],
                    help="which demo (default: sweep)")
     d.add_argument("--out", default="fastinit-demo", help="output directory (default: "
                                                           "fastinit-demo)")
@@ -367,6 +392,13 @@ def main(argv=None) -> int:
         extra = [a for a in extra if a not in args.overrides]
     if extra:
         p.error(f"unrecognized arguments: {' '.join(extra)}")
+    quiet = getattr(args, "quiet", False)
+    with compilelog.on_stderr(logging.WARNING if quiet else logging.INFO), \
+            compilelog.announcing():
+        return _run(p, args)
+
+
+def _run(p, args) -> int:
     if getattr(args, "threads", None) is not None and args.command not in ("bench", "profile"):
         # a cluster's workers may have more cores than this machine
         on_cluster = getattr(args, "scheduler", None) or getattr(args, "scheduler_file", None)

@@ -5,6 +5,9 @@
                              SELU, with the mean-field prediction drawn over it
     fastinit demo linear     deep linear networks: orthogonal vs Gaussian, learning time by depth
     fastinit demo chaos      the edge of chaos for tanh: the critical line, trainability by depth
+    fastinit demo dropout    constant init stays one unit; dropout and random biases break it
+    fastinit demo zero       ZerO vs partial identity on bias-free nets: rank of W - I per epoch
+    fastinit demo residual   50 layers: plain vs Fixup vs batch norm, test accuracy per epoch
 """
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ from .diagnose import diagnose
 from .network import MLP
 from .registry import spec
 from .report import pyplot
+from .residual import ResMLP
 from .training import train
 
 
@@ -172,4 +176,93 @@ def chaos(out: str = ".") -> str:
     return path
 
 
-EXAMPLES = {"symmetry": symmetry, "depth": depth, "linear": linear, "chaos": chaos}
+def _save(fig, plt, out, name) -> str:
+    fig.tight_layout()
+    path = os.path.join(out, f"{name}.png")
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def dropout(out: str = ".") -> str:
+    """Constant init keeps every hidden unit identical (d2l 5.4); dropout (each unit its own
+    mask) and random biases (each unit its own offset) break the symmetry; random weights never
+    had it."""
+    plt = pyplot()
+    ds = datasets.digits()
+    const = spec("constant", value=0.05)
+    names = ["constant", "constant + dropout 0.5", "constant + random biases", "he_normal"]
+    net = MLP([64, 32, 32, 10], "tanh", init=[const, const, const, "he_normal"], n=4, seed=0,
+              bias_init=["zeros", "zeros", spec("normal", std=0.5), "zeros"],
+              dropout=[0.0, 0.5, 0.0, 0.0], dtype=np.float64)
+    h = train(net, ds, epochs=15, batch_size=32, optimizer="momentum", lr=0.02,
+              diagnose_every=1)
+    distinct = h.diagnostics["distinct_units"][:, :, 0]
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+    for k, name in enumerate(names):
+        axes[0].plot(h.diagnostic_epochs, distinct[:, k], "o-", ms=3, label=name)
+        axes[1].plot(h.test_acc[:, k], label=name)
+    axes[0].set(xlabel="epoch", ylabel="distinct units, hidden layer 1 (of 32)", yscale="log")
+    axes[1].set(xlabel="epoch", ylabel="test accuracy")
+    axes[0].legend(fontsize=7)
+    fig.suptitle("Breaking the symmetry of constant init", fontsize=10)
+    print("distinct units in hidden layer 1 after 15 epochs:",
+          dict(zip(names, distinct[-1].astype(int).tolist())))
+    return _save(fig, plt, out, "dropout")
+
+
+def zero(out: str = ".") -> str:
+    """ZerO vs the partial identity on bias-free ReLU nets that widen from 64 to 128 units
+    (Zhao et al. 2022): the identity's extra rows start at zero and W - I of the square layer
+    learns only a low-rank update; ZerO's Hadamard rows let the rank grow."""
+    plt = pyplot()
+    ds = datasets.digits()
+    names = ["ZerO (Hadamard)", "partial identity"]
+    net = MLP([64, 128, 128, 128, 10], "relu", init=["ZerO", "identity"], n=2, seed=0,
+              bias=False, activation_param=1.0, dtype=np.float64)
+    ranks = []
+
+    def rank_of_update(epoch, hist):   # rank of W_1 - I: how far the square layer moved
+        ranks.append([np.linalg.matrix_rank(net.weights[1][k] - np.eye(128), tol=1e-6)
+                      for k in range(2)])
+    rank_of_update(0, None)
+    h = train(net, ds, epochs=15, batch_size=32, optimizer="momentum", lr=0.02,
+              callback=rank_of_update)
+    ranks = np.array(ranks)
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+    for k, name in enumerate(names):
+        axes[0].plot(ranks[:, k], "o-", ms=3, label=name)
+        axes[1].plot(h.test_acc[:, k], label=name)
+    axes[0].set(xlabel="epoch", ylabel="rank of W - I, hidden layer 2 (of 128)")
+    axes[1].set(xlabel="epoch", ylabel="test accuracy")
+    axes[0].legend(fontsize=7)
+    fig.suptitle("Bias-free ZerO vs partial identity", fontsize=10)
+    print("rank of W - I after 15 epochs:", dict(zip(names, ranks[-1].tolist())),
+          "test accuracy:", dict(zip(names, np.round(h.test_acc[-1], 3).tolist())))
+    return _save(fig, plt, out, "zero")
+
+
+def residual(out: str = ".") -> str:
+    """Fifty layers (25 residual blocks of 64 ReLU units): plain He init, Fixup and batch norm
+    on the same blocks; test accuracy per epoch, 3 seeds each."""
+    plt = pyplot()
+    ds = datasets.digits()
+    runs = [("plain", {}), ("fixup", {}), ("plain + batch norm", {"norm": "batch"})]
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    finals = {}
+    for name, extra in runs:
+        net = ResMLP(64, 64, 25, 10, "relu", init="he_normal", residual=name.split()[0],
+                     n=3, seed=[0, 1, 2], **extra)
+        h = train(net, ds, epochs=10, batch_size=64, optimizer="momentum", lr=0.01)
+        line, = ax.plot(h.test_acc.mean(axis=1), label=name)
+        ax.fill_between(np.arange(11), h.test_acc.min(axis=1), h.test_acc.max(axis=1),
+                        color=line.get_color(), alpha=0.2, lw=0)
+        finals[name] = round(float(h.test_acc[-1].mean()), 3)
+    ax.set(xlabel="epoch", ylabel="test accuracy (3 seeds)", title="50 layers, residual")
+    ax.legend(fontsize=7)
+    print("final test accuracy, mean of 3 seeds:", finals)
+    return _save(fig, plt, out, "residual")
+
+
+EXAMPLES = {"symmetry": symmetry, "depth": depth, "linear": linear, "chaos": chaos,
+            "dropout": dropout, "zero": zero, "residual": residual}

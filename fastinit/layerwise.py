@@ -19,17 +19,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import activations
+from . import activations, kernels
 from ._validate import check_choice, check_int, check_targets, check_x
 
 
 @dataclass
 class Pass:
-    """A forward pass: per layer l, its input A_l, pre-activation Z_l and output A_{l+1},
-    each (K, n, width), float64."""
+    """A forward pass: per layer l, its input A_l, pre-activation Z_l (normalized when the
+    layer has a norm: what phi sees) and output A_{l+1}, each (K, n, width), float64; for a
+    normalized layer, (Zhat, 1 / sqrt(var + eps)) in ``hats``."""
     inputs: list
     pre: list
     post: list
+    hats: dict
 
 
 def _phi(net):
@@ -37,6 +39,37 @@ def _phi(net):
     act = activations.TABLE[net.activation]
     p = None if act.default is None else net.activation_param[:, None, None]
     return (lambda z: act.fn(z, p)), (lambda z: act.derivative(z, p))
+
+
+def _axis(net, l):
+    """The axis a layer's norm averages over: samples (batch norm) or units (layer norm)."""
+    return 1 if net.arch.norm[l] == kernels.norm.BATCH else -1
+
+
+def _normalize(net, l, z, hats):
+    """Layer l's Z normalized with the batch's statistics (as gradients and diagnostics see
+    it; training also uses them, evaluation the running ones), gamma and beta applied."""
+    axis = _axis(net, l)
+    mean = z.mean(axis=axis, keepdims=True)
+    inv = 1.0 / np.sqrt(z.var(axis=axis, keepdims=True) + net.arch.eps)
+    hat = (z - mean) * inv
+    hats[l] = (hat, inv)
+    gamma, beta = (np.asarray(p, dtype=float)[:, None, :] for p in _norm_params(net, l))
+    return gamma * hat + beta
+
+
+def _norm_params(net, l):
+    i = int(np.count_nonzero(net.arch.goff[:l] >= 0))
+    return net.gammas[i], net.betas[i]
+
+
+def _normalize_backward(net, l, g, hats):
+    """dL/dN of a normalized layer into dL/dZ."""
+    hat, inv = hats[l]
+    axis = _axis(net, l)
+    dh = g * np.asarray(_norm_params(net, l)[0], dtype=float)[:, None, :]
+    return inv * (dh - dh.mean(axis=axis, keepdims=True)
+                  - hat * (dh * hat).mean(axis=axis, keepdims=True))
 
 
 def _alpha(net, l):
@@ -50,12 +83,14 @@ def run_forward(net, x, layers: int | None = None) -> Pass:
     skip = net.arch.skip
     upto = net.depth if layers is None else layers
     a = np.broadcast_to(np.asarray(x, dtype=float), (net.n,) + np.shape(x))
-    ps = Pass([], [], [])
+    ps = Pass([], [], [], {})
     for l in range(upto):
         ps.inputs.append(a)
         z = np.matmul(a, np.asarray(net.weights[l], dtype=float).transpose(0, 2, 1))
         if net.bias:
             z = z + np.asarray(net.biases[l], dtype=float)[:, None, :]
+        if net.arch.norm[l] != kernels.norm.NONE:
+            z = _normalize(net, l, z, ps.hats)
         if l == net.depth - 1:
             a = z
         elif skip[l] >= 0:
@@ -82,6 +117,8 @@ def run_backward(net, ps: Pass, dz, per_sample: bool = False) -> tuple[list, lis
         if skip[l] >= 0:                    # g is dL/dH for H = A_skip + alpha Z
             held[skip[l]] = held.get(skip[l], 0.0) + g
             g = _alpha(net, l) * g
+        if net.arch.norm[l] != kernels.norm.NONE:
+            g = _normalize_backward(net, l, g, ps.hats)
         if per_sample:
             dw[l] = g[..., :, None] * ps.inputs[l][..., None, :]
             db[l] = g
@@ -104,9 +141,16 @@ def forward_layers(net, X):
     return ps.pre, ps.post
 
 
+def _per_sample(net, func):
+    if np.any(net.arch.norm == kernels.norm.BATCH):
+        raise ValueError(f"{func} needs samples that do not depend on each other; batch norm "
+                         f"mixes the batch into every output (use layer norm, or none).")
+
+
 def jacobian(net, x) -> np.ndarray:
     """d(output)/d(input) of every member at one input x (d0,): (K, d_L, d_0), by one
     backward pass of the identity through x repeated once per output."""
+    _per_sample(net, "fastinit.jacobian")
     x = check_x(np.asarray(x, dtype=float).reshape(1, -1), net.layer_sizes[0], np.float64,
                 "fastinit.jacobian")
     out = net.layer_sizes[-1]
@@ -120,6 +164,7 @@ def layer_jacobians(net, x) -> list:
     residual layer alpha W, its branch alone (the identity of its skip path joins at the
     block: ``jacobian`` gives the whole input-output map)."""
     func = "fastinit.layerwise.layer_jacobians"
+    _per_sample(net, func)
     x = check_x(np.asarray(x, dtype=float).reshape(1, -1), net.layer_sizes[0], np.float64, func)
     ps = run_forward(net, x)
     _, dphi = _phi(net)
@@ -132,6 +177,13 @@ def layer_jacobians(net, x) -> list:
         elif net.arch.skip[l] >= 0:
             out.append(_alpha(net, l) * w)
         else:
+            if l in ps.hats:            # layer norm: dN/dZ = gamma inv (I - 1/d - hat hat^T / d)
+                hat, inv = (v[:, 0, :] for v in ps.hats[l])
+                d = hat.shape[-1]
+                gamma = np.asarray(_norm_params(net, l)[0], dtype=float)
+                dn = (gamma * inv)[:, :, None] * (np.eye(d) - 1.0 / d
+                                                  - hat[:, :, None] * hat[:, None, :] / d)
+                w = np.matmul(dn, w)
             out.append(dphi(ps.pre[l])[:, 0, :, None] * w)
     return out
 
@@ -156,6 +208,7 @@ def per_sample_gradients(net, X, y, loss: str = "cross_entropy", member: int = 0
     (n, out, in) and (n, out) (db empty without bias). Their mean over the samples is
     ``net.gradients(X, y)``."""
     func = "fastinit.layerwise.per_sample_gradients"
+    _per_sample(net, func)
     check_choice(loss, "loss", func, ("cross_entropy", "mse", "bce", "mse_sum"))
     k = check_int(member, "member", func, minimum=0, maximum=net.n - 1)
     one = net.member(k)

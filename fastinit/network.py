@@ -13,27 +13,16 @@ from typing import Sequence
 
 import numpy as np
 
-from . import activations, kernels, registry, streams
+from . import activations, kernels, population, registry, streams
 from ._validate import check_bool, check_choice, check_dtype, check_int, check_memory, \
-    check_real, check_seed, check_targets, check_x
+    check_targets, check_x
 from .sample import draw
 
 ACTIVATIONS = activations.NETWORK
 LOSSES = ("cross_entropy", "mse", "bce", "mse_sum")   # kernels.losses codes 0..3
+NORMS = ("batch", "layer")
+NORM_MOMENTUM, NORM_EPS = 0.1, 1e-5                    # PyTorch's BatchNorm1d / LayerNorm
 _CLS = "fastinit.MLP"
-
-
-def _per_member(value, count: int, param: str, func: str, what: str = "values") -> list:
-    """One value per member from a single value or a list of K of them (a (name, {params})
-    pair counts as a single scheme)."""
-    if isinstance(value, (list, tuple, np.ndarray)) and not (
-            len(value) == 2 and isinstance(value, tuple) and isinstance(value[1], dict)):
-        if len(value) != count:
-            raise ValueError(f"The {param!r} parameter of {func} must be one of its {what} or "
-                             f"a list of n={count} {what} (one per member). Got a list of "
-                             f"{len(value)}.")
-        return list(value)
-    return [value] * count
 
 
 def padded_size(layer_sizes) -> int:
@@ -72,6 +61,11 @@ class MLP:
         each unit kept with probability 1 - p and scaled by 1 / (1 - p). The masks come from
         Philox streams keyed by (seed, member, step, layer): member k drops the same units alone
         or in any population, on any thread count.
+    norm : None, "batch" or "layer"
+        Normalize every hidden layer's pre-activations before its activation: batch norm
+        (per unit over the batch; running mean and variance for evaluation, momentum 0.1) or
+        layer norm (per sample over the units), eps 1e-5, a trained gain (``gammas``, 1 at
+        init) and shift (``betas``, 0), as PyTorch's BatchNorm1d and LayerNorm.
     bias : bool
         False: no bias parameters at all (not drawn, trained, counted or saved: the ZerO and
         Saxe deep-linear analyses are of bias-free networks); ``biases`` is then empty.
@@ -92,7 +86,8 @@ class MLP:
 
     def __init__(self, layer_sizes: Sequence[int], activation: str = "relu",
                  init="he_normal", bias_init=None, *, n: int = 1, seed=0,
-                 dtype=np.float32, activation_param=None, bias: bool = True, dropout=0.0):
+                 dtype=np.float32, activation_param=None, bias: bool = True, dropout=0.0,
+                 norm: str | None = None):
         if isinstance(layer_sizes, (str, bytes)) or not hasattr(layer_sizes, "__len__"):
             raise TypeError(f"The 'layer_sizes' parameter of {_CLS} must be a list of positive "
                             f"integers, e.g. [64, 64, 10]. Got {layer_sizes!r}.")
@@ -105,48 +100,29 @@ class MLP:
         dt = check_dtype(dtype, "dtype", _CLS)
         self.layer_sizes = sizes
         self.bias = check_bool(bias, "bias", _CLS)
+        if norm is not None:
+            check_choice(norm, "norm", _CLS, NORMS)
+        self.norm = norm
         per_member = padded_size(sizes) * dt.itemsize + 64     # parameters, keys, flags
         largest = max(a * b for a, b in zip(sizes[:-1], sizes[1:])) * dt.itemsize
         check_memory(count * (per_member + largest), f"{_CLS}: n={count} members of layer "
                      f"sizes {sizes} ({dt.name})")
-        inits = [registry.as_spec(v, _CLS, "init")
-                 for v in _per_member(init, count, "init", _CLS, "schemes")]
-        given = _per_member(bias_init, count, "bias_init", _CLS, "schemes")
-        biases = [registry.preset_bias(w) if b is None else
-                  registry.as_spec(b, _CLS, "bias_init") for w, b in zip(inits, given)]
-        if isinstance(seed, (list, tuple, np.ndarray)):
-            if len(seed) != count:
-                raise ValueError(f"The 'seed' parameter of {_CLS} must be one integer or a list "
-                                 f"of n={count} integers. Got a list of {len(seed)}.")
-            keys = np.array([check_seed(s, "seed", _CLS) for s in seed], dtype=np.uint64)
-            members = np.zeros(count, dtype=np.int64)
-        else:
-            keys = np.full(count, check_seed(seed, "seed", _CLS), dtype=np.uint64)
-            members = np.arange(count, dtype=np.int64)
-        given = _per_member(activation_param, count, "activation_param", _CLS, "numbers")
-        params = np.empty(count)
-        for k, (value, spec) in enumerate(zip(given, inits)):
-            if value is None and act.name == "relu" and \
-                    registry.get_scheme(spec.scheme).family == "zero":
-                value = 1.0                     # ZerO needs relu'(0) = 1 (its own, per member)
-            params[k] = activations.check_param(act, value, _CLS)
-
-        rates = _per_member(dropout, count, "dropout", _CLS, "rates")
-        self.dropout = np.array([check_real(r, "dropout", _CLS, low=0.0, high=1.0,
-                                            high_open=True) for r in rates])
+        self.init, self.bias_init = population.schemes(init, bias_init, count, _CLS)
+        self.keys, self.members = population.streams(seed, count, _CLS)
         self.activation = act.name
-        self.activation_param = params
+        self.activation_param = population.activation_params(act, activation_param, self.init,
+                                                             _CLS)
+        self.dropout = population.reals(dropout, count, "dropout", _CLS, low=0.0, high=1.0,
+                                        high_open=True)
         self.dtype = dt
         self.n = count
-        self.init = inits
-        self.bias_init = biases
-        self.keys = keys
-        self.members = members
         self._layout()
         self.params = np.zeros((count, self._size), dtype=dt)
         self.diverged = np.zeros(count, dtype=bool)
         self._views()
         self._draw()
+        for gamma in self.gammas:            # a norm starts as the identity: gamma 1, beta 0
+            gamma[...] = 1.0
 
     # -- layout -----------------------------------------------------------------------------
     def _residual(self):
@@ -155,28 +131,45 @@ class MLP:
         L = self.depth
         return np.full(L, -1, np.int64), np.full(L, -1, np.int64), 0, False
 
-    def _layout(self):
+    def _layout(self, state=None):
+        """Offsets of every parameter, the kernels' record ``arch`` and, for batch norm, the
+        running statistics (``state``: a fresh mean 0 and variance 1 unless given)."""
         sizes = self.layer_sizes
         L = len(sizes) - 1
         dims = np.array(sizes, dtype=np.int64)
         ld = np.array([kernels.gemm.padded(d) for d in sizes[:-1]], dtype=np.int64)
-        woff = np.zeros(L, dtype=np.int64)
-        boff = np.zeros(L, dtype=np.int64)
-        off = 0
+        skip, alpha_rel, extra, alpha_train = self._residual()
+        hidden = (np.arange(L) < L - 1) & (skip < 0)       # layers followed by phi
+        code = {None: kernels.norm.NONE, "batch": kernels.norm.BATCH,
+                "layer": kernels.norm.LAYER}[self.norm]
+        norm = np.where(hidden, code, kernels.norm.NONE).astype(np.int64)
+        woff, boff, goff, soff = (np.full(L, -1, dtype=np.int64) for _ in range(4))
+        off = states = 0
         for l in range(L):
             woff[l] = off
             off += sizes[l + 1] * int(ld[l])
-            boff[l] = off if self.bias else -1          # -1: a layer without bias
-            off += sizes[l + 1] if self.bias else 0
-        skip, alpha_rel, extra, alpha_train = self._residual()
+            if self.bias:                               # -1: a layer without bias
+                boff[l] = off
+                off += sizes[l + 1]
+            if norm[l] != kernels.norm.NONE:            # gamma, then beta
+                goff[l] = off
+                off += 2 * sizes[l + 1]
+            if norm[l] == kernels.norm.BATCH:           # running mean, then variance
+                soff[l] = states
+                states += 2 * sizes[l + 1]
+        if state is None:
+            state = np.zeros((self.n, states), dtype=self.dtype)
+            for l in np.flatnonzero(soff >= 0):
+                state[:, soff[l] + sizes[l + 1]:soff[l] + 2 * sizes[l + 1]] = 1.0
+        self.norm_state = state
         alpha_idx = np.where(alpha_rel >= 0, off + alpha_rel, -1).astype(np.int64)
-        hidden = (np.arange(L) < L - 1) & (skip < 0)       # layers followed by phi
         linear = activations.TABLE["linear"].code
         act = np.where(hidden, activations.TABLE[self.activation].code, linear).astype(np.int64)
         act_param = np.where(hidden[None, :], self.activation_param[:, None], 0.0)
         stream = (self.members.astype(np.uint64) << np.uint64(32)) | np.uint64(streams.DROPOUT)
         self.arch = kernels.dense.Arch(dims, ld, woff, boff, act, act_param, skip, alpha_idx,
-                                       bool(alpha_train), self.dropout, self.keys, stream)
+                                       bool(alpha_train), self.dropout, self.keys, stream,
+                                       norm, goff, soff, state, NORM_MOMENTUM, NORM_EPS)
         self._size = off + extra
 
     def _views(self):
@@ -188,6 +181,15 @@ class MLP:
             self.weights.append(w[:, :, :sizes[l]])
             if self.bias:
                 self.biases.append(self.params[:, a.boff[l]:a.boff[l] + out])
+        normed = [l for l in range(self.depth) if a.goff[l] >= 0]
+        self.gammas = [self.params[:, a.goff[l]:a.goff[l] + sizes[l + 1]] for l in normed]
+        self.betas = [self.params[:, a.goff[l] + sizes[l + 1]:a.goff[l] + 2 * sizes[l + 1]]
+                      for l in normed]
+        batch = [l for l in range(self.depth) if a.soff[l] >= 0]
+        self.running_mean = [self.norm_state[:, a.soff[l]:a.soff[l] + sizes[l + 1]]
+                             for l in batch]
+        self.running_var = [self.norm_state[:, a.soff[l] + sizes[l + 1]:
+                                            a.soff[l] + 2 * sizes[l + 1]] for l in batch]
 
     def _draw(self):
         sizes = self.layer_sizes
@@ -243,7 +245,7 @@ class MLP:
         new.keys, new.members = self.keys[idx].copy(), self.members[idx].copy()
         new.activation_param = self.activation_param[idx].copy()
         new.dropout = self.dropout[idx].copy()
-        new._layout()
+        new._layout(self.norm_state[idx].copy())
         new.params = self.params[idx].copy()
         new.diverged = self.diverged[idx].copy()
         new._views()
@@ -329,6 +331,7 @@ class MLP:
     def config(self) -> dict:
         return {"layer_sizes": self.layer_sizes, "activation": self.activation,
                 "bias": self.bias, "dropout": [float(v) for v in self.dropout],
+                "norm": self.norm,
                 "activation_param": [float(v) for v in self.activation_param],
                 "dtype": self.dtype.name,
                 "n": self.n, "init": [[s.scheme, dict(s.params)] for s in self.init],
@@ -347,6 +350,9 @@ class MLP:
         """Save to an .npz file (arrays and a JSON config; no pickle)."""
         arrays = {f"weight_{l}": np.ascontiguousarray(w) for l, w in enumerate(self.weights)}
         arrays.update({f"bias_{l}": np.ascontiguousarray(b) for l, b in enumerate(self.biases)})
+        arrays.update({f"gamma_{i}": np.ascontiguousarray(g) for i, g in enumerate(self.gammas)})
+        arrays.update({f"beta_{i}": np.ascontiguousarray(b) for i, b in enumerate(self.betas)})
+        arrays["norm_state"] = self.norm_state
         arrays.update(self._extra_arrays())
         arrays["diverged"] = self.diverged
         arrays["config"] = np.array(json.dumps(self.config()))
@@ -365,6 +371,7 @@ class MLP:
             net = object.__new__(cls)
             net.layer_sizes = cfg["layer_sizes"]
             net.bias = cfg.get("bias", True)
+            net.norm = cfg.get("norm")
             net.dropout = np.broadcast_to(np.asarray(cfg.get("dropout", 0.0), dtype=np.float64),
                                           (cfg["n"],)).copy()
             net.activation = cfg["activation"]
@@ -378,13 +385,16 @@ class MLP:
             net.keys = np.array(cfg["keys"], dtype=np.uint64)
             net.members = np.array(cfg["members"], dtype=np.int64)
             net._restore(cfg, None)
-            net._layout()
+            net._layout(data["norm_state"].astype(net.dtype) if "norm_state" in data else None)
             net.params = np.zeros((net.n, net._size), dtype=net.dtype)
             net._views()
             for l in range(net.depth):
                 net.weights[l][...] = data[f"weight_{l}"]
                 if net.bias:
                     net.biases[l][...] = data[f"bias_{l}"]
+            for i, (gamma, beta) in enumerate(zip(net.gammas, net.betas)):
+                gamma[...] = data[f"gamma_{i}"]
+                beta[...] = data[f"beta_{i}"]
             net._restore(cfg, data)
             net.diverged = data["diverged"].astype(bool)
         return net

@@ -55,14 +55,14 @@ def check_runs(sp: SweepSpec) -> None:
     if residuals and 0 in sp.values("depth"):
         fail("depth", 0, f"depth must be >= 1 with residual = {residuals[0]!r} (depth counts "
                          f"residual blocks). Got 0.")
-    for act, param, res, dtype, bias in itertools.product(*(sp.values(k) for k in (
-            "activation", "activation_param", "residual", "dtype", "bias"))):
+    for act, param, res, dtype, bias, norm in itertools.product(*(sp.values(k) for k in (
+            "activation", "activation_param", "residual", "dtype", "bias", "norm"))):
         try:
             if res is None:
-                MLP([3, 4, 2], act, activation_param=param, dtype=dtype, bias=bias)
+                MLP([3, 4, 2], act, activation_param=param, dtype=dtype, bias=bias, norm=norm)
             else:
                 ResMLP(3, 4, 1, 2, act, residual=res, activation_param=param, dtype=dtype,
-                       bias=bias)
+                       bias=bias, norm=norm)
         except (ValueError, TypeError) as e:
             fail("activation_param" if param is not None else "activation",
                  param if param is not None else act, f"{act} cannot be built: {e}")
@@ -77,6 +77,10 @@ def check_runs(sp: SweepSpec) -> None:
             except (OSError, ValueError, TypeError) as e:
                 given = f" with [data].{base} options {opts}" if opts else ""
                 fail("dataset", name, f"cannot load {name!r}{given}: {e}")
+            if True in sp.values("drop_last") and max(sp.values("batch_size")) > len(d.x_train):
+                fail("batch_size", max(sp.values("batch_size")),
+                     f"batch_size {max(sp.values('batch_size'))} with drop_last = true drops "
+                     f"every batch of dataset {name!r} ({len(d.x_train)} training samples).")
             for loss, dtype in itertools.product(sp.values("loss"), sp.values("dtype")):
                 _check_loss(d, name, loss, dtype, lambda msg: fail(
                     "loss" if loss is not None else "dataset",

@@ -12,7 +12,8 @@ different lengths are separate lines, never one band):
     variance.png        pre-activation variance by layer at init, per scheme (deepest net)
     symmetry.png        distinct units in the first hidden layer, at init and after training
     divergence.png      diverged runs per scheme
-    time.png            time per run (its share of its population's time) by depth
+    time.png            time per run (its share of its population's time, compiling the
+                        kernels left out: that is stored apart, compile_s) by depth
 """
 from __future__ import annotations
 
@@ -131,22 +132,52 @@ def summarise(rows) -> list[dict]:
     return out
 
 
+def columns(head, cells, left) -> list[str]:
+    """Lines of a text table whose columns are as wide as their widest cell (header included):
+    ``left`` columns aligned left, the others right; the header underlined."""
+    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(head)]
+
+    def line(row):
+        return "  ".join(v.ljust(w) if i in left else v.rjust(w)
+                         for i, (v, w) in enumerate(zip(row, widths))).rstrip()
+
+    top = line(head)
+    return [top, "-" * len(top)] + [line(r) for r in cells]
+
+
 def text_table(rows) -> str:
-    """The summary as an aligned text table (what the CLI prints)."""
+    """The summary as a text table (what the CLI prints), every column as wide as its content:
+    no scheme label is cut, so two specs of one scheme stay apart."""
     summ = summarise(rows)
     if not summ:
         return "(no runs)"
     metric = summ[0]["metric"].replace("_", " ")
     other = any(s["setting"] for s in summ)
-    head = f"{'scheme':<28} {'act':<10} {'depth':>5} {'runs':>4} {metric + ' mean':>15} " \
-           f"{'std':>7} {'min':>7} {'div':>4} {'fail':>4}" + ("  other" if other else "")
-    lines = [head, "-" * len(head)]
-    for s in summ:
-        lines.append(f"{s['scheme'][:28]:<28} {s['activation']:<10} {s['depth']:>5} "
-                     f"{s['runs']:>4} {s['mean']:>15.4f} {s['std']:>7.4f} {s['min']:>7.4f} "
-                     f"{s['diverged']:>4} {s['failed']:>4}"
-                     + (f"  {s['setting']}" if other else ""))
-    return "\n".join(lines)
+    head = ["scheme", "act", "depth", "runs", f"{metric} mean", "std", "min", "div", "fail"]
+    cells = [[s["scheme"], s["activation"], str(s["depth"]), str(s["runs"]), f"{s['mean']:.4f}",
+              f"{s['std']:.4f}", f"{s['min']:.4f}", str(s["diverged"]), str(s["failed"])]
+             for s in summ]
+    if other:
+        head.append("other")
+        for c, s in zip(cells, summ):
+            c.append(s["setting"])
+    return "\n".join(columns(head, cells, left={0, 1, 9}))
+
+
+def compile_seconds(rows) -> float:
+    """Seconds the rows' populations spent compiling or loading kernels: each run stores its
+    population's (compile_s), so a population of n runs counts once."""
+    return sum((r.get("compile_s") or 0.0) / (r.get("population_size") or 1) for r in rows)
+
+
+def timing_note(rows) -> str:
+    """What the reports' ms/run holds, and the compile time left out of it, said once."""
+    note = "ms/run: a run's share of its population's time training, evaluating and diagnosing"
+    known = [r for r in rows if r.get("compile_s") is not None]
+    if not known:
+        return note + " (stored by an older fastinit: compiling the kernels included)."
+    return note + f"; compiling and loading the kernels ({compile_seconds(known):.1f} s in " \
+                  f"all) is left out."
 
 
 def make_report(db, out: str = "report", sweep: str | None = None) -> dict:
@@ -302,10 +333,11 @@ def _html(rows, out, images, db, sweep=None) -> str:
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>fastinit report</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:1200px}}table{{border-collapse:collapse}}
-td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}td:first-child{{text-align:left}}
+td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}
+td:first-child{{text-align:left;white-space:nowrap}}
 img{{max-width:100%}}figure{{margin:1em 0}}</style></head><body>
 <h1>fastinit report</h1><p>{title}{len(rows)} runs from {esc(db)}.
-Final {esc(metric)}: mean, std and min over seeds.</p>
+Final {esc(metric)}: mean, std and min over seeds. {esc(timing_note(rows))}</p>
 <table><tr><th>scheme</th><th>activation</th><th>depth</th><th>width</th><th>other</th><th>runs</th>
 <th>mean</th><th>std</th><th>min</th><th>diverged</th><th>failed</th><th>ms/run</th></tr>
 {cells}</table>{figs}</body></html>

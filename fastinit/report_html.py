@@ -27,7 +27,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from .report import _complete, _label, _metric, pick_sweep, summarise
+from .report import _complete, _label, _metric, pick_sweep, summarise, timing_note
 from .store import Store, StoreError
 
 PAGE = "interactive.html"
@@ -273,12 +273,12 @@ def write_interactive(db, out: str = "report", sweep: str | None = None) -> dict
 <html lang="en"><head><meta charset="utf-8"><title>fastinit report (interactive)</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:1300px}}table{{border-collapse:collapse}}
 td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}
-td:first-child,th:first-child{{text-align:left}}
+td:first-child,th:first-child{{text-align:left;white-space:nowrap}}
 th{{cursor:pointer;background:#f4f4f4}}th[data-order=up]::after{{content:" \\25B2"}}
 th[data-order=down]::after{{content:" \\25BC"}}.fig{{margin:1.5em 0}}</style>
 <script src="{SCRIPT}"></script></head><body>
 <h1>fastinit report</h1><p>{title}{len(rows)} runs from {_esc(db)}. Summary: final
-{_esc(_metric(rows)[1])} over seeds; click a header to sort.</p>
+{_esc(_metric(rows)[1])} over seeds; click a header to sort. {_esc(timing_note(rows))}</p>
 {_table(rows)}{divs}
 <script>
 var FIGURES = {{{data}}};

@@ -42,7 +42,7 @@ class ResMLP(MLP):
     def __init__(self, d_in: int, width: int, blocks: int, d_out: int, activation: str = "relu",
                  init="he_normal", residual: str = "plain", *, bias_init=None, n: int = 1,
                  seed=0, dtype=np.float32, activation_param=None, bias: bool = True,
-                 dropout=0.0, train_alpha: bool | None = None):
+                 dropout=0.0, norm: str | None = None, train_alpha: bool | None = None):
         d_in = check_int(d_in, "d_in", _CLS, minimum=1)
         width = check_int(width, "width", _CLS, minimum=1)
         blocks = check_int(blocks, "blocks", _CLS, minimum=1)
@@ -57,7 +57,8 @@ class ResMLP(MLP):
             init = "ZerO"            # relu'(0) = 1 follows, per member, from the scheme
         sizes = [d_in] + [width] * (2 * blocks + 1) + [d_out]
         super().__init__(sizes, activation, init, bias_init, n=n, seed=seed, dtype=dtype,
-                         activation_param=activation_param, bias=bias, dropout=dropout)
+                         activation_param=activation_param, bias=bias, dropout=dropout,
+                         norm=norm)
 
     def _residual(self):
         """Block b's second layer 2 + 2b adds its input (the activation entering layer 1 + 2b)

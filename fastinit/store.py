@@ -5,8 +5,10 @@ Schema version ``SCHEMA_VERSION`` (in ``PRAGMA user_version``), four tables:
 
     runs         one row per run, keyed by ``id`` (``runkeys.run_id``): the sweep
                  that last wrote it, status ("done", "diverged", "failed"), the main config keys
-                 as columns, final and best metrics, curves / diagnostics / config as JSON, time,
-                 fastinit version and machine. ``seed`` has no type affinity: a seed below 2**63
+                 as columns, final and best metrics, curves / diagnostics / config as JSON,
+                 times (``time_s``: the run's share of its population's training, diagnostics
+                 and evaluation; ``compile_s``: the seconds its population spent compiling or
+                 loading kernels, kept out of ``time_s``), fastinit version and machine. ``seed`` has no type affinity: a seed below 2**63
                  is an INTEGER, a larger one (SQLite integers are 64-bit signed) its decimal
                  TEXT; ``rows()`` gives ints back, and the config JSON holds every seed exactly.
     sweeps       name -> spec_hash of its current version (the spec it was last run with)
@@ -14,9 +16,9 @@ Schema version ``SCHEMA_VERSION`` (in ``PRAGMA user_version``), four tables:
     members      (sweep, spec_hash, run_id): exactly the runs of each sweep version
 
 A sweep is its spec: ``rows(name)`` is the current version's runs, whatever else the file holds.
-Version 1 (user_version 0: fastinit 0.1) hashed the whole config into the id and kept one spec
-per name; it is migrated on open, in one transaction: ids rewritten to today's, membership from
-each run's sweep column. Each population is written in one transaction, each run in a savepoint:
+An older schema (fastinit.schema: its versions and migrations) is migrated when the file is
+first opened for writing, in one transaction; read-only, a version 1 file is migrated in memory
+and a version 2 file read as it is. Each population is written in one transaction, each run in a savepoint:
 a killed sweep leaves whole populations, and a run whose row cannot be stored is recorded as
 failed with the reason instead of losing its population.
 
@@ -38,43 +40,9 @@ from typing import Iterable
 import numba
 
 from . import __version__, jsonable
-from .runkeys import run_id
-from .sweepspec import spec_hash
+from . import schema
+from .schema import COLUMNS, INSERT as _INSERT, SCHEMA_VERSION, TABLES  # noqa: F401
 
-SCHEMA_VERSION = 2
-SCHEMA = """
-CREATE TABLE runs (
-    id TEXT PRIMARY KEY,
-    sweep TEXT NOT NULL,
-    status TEXT NOT NULL,
-    scheme TEXT, scheme_params TEXT, seed, depth INTEGER, width INTEGER,
-    activation TEXT, lr REAL, dataset TEXT, optimizer TEXT, batch_size INTEGER,
-    epochs INTEGER, loss TEXT,
-    final_train_loss REAL, final_test_loss REAL, final_train_acc REAL, final_test_acc REAL,
-    best_test_acc REAL, diverged INTEGER, diverged_step INTEGER,
-    time_s REAL, population_time_s REAL, population_size INTEGER,
-    config TEXT NOT NULL, curves TEXT, diagnostics TEXT, layer_sizes TEXT, error TEXT,
-    fastinit_version TEXT, machine TEXT, created_at TEXT
-);
-CREATE TABLE sweeps (name TEXT PRIMARY KEY, spec_hash TEXT NOT NULL);
-CREATE TABLE sweep_specs (
-    name TEXT NOT NULL, spec_hash TEXT NOT NULL, spec TEXT NOT NULL, runs INTEGER,
-    created_at TEXT, last_run_at TEXT, PRIMARY KEY (name, spec_hash)
-);
-CREATE TABLE members (
-    sweep TEXT NOT NULL, spec_hash TEXT NOT NULL, run_id TEXT NOT NULL,
-    PRIMARY KEY (sweep, spec_hash, run_id)
-) WITHOUT ROWID;
-"""
-TABLES = {"runs", "sweeps", "sweep_specs", "members"}
-COLUMNS = ("id", "sweep", "status", "scheme", "scheme_params", "seed", "depth", "width",
-           "activation", "lr", "dataset", "optimizer", "batch_size", "epochs", "loss",
-           "final_train_loss", "final_test_loss", "final_train_acc", "final_test_acc",
-           "best_test_acc", "diverged", "diverged_step", "time_s", "population_time_s",
-           "population_size", "config", "curves", "diagnostics", "layer_sizes", "error",
-           "fastinit_version", "machine", "created_at")
-_INSERT = f"INSERT OR REPLACE INTO runs ({', '.join(COLUMNS)}) VALUES " \
-          f"({', '.join('?' * len(COLUMNS))})"
 _FINISHED = "('done', 'diverged')"
 # a row that cannot be stored is replaced by this one: nothing but the id, status and reason
 _BARE = ("id", "sweep", "status", "config", "error", "fastinit_version", "machine",
@@ -177,61 +145,28 @@ class Store:
         if version > SCHEMA_VERSION:
             self.fail(f"written by a newer fastinit (schema version {version}; this one "
                        f"reads up to {SCHEMA_VERSION}). Upgrade fastinit.")
-        legacy = version == 0 and "runs" in tables and tables <= {"runs", "sweeps"}
-        current = version == SCHEMA_VERSION and TABLES <= tables
-        if not (legacy or current or (version == 0 and not tables)):
+        kind = schema.kind(version, tables)
+        if kind is None:
             self.fail(f"not a fastinit results database (it holds the tables "
                        f"{', '.join(sorted(tables)) or 'none'}); refusing to use it. Give "
                        f"another database file.")
         if self.readonly:
-            if not tables:
+            if kind == "empty":
                 self.fail("holds no fastinit runs.")
-            if legacy:        # migrate a copy in memory; the file stays as it is
+            if kind == "v1":  # migrate a copy in memory; the file stays as it is
                 mem = sqlite3.connect(":memory:", isolation_level=None)
                 self.con.backup(mem)
                 self.con.close()
                 self.con = mem
-                self._migrate()
-            return
+                with self._tx():
+                    schema.from_v1(mem)
+            return            # a version 2 file reads as it is (rows() give compile_s None)
         with self._writing("open"):
             self.con.execute("PRAGMA journal_mode=WAL")
             self.con.execute("PRAGMA synchronous=NORMAL")
-            if not tables:
+            if kind != "current":
                 with self._tx():
-                    self._create()
-            elif legacy:
-                self._migrate()
-
-    def _create(self):
-        for stmt in SCHEMA.split(";")[:-1]:
-            self.con.execute(stmt)
-        self.con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-
-    def _migrate(self):
-        """Version 1 -> 2: new ids, membership from each run's sweep column."""
-        with self._tx():
-            c = self.con
-            c.execute("CREATE TABLE IF NOT EXISTS sweeps (name, spec, created_at)")
-            c.execute("ALTER TABLE runs RENAME TO runs_v1")
-            c.execute("ALTER TABLE sweeps RENAME TO sweeps_v1")
-            self._create()
-            cur = c.execute("SELECT * FROM runs_v1 ORDER BY rowid")
-            names = [d[0] for d in cur.description]
-            for values in cur.fetchall():
-                row = {k: None for k in COLUMNS} | dict(zip(names, values))
-                row["id"] = run_id(json.loads(row["config"]))
-                c.execute(_INSERT, tuple(row[k] for k in COLUMNS))
-            for name, body, created in c.execute("SELECT name, spec, created_at FROM "
-                                                 "sweeps_v1").fetchall():
-                h = spec_hash(json.loads(body))
-                c.execute("INSERT INTO members SELECT ?, ?, id FROM runs WHERE sweep = ?",
-                          (name, h, name))
-                n = c.execute("SELECT COUNT(*) FROM members WHERE sweep = ?", (name,))
-                c.execute("INSERT INTO sweep_specs VALUES (?, ?, ?, ?, ?, ?)",
-                          (name, h, body, n.fetchone()[0], created, created))
-                c.execute("INSERT INTO sweeps VALUES (?, ?)", (name, h))
-            c.execute("DROP TABLE runs_v1")
-            c.execute("DROP TABLE sweeps_v1")
+                    (schema.create if kind == "empty" else schema.MIGRATIONS[kind])(self.con)
 
     @contextmanager
     def _tx(self):
@@ -322,6 +257,7 @@ class Store:
             best_test_acc=max(test_acc) if test_acc else None,
             diverged=int(r["diverged"]), diverged_step=r["diverged_step"], time_s=r["time"],
             population_time_s=r["population_time"], population_size=r["population_size"],
+            compile_s=r.get("compile_time"),
             curves=jsonable.dumps(cur, sort_keys=True),
             diagnostics=jsonable.dumps(r["diagnostics"], sort_keys=True),
             layer_sizes=json.dumps(r["layer_sizes"]))
@@ -401,7 +337,7 @@ class Store:
         names = [d[0] for d in cur.description]
         out = []
         for values in cur:
-            row = dict(zip(names, values))
+            row = dict.fromkeys(COLUMNS) | dict(zip(names, values))   # v2: no compile_s
             for k in ("config", "curves", "diagnostics", "layer_sizes", "scheme_params"):
                 if row.get(k):
                     row[k] = json.loads(row[k])

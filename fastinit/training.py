@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numba
 import numpy as np
 
-from . import jsonable, kernels, streams, tabular
+from . import compilelog, jsonable, kernels, population, streams, tabular
 from ._validate import check_bool, check_choice, check_int, check_memory, check_real, \
     check_seed, check_targets, check_x
 from .datasets import Dataset, from_arrays, permutation
@@ -27,8 +27,11 @@ class History:
     Arrays indexed [epoch, member]: row 0 is at initialisation, row e after epoch e. Losses and
     accuracies are full passes over the training and test sets (accuracy is NaN for mse).
     ``epoch_time[e]`` is the wall time of epoch e's training (row 0: 0) and ``eval_time[e]``
-    of its evaluation. A member whose loss went NaN or infinite is frozen from that step on:
-    ``diverged`` flags it and ``diverged_step`` gives the step (-1 otherwise).
+    of its evaluation, both without compiling: ``compile_time[e]`` is the time row e spent
+    compiling kernels or loading them from the cache (training, evaluation and diagnostics;
+    tens of seconds on a machine's first run, then milliseconds). A member whose loss went NaN
+    or infinite is frozen from that step on: ``diverged`` flags it and ``diverged_step`` gives
+    the step (-1 otherwise).
     With ``diagnose_every``, ``diagnostics[field]`` holds fastinit.diagnose records (records,
     K, L) taken at the epochs listed in ``diagnostic_epochs``. With ``record_every_steps=k``,
     ``steps`` lists the global steps 0, k, 2k, ... that were recorded, ``step_loss`` (records,
@@ -50,6 +53,7 @@ class History:
     steps: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     step_loss: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     step_grad_norm: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 0)))
+    compile_time: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     @property
     def epochs(self) -> int:
@@ -69,7 +73,8 @@ class History:
             "labels": list(self.labels), "config": self.config,
             "diagnostic_epochs": list(self.diagnostic_epochs),
             "diagnostics": dict(self.diagnostics), "steps": self.steps,
-            "step_loss": self.step_loss, "step_grad_norm": self.step_grad_norm})
+            "step_loss": self.step_loss, "step_grad_norm": self.step_grad_norm,
+            "compile_time": self.compile_time})
 
     def to_json(self) -> str:
         return jsonable.dumps(self.to_dict())
@@ -117,19 +122,6 @@ def as_dataset(data, func: str = _FUNC) -> Dataset:
     raise TypeError(f"The 'data' parameter of {func} must be a fastinit.datasets.Dataset, "
                     f"(X, y) or (X_train, y_train, X_test, y_test). Got "
                     f"{type(data).__name__}.")
-
-
-def per_member(value, K: int, param: str, func: str = _FUNC, **bounds) -> np.ndarray:
-    """A hyper-parameter given once or once per member, as (K,) float64, each value checked
-    (check_real's bounds)."""
-    if isinstance(value, (list, tuple, np.ndarray)):
-        values = list(np.asarray(value, dtype=object).ravel()) if np.ndim(value) == 1 else None
-        if values is None or len(values) != K:
-            raise ValueError(f"The {param!r} parameter of {func} must be a number or a list of "
-                             f"one number per member (n={K}). Got shape {np.shape(value)}.")
-        return np.array([check_real(v, f"{param}[{k}]", func, **bounds)
-                         for k, v in enumerate(values)], dtype=np.float64)
-    return np.full(K, check_real(value, param, func, **bounds))
 
 
 def split_worthwhile(net: MLP, batch_size: int) -> bool:
@@ -206,15 +198,16 @@ def train(net: MLP, data, *, epochs: int | None = None, steps: int | None = None
     loss = ds.loss if loss is None else loss
     check_choice(loss, "loss", _FUNC, LOSSES)
     seed = check_seed(seed, "seed", _FUNC)
-    lrs = per_member(lr, K, "lr", low=0.0, low_open=True)
-    momenta = per_member(momentum, K, "momentum", low=0.0, high=1.0, high_open=True)
+    lrs = population.reals(lr, K, "lr", _FUNC, low=0.0, low_open=True)
+    momenta = population.reals(momentum, K, "momentum", _FUNC, low=0.0, high=1.0,
+                               high_open=True)
     if not (isinstance(betas, (tuple, list)) and len(betas) == 2):
         raise TypeError(f"The 'betas' parameter of {_FUNC} must be a pair (beta1, beta2). "
                         f"Got {betas!r}.")
     beta1 = check_real(betas[0], "betas", _FUNC, low=0.0, high=1.0, high_open=True)
     beta2 = check_real(betas[1], "betas", _FUNC, low=0.0, high=1.0, high_open=True)
     eps = check_real(eps, "eps", _FUNC, low=0.0, low_open=True)
-    decays = per_member(weight_decay, K, "weight_decay", low=0.0)
+    decays = population.reals(weight_decay, K, "weight_decay", _FUNC, low=0.0)
     check_choice(shuffle, "shuffle", _FUNC, SHUFFLES)
     eval_every = check_int(eval_every, "eval_every", _FUNC, minimum=0)
     eval_batch_size = check_int(eval_batch_size, "eval_batch_size", _FUNC, minimum=1)
@@ -262,11 +255,12 @@ def train(net: MLP, data, *, epochs: int | None = None, steps: int | None = None
                     "momentum": momenta.tolist(), "betas": [beta1, beta2], "eps": eps,
                     "weight_decay": decays.tolist(),
                     "shuffle": shuffle, "dataset": ds.name, "dtype": net.dtype.name})
+    hist.compile_time = np.zeros(epochs + 1)
 
     def evaluate(e):
         if eval_every == 0 or (e % eval_every and e != epochs):
             return
-        t0 = time.perf_counter()
+        t0, ready = time.perf_counter(), compilelog.seconds()
         ls, cs, _ = evaluate_net(net, x_train, y_lab, y_tgt, loss, batch=eval_batch_size)
         hist.train_loss[e] = ls / n
         if classify:
@@ -276,13 +270,17 @@ def train(net: MLP, data, *, epochs: int | None = None, steps: int | None = None
             hist.test_loss[e] = ls / len(x_test)
             if classify:
                 hist.test_acc[e] = cs / len(x_test)
-        hist.eval_time[e] = time.perf_counter() - t0
+        ready = compilelog.seconds() - ready
+        hist.compile_time[e] += ready
+        hist.eval_time[e] = time.perf_counter() - t0 - ready
 
     def record(e):
         if diagnose_every == 0 or (e % diagnose_every and e != epochs):
             return
         m = min(diagnose_samples, n)
+        ready = compilelog.seconds()
         d = diagnose(net, x_train[:m], ds.y_train[:m], loss)
+        hist.compile_time[e] += compilelog.seconds() - ready
         hist.diagnostic_epochs.append(e)
         for f in DIAGNOSTIC_FIELDS:
             hist.diagnostics.setdefault(f, []).append(getattr(d, f))
@@ -301,7 +299,7 @@ def train(net: MLP, data, *, epochs: int | None = None, steps: int | None = None
     if shuffle == "per_member":
         mix = (net.keys.astype(object) * 0x9E3779B97F4A7C15 + seed) % 2**64
     bar = _progress_bar(progress, epochs, f"training {K} network{'s' * (K > 1)}")
-    with numba_threads(threads):
+    with numba_threads(threads), compilelog.announcing():
         evaluate(0)
         record(0)
         for e in range(1, epochs + 1):
@@ -315,17 +313,20 @@ def train(net: MLP, data, *, epochs: int | None = None, steps: int | None = None
             mine = (records >= step0) & (records < step0 + taken)  # this epoch's records
             plan = kernels.train.Plan(batch, taken, step0, every, hist.step_loss[mine],
                                       hist.step_grad_norm[mine])
-            t0 = time.perf_counter()
+            t0, ready = time.perf_counter(), compilelog.seconds()
             args = (net.params, s1, s2, x_train, y_lab, y_tgt, order, net.arch,
                     LOSSES.index(loss), opt, plan, net.diverged, loss_sum, correct,
                     diverged_step)
             nthreads = numba.get_num_threads()
-            residual = bool(np.any(net.arch.skip >= 0))
-            if K >= nthreads or residual or not split_worthwhile(net, batch):
+            rows_only = not (np.any(net.arch.skip >= 0)          # skips and layer norm mix
+                             or np.any(net.arch.norm == kernels.norm.LAYER))   # rows
+            if K >= nthreads or not rows_only or not split_worthwhile(net, batch):
                 kernels.train.train_epoch(*args)
             else:   # fewer members than threads: split each member's products instead
                 kernels.train.train_epoch_split(*args, nthreads)
-            hist.epoch_time[e] = time.perf_counter() - t0
+            ready = compilelog.seconds() - ready
+            hist.compile_time[e] += ready
+            hist.epoch_time[e] = time.perf_counter() - t0 - ready
             hist.step_loss[mine], hist.step_grad_norm[mine] = plan.loss, plan.grad_norm
             evaluate(e)
             record(e)

@@ -12,11 +12,13 @@ helper in another module changed would otherwise run the old helper. The directo
 ``$NUMBA_CACHE_DIR/fastinit-<digest>`` when NUMBA_CACHE_DIR is set (a shared filesystem on a
 cluster: each kernel compiles once), else ``__pycache__/fastinit-<digest>`` next to these
 sources, else (read-only site-packages) the user cache directory
-(``$XDG_CACHE_HOME`` or ``~/.cache``) ``/fastinit/fastinit-<digest>``.
+(``$XDG_CACHE_HOME`` or ``~/.cache``) ``/fastinit/fastinit-<digest>``. Only the newest few of
+these directories are kept (``prune``).
 """
 import hashlib
 import os
 import pathlib
+import shutil
 import tempfile
 
 from numba import config, njit
@@ -58,7 +60,26 @@ def cache_dir() -> str | None:
     return None
 
 
+KEEP = 4    # cache directories kept per location: this version's and the 3 newest others
+
+
+def prune(path, keep: int = KEEP) -> None:
+    """Delete all but the ``keep`` most recently used fastinit-* cache directories beside path
+    (each version of the kernels leaves one; a process still using a deleted one recompiles)."""
+    if path is None:
+        return
+    here = pathlib.Path(path)
+    try:
+        others = sorted((p for p in here.parent.glob("fastinit-*") if p.is_dir() and p != here),
+                        key=lambda p: p.stat().st_mtime, reverse=True)
+    except OSError:
+        return
+    for old in others[keep - 1:]:
+        shutil.rmtree(old, ignore_errors=True)
+
+
 CACHE_DIR = cache_dir()
+prune(CACHE_DIR)
 
 
 def _decorator(**options):

@@ -18,6 +18,15 @@ The architecture record ``Arch`` (built by fastinit.MLP, taken by every kernel):
     alpha_idx (L,) offset in p of a residual layer's branch scalar    alpha_train: trained?
     dropout (K,)  inverted-dropout rate of the hidden activations, per member (training only)
     key, stream (K,) uint64  the member's Philox key and dropout stream (tag + layer added)
+    norm (L,)     normalization of a hidden layer's Z (norm.py codes)  goff (L,) its gamma's
+                  offset in p (beta follows)      soff (L,) its running statistics' offset in
+    state (K, S)  the running statistics (mean, then variance) of batch norm, per member
+    momentum, eps batch norm's running-statistics momentum and every norm's epsilon
+The scratch layout ``Layout`` (from ``layout``): offsets aoff, zoff, zh (L,) of each layer's
+A, Z and normalized Z, and dz, da, xt, tgt, work, x0, sk, pre, total (see ``layout``).
+A pass runs at a ``step``: >= 0 trains (dropout, batch statistics updated), -1 evaluates
+(no dropout, running statistics), -2 probes (no dropout, batch statistics, nothing updated:
+gradients and diagnostics).
 
 Samples are columns, so every product is column-independent: a sample's result never depends on
 the padding or on the other samples, and the weight gradient sums over the nb real samples only.
@@ -29,21 +38,28 @@ import numpy as np
 from numba import prange
 
 from ._config import jit, pjit
-from . import activations, rng
+from . import activations, norm, rng
 from .gemm import MR_MAX, gemm, gemm_rows, transpose
 
 Arch = namedtuple("Arch", ("dims", "ld", "woff", "boff", "act", "act_param", "skip",
-                           "alpha_idx", "alpha_train", "dropout", "key", "stream"))
+                           "alpha_idx", "alpha_train", "dropout", "key", "stream", "norm",
+                           "goff", "soff", "state", "momentum", "eps"))
+Layout = namedtuple("Layout", ("aoff", "zoff", "zh", "dz", "da", "xt", "tgt", "work", "x0",
+                               "sk", "pre", "total"))
 
 
 @jit
-def layout(dims, ld, bp):
-    """Offsets into one member's scratch: aoff (L,), zoff (L,), then dz, da, xt, tgt (targets
-    of a batch, (d_L, bp)), work (2 bp), x0 (the input rows, (bp, ld[0])), sk (max d, bp)
-    followed by (max d, bp) for phi(Z) before dropout, and the total size."""
+def layout(arch, bp):
+    """Offsets into one member's scratch for batches padded to bp: A_l and Z_l of every layer
+    (aoff, zoff), a normalized layer's Zhat and inverse deviations (zh), then dz, da (max d,
+    bp), xt (bp, max ld), tgt (the batch's targets, (d_L, bp)), work (2 bp), x0 (the input rows,
+    (bp, ld[0])), sk (a residual block's output gradient, held for its skip path), pre (phi(Z)
+    recomputed under dropout) and the total size."""
+    dims, ld = arch.dims, arch.ld
     L = dims.shape[0] - 1
     aoff = np.empty(L, dtype=np.int64)
     zoff = np.empty(L, dtype=np.int64)
+    zh = np.full(L, -1, dtype=np.int64)
     off = 0
     maxd = 0
     maxld = 0
@@ -52,6 +68,9 @@ def layout(dims, ld, bp):
         off += dims[l] * bp
         zoff[l] = off
         off += dims[l + 1] * bp
+        if arch.norm[l] != norm.NONE:
+            zh[l] = off
+            off += dims[l + 1] * bp + max(dims[l + 1], bp)
         maxd = max(maxd, max(dims[l], dims[l + 1]))
         maxld = max(maxld, ld[l])
     dz = off
@@ -60,8 +79,41 @@ def layout(dims, ld, bp):
     tgt = xt + bp * maxld
     work = tgt + dims[L] * bp
     x0 = work + 2 * bp         # the batch's input rows, (bp, ld[0]): layer 0's A, untransposed
-    sk = x0 + bp * ld[0]       # a residual block's output gradient, held for its skip path,
-    return aoff, zoff, dz, da, xt, tgt, work, x0, sk, sk + 2 * maxd * bp   # then phi(Z) again
+    sk = x0 + bp * ld[0]
+    pre = sk + maxd * bp
+    return Layout(aoff, zoff, zh, dz, da, xt, tgt, work, x0, sk, pre, pre + maxd * bp)
+
+
+@jit
+def mode_of(step):
+    """The norm mode of a pass at ``step``: TRAIN (>= 0), EVAL (-1) or PROBE (-2)."""
+    return norm.TRAIN if step >= 0 else (norm.EVAL if step == -1 else norm.PROBE)
+
+
+@jit
+def normalize(p, arch, m, scratch, lay, l, r0, r1, bp, nb, step):
+    """Rows r0..r1 of layer l's Z, normalized in place when the layer has a norm (batch norm:
+    any rows; layer norm: all rows at once, r0 = 0, r1 = d)."""
+    code = arch.norm[l]
+    if code == norm.BATCH:
+        norm.batch_forward(p, arch.goff[l], arch.state[m], arch.soff[l], scratch, lay.zoff[l],
+                           lay.zh[l], arch.dims[l + 1], r0, r1, bp, nb, mode_of(step),
+                           arch.momentum, arch.eps)
+    elif code == norm.LAYER:
+        norm.layer_forward(p, arch.goff[l], scratch, lay.zoff[l], lay.zh[l], arch.dims[l + 1],
+                           bp, arch.eps)
+
+
+@jit
+def normalize_backward(p, g, arch, scratch, lay, l, grad, r0, r1, bp, nb, step):
+    """dL/dN of layer l's rows r0..r1 (at grad) into dL/dZ, and dgamma, dbeta into g."""
+    code = arch.norm[l]
+    if code == norm.BATCH:
+        norm.batch_backward(p, arch.goff[l], g, scratch, grad, lay.zh[l], arch.dims[l + 1], r0,
+                            r1, bp, nb, mode_of(step))
+    elif code == norm.LAYER:
+        norm.layer_backward(p, arch.goff[l], g, scratch, grad, lay.zh[l], arch.dims[l + 1], bp,
+                            nb)
 
 
 @jit
@@ -150,18 +202,18 @@ def dropout(x, off, r0, r1, bp, layer, step, arch, m):
 
 
 @jit
-def hidden_backward(arch, m, l, step, scratch, zoff, aoff, grad, pre, r0, r1, bp):
+def hidden_backward(arch, m, l, step, scratch, lay, grad, r0, r1, bp):
     """dL/dA_{l+1} of rows r0..r1 (at grad) into dL/dZ_l: through the dropout mask when the
     member drops (its phi(Z_l) recomputed into pre, since A holds the dropped values), then
     times phi'(Z_l)."""
     lo, hi = r0 * bp, r1 * bp
-    z = scratch[zoff[l] + lo:zoff[l] + hi]
+    z = scratch[lay.zoff[l] + lo:lay.zoff[l] + hi]
     if step >= 0 and arch.dropout[m] > 0:
         dropout(scratch, grad, r0, r1, bp, l, step, arch, m)
-        a = scratch[pre + lo:pre + hi]
+        a = scratch[lay.pre + lo:lay.pre + hi]
         activations.forward(arch.act[l], arch.act_param[m, l], z, a)
     else:
-        a = scratch[aoff[l + 1] + lo:aoff[l + 1] + hi]
+        a = scratch[lay.aoff[l + 1] + lo:lay.aoff[l + 1] + hi]
     activations.backward(arch.act[l], arch.act_param[m, l], z, a, scratch[grad + lo:grad + hi])
 
 
@@ -175,11 +227,13 @@ def transpose_acts(scratch, a_in, xt, din, ldl, bp, nb):
 
 
 @jit
-def forward(p, arch, m, scratch, aoff, zoff, bp, step):
-    """Member m: Z_l = W_l A_l + b_l, then A_{l+1} = phi_l(Z_l) (dropped out at training step
-    ``step`` >= 0 when the member drops), or for a residual layer (skip[l] >= 0)
-    A_{l+1} = A_{skip[l]} + alpha Z_l with alpha = p[alpha_idx[l]]; the last layer stays Z."""
+def forward(p, arch, m, scratch, lay, bp, nb, step):
+    """Member m: Z_l = W_l A_l + b_l (normalized when the layer has a norm), then A_{l+1} =
+    phi_l(Z_l) (dropped out at a training step when the member drops), or for a residual layer
+    (skip[l] >= 0) A_{l+1} = A_{skip[l]} + alpha Z_l with alpha = p[alpha_idx[l]]; the last
+    layer stays Z."""
     dims, ld, woff, boff, skip = arch.dims, arch.ld, arch.woff, arch.boff, arch.skip
+    aoff, zoff = lay.aoff, lay.zoff
     L = dims.shape[0] - 1
     for l in range(L):
         dout = dims[l + 1]
@@ -187,6 +241,7 @@ def forward(p, arch, m, scratch, aoff, zoff, bp, step):
         if boff[l] >= 0:
             add_bias(p, boff[l], scratch, zoff[l], 0, dout, bp)
         if l + 1 < L:
+            normalize(p, arch, m, scratch, lay, l, 0, dout, bp, nb, step)
             n = dout * bp
             z = scratch[zoff[l]:zoff[l] + n]
             a = scratch[aoff[l + 1]:aoff[l + 1] + n]
@@ -202,18 +257,19 @@ def forward(p, arch, m, scratch, aoff, zoff, bp, step):
 
 
 @jit
-def backward(p, g, arch, m, scratch, aoff, zoff, dz, da, xt, x0, sk, bp, nb, step):
-    """Member m's gradient g of the loss whose dL/dZ_{L-1} is in scratch[dz:]; clobbers dz, da, sk.
+def backward(p, g, arch, m, scratch, lay, bp, nb, step):
+    """Member m's gradient g of the loss whose dL/dZ_{L-1} is in scratch[lay.dz:]; clobbers
+    dz, da, sk, pre.
 
     A residual layer l receives dL/dH for its output H = A_skip + alpha Z: alpha's gradient is
     sum(dL/dH * Z) (0 when not alpha_train), dZ = alpha dL/dH, and dL/dH is held in sk and
-    added to dL/dA_skip when the backward pass reaches the block's input.
+    added to dL/dA_skip when the backward pass reaches the block's input. A normalized layer
+    turns dL/dN into dL/dZ first (norm.py).
     """
     dims, ld, woff, boff, skip = arch.dims, arch.ld, arch.woff, arch.boff, arch.skip
-    alpha_idx = arch.alpha_idx
-    pre = sk + dims.max() * bp          # phi(Z) recomputed under dropout
+    alpha_idx, aoff, zoff, sk = arch.alpha_idx, lay.aoff, lay.zoff, lay.sk
     L = dims.shape[0] - 1
-    cur, other = dz, da
+    cur, other = lay.dz, lay.da
     for l in range(L - 1, -1, -1):
         din, dout, ldl = dims[l], dims[l + 1], ld[l]
         if skip[l] >= 0:
@@ -229,9 +285,10 @@ def backward(p, g, arch, m, scratch, aoff, zoff, dz, da, xt, x0, sk, bp, nb, ste
             for i in range(n):
                 scratch[sk + i] = scratch[cur + i]
                 scratch[cur + i] *= alpha
-        a_rows = x0 if l == 0 else xt      # layer 0's A is the gathered input, untransposed
+        normalize_backward(p, g, arch, scratch, lay, l, cur, 0, dout, bp, nb, step)
+        a_rows = lay.x0 if l == 0 else lay.xt     # layer 0's A: the gathered input rows
         if l > 0:
-            transpose_acts(scratch, aoff[l], xt, din, ldl, bp, nb)
+            transpose_acts(scratch, aoff[l], lay.xt, din, ldl, bp, nb)
         # dW_l = dZ (dout, nb) @ A_l (nb, ldl)
         gemm(g, woff[l], ldl, scratch, cur, bp, 1, scratch, a_rows, ldl, dout, ldl, nb, 0)
         if boff[l] >= 0:                   # db_l = sum over the real samples
@@ -243,7 +300,7 @@ def backward(p, g, arch, m, scratch, aoff, zoff, dz, da, xt, x0, sk, bp, nb, ste
             if l + 1 < L and skip[l + 1] == l:   # A_l also feeds the next layer's skip path
                 for i in range(n):
                     scratch[other + i] += scratch[sk + i]
-            hidden_backward(arch, m, l - 1, step, scratch, zoff, aoff, other, pre, 0, din, bp)
+            hidden_backward(arch, m, l - 1, step, scratch, lay, other, 0, din, bp)
             cur, other = other, cur
 
 
@@ -259,8 +316,10 @@ def _row_chunks(m, parts):
 
 
 @pjit
-def forward_split(p, arch, m, scratch, aoff, zoff, bp, parts, step):
+def forward_split(p, arch, m, scratch, lay, bp, nb, parts, step):
+    """forward for plain networks (no skip, no layer norm), each product's rows split."""
     dims, ld, woff, boff = arch.dims, arch.ld, arch.woff, arch.boff
+    aoff, zoff = lay.aoff, lay.zoff
     L = dims.shape[0] - 1
     for l in range(L):
         dout = dims[l + 1]
@@ -273,6 +332,7 @@ def forward_split(p, arch, m, scratch, aoff, zoff, bp, parts, step):
             if boff[l] >= 0:
                 add_bias(p, boff[l], scratch, zoff[l], r0, r1, bp)
             if l + 1 < L:
+                normalize(p, arch, m, scratch, lay, l, r0, r1, bp, nb, step)   # batch norm
                 activations.forward(arch.act[l], arch.act_param[m, l],
                                     scratch[zoff[l] + r0 * bp:zoff[l] + r1 * bp],
                                     scratch[aoff[l + 1] + r0 * bp:aoff[l + 1] + r1 * bp])
@@ -281,15 +341,15 @@ def forward_split(p, arch, m, scratch, aoff, zoff, bp, parts, step):
 
 
 @pjit
-def backward_split(p, g, arch, m, scratch, aoff, zoff, dz, da, xt, x0, sk, bp, nb, parts,
-                   step):
+def backward_split(p, g, arch, m, scratch, lay, bp, nb, parts, step):
+    """backward for plain networks (no skip, no layer norm), each product's rows split."""
     dims, ld, woff, boff = arch.dims, arch.ld, arch.woff, arch.boff
-    pre = sk + dims.max() * bp
+    aoff, xt = lay.aoff, lay.xt
     L = dims.shape[0] - 1
-    cur, other = dz, da
+    cur, other = lay.dz, lay.da
     for l in range(L - 1, -1, -1):
         din, dout, ldl = dims[l], dims[l + 1], ld[l]
-        a_rows = x0 if l == 0 else xt
+        a_rows = lay.x0 if l == 0 else xt
         if l > 0:
             a_in = aoff[l]
             for b in prange(nb):
@@ -301,6 +361,7 @@ def backward_split(p, g, arch, m, scratch, aoff, zoff, dz, da, xt, x0, sk, bp, n
         for c in prange(nch):
             r0 = c * chunk
             r1 = min(dout, r0 + chunk)
+            normalize_backward(p, g, arch, scratch, lay, l, cur, r0, r1, bp, nb, step)
             gemm_rows(g, woff[l], ldl, scratch, cur, bp, 1, scratch, a_rows, ldl, r0, r1, ldl,
                       nb, 0)
             if boff[l] >= 0:
@@ -312,6 +373,5 @@ def backward_split(p, g, arch, m, scratch, aoff, zoff, dz, da, xt, x0, sk, bp, n
                 r1 = min(din, r0 + chunk)
                 gemm_rows(scratch, other, bp, p, woff[l], 1, ldl, scratch, cur, bp, r0, r1, bp,
                           dout, 0)
-                hidden_backward(arch, m, l - 1, step, scratch, zoff, aoff, other, pre, r0, r1,
-                                bp)
+                hidden_backward(arch, m, l - 1, step, scratch, lay, other, r0, r1, bp)
             cur, other = other, cur

@@ -40,14 +40,15 @@ def layer_moments(params, x, arch, out):
     dims, ld, skip = arch.dims, arch.ld, arch.skip
     n = x.shape[0]
     bp = padded(n)
-    aoff, zoff, dz, da, xt, tgt, work, x0, sk, total = dense.layout(dims, ld, bp)
     L = dims.shape[0] - 1
     rows_all = np.arange(n)
     for m in prange(K):
-        scratch = np.empty(total, dtype=params.dtype)
+        lay = dense.layout(arch, bp)    # per member: a record never enters a parfor
+        aoff, zoff = lay.aoff, lay.zoff
+        scratch = np.empty(lay.total, dtype=params.dtype)
         p = params[m]
-        dense.gather(x, rows_all, n, scratch, aoff[0], x0, ld[0], bp)
-        dense.forward(p, arch, m, scratch, aoff, zoff, bp, -1)
+        dense.gather(x, rows_all, n, scratch, aoff[0], lay.x0, ld[0], bp)
+        dense.forward(p, arch, m, scratch, lay, bp, n, -2)        # probe: batch statistics
         for l in range(L):
             dout = dims[l + 1]
             zmean, zvar, zsq = _moments(scratch[zoff[l]:], dout, n, bp)

@@ -32,10 +32,11 @@ Plan = namedtuple("Plan", ("batch", "steps", "step0", "every", "loss", "grad_nor
 
 
 @jit
-def batch_loss(loss_code, scratch, zlast, dz, tgt, work, dl, bp, nb, y, t, rows, ybuf):
-    """(loss sum, correct) of a batch whose logits are at scratch[zlast:]; dL/dz at scratch[dz:]."""
-    z = scratch[zlast:zlast + dl * bp]
-    d = scratch[dz:dz + dl * bp]
+def batch_loss(loss_code, scratch, lay, L, dl, bp, nb, y, t, rows, ybuf):
+    """(loss sum, correct) of a batch whose logits are layer L-1's Z; dL/dz at lay.dz."""
+    z = scratch[lay.zoff[L - 1]:lay.zoff[L - 1] + dl * bp]
+    d = scratch[lay.dz:lay.dz + dl * bp]
+    tgt, work = lay.tgt, lay.work
     if loss_code == losses.CROSS_ENTROPY:
         for b in range(nb):
             ybuf[b] = y[rows[b]]
@@ -72,7 +73,7 @@ def _member_epoch(m, split, parts, params, s1, s2, x, y, t, order, arch, loss_co
     n = x.shape[0]
     batch, step0 = plan.batch, plan.step0
     bp = padded(batch)
-    aoff, zoff, dz, da, xt, tgt, work, x0, sk, total = dense.layout(dims, ld, bp)
+    lay = dense.layout(arch, bp)
     L = dims.shape[0] - 1
     dl = dims[L]
     loss_sum[m] = 0.0
@@ -83,7 +84,7 @@ def _member_epoch(m, split, parts, params, s1, s2, x, y, t, order, arch, loss_co
         diverged_step[m] = step0
     if frozen[m]:
         return
-    scratch = np.empty(total, dtype=params.dtype)
+    scratch = np.empty(lay.total, dtype=params.dtype)
     g = np.zeros(P, dtype=params.dtype)
     ybuf = np.empty(bp, dtype=np.int64)
     orow = order[0] if order.shape[0] == 1 else order[m]
@@ -92,23 +93,20 @@ def _member_epoch(m, split, parts, params, s1, s2, x, y, t, order, arch, loss_co
         start = s * batch
         nb = min(batch, n - start)
         rows = orow[start:start + nb]
-        dense.gather(x, rows, nb, scratch, aoff[0], x0, ld[0], bp)
+        dense.gather(x, rows, nb, scratch, lay.aoff[0], lay.x0, ld[0], bp)
         if split:
-            dense.forward_split(p, arch, m, scratch, aoff, zoff, bp, parts, step0 + s)
+            dense.forward_split(p, arch, m, scratch, lay, bp, nb, parts, step0 + s)
         else:
-            dense.forward(p, arch, m, scratch, aoff, zoff, bp, step0 + s)
-        lsum, corr = batch_loss(loss_code, scratch, zoff[L - 1], dz, tgt, work, dl, bp, nb, y,
-                                t, rows, ybuf)
+            dense.forward(p, arch, m, scratch, lay, bp, nb, step0 + s)
+        lsum, corr = batch_loss(loss_code, scratch, lay, L, dl, bp, nb, y, t, rows, ybuf)
         if not math.isfinite(lsum):
             frozen[m] = True
             diverged_step[m] = step0 + s
             return
         if split:
-            dense.backward_split(p, g, arch, m, scratch, aoff, zoff, dz, da, xt, x0, sk, bp, nb,
-                                 parts, step0 + s)
+            dense.backward_split(p, g, arch, m, scratch, lay, bp, nb, parts, step0 + s)
         else:
-            dense.backward(p, g, arch, m, scratch, aoff, zoff, dz, da, xt, x0, sk, bp, nb,
-                           step0 + s)
+            dense.backward(p, g, arch, m, scratch, lay, bp, nb, step0 + s)
         if not optim.all_finite(g):      # a NaN weight a relu hides from the loss shows here
             frozen[m] = True
             diverged_step[m] = step0 + s
@@ -157,12 +155,12 @@ def evaluate(params, x, y, t, batch, arch, loss_code, loss_sum, correct, out, wr
     n = x.shape[0]
     nbatch = (n + batch - 1) // batch
     bp = padded(batch)
-    aoff, zoff, dz, da, xt, tgt, work, x0, sk, total = dense.layout(dims, ld, bp)
     L = dims.shape[0] - 1
     dl = dims[L]
     rows_all = np.arange(n)
     for m in prange(K):
-        scratch = np.empty(total, dtype=params.dtype)
+        lay = dense.layout(arch, bp)    # per member: a record never enters a parfor
+        scratch = np.empty(lay.total, dtype=params.dtype)
         ybuf = np.empty(bp, dtype=np.int64)
         p = params[m]
         ls = 0.0
@@ -171,14 +169,13 @@ def evaluate(params, x, y, t, batch, arch, loss_code, loss_sum, correct, out, wr
             start = s * batch
             nb = min(batch, n - start)
             rows = rows_all[start:start + nb]
-            dense.gather(x, rows, nb, scratch, aoff[0], x0, ld[0], bp)
-            dense.forward(p, arch, m, scratch, aoff, zoff, bp, -1)      # evaluation: no dropout
-            lsum, corr = batch_loss(loss_code, scratch, zoff[L - 1], dz, tgt, work, dl, bp, nb,
-                                    y, t, rows, ybuf)
+            dense.gather(x, rows, nb, scratch, lay.aoff[0], lay.x0, ld[0], bp)
+            dense.forward(p, arch, m, scratch, lay, bp, nb, -1)      # evaluation mode
+            lsum, corr = batch_loss(loss_code, scratch, lay, L, dl, bp, nb, y, t, rows, ybuf)
             ls += lsum
             cs += corr
             if write_out:
-                zl = zoff[L - 1]
+                zl = lay.zoff[L - 1]
                 for b in range(nb):
                     for c in range(dl):
                         out[m, start + b, c] = scratch[zl + c * bp + b]
@@ -195,19 +192,19 @@ def gradients(params, x, y, t, arch, loss_code, grads, loss_sum):
     dims, ld = arch.dims, arch.ld
     n = x.shape[0]
     bp = padded(n)
-    aoff, zoff, dz, da, xt, tgt, work, x0, sk, total = dense.layout(dims, ld, bp)
     L = dims.shape[0] - 1
     dl = dims[L]
     rows = np.arange(n)
     for m in prange(K):
-        scratch = np.empty(total, dtype=params.dtype)
+        lay = dense.layout(arch, bp)    # per member: a record never enters a parfor
+        scratch = np.empty(lay.total, dtype=params.dtype)
         ybuf = np.empty(bp, dtype=np.int64)
         p = params[m]
-        dense.gather(x, rows, n, scratch, aoff[0], x0, ld[0], bp)
-        dense.forward(p, arch, m, scratch, aoff, zoff, bp, -1)
+        dense.gather(x, rows, n, scratch, lay.aoff[0], lay.x0, ld[0], bp)
+        dense.forward(p, arch, m, scratch, lay, bp, n, -2)      # probe: batch statistics
         own = m % y.shape[0]                       # the member's labels, or the shared ones
-        lsum, corr = batch_loss(loss_code, scratch, zoff[L - 1], dz, tgt, work, dl, bp, n,
-                                y[own], t[own % t.shape[0]], rows, ybuf)
+        lsum, corr = batch_loss(loss_code, scratch, lay, L, dl, bp, n, y[own],
+                                t[own % t.shape[0]], rows, ybuf)
         loss_sum[m] = lsum
-        dense.backward(p, grads[m], arch, m, scratch, aoff, zoff, dz, da, xt, x0, sk, bp, n, -1)
+        dense.backward(p, grads[m], arch, m, scratch, lay, bp, n, -2)
     return loss_sum

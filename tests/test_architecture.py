@@ -183,3 +183,19 @@ def test_kernel_cache_is_keyed_by_every_kernel_source(tmp_path):
     assert _config.source_digest(copy) != before
     assert _config.CACHE_DIR.endswith(f"fastinit-{before}")
     assert kernels.train.train_epoch._cache._cache_path.startswith(_config.CACHE_DIR)
+
+
+def test_old_kernel_caches_are_pruned(tmp_path):
+    import os
+    import time
+    from fastinit.kernels import _config
+    current = tmp_path / "fastinit-current"
+    current.mkdir()
+    for i in range(6):
+        old = tmp_path / f"fastinit-old{i}"
+        old.mkdir()
+        os.utime(old, (time.time() - 1000 * (i + 1),) * 2)
+    (tmp_path / "unrelated").mkdir()
+    _config.prune(str(current), keep=3)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "fastinit-current", "fastinit-old0", "fastinit-old1", "unrelated"]

@@ -6,7 +6,7 @@ import subprocess
 import pytest
 
 import fastinit.cli as cli
-from fastinit import completion, overrides
+from fastinit import completion, examples, overrides
 from fastinit.store import Store
 from fastinit.sweepspec import SpecError, SweepSpec
 
@@ -81,6 +81,8 @@ def test_cli_override_errors_exit_2_on_one_line(tmp_path, capsys):
 
 
 SUBCOMMANDS = ["demo", "sweep", "report", "schemes", "warmup", "bench", "completion"]
+DEMOS = ["sweep", *examples.EXAMPLES]          # what `fastinit demo NAME` accepts, in order
+assert DEMOS[:5] == ["sweep", "symmetry", "depth", "linear", "chaos"]
 
 
 def _script(shell, capsys):
@@ -110,7 +112,7 @@ def test_bash_completion_knows_every_subcommand_and_option(capsys, tmp_path):
 
     assert complete("") == SUBCOMMANDS + ["-h", "--help"]
     assert complete("re") == ["report"]
-    assert complete("demo", "") == ["sweep", "symmetry", "depth", "linear", "chaos"]
+    assert complete("demo", "") == DEMOS
     assert complete("report", "--in") == ["--interactive"]
     assert complete("report", "--out", "") == []            # a value: the shell's file names
     assert complete("completion", "") == ["bash", "zsh"]
@@ -121,7 +123,7 @@ def test_zsh_completion_describes_every_subcommand(capsys, tmp_path):
     assert text.startswith("#compdef fastinit")
     for name in SUBCOMMANDS:
         assert f"\n    {name}) _arguments" in text and f"'{name}:" in text
-    assert "'1:name:(sweep symmetry depth linear chaos)'" in text
+    assert f"'1:name:({' '.join(DEMOS)})'" in text
     if shutil.which("zsh"):
         path = tmp_path / "_fastinit"
         path.write_text(text)

@@ -7,7 +7,8 @@ import pytest
 pytest.importorskip("matplotlib")
 
 
-@pytest.mark.parametrize("name", ["symmetry", "depth", "linear", "chaos"])
+@pytest.mark.parametrize("name", ["symmetry", "depth", "linear", "chaos", "dropout", "zero",
+                                  "residual"])
 def test_example_writes_png(name, tmp_path):
     res = subprocess.run([sys.executable, "-m", "fastinit", "demo", name, "--out",
                           str(tmp_path)], capture_output=True, text=True, timeout=300)

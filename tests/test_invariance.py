@@ -56,11 +56,17 @@ def test_every_builtin_dense_scheme_is_mixed():
     assert "dirac" not in names
 
 
+ARCHS = {"plain": {}, "bias-free": {"bias": False}, "batch-norm": {"norm": "batch"},
+         "layer-norm": {"norm": "layer", "bias": False}}
+
+
+@pytest.mark.parametrize("arch", list(ARCHS))
 @pytest.mark.parametrize("activation", ["relu", "tanh", "leaky_relu", "softplus"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
-def test_population_mixing_every_scheme_equals_each_member_alone(activation, dtype):
+def test_population_mixing_every_scheme_equals_each_member_alone(activation, dtype, arch):
     x, y = _data()
     K = len(SPECS)
+    rates = [0.1 * (k % 3) for k in range(K)]         # dropout, per member
     seeds = [1000 + k for k in range(K)]
     lrs = [0.01 * (1 + k % 5) for k in range(K)]
     momenta = [0.5 + 0.1 * (k % 4) for k in range(K)]
@@ -68,11 +74,11 @@ def test_population_mixing_every_scheme_equals_each_member_alone(activation, dty
     params = [None] * K if activation in ("relu", "tanh") else \
         [0.05 + 0.1 * (k % 3) for k in range(K)]
     pop = fastinit.MLP([12, 16, 16, 3], activation, init=SPECS, n=K, seed=seeds, dtype=dtype,
-                       activation_param=params)
+                       activation_param=params, dropout=rates, **ARCHS[arch])
     hp = fastinit.train(pop, (x, y), lr=lrs, momentum=momenta, weight_decay=decays, **TRAIN)
     for k, sp in enumerate(SPECS):
         solo = fastinit.MLP([12, 16, 16, 3], activation, init=sp, seed=seeds[k], dtype=dtype,
-                            activation_param=params[k])
+                            activation_param=params[k], dropout=rates[k], **ARCHS[arch])
         hs = fastinit.train(solo, (x, y), lr=lrs[k], momentum=momenta[k],
                             weight_decay=decays[k], **TRAIN)
         assert solo.activation_param[0] == pop.activation_param[k], sp

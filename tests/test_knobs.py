@@ -312,3 +312,162 @@ def test_dropout_sweep_key_is_per_member(tmp_path):
     from fastinit.sweepspec import SpecError
     with pytest.raises(SpecError, match=r"dropout must be a number in \[0, 1\). Got 1"):
         SweepSpec.from_dict({"grid": {"dropout": [1]}})
+
+
+# -- batch and layer normalization ------------------------------------------------------------
+
+def _normed(norm, seed=3, activation="tanh", sizes=(6, 9, 7, 4)):
+    g = np.random.default_rng(seed)
+    net = fastinit.MLP(list(sizes), activation, init="xavier_normal", seed=[seed],
+                       dtype=np.float64, norm=norm, bias_init=fastinit.spec("normal", std=0.3))
+    for gamma, beta in zip(net.gammas, net.betas):      # away from the identity
+        gamma[...] += 0.2 * g.standard_normal(gamma.shape)
+        beta[...] += 0.2 * g.standard_normal(beta.shape)
+    return net
+
+
+@pytest.mark.parametrize("norm", ["batch", "layer"])
+def test_norm_gradients_and_one_step_against_torch(norm):
+    """The gradient (training-mode statistics), one SGD step of every parameter (gamma and beta
+    too) and batch norm's running statistics equal PyTorch's BatchNorm1d / LayerNorm."""
+    torch = pytest.importorskip("torch")
+    x, y = _data(n=20)
+    net = _normed(norm)
+    seq = fastinit.interop.to_torch(net)
+    seq.eval()
+    np.testing.assert_allclose(net.forward(x)[0], seq(torch.from_numpy(x)).detach().numpy(),
+                               rtol=1e-12, atol=1e-13)              # evaluation: running stats
+    seq.train()
+    loss = torch.nn.functional.cross_entropy(seq(torch.from_numpy(x)), torch.from_numpy(y))
+    loss.backward()
+    dw, db = net.gradients(x, y)
+    lin = [m for m in seq if isinstance(m, torch.nn.Linear)]
+    nrm = [m for m in seq if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.LayerNorm))]
+    for l in range(3):
+        np.testing.assert_allclose(dw[l][0], lin[l].weight.grad.numpy(), rtol=1e-10, atol=1e-14)
+        np.testing.assert_allclose(db[l][0], lin[l].bias.grad.numpy(), rtol=1e-10, atol=1e-14)
+    lr = 0.5
+    fastinit.train(net, (x, y), steps=1, batch_size=20, lr=lr, eval_every=0)
+    with torch.no_grad():
+        for l in range(2):
+            np.testing.assert_allclose(net.gammas[l][0], (nrm[l].weight - lr * nrm[l].weight.grad)
+                                       .numpy(), rtol=1e-10, atol=1e-13)
+            np.testing.assert_allclose(net.betas[l][0], (nrm[l].bias - lr * nrm[l].bias.grad)
+                                       .numpy(), rtol=1e-10, atol=1e-13)
+            if norm == "batch":
+                np.testing.assert_allclose(net.running_mean[l][0], nrm[l].running_mean.numpy(),
+                                           rtol=1e-10, atol=1e-13)
+                np.testing.assert_allclose(net.running_var[l][0], nrm[l].running_var.numpy(),
+                                           rtol=1e-10, atol=1e-13)
+        np.testing.assert_allclose(net.weights[0][0], (lin[0].weight - lr * lin[0].weight.grad)
+                                   .numpy(), rtol=1e-10, atol=1e-13)
+
+
+@pytest.mark.parametrize("norm", ["batch", "layer"])
+def test_norm_float64_pass_matches_the_kernels(norm):
+    from fastinit.layerwise import loss_gradient, run_backward, run_forward
+    x, y = _data(n=20)
+    net = _normed(norm, activation="gelu")
+    ps = run_forward(net, x)
+    rw, _, _ = run_backward(net, ps, loss_gradient(ps.post[-1], y, None, "cross_entropy") / 20)
+    dw, _ = net.gradients(x, y)
+    for l in range(3):
+        np.testing.assert_allclose(rw[l], dw[l], rtol=1e-10, atol=1e-14)
+    d = fastinit.diagnose(net, x, y)                # compiled moments: what phi sees
+    np.testing.assert_allclose(d.pre_var[:, :2], [[z.var() for z in ps.pre[:2]]], rtol=1e-10)
+
+
+def test_norm_member_alone_equals_member_in_population_and_persists(tmp_path):
+    x, y = _data(n=64)
+    specs = ["he_normal", "orthogonal", "ZerO"]
+    for norm in ("batch", "layer"):
+        pop = fastinit.MLP([6, 16, 16, 4], "relu", init=specs, n=3, seed=[1, 2, 3], norm=norm,
+                           dropout=[0.0, 0.2, 0.1])
+        fastinit.train(pop, (x, y), epochs=3, batch_size=16, lr=[0.1, 0.05, 0.02],
+                       optimizer="adam")
+        for k, s in enumerate(specs):
+            solo = fastinit.MLP([6, 16, 16, 4], "relu", init=s, seed=k + 1, norm=norm,
+                                dropout=[0.0, 0.2, 0.1][k])
+            fastinit.train(solo, (x, y), epochs=3, batch_size=16, lr=[0.1, 0.05, 0.02][k],
+                           optimizer="adam")
+            np.testing.assert_array_equal(pop.params[k], solo.params[0])
+            np.testing.assert_array_equal(pop.norm_state[k], solo.norm_state[0])
+            np.testing.assert_array_equal(pop.member(k).forward(x)[0], solo.forward(x)[0])
+        pop.save(tmp_path / f"{norm}.npz")
+        back = fastinit.MLP.load(tmp_path / f"{norm}.npz")
+        assert back.norm == norm
+        np.testing.assert_array_equal(back.params, pop.params)
+        np.testing.assert_array_equal(back.norm_state, pop.norm_state)
+        np.testing.assert_array_equal(back.forward(x), pop.forward(x))
+    assert pop.running_mean == [] and len(pop.gammas) == 2
+
+
+_NORM = """
+import hashlib, json, numpy as np, numba, fastinit
+g = np.random.default_rng(0)
+x, y = g.standard_normal((300, 256)), g.integers(0, 4, 300)
+out = {"threads": numba.get_num_threads()}
+for n, sizes in ((3, [256, 64, 64, 4]), (1, [256, 512, 512, 4])):   # population; row split
+    for norm in ("batch", "layer"):
+        net = fastinit.MLP(sizes, "tanh", n=n, seed=list(range(n)), norm=norm, dropout=0.1)
+        fastinit.train(net, (x, y), epochs=1, batch_size=100, lr=0.01)
+        state = net.params.tobytes() + net.norm_state.tobytes()
+        out[f"{n}{norm}"] = hashlib.sha256(state).hexdigest()
+print(json.dumps(out))
+"""
+
+
+def test_norm_bitwise_on_one_and_two_threads():
+    import json
+    import os
+    import subprocess
+    import sys
+    runs = []
+    for threads in (1, 2):
+        env = dict(os.environ, NUMBA_NUM_THREADS=str(threads))
+        res = subprocess.run([sys.executable, "-c", _NORM], env=env, capture_output=True,
+                             text=True, check=True)
+        runs.append(json.loads(res.stdout.strip().splitlines()[-1]))
+    assert [r.pop("threads") for r in runs] == [1, 2] and runs[0] == runs[1]
+
+
+def test_norm_in_residual_nets_sweeps_and_torch_round_trip(tmp_path):
+    x = DIGITS.x_train[:128]
+    res = fastinit.ResMLP(64, 32, 2, 10, residual="fixup", norm="batch", seed=1)
+    h = fastinit.train(res, DIGITS, epochs=2, lr=0.05, optimizer="momentum")
+    assert h.test_acc[-1, 0] > 0.8 and len(res.gammas) == 3      # stem and each branch
+    torch = pytest.importorskip("torch")
+    net = _normed("layer", sizes=(64, 12, 10))
+    back = fastinit.interop.from_torch(fastinit.interop.to_torch(net))
+    assert back.norm == "layer"
+    np.testing.assert_array_equal(back.forward(x), net.forward(x))
+    with pytest.raises(TypeError, match=r"to_torch builds a torch.nn.Sequential; a residual "
+                                        r"network \(ResMLP\)"):
+        fastinit.interop.to_torch(res)
+    with pytest.raises(ValueError, match=r"'norm' parameter of fastinit.MLP must be one of "
+                                         r"\{'batch', 'layer'\}. Got 'btach' instead. Did you "
+                                         r"mean 'batch'\?"):
+        fastinit.MLP([4, 3], norm="btach")
+    with pytest.raises(ValueError, match=r"fastinit.layerwise.per_sample_gradients needs "
+                                         r"samples that do not depend on each other"):
+        fastinit.layerwise.per_sample_gradients(_normed("batch"), *_data())
+    from fastinit.store import Store
+    from fastinit.sweep import run_sweep
+    run_sweep({"name": "n", "grid": {"norm": [None, "batch", "layer"]},
+               "train": {"epochs": 1, "width": 8}}, tmp_path / "n.db")
+    with Store(tmp_path / "n.db") as s:
+        assert sorted(str(r["config"]["norm"]) for r in s.rows("n")) == ["None", "batch",
+                                                                          "layer"]
+    del torch
+
+
+def test_drop_last_sweep_key_is_checked_before_training(tmp_path):
+    from fastinit.preflight import check_runs
+    from fastinit.sweepspec import SpecError, SweepSpec
+    ok = SweepSpec.from_dict({"grid": {"drop_last": [True, False]},
+                              "train": {"batch_size": 500}})
+    check_runs(ok)
+    big = SweepSpec.from_dict({"grid": {"drop_last": [True]}, "train": {"batch_size": 5000}})
+    with pytest.raises(SpecError, match=r"batch_size 5000 with drop_last = true drops every "
+                                        r"batch of dataset 'digits' \(1438 training samples\)"):
+        check_runs(big)

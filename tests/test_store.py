@@ -21,7 +21,7 @@ def _spec(name, seeds, **train):
     return {"name": name, "grid": {"seed": list(seeds)}, "train": {**TINY, **train}}
 
 
-# -- schema version 1 (fastinit 0.1) -> 2 -----------------------------------------------------
+# -- schema version 1 (fastinit 0.1) -> 3 -----------------------------------------------------
 
 V1_SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -81,7 +81,7 @@ def test_a_version_1_database_is_migrated_on_open(tmp_path):
     res = run_sweep(_spec("old", [0, 1]), db)
     assert (res.total, res.skipped, res.ran) == (2, 1, 1)      # the old run counts as finished
     con = sqlite3.connect(db)
-    assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
     assert {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
             } == {"runs", "sweeps", "sweep_specs", "members"}
     with Store(db) as s:

@@ -123,21 +123,40 @@ def _activation_module(torch, name, param):
 
 
 def to_torch(net: MLP, member: int = 0):
-    """member's network as a torch.nn.Sequential of Linear and activation modules (same
-    dtype, same outputs up to summation order)."""
+    """member's network as a torch.nn.Sequential of Linear, norm (BatchNorm1d with its running
+    statistics, LayerNorm) and activation modules (same dtype, same outputs up to summation
+    order). Residual networks have no Sequential form."""
     torch = _torch()
-    member = check_int(member, "member", "fastinit.interop.to_torch", minimum=0,
-                       maximum=net.n - 1)
+    func = "fastinit.interop.to_torch"
+    if np.any(net.arch.skip >= 0):
+        raise TypeError(f"{func} builds a torch.nn.Sequential; a residual network "
+                        f"({type(net).__name__}) has no such form.")
+    member = check_int(member, "member", func, minimum=0, maximum=net.n - 1)
     dtype = torch.float64 if net.dtype == np.float64 else torch.float32
+    as_torch = lambda a: torch.from_numpy(np.ascontiguousarray(a[member]))
     mods = []
     for l in range(net.depth):
         lin = torch.nn.Linear(net.layer_sizes[l], net.layer_sizes[l + 1], bias=net.bias,
                               dtype=dtype)
         with torch.no_grad():
-            lin.weight.copy_(torch.from_numpy(np.ascontiguousarray(net.weights[l][member])))
+            lin.weight.copy_(as_torch(net.weights[l]))
             if net.bias:
-                lin.bias.copy_(torch.from_numpy(np.ascontiguousarray(net.biases[l][member])))
+                lin.bias.copy_(as_torch(net.biases[l]))
         mods.append(lin)
+        if l < net.depth - 1 and net.norm is not None:
+            width = net.layer_sizes[l + 1]
+            if net.norm == "batch":
+                norm = torch.nn.BatchNorm1d(width, eps=net.arch.eps, momentum=net.arch.momentum,
+                                            dtype=dtype)
+            else:
+                norm = torch.nn.LayerNorm(width, eps=net.arch.eps, dtype=dtype)
+            with torch.no_grad():
+                norm.weight.copy_(as_torch(net.gammas[l]))
+                norm.bias.copy_(as_torch(net.betas[l]))
+                if net.norm == "batch":
+                    norm.running_mean.copy_(as_torch(net.running_mean[l]))
+                    norm.running_var.copy_(as_torch(net.running_var[l]))
+            mods.append(norm)
         if l < net.depth - 1 and net.activation != "linear":
             mods.append(_activation_module(torch, net.activation,
                                            float(net.activation_param[member])))
@@ -146,16 +165,19 @@ def to_torch(net: MLP, member: int = 0):
 
 def from_torch(module) -> MLP:
     """A one-member fastinit.MLP from a torch Sequential of Linear layers with one kind of
-    activation between them (ReLU, Tanh, GELU, ...)."""
+    activation between them (ReLU, Tanh, GELU, ...), each optionally after a BatchNorm1d or
+    LayerNorm (one kind for every hidden layer)."""
     torch = _torch()
     func = "fastinit.interop.from_torch"
     if not isinstance(module, torch.nn.Sequential):
         raise TypeError(f"The 'module' parameter of {func} must be a torch.nn.Sequential. Got "
                         f"{type(module).__name__}.")
-    linears, acts = [], []
+    linears, acts, norms = [], [], []
     for m in module:
         if isinstance(m, torch.nn.Linear):
             linears.append(m)
+        elif isinstance(m, (torch.nn.BatchNorm1d, torch.nn.LayerNorm)):
+            norms.append(m)
         elif isinstance(m, torch.nn.Identity):
             continue
         else:
@@ -192,10 +214,25 @@ def from_torch(module) -> MLP:
     if any(with_bias) and not all(with_bias):
         raise ValueError(f"{func}: fastinit.MLP layers all have a bias or none does; the "
                          f"Sequential mixes Linear layers with and without bias.")
+    norm = None
+    if norms:
+        kind = {type(m) for m in norms}
+        if len(kind) > 1 or len(norms) != len(linears) - 1:
+            raise ValueError(f"{func}: fastinit.MLP normalizes every hidden layer the same way; "
+                             f"the Sequential has {len(norms)} norm layers "
+                             f"({sorted(k.__name__ for k in kind)}) for {len(linears) - 1} "
+                             f"hidden layers.")
+        norm = "batch" if isinstance(norms[0], torch.nn.BatchNorm1d) else "layer"
     net = MLP(sizes, activation=name, init="zeros", n=1, dtype=dt, activation_param=param,
-              bias=all(with_bias))
+              bias=all(with_bias), norm=norm)
+    numpy = lambda t: t.detach().cpu().numpy()
     for l, lin in enumerate(linears):
-        net.weights[l][0] = lin.weight.detach().cpu().numpy()
+        net.weights[l][0] = numpy(lin.weight)
         if net.bias:
-            net.biases[l][0] = lin.bias.detach().cpu().numpy()
+            net.biases[l][0] = numpy(lin.bias)
+    for l, m in enumerate(norms):
+        net.gammas[l][0], net.betas[l][0] = numpy(m.weight), numpy(m.bias)
+        if norm == "batch":
+            net.running_mean[l][0] = numpy(m.running_mean)
+            net.running_var[l][0] = numpy(m.running_var)
     return net

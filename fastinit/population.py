@@ -1,0 +1,74 @@
+"""A population's members, one by one: each member's schemes, Philox key and stream, activation
+parameter and per-member numbers, resolved and checked for that member alone.
+
+This is the per-member half of the invariance contract: nothing here looks at the other
+members, so member k's settings are the same alone or in any population. A setting is given
+once (every member) or as a list of n (one each).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import activations, registry
+from ._validate import check_real, check_seed
+
+
+def per_member(value, count: int, param: str, func: str, what: str = "values") -> list:
+    """One value per member from a single value or a list of n of them (a (name, {params})
+    pair counts as a single scheme)."""
+    if isinstance(value, (list, tuple, np.ndarray)) and not (
+            len(value) == 2 and isinstance(value, tuple) and isinstance(value[1], dict)):
+        if len(value) != count:
+            raise ValueError(f"The {param!r} parameter of {func} must be one of its {what} or "
+                             f"a list of n={count} {what} (one per member). Got a list of "
+                             f"{len(value)}.")
+        return list(value)
+    return [value] * count
+
+
+def reals(value, count: int, param: str, func: str, **bounds) -> np.ndarray:
+    """A number given once or once per member, as (n,) float64, each value checked (check_real's
+    bounds; a list's values are named param[k] in errors)."""
+    if isinstance(value, (list, tuple, np.ndarray)):
+        values = per_member(list(np.ravel(np.asarray(value, dtype=object))), count, param,
+                            func, "numbers")
+        return np.array([check_real(v, f"{param}[{k}]", func, **bounds)
+                         for k, v in enumerate(values)], dtype=np.float64)
+    return np.full(count, check_real(value, param, func, **bounds))
+
+
+def schemes(init, bias_init, count: int, func: str):
+    """(weight InitSpecs, bias InitSpecs), one per member; a member without a bias scheme gets
+    its weight scheme's preset bias (zeros for most)."""
+    inits = [registry.as_spec(v, func, "init")
+             for v in per_member(init, count, "init", func, "schemes")]
+    given = per_member(bias_init, count, "bias_init", func, "schemes")
+    biases = [registry.preset_bias(w) if b is None else registry.as_spec(b, func, "bias_init")
+              for w, b in zip(inits, given)]
+    return inits, biases
+
+
+def streams(seed, count: int, func: str):
+    """(keys uint64 (n,), members int64 (n,)): one seed gives member k stream k of it; a list
+    gives member k stream 0 of seed[k], the same as a population of one with that seed."""
+    if isinstance(seed, (list, tuple, np.ndarray)):
+        if len(seed) != count:
+            raise ValueError(f"The 'seed' parameter of {func} must be one integer or a list of "
+                             f"n={count} integers. Got a list of {len(seed)}.")
+        return (np.array([check_seed(s, "seed", func) for s in seed], dtype=np.uint64),
+                np.zeros(count, dtype=np.int64))
+    return (np.full(count, check_seed(seed, "seed", func), dtype=np.uint64),
+            np.arange(count, dtype=np.int64))
+
+
+def activation_params(act: activations.Activation, given, inits, func: str) -> np.ndarray:
+    """Each member's activation parameter: its own value, else the activation's default, except
+    relu'(0) = 1 for a ZerO member (the scheme needs it; no other member is affected)."""
+    out = np.empty(len(inits))
+    for k, (value, spec) in enumerate(zip(per_member(given, len(inits), "activation_param",
+                                                     func, "numbers"), inits)):
+        if value is None and act.name == "relu" and \
+                registry.get_scheme(spec.scheme).family == "zero":
+            value = 1.0
+        out[k] = activations.check_param(act, value, func)
+    return out
