@@ -245,6 +245,17 @@ def check_size(sp: SweepSpec, max_runs: int) -> int:
     return total
 
 
+def checked_spec(spec, max_runs: int = MAX_RUNS) -> tuple[SweepSpec, int]:
+    """(the spec, its number of runs) once it passes every check a sweep makes before it
+    trains: loaded and validated (load_spec), the grid counted against ``max_runs``
+    (check_size), every run able to start (fastinit.preflight.check_runs). A SpecError
+    otherwise; fastinit.sweepprofile checks a spec with this too."""
+    sp = load_spec(spec)
+    total = check_size(sp, max_runs)
+    check_runs(sp)
+    return sp, total
+
+
 def _task(attempt: int, configs, diagnose, threads, hosts):
     """run_population as submitted: ``attempt`` (0, then 1 for the retry after a lost worker)
     makes the retry a new task for executors that key tasks by their arguments (Dask)."""
@@ -273,8 +284,7 @@ def run_sweep(spec, db="runs.db", *, executor: cf.Executor | None = None,
     second Ctrl-C stops at once. A database that cannot be written (disk full) raises
     StoreError saying what is saved.
     """
-    sp = load_spec(spec)
-    total = check_size(sp, max_runs)
+    sp, total = checked_spec(spec, max_runs)
     executor = executor or LocalExecutor()
     if isinstance(executor, LocalExecutor):
         threads = check_threads(threads)
@@ -282,7 +292,6 @@ def run_sweep(spec, db="runs.db", *, executor: cf.Executor | None = None,
         threads = check_int(threads, "threads", _FUNC, minimum=1)
     if max_in_flight is not None:
         max_in_flight = check_int(max_in_flight, "max_in_flight", _FUNC, minimum=1)
-    check_runs(sp)
     notes, failures = [], []
     log = log or (lambda msg: None)
 

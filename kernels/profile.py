@@ -8,95 +8,90 @@ only one part of each step:
     GEMM_DX       dA_l = W_l^T dZ_l (l > 0)        TRANSPOSES   the batch gather, A_l^T for dW
     ELEMENTWISE   bias, activation, dropout, residual add; their derivatives, bias and alpha
                   gradients
+    NORMALIZATION batch or layer norm of the hidden Z, forward and backward (norm.py)
     LOSS          the batch's loss and dL/dZ       OPTIMIZER    finiteness checks, the update
 
 ``replay`` spreads the members over the threads as train_epoch does; ``replay_split`` runs them
-one after another, each product split by rows, as train_epoch_split does. Scratch (T, total)
-and gradients (T, P) are one row per thread, filled by the caller, and a part alone never
+one after another, each product split by rows, as train_epoch_split does. Each member allocates
+its scratch and gradient as the epoch does, the scratch a copy of the caller's ``template``
+(total,) (finite values, the gradient blocks dz, da zero), the gradient zero; a part alone never
 feeds its own output back into its input (the GEMMs read dZ and write dA, never the other way;
-the elementwise pass runs on zero gradients and a copy of the parameters with zero biases), so
-the values stay finite and never denormal however often a part runs: their time is the time of
-the same instructions in the real epoch. ``triad`` is a STREAM triad, for the memory bandwidth.
-Shapes as in dense.py and train.py.
+the elementwise and normalization passes multiply zero gradients; biases are zero in the
+caller's copy of the parameters), so the values stay finite and never denormal however often a
+part runs: their time is the time of the same instructions in the real epoch. ``triad`` is a STREAM triad, for the memory bandwidth.
+Shapes as in dense.py and train.py; ``lay`` is dense.layout's record.
 """
-import numba
 import numpy as np
 from numba import prange
 
 from ._config import jit, pjit
-from . import activations, dense, optim
+from . import activations, dense, norm, optim
 from .gemm import gemm, gemm_rows, padded
 from .train import batch_loss
 
-GEMM_FORWARD, GEMM_DW, GEMM_DX, TRANSPOSES, ELEMENTWISE, LOSS, OPTIMIZER = range(7)
+(GEMM_FORWARD, GEMM_DW, GEMM_DX, TRANSPOSES, ELEMENTWISE, NORMALIZATION, LOSS,
+ OPTIMIZER) = range(8)
 
 
 @jit
-def _gemms(part, p, g, arch, scratch, aoff, zoff, dz, da, xt, x0, bp, nb, split, parts):
+def _gemms(part, p, g, arch, scratch, lay, bp, nb, split, parts):
     """One step's GEMMs of one kind: forward Z_l = W A_l; dW_l = dZ A_l into g; dA_l =
     W_l^T dZ (l > 0), always from dz into da."""
     dims, ld, woff = arch.dims, arch.ld, arch.woff
-    L = dims.shape[0] - 1
-    for l in range(L):
+    for l in range(dims.shape[0] - 1):
         din, dout, ldl = dims[l], dims[l + 1], ld[l]
         if part == GEMM_FORWARD:
             if split:
-                _rows_forward(p, woff[l], ldl, scratch, zoff[l], aoff[l], bp, dout, din,
-                              parts)
+                _rows_gemm(part, p, woff[l], ldl, scratch, lay.zoff[l], lay.aoff[l], g, bp, nb,
+                           din, dout, parts)
             else:
-                gemm(scratch, zoff[l], bp, p, woff[l], ldl, 1, scratch, aoff[l], bp, dout, bp,
-                     din, 0)
+                gemm(scratch, lay.zoff[l], bp, p, woff[l], ldl, 1, scratch, lay.aoff[l], bp,
+                     dout, bp, din, 0)
         elif part == GEMM_DW:
-            a_rows = x0 if l == 0 else xt
+            a_rows = lay.x0 if l == 0 else lay.xt
             if split:
-                _rows_dw(g, woff[l], ldl, scratch, dz, a_rows, bp, nb, dout, parts)
+                _rows_gemm(part, p, woff[l], ldl, scratch, lay.dz, a_rows, g, bp, nb, din, dout,
+                           parts)
             else:
-                gemm(g, woff[l], ldl, scratch, dz, bp, 1, scratch, a_rows, ldl, dout, ldl, nb,
-                     0)
+                gemm(g, woff[l], ldl, scratch, lay.dz, bp, 1, scratch, a_rows, ldl, dout, ldl,
+                     nb, 0)
         elif l > 0:
             if split:
-                _rows_dx(p, woff[l], ldl, scratch, dz, da, bp, din, dout, parts)
+                _rows_gemm(part, p, woff[l], ldl, scratch, lay.da, lay.dz, g, bp, nb, din, dout,
+                           parts)
             else:
-                gemm(scratch, da, bp, p, woff[l], 1, ldl, scratch, dz, bp, din, bp, dout, 0)
+                gemm(scratch, lay.da, bp, p, woff[l], 1, ldl, scratch, lay.dz, bp, din, bp,
+                     dout, 0)
 
 
 @pjit
-def _rows_forward(p, wo, ldl, scratch, z, a, bp, dout, din, parts):
-    chunk, nch = dense._row_chunks(dout, parts)
+def _rows_gemm(part, p, wo, ldl, scratch, out, src, g, bp, nb, din, dout, parts):
+    """One of _gemms' products with its rows split over ``parts`` threads (gemm_rows), as
+    dense.forward_split and backward_split split them: forward Z (at out) = W A (at src);
+    dW (into g) = dZ (at out) A (rows at src); dA (at out) = W^T dZ (at src)."""
+    m = din if part == GEMM_DX else dout
+    chunk, nch = dense._row_chunks(m, parts)
     for c in prange(nch):
         r0 = c * chunk
-        gemm_rows(scratch, z, bp, p, wo, ldl, 1, scratch, a, bp, r0, min(dout, r0 + chunk), bp,
-                  din, 0)
-
-
-@pjit
-def _rows_dw(g, wo, ldl, scratch, dz, a_rows, bp, nb, dout, parts):
-    chunk, nch = dense._row_chunks(dout, parts)
-    for c in prange(nch):
-        r0 = c * chunk
-        gemm_rows(g, wo, ldl, scratch, dz, bp, 1, scratch, a_rows, ldl, r0,
-                  min(dout, r0 + chunk), ldl, nb, 0)
-
-
-@pjit
-def _rows_dx(p, wo, ldl, scratch, dz, da, bp, din, dout, parts):
-    chunk, nch = dense._row_chunks(din, parts)
-    for c in prange(nch):
-        r0 = c * chunk
-        gemm_rows(scratch, da, bp, p, wo, 1, ldl, scratch, dz, bp, r0, min(din, r0 + chunk), bp,
-                  dout, 0)
+        r1 = min(m, r0 + chunk)
+        if part == GEMM_FORWARD:
+            gemm_rows(scratch, out, bp, p, wo, ldl, 1, scratch, src, bp, r0, r1, bp, din, 0)
+        elif part == GEMM_DW:
+            gemm_rows(g, wo, ldl, scratch, out, bp, 1, scratch, src, ldl, r0, r1, ldl, nb, 0)
+        else:
+            gemm_rows(scratch, out, bp, p, wo, 1, ldl, scratch, src, bp, r0, r1, bp, dout, 0)
 
 
 @jit
-def _transposes(x, rows, nb, scratch, aoff, xt, x0, arch, bp, split):
+def _transposes(x, rows, nb, scratch, lay, arch, bp, split):
     """The batch gather (rows, then A_0^T), and A_l^T for each dW with l > 0."""
     dims, ld = arch.dims, arch.ld
-    dense.gather(x, rows, nb, scratch, aoff[0], x0, ld[0], bp)
+    dense.gather(x, rows, nb, scratch, lay.aoff[0], lay.x0, ld[0], bp)
     for l in range(dims.shape[0] - 2, 0, -1):
         if split:
-            _rows_transpose(scratch, aoff[l], xt, dims[l], ld[l], bp, nb)
+            _rows_transpose(scratch, lay.aoff[l], lay.xt, dims[l], ld[l], bp, nb)
         else:
-            dense.transpose_acts(scratch, aoff[l], xt, dims[l], ld[l], bp, nb)
+            dense.transpose_acts(scratch, lay.aoff[l], lay.xt, dims[l], ld[l], bp, nb)
 
 
 @pjit
@@ -109,60 +104,33 @@ def _rows_transpose(scratch, a_in, xt, din, ldl, bp, nb):
 
 
 @jit
-def _elementwise(p, g, arch, m, scratch, aoff, zoff, dz, da, sk, bp, nb, step):
-    """dense.forward and dense.backward without their GEMMs and transposes."""
-    dims, boff, skip, alpha_idx = arch.dims, arch.boff, arch.skip, arch.alpha_idx
+def _elementwise(p, g, arch, m, scratch, lay, bp, nb, step):
+    """dense.forward and dense.backward without their GEMMs, transposes and norms."""
+    dims, boff, skip = arch.dims, arch.boff, arch.skip
     L = dims.shape[0] - 1
     for l in range(L):
-        dout = dims[l + 1]
         if boff[l] >= 0:
-            dense.add_bias(p, boff[l], scratch, zoff[l], 0, dout, bp)
+            dense.add_bias(p, boff[l], scratch, lay.zoff[l], 0, dims[l + 1], bp)
         if l + 1 < L:
-            n = dout * bp
-            z = scratch[zoff[l]:zoff[l] + n]
-            a = scratch[aoff[l + 1]:aoff[l + 1] + n]
-            if skip[l] >= 0:
-                alpha = p[alpha_idx[l]]
-                h = scratch[aoff[skip[l]]:aoff[skip[l]] + n]
-                for i in range(n):
-                    a[i] = h[i] + alpha * z[i]
-            else:
-                activations.forward(arch.act[l], arch.act_param[m, l], z, a)
-                if step >= 0 and arch.dropout[m] > 0:
-                    dense.dropout(scratch, aoff[l + 1], 0, dout, bp, l, step, arch, m)
-    pre = sk + dims.max() * bp
-    cur, other = dz, da
+            dense.hidden_forward(p, arch, m, scratch, lay, l, bp, step)
+    cur, other = lay.dz, lay.da
     for l in range(L - 1, -1, -1):
-        din, dout = dims[l], dims[l + 1]
         if skip[l] >= 0:
-            n = dout * bp
-            alpha = p[alpha_idx[l]]
-            acc = 0.0
-            for o in range(dout):
-                zr = scratch[zoff[l] + o * bp:zoff[l] + o * bp + nb]
-                gr = scratch[cur + o * bp:cur + o * bp + nb]
-                for b in range(nb):
-                    acc += np.float64(gr[b]) * np.float64(zr[b])
-            g[alpha_idx[l]] = acc if arch.alpha_train else 0.0
-            for i in range(n):
-                scratch[sk + i] = scratch[cur + i]
-                scratch[cur + i] *= alpha
+            dense.residual_backward(p, g, arch, scratch, lay, l, cur, bp, nb)
         if boff[l] >= 0:
-            dense.bias_grad(g, boff[l], scratch, cur, 0, dout, bp, nb)
+            dense.bias_grad(g, boff[l], scratch, cur, 0, dims[l + 1], bp, nb)
         if l > 0:
-            n = din * bp
             if l + 1 < L and skip[l + 1] == l:
-                for i in range(n):
-                    scratch[other + i] += scratch[sk + i]
-            dense.hidden_backward(arch, m, l - 1, step, scratch, zoff, aoff, other, pre, 0, din,
-                                  bp)
+                for i in range(dims[l] * bp):
+                    scratch[other + i] += scratch[lay.sk + i]
+            dense.hidden_backward(arch, m, l - 1, step, scratch, lay, other, 0, dims[l], bp)
             cur, other = other, cur
 
 
 @pjit
-def _elementwise_split(p, g, arch, m, scratch, aoff, zoff, dz, da, sk, bp, nb, parts, step):
+def _elementwise_split(p, g, arch, m, scratch, lay, bp, nb, parts, step):
     """The elementwise work of dense.forward_split and backward_split (no residual layers)."""
-    dims, boff = arch.dims, arch.boff
+    dims, boff, aoff, zoff = arch.dims, arch.boff, lay.aoff, lay.zoff
     L = dims.shape[0] - 1
     for l in range(L):
         dout = dims[l + 1]
@@ -178,8 +146,7 @@ def _elementwise_split(p, g, arch, m, scratch, aoff, zoff, dz, da, sk, bp, nb, p
                                     scratch[aoff[l + 1] + r0 * bp:aoff[l + 1] + r1 * bp])
                 if step >= 0 and arch.dropout[m] > 0:
                     dense.dropout(scratch, aoff[l + 1], r0, r1, bp, l, step, arch, m)
-    pre = sk + dims.max() * bp
-    cur, other = dz, da
+    cur, other = lay.dz, lay.da
     for l in range(L - 1, -1, -1):
         din, dout = dims[l], dims[l + 1]
         if boff[l] >= 0:
@@ -191,22 +158,59 @@ def _elementwise_split(p, g, arch, m, scratch, aoff, zoff, dz, da, sk, bp, nb, p
             chunk, nch = dense._row_chunks(din, parts)
             for c in prange(nch):
                 r0 = c * chunk
-                dense.hidden_backward(arch, m, l - 1, step, scratch, zoff, aoff, other, pre, r0,
+                dense.hidden_backward(arch, m, l - 1, step, scratch, lay, other, r0,
                                       min(din, r0 + chunk), bp)
             cur, other = other, cur
 
 
 @jit
+def _normalization(p, g, arch, m, scratch, lay, bp, nb, step):
+    """Every normalized layer's forward (dense.normalize) and backward (normalize_backward)."""
+    d = arch.dims
+    for l in range(d.shape[0] - 2):
+        if arch.norm[l] != norm.NONE:
+            dense.normalize(p, arch, m, scratch, lay, l, 0, d[l + 1], bp, nb, step)
+    for l in range(d.shape[0] - 3, -1, -1):
+        if arch.norm[l] != norm.NONE:
+            dense.normalize_backward(p, g, arch, scratch, lay, l, lay.da, 0, d[l + 1], bp, nb,
+                                     step)
+
+
+@pjit
+def _normalization_split(p, g, arch, m, scratch, lay, bp, nb, parts, step):
+    """_normalization with each layer's rows over ``parts`` threads (batch norm only, as in
+    dense.forward_split and backward_split)."""
+    d = arch.dims
+    for l in range(d.shape[0] - 2):
+        if arch.norm[l] != norm.NONE:
+            chunk, nch = dense._row_chunks(d[l + 1], parts)
+            for c in prange(nch):
+                r0 = c * chunk
+                dense.normalize(p, arch, m, scratch, lay, l, r0, min(d[l + 1], r0 + chunk), bp,
+                                nb, step)
+    for l in range(d.shape[0] - 3, -1, -1):
+        if arch.norm[l] != norm.NONE:
+            chunk, nch = dense._row_chunks(d[l + 1], parts)
+            for c in prange(nch):
+                r0 = c * chunk
+                dense.normalize_backward(p, g, arch, scratch, lay, l, lay.da, r0,
+                                         min(d[l + 1], r0 + chunk), bp, nb, step)
+
+
+@jit
 def _member(part, m, split, parts, params, s1, s2, x, y, t, order, arch, loss_code, opt, plan,
-            scratch, g):
-    """Member m's epoch, only ``part`` of each step (train._member_epoch's loop)."""
-    dims, ld = arch.dims, arch.ld
+            template):
+    """Member m's epoch, only ``part`` of each step (train._member_epoch's loop), on its own
+    scratch and gradient, allocated as the epoch allocates them."""
     n = x.shape[0]
     batch, step0 = plan.batch, plan.step0
     bp = padded(batch)
-    aoff, zoff, dz, da, xt, tgt, work, x0, sk, total = dense.layout(dims, ld, bp)
-    L = dims.shape[0] - 1
+    lay = dense.layout(arch, bp)
+    L = arch.dims.shape[0] - 1
     p = params[m]
+    scratch = np.empty(lay.total, dtype=params.dtype)
+    scratch[:] = template
+    g = np.zeros(params.shape[1], dtype=params.dtype)
     ybuf = np.empty(bp, dtype=np.int64)
     orow = order[0] if order.shape[0] == 1 else order[m]
     if part == OPTIMIZER:
@@ -216,18 +220,21 @@ def _member(part, m, split, parts, params, s1, s2, x, y, t, order, arch, loss_co
         nb = min(batch, n - start)
         rows = orow[start:start + nb]
         if part <= GEMM_DX:
-            _gemms(part, p, g, arch, scratch, aoff, zoff, dz, da, xt, x0, bp, nb, split, parts)
+            _gemms(part, p, g, arch, scratch, lay, bp, nb, split, parts)
         elif part == TRANSPOSES:
-            _transposes(x, rows, nb, scratch, aoff, xt, x0, arch, bp, split)
+            _transposes(x, rows, nb, scratch, lay, arch, bp, split)
         elif part == ELEMENTWISE:
             if split:
-                _elementwise_split(p, g, arch, m, scratch, aoff, zoff, dz, da, sk, bp, nb,
-                                   parts, step0 + s)
+                _elementwise_split(p, g, arch, m, scratch, lay, bp, nb, parts, step0 + s)
             else:
-                _elementwise(p, g, arch, m, scratch, aoff, zoff, dz, da, sk, bp, nb, step0 + s)
+                _elementwise(p, g, arch, m, scratch, lay, bp, nb, step0 + s)
+        elif part == NORMALIZATION:
+            if split:
+                _normalization_split(p, g, arch, m, scratch, lay, bp, nb, parts, step0 + s)
+            else:
+                _normalization(p, g, arch, m, scratch, lay, bp, nb, step0 + s)
         elif part == LOSS:
-            batch_loss(loss_code, scratch, zoff[L - 1], dz, tgt, work, dims[L], bp, nb, y, t,
-                       rows, ybuf)
+            batch_loss(loss_code, scratch, lay, L, arch.dims[L], bp, nb, y, t, rows, ybuf)
         else:
             optim.all_finite(g)
             if split:
@@ -240,23 +247,21 @@ def _member(part, m, split, parts, params, s1, s2, x, y, t, order, arch, loss_co
 
 
 @pjit
-def replay(part, params, s1, s2, x, y, t, order, arch, loss_code, opt, plan, scratch, grads):
-    """``part`` of train_epoch: members over the threads, each on its thread's scratch row."""
-    rows = scratch.shape[0]
+def replay(part, params, s1, s2, x, y, t, order, arch, loss_code, opt, plan, template):
+    """``part`` of train_epoch: members over the threads."""
     for m in prange(params.shape[0]):
-        tid = numba.get_thread_id() % rows
         _member(part, m, False, 1, params, s1, s2, x, y, t, order, arch, loss_code, opt, plan,
-                scratch[tid], grads[tid])
+                template)
 
 
 @jit
-def replay_split(part, params, s1, s2, x, y, t, order, arch, loss_code, opt, plan, scratch,
-                 grads, parts):
+def replay_split(part, params, s1, s2, x, y, t, order, arch, loss_code, opt, plan, template,
+                 parts):
     """``part`` of train_epoch_split: members one after another, products over ``parts``
     threads."""
     for m in range(params.shape[0]):
         _member(part, m, True, parts, params, s1, s2, x, y, t, order, arch, loss_code, opt, plan,
-                scratch[0], grads[0])
+                template)
 
 
 @pjit
