@@ -24,7 +24,7 @@ from .registry import InitSpec, Scheme, get_scheme, register_scheme, schemes, sp
 from .training import OPTIMIZERS, History, train
 
 __all__ = ["ACTIVATIONS", "Diagnostics", "History", "InitSpec", "LOSSES", "MLP", "OPTIMIZERS",
-           "Param", "Profile", "Scheme", "calculate_gain", "compute_fans", "datasets", "diagnose",
-           "forward_layers", "get_scheme", "jacobian_singular_values", "interop", "kraehenbuehl",
-           "load_curves", "load_runs", "lsuv", "profile", "register_scheme", "ResMLP", "sample", "schemes",
-           "spec", "theory", "train", "__version__"]
+           "Param", "Profile", "Scheme", "calculate_gain", "compute_fans", "datasets",
+           "diagnose", "forward_layers", "get_scheme", "jacobian_singular_values", "interop",
+           "kraehenbuehl", "load_curves", "load_runs", "lsuv", "profile", "register_scheme",
+           "ResMLP", "sample", "schemes", "spec", "theory", "train", "__version__"]

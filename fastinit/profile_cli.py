@@ -56,6 +56,8 @@ def add_parser(sub, positive) -> None:
     p.add_argument("--dtype", default="float32", choices=("float32", "float64"))
     p.add_argument("--dropout", type=float, default=0.0, help="dropout rate of every member")
     p.add_argument("--no-bias", action="store_true", help="layers without bias")
+    p.add_argument("--norm", default=None, choices=("batch", "layer"),
+                   help="batch or layer normalization of the hidden layers")
     p.add_argument("--residual", default=None, choices=VARIANTS, help="a ResMLP: --sizes "
                    "IN,WIDTH,OUT with --blocks residual blocks")
     p.add_argument("--blocks", type=positive, default=2, help="residual blocks (2)")
@@ -79,7 +81,7 @@ def _network(args):
     """The --sizes population and random data shaped for it and its loss."""
     sizes = args.sizes
     kw = dict(activation=args.activation, n=args.population, dtype=np.dtype(args.dtype),
-              bias=not args.no_bias, dropout=args.dropout)
+              bias=not args.no_bias, dropout=args.dropout, norm=args.norm)
     if args.residual:
         if len(sizes) != 3:
             raise ValueError(f"--residual takes --sizes IN,WIDTH,OUT (and --blocks N). Got "

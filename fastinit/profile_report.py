@@ -16,10 +16,12 @@ from .report import pyplot
 
 LABELS = {"gemm_forward": "GEMM forward (Z = W A)", "gemm_dw": "GEMM dW (dZ A)",
           "gemm_dx": "GEMM dX (W^T dZ)", "transposes": "transposes (gather, A^T for dW)",
-          "elementwise": "elementwise (bias, activation, their derivatives)",
+          "elementwise": "elementwise (bias, activation, dropout, residual; derivatives)",
+          "normalization": "normalization (batch or layer norm, both passes)",
           "loss": "loss", "optimizer": "optimizer (+ finiteness checks)",
-          "rest": "rest (epoch - parts)"}
-ROWS = (*roofline.PARTS, "rest")
+          "call": "call (threads started and joined, scratch allocated)",
+          "rest": "rest (epoch - parts - call)"}
+ROWS = (*roofline.PARTS, "call", "rest")
 
 
 def seconds(s: float) -> str:
@@ -95,7 +97,12 @@ def _roofs(p, pop, t):
     bw = (m.cache if cached else m.memory)[t]
     steps = pop.parts[t]
     return {part: roofline.roof(*pop.work[part], steps[part], peak, t, bw)
-            for part in roofline.PARTS}, bw, cached
+            for part in parts_of(pop) if part in roofline.PARTS}, bw, cached
+
+
+def parts_of(pop) -> tuple:
+    """The parts a population's epoch has: normalization only when it normalizes."""
+    return tuple(r for r in ROWS if r != "normalization" or pop.config.get("norm"))
 
 
 def _tables(p):
@@ -105,7 +112,7 @@ def _tables(p):
         head = ["part"] + [f"{t} thr ms" for t in p.threads] + \
             [f"{t} thr share" for t in p.threads]
         rows = []
-        for part in ROWS:
+        for part in parts_of(pop):
             label = LABELS[part]
             if part == "loss":
                 label = f"loss ({pop.config['loss']})"
@@ -233,7 +240,7 @@ def plot(p, path) -> str:
     xs = range(len(p.threads))
     base = [0.0] * len(p.threads)
     colors = plt.get_cmap("tab10").colors
-    for i, part in enumerate(ROWS + ("evaluation",)):
+    for i, part in enumerate(parts_of(big) + ("evaluation",)):
         vals = [max(0.0, big.evaluation[t] if part == "evaluation" else big.parts[t][part])
                 * 1e3 for t in p.threads]
         a.bar(xs, vals, bottom=base, label=LABELS.get(part, "evaluation").split(" (")[0],

@@ -5,12 +5,15 @@ An epoch is one compiled call (kernels.train.train_epoch, or train_epoch_split w
 population has fewer members than threads and large steps). It is timed as fastinit.train runs
 it, and each part is timed by replaying that part alone with the same network, members, data,
 steps and threads (kernels.profile): the GEMMs forward, dW and dX, the transposes, the
-elementwise passes, the loss, the optimizer. ``rest`` is the real epoch minus those parts:
-allocation and the loops' and threads' bookkeeping (negative when a row-split epoch's parts
-each open their own parallel regions where the epoch shares one). An epoch longer than
+elementwise passes, batch or layer normalization, the loss, the optimizer. A replayed part's
+time leaves out what one compiled call costs with no step at all (threads started and joined,
+scratch allocated: ``call``, its own row), which the real epoch pays once, not once per part.
+``rest`` is the real epoch minus the parts and the call: the loops' bookkeeping, and what parts
+cost together that they do not cost alone (one evicting another's data from the caches). An epoch longer than
 ``budget`` seconds is timed on its first steps and scaled to all of them. Every time is the
-best of ``repeats`` taken in rounds (epoch, then each part, then the evaluation), so a busy
-machine slows them alike; other processes only ever add time.
+median of ``repeats`` taken in rounds (epoch, then each part, then the evaluation), so a busy
+spell slows them alike. Compiling and loading kernels (fastinit.compilelog) is left out of
+every time and reported apart, once.
 """
 from __future__ import annotations
 
@@ -21,19 +24,19 @@ from dataclasses import dataclass, field
 import numba
 import numpy as np
 
-from . import jsonable, kernels, profile_report, roofline, streams
+from . import compilelog, jsonable, kernels, population, profile_report, roofline, streams
 from ._validate import check_int, check_real, check_targets, check_x
 from .datasets import permutation
 from .kernels import profile as replay
 from .network import LOSSES, MLP, evaluate as evaluate_net
-from .training import OPTIMIZERS, as_dataset, numba_threads, per_member, split_worthwhile, \
-    train
+from .training import OPTIMIZERS, as_dataset, numba_threads, splits, train
 
 _FUNC = "fastinit.profile"
 PARALLEL, SPLIT = "population-parallel", "row-split"
 PART_CODES = {"gemm_forward": replay.GEMM_FORWARD, "gemm_dw": replay.GEMM_DW,
               "gemm_dx": replay.GEMM_DX, "transposes": replay.TRANSPOSES,
-              "elementwise": replay.ELEMENTWISE, "loss": replay.LOSS,
+              "elementwise": replay.ELEMENTWISE, "normalization": replay.NORMALIZATION,
+              "loss": replay.LOSS,
               "optimizer": replay.OPTIMIZER}
 _STATES = {"sgd": 0, "momentum": 1, "nesterov": 1, "adam": 2, "adamw": 2}
 
@@ -41,7 +44,8 @@ _STATES = {"sgd": 0, "momentum": 1, "nesterov": 1, "adam": 2, "adamw": 2}
 @dataclass
 class PopulationProfile:
     """One population's epoch, measured. Times in seconds for a whole epoch, per thread count:
-    ``epoch`` the real compiled epoch, ``parts`` each part's replay and ``rest``,
+    ``epoch`` the real compiled epoch, ``parts`` each part's replay, ``call`` (what a
+    compiled call costs with no step) and ``rest``,
     ``evaluation`` one pass over the training and test sets (a sweep evaluates after every
     epoch). ``work``: {part: (flops, bytes)} of an epoch. ``populations``, ``runs``,
     ``epochs`` (summed over the populations) and ``evaluations`` say how many of them a sweep
@@ -146,19 +150,15 @@ def thread_counts(threads=None, func: str = _FUNC) -> list[int]:
 
 def mode(net: MLP, batch: int, threads: int) -> str:
     """How fastinit.train spreads this population over ``threads``: its members over the
-    threads, or (fewer members than threads, no residual layer, a step worth splitting) each
-    member's products split by rows."""
-    residual = bool(np.any(net.arch.skip >= 0))
-    if net.n >= threads or residual or not split_worthwhile(net, batch):
-        return PARALLEL
-    return SPLIT
+    threads, or each member's products split by rows (fastinit.training.splits)."""
+    return SPLIT if splits(net, batch, threads) else PARALLEL
 
 
 class _Inputs:
     """The arrays one epoch (and each replay) takes, as fastinit.train builds them."""
 
-    def __init__(self, net, ds, batch_size, optimizer, lr, loss, momentum, betas, eps,
-                 weight_decay, seed):
+    def __init__(self, net, ds, batch_size, drop_last, optimizer, lr, loss, momentum, betas,
+                 eps, weight_decay, seed):
         K, dt = net.n, net.dtype
         self.net = net
         self.x = check_x(ds.x_train, net.layer_sizes[0], dt, _FUNC, "data (X_train)")
@@ -166,44 +166,38 @@ class _Inputs:
                                        _FUNC, "data (y_train)")
         n = len(self.x)
         self.batch = min(batch_size, n)
+        self.steps = n // self.batch if drop_last else -(-n // self.batch)
         self.order = permutation(n, seed, streams.ORDER + 1)[None, :]
         self.loss = LOSSES.index(loss)
-        self.opt = kernels.optim.Optim(OPTIMIZERS.index(optimizer), per_member(lr, K, "lr"),
-                                       per_member(momentum, K, "momentum"), betas[0], betas[1],
-                                       eps, per_member(weight_decay, K, "weight_decay"))
+        each = lambda v, name: population.reals(v, K, name, _FUNC)
+        self.opt = kernels.optim.Optim(OPTIMIZERS.index(optimizer), each(lr, "lr"),
+                                       each(momentum, "momentum"), betas[0], betas[1], eps,
+                                       each(weight_decay, "weight_decay"))
         P = net.params.shape[1]
         self.states = tuple(np.zeros((K, P if _STATES[optimizer] > i else 0), dtype=dt)
                             for i in range(2))
         self.plan = lambda s: kernels.train.Plan(self.batch, s, 0, 0, np.zeros((0, K)),
                                                  np.zeros((0, K, net.depth)))
-        bp = int(kernels.gemm.padded(self.batch))
-        self.total = int(kernels.dense.layout(net.arch.dims, net.arch.ld, bp)[-1])
+        lay = kernels.dense.layout(net.arch, kernels.gemm.padded(self.batch))
+        self.total, self.grads = int(lay.total), (int(lay.dz), int(lay.xt))   # dz, da
         self.bare = net.params.copy()           # biases zero: adding them leaves Z as it is
         a = net.arch
         for l in range(net.depth):
             if a.boff[l] >= 0:
                 self.bare[:, a.boff[l]:a.boff[l] + net.layer_sizes[l + 1]] = 0
-        self.zero = (int(kernels.dense.layout(a.dims, a.ld, bp)[2]),
-                     int(kernels.dense.layout(a.dims, a.ld, bp)[4]))   # dz .. xt: gradients
-        self.rng = np.random.default_rng(0)
 
-    def scratch(self, rows, part):
-        """Per-thread scratch of finite values; the gradient blocks zero for the elementwise
-        pass (it multiplies them in place), as kernels.profile expects."""
-        dt = self.net.dtype
-        s = self.rng.standard_normal((rows, self.total)).astype(dt)
-        if part == "elementwise":
-            s[:, self.zero[0]:self.zero[1]] = 0
-        g = (self.rng.standard_normal((rows, self.net.params.shape[1])) * 1e-3).astype(dt)
-        return s, g
+        # a member's scratch starts as this: finite values, its gradient blocks zero (the
+        # elementwise and normalization passes multiply them in place), as kernels.profile wants
+        self.template = np.random.default_rng(0).standard_normal(self.total).astype(net.dtype)
+        self.template[self.grads[0]:self.grads[1]] = 0
 
     def replay(self, part, threads, how, steps) -> float:
-        rows = threads if how == PARALLEL else 1
-        s, g = self.scratch(rows, part)
+        """Seconds ``part`` of ``steps`` steps of every member takes on ``threads``."""
         params = self.net.params.copy() if part == "optimizer" else self.bare
         s1, s2 = (a.copy() for a in self.states)
-        args = (PART_CODES[part], params, s1, s2, self.x, self.y, self.t, self.order,
-                self.net.arch, self.loss, self.opt, self.plan(steps), s, g)
+        arch = self.net.arch._replace(state=self.net.norm_state.copy())  # batch norm updates
+        args = (PART_CODES[part], params, s1, s2, self.x, self.y, self.t, self.order, arch,
+                self.loss, self.opt, self.plan(steps), self.template)
         with numba_threads(threads):
             t0 = time.perf_counter()
             if how == PARALLEL:
@@ -225,31 +219,29 @@ def _label(net: MLP, batch: int, optimizer: str, loss: str) -> str:
     sizes = net.layer_sizes
     shape = (f"ResMLP {net.residual} {sizes[0]}-{sizes[1]}x{net.blocks}-{sizes[-1]}"
              if hasattr(net, "residual") else str(sizes))
-    extra = "" if net.bias else ", no bias"
+    extra = ("" if net.bias else ", no bias") + (f", {net.norm} norm" if net.norm else "")
     if np.any(net.dropout > 0):
         extra += f", dropout ({int(np.sum(net.dropout > 0))} members)"
     return (f"{net.n} x {shape} {net.activation}, {optimizer}, {loss}, batch {batch}, "
             f"{net.dtype.name}{extra}")
 
 
-def _timed_first(fn, dispatchers) -> tuple[float, str]:
-    """(seconds the first call took beyond a second one, how its kernels came: compiled,
-    loaded from the disk cache, or already in this process)."""
-    fresh = [d for d in dispatchers if not d.signatures]
-    hits = sum(sum(d.stats.cache_hits.values()) for d in fresh)
-    first = fn()
-    again = fn()
-    if not fresh:
-        return 0.0, "already compiled in this process"
-    loaded = sum(sum(d.stats.cache_hits.values()) for d in fresh) > hits
-    return max(0.0, first - again), "loaded from the disk cache" if loaded else "compiled"
+def _compiled(compile: dict, block, key: str = "seconds") -> None:
+    """Add what an announcing() block spent compiling or loading kernels to compile[key], and
+    say how the sweep's kernels came: compiled, loaded from the disk cache, or already here."""
+    compile[key] = compile.get(key, 0.0) + block.ready
+    if key == "seconds":
+        how = ("compiled" if block.compiled > 0 else "loaded from the disk cache"
+               if block.ready > 0 else "already compiled in this process")
+        compile.setdefault("how", how)
 
 
 def measure(net: MLP, ds, *, threads: list, repeats: int, budget: float, eval_every: int,
             eval_batch_size: int, epochs: int, options: dict, compile: dict) -> \
         PopulationProfile:
     """One population's PopulationProfile (fastinit.profile's measurement, checked inputs);
-    the first calls' compile times are added to ``compile``."""
+    the seconds its kernels took to compile or load are added to ``compile``: "seconds" for
+    what a sweep needs, "replays" for the profiler's own."""
     loss = options["loss"]
     start = net.copy()
     start.diverged[:] = False
@@ -261,27 +253,26 @@ def measure(net: MLP, ds, *, threads: list, repeats: int, budget: float, eval_ev
             diverged.add(int(h.diverged.sum()))
         return float(h.epoch_time[1])
 
-    try:
-        first_train = lambda: real(threads[0], 1)
-        t, how = _timed_first(first_train, [kernels.train.train_epoch])
-    except (TypeError, ValueError) as e:      # train's checks, named for this function
-        raise type(e)(str(e).replace("fastinit.train", _FUNC)) from None
-    compile.setdefault("seconds", 0.0)
-    compile["seconds"] += t
-    compile.setdefault("how", how)
-    inputs = _Inputs(net, ds, loss=loss, seed=options["seed"],
-                     **{k: options[k] for k in ("batch_size", "optimizer", "lr", "momentum",
-                                                "betas", "eps", "weight_decay")})
-    n, batch = len(inputs.x), inputs.batch
-    steps = -(-n // batch)
+    with compilelog.announcing() as block:
+        try:
+            one = real(threads[0], 1)
+        except (TypeError, ValueError) as e:      # train's checks, named for this function
+            raise type(e)(str(e).replace("fastinit.train", _FUNC)) from None
+        inputs = _Inputs(net, ds, loss=loss, **{k: options[k] for k in (
+            "batch_size", "drop_last", "optimizer", "lr", "momentum", "betas", "eps",
+            "weight_decay", "seed")})
+        n, batch, steps = len(inputs.x), inputs.batch, inputs.steps
+        xs = [(inputs.x, inputs.y, inputs.t)]
+        if len(ds.x_test):
+            xt = check_x(ds.x_test, net.layer_sizes[0], net.dtype, _FUNC, "data (X_test)")
+            xs.append((xt, *check_targets(ds.y_test, len(xt), net.layer_sizes[-1], loss,
+                                          net.dtype, _FUNC, "data (y_test)")))
+        if eval_every:
+            evaluate_net(net, *xs[0], loss, batch=eval_batch_size)
+    _compiled(compile, block)
     one = real(threads[0], 1)
     measured = max(1, min(steps, math.ceil(budget / max(one, 1e-6))))
     frac = measured / steps
-    xs = [(inputs.x, inputs.y, inputs.t)]
-    if len(ds.x_test):
-        xt = check_x(ds.x_test, net.layer_sizes[0], net.dtype, _FUNC, "data (X_test)")
-        xs.append((xt, *check_targets(ds.y_test, len(xt), net.layer_sizes[-1], loss,
-                                      net.dtype, _FUNC, "data (y_test)")))
     subsets = []
     for x, y, tg in xs:
         m = max(1, min(len(x), math.ceil(frac * len(x))))
@@ -297,45 +288,46 @@ def measure(net: MLP, ds, *, threads: list, repeats: int, budget: float, eval_ev
                 total += (time.perf_counter() - t0) * scale
         return total
 
-    if eval_every:
-        t, _ = _timed_first(lambda: evaluation(threads[0]), [kernels.train.evaluate])
-        compile["seconds"] += t
     pop = PopulationProfile(_label(net, batch, options["optimizer"], loss), {
         "layer_sizes": list(net.layer_sizes), "members": net.n, "activation": net.activation,
-        "residual": getattr(net, "residual", None), "optimizer": options["optimizer"],
-        "loss": loss, "batch_size": batch, "samples": n, "test_samples": len(ds.x_test),
-        "dtype": net.dtype.name, "bias": net.bias,
+        "residual": getattr(net, "residual", None), "norm": net.norm,
+        "optimizer": options["optimizer"], "loss": loss, "batch_size": batch, "samples": n,
+        "test_samples": len(ds.x_test), "dtype": net.dtype.name, "bias": net.bias,
         "dropout_members": int(np.sum(net.dropout > 0))}, steps, measured)
     pop.epochs, pop.runs = epochs, net.n
     pop.evaluations = evaluations(epochs, eval_every)
     scale = steps / measured
+    parts = tuple(p for p in profile_report.parts_of(pop) if p in roofline.PARTS)
     for T in threads:
         how = pop.modes[T] = mode(net, batch, T)
-        if how == SPLIT and not kernels.train.train_epoch_split.signatures:
-            t, _ = _timed_first(lambda: real(T, 1), [kernels.train.train_epoch_split])
-            compile["seconds"] += t
-        real(T, 1)                               # the thread pool awake, this T's kernels
-        cold = not (replay.replay.signatures and replay.replay_split.signatures)
-        t0 = time.perf_counter()
-        for part in roofline.PARTS:
-            inputs.replay(part, T, how, 1)
-        if cold:
-            compile["replays"] = compile.get("replays", 0.0) + time.perf_counter() - t0
-        runs = {k: [] for k in ("epoch", "evaluation", *roofline.PARTS)}
-        for _ in range(repeats):
+        with compilelog.announcing() as block:   # this T's kernels; the thread pool awake
+            real(T, 1)
+        _compiled(compile, block)
+        with compilelog.announcing() as block:
+            for part in parts:
+                inputs.replay(part, T, how, 1)
+        _compiled(compile, block, "replays")
+        runs = {k: [] for k in ("epoch", "evaluation", "call", *parts)}
+        for _ in range(repeats):               # interleaved: a busy spell slows them alike
             runs["epoch"].append(real(T, measured))
-            for part in roofline.PARTS:
+            runs["call"].append(inputs.replay("loss", T, how, 0))
+            for part in parts:
                 runs[part].append(inputs.replay(part, T, how, measured))
             if eval_every:
                 runs["evaluation"].append(evaluation(T))
-        best = {k: min(v) if v else 0.0 for k, v in runs.items()}
-        pop.epoch[T] = best["epoch"] * scale
-        pop.evaluation[T] = best["evaluation"]
-        pop.parts[T] = {part: best[part] * scale for part in roofline.PARTS}
+        mid = {k: float(np.median(v)) if v else 0.0 for k, v in runs.items()}
+        # a call's own cost (threads started and joined, scratch allocated) comes once per
+        # epoch: in the epoch, not in each replay; only the steps scale with their number
+        call = min(mid["call"], mid["epoch"])
+        pop.epoch[T] = (mid["epoch"] - call) * scale + call
+        pop.evaluation[T] = mid["evaluation"]
+        pop.parts[T] = {part: max(0.0, mid[part] - call) * scale if part in mid else 0.0
+                        for part in roofline.PARTS}
+        pop.parts[T]["call"] = call
         pop.parts[T]["rest"] = pop.epoch[T] - sum(pop.parts[T].values())
     P = net.params.shape[1]
     pop.work = roofline.work(net.arch, batch, n, steps, net.dtype.itemsize, loss,
-                             options["optimizer"], P, int(np.sum(net.dropout > 0)), net.n)
+                             options["optimizer"], P, net.dropout)
     pop.working_set = (inputs.total + (2 + _STATES[options["optimizer"]]) * P) * \
         net.dtype.itemsize
     if diverged:
@@ -348,7 +340,8 @@ def measure(net: MLP, ds, *, threads: list, repeats: int, budget: float, eval_ev
     return pop
 
 
-def profile(net: MLP, data, *, batch_size: int = 32, optimizer: str = "sgd", lr=0.01,
+def profile(net: MLP, data, *, batch_size: int = 32, drop_last: bool = False,
+            optimizer: str = "sgd", lr=0.01,
             loss: str | None = None, momentum=0.9, betas=(0.9, 0.999), eps: float = 1e-8,
             weight_decay=0.0, seed: int = 0, epochs: int = 1, eval_every: int = 1,
             eval_batch_size: int = 256, threads=None, repeats: int = 3, budget: float = 0.25,
@@ -359,7 +352,7 @@ def profile(net: MLP, data, *, batch_size: int = 32, optimizer: str = "sgd", lr=
     timed as one compiled call and split into parts replayed alone (see the module
     docstring), at each of ``threads`` (default 1, 2, 4, ... up to every core this process
     may use). ``epochs`` and ``eval_every``: the training the wall-time estimate is for.
-    ``repeats``: best of this many; ``budget``: seconds one timed epoch may take (longer
+    ``repeats``: the median of this many; ``budget``: seconds one timed epoch may take (longer
     epochs are timed on their first steps, then scaled). ``machine``: a roofline.Machine
     already measured (default: measured here, a second or two). Returns a Profile:
     ``print(p.table())``, ``p.write("profile-out")``, ``p.to_json()``.
@@ -378,7 +371,7 @@ def profile(net: MLP, data, *, batch_size: int = 32, optimizer: str = "sgd", lr=
     epochs = check_int(epochs, "epochs", _FUNC, minimum=1)
     eval_every = check_int(eval_every, "eval_every", _FUNC, minimum=0)
     eval_batch_size = check_int(eval_batch_size, "eval_batch_size", _FUNC, minimum=1)
-    options = dict(batch_size=batch_size, optimizer=optimizer, lr=lr,
+    options = dict(batch_size=batch_size, drop_last=drop_last, optimizer=optimizer, lr=lr,
                    loss=ds.loss if loss is None else loss, momentum=momentum, betas=betas,
                    eps=eps, weight_decay=weight_decay, seed=seed)
     compile: dict = {}

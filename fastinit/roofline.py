@@ -32,12 +32,16 @@ from .kernels.gemm import padded
 from .store import machine as machine_name
 from .training import numba_threads
 
-PARTS = ("gemm_forward", "gemm_dw", "gemm_dx", "transposes", "elementwise", "loss", "optimizer")
+PARTS = ("gemm_forward", "gemm_dw", "gemm_dx", "transposes", "elementwise", "normalization",
+         "loss", "optimizer")
 MEMORY_BYTES = 32 * 2 ** 20          # per triad array: far beyond any L3 slice of one core
 # nominal flops and bytes (in units of the parameters' size) per parameter and step
 OPTIMIZER_WORK = {"sgd": (3, 4), "momentum": (5, 6), "nesterov": (6, 6), "adam": (13, 8),
                   "adamw": (14, 8)}
 LOSS_WORK = {"cross_entropy": (6, 6), "mse": (6, 5), "mse_sum": (6, 5), "bce": (8, 5)}
+# per element of a normalized Z, forward + backward: statistics, normalize, affine; the
+# gradient's two sums and its formula (norm.py)
+NORM_WORK = (18, 10)
 
 
 def cores() -> int:
@@ -107,15 +111,18 @@ def measure(threads, dtypes=("float32",)) -> Machine:
 
 
 def work(arch, batch: int, n: int, steps: int, itemsize: int, loss: str, optimizer: str,
-         params: int, dropout_members: int, members: int) -> dict:
+         params: int, dropout) -> dict:
     """{part: (flops, bytes)} of ``steps`` training steps of every member (see the module
-    docstring): layer shapes from ``arch``, batches of ``batch`` of ``n`` samples."""
+    docstring): layer shapes and norms from ``arch``, batches of ``batch`` of ``n`` samples,
+    ``dropout`` the members' rates."""
     dims = [int(d) for d in arch.dims]
     ld = [int(v) for v in arch.ld]
     skip, bias = [int(s) for s in arch.skip], [int(b) >= 0 for b in arch.boff]
     L, bp, dl = len(dims) - 1, int(padded(batch)), dims[-1]
     total = {p: np.zeros(2) for p in PARTS}
-    drop = dropout_members / members
+    members = len(dropout)
+    drop = float(np.mean(np.asarray(dropout) > 0))
+    normed = [int(c) != 0 for c in arch.norm]
     for s in range(steps):
         nb = min(batch, n - s * batch)
         w = {p: np.zeros(2) for p in PARTS}
@@ -133,6 +140,8 @@ def work(arch, batch: int, n: int, steps: int, itemsize: int, loss: str, optimiz
                     w["elementwise"] += (an, 3 * an)
             if bias[l]:
                 w["elementwise"] += (zn + dout * nb, 2 * zn + dout * nb)   # b, its gradient
+            if normed[l]:
+                w["normalization"] += (NORM_WORK[0] * zn, NORM_WORK[1] * zn)
             if l + 1 < L:
                 if skip[l] >= 0:               # A = H + alpha Z, and backward: alpha's grad
                     w["elementwise"] += (3 * zn + 2 * dout * nb, 6 * zn + 2 * dout * nb)

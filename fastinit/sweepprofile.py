@@ -1,9 +1,9 @@
 """Profile a sweep before running it: every population shape its spec would train, timed on
 this machine, and the wall time of the whole sweep.
 
-The spec is checked as ``fastinit sweep`` checks it, with the same SpecError before anything
-is timed: the grid counted against ``max_runs`` (fastinit.sweep.check_size), every run
-preflighted (fastinit.preflight.check_runs). Its populations are expanded as the sweep expands
+The spec is checked by the sweep's own checks (fastinit.sweep.checked_spec), with the same
+SpecError before anything is timed: the spec validated, the grid counted against ``max_runs``,
+every run preflighted. Its populations are expanded as the sweep expands
 them and grouped by shape: populations that differ only in epochs, data seed or data-dependent
 init train epochs of the same cost, so each shape is built once, by the sweep's own
 construction (fastinit.sweep.population_network), profiled once (fastinit.profiler) and
@@ -16,14 +16,12 @@ import inspect
 import json
 import time
 
-from . import roofline
+from . import compilelog, roofline
 from .datasets import load_dataset
-from .preflight import check_runs
 from .profiler import Profile, evaluations, measure, thread_counts
 from .runkeys import RUN_KEYS
-from .sweep import MAX_RUNS, check_size, population_diagnostics, population_network, \
+from .sweep import MAX_RUNS, checked_spec, population_diagnostics, population_network, \
     training_options
-from .sweepspec import load_spec
 from ._validate import check_int, check_real
 from .training import train
 
@@ -41,15 +39,15 @@ def shape_key(configs: list[dict]) -> str:
                       sort_keys=True)
 
 
-def _timed_twice(fn):
-    """(result, seconds of a second call, seconds the first took beyond it: compiling)."""
-    t0 = time.perf_counter()
-    fn()
-    first = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    out = fn()
-    again = time.perf_counter() - t0
-    return out, again, max(0.0, first - again)
+def _timed(fn, compile: dict):
+    """(fn's result, its seconds without compiling or loading kernels); those go to
+    compile["seconds"]."""
+    with compilelog.announcing() as block:
+        t0 = time.perf_counter()
+        out = fn()
+        took = time.perf_counter() - t0
+    compile["seconds"] = compile.get("seconds", 0.0) + block.ready
+    return out, took - block.ready
 
 
 def profile_sweep(spec, *, threads=None, repeats: int = 3, budget: float = 0.25,
@@ -60,9 +58,7 @@ def profile_sweep(spec, *, threads=None, repeats: int = 3, budget: float = 0.25,
     Raises the SpecError ``fastinit sweep`` raises for the same spec. ``repeats`` and
     ``budget`` as in fastinit.profile; ``log(message)`` hears which shape is being timed.
     """
-    sp = load_spec(spec)
-    check_size(sp, max_runs)
-    check_runs(sp)
+    sp, _ = checked_spec(spec, max_runs)
     threads = thread_counts(threads, _FUNC)
     repeats = check_int(repeats, "repeats", _FUNC, minimum=1)
     budget = check_real(budget, "budget", _FUNC, low=0.0, low_open=True)
@@ -83,12 +79,10 @@ def profile_sweep(spec, *, threads=None, repeats: int = 3, budget: float = 0.25,
         c0 = configs[0]
         data = load_dataset(c0["dataset"], c0.get("data"), c0["data_seed"])
         loss = c0["loss"] or data.loss
-        net, build, extra = _timed_twice(lambda: population_network(configs, data))
-        compile["seconds"] = compile.get("seconds", 0.0) + extra
+        net, build = _timed(lambda: population_network(configs, data), compile)
         diag = 0.0
         if sp.diagnose:
-            _, diag, extra = _timed_twice(lambda: population_diagnostics(net, data, loss))
-            compile["seconds"] += extra
+            _, diag = _timed(lambda: population_diagnostics(net, data, loss), compile)
         log(f"timing population shape {i + 1} of {len(shapes)}: {len(configs)} x "
             f"{net.layer_sizes} {c0['activation']}, {c0['optimizer']}, batch "
             f"{c0['batch_size']} ({s['populations']} population(s))")

@@ -20,13 +20,15 @@ def epoch_profile(sizes=(64, 64, 64, 10), batch=64, n=1536, K=64, threads=1):
     (the real one) and "rest"."""
     sizes = list(sizes)
     net = fastinit.MLP(sizes, activation="relu", init="kaiming_uniform", n=K, seed=0)
-    options = dict(batch_size=batch, optimizer="sgd", lr=LR, loss="cross_entropy",
-                   momentum=0.9, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, seed=0)
+    options = dict(batch_size=batch, drop_last=False, optimizer="sgd", lr=LR,
+                   loss="cross_entropy", momentum=0.9, betas=(0.9, 0.999), eps=1e-8,
+                   weight_decay=0.0, seed=0)
     pop = profiler.measure(net, as_dataset(_data(sizes, n)), threads=[threads], repeats=5,
                            budget=10.0, eval_every=0, eval_batch_size=256, epochs=1,
                            options=options, compile={})
     labels = {**LABELS, "loss": "loss (softmax cross-entropy)", "optimizer": "optimizer (SGD)"}
-    out = {labels[part]: pop.parts[threads][part] for part in ROWS if part != "rest"}
+    out = {labels[part]: pop.parts[threads][part] for part in ROWS
+           if part not in ("rest", "normalization")}                 # no norm here
     out["epoch"] = pop.epoch[threads]
     out["rest"] = pop.parts[threads]["rest"]
     return out
