@@ -186,18 +186,24 @@ class _Inputs:
             if a.boff[l] >= 0:
                 self.bare[:, a.boff[l]:a.boff[l] + net.layer_sizes[l + 1]] = 0
 
-        # a member's scratch starts as this: finite values, its gradient blocks zero (the
-        # elementwise and normalization passes multiply them in place), as kernels.profile wants
-        self.template = np.random.default_rng(0).standard_normal(self.total).astype(net.dtype)
-        self.template[self.grads[0]:self.grads[1]] = 0
+        # a member's scratch starts as this: a real step's values, its gradient blocks zero
+        # (the elementwise and normalization passes multiply them in place)
+        self.template = np.zeros(self.total, dtype=net.dtype)
+        replay.snapshot(net.params, self.x, self.y, self.t, self.order, self.arch(),
+                        self.loss, self.batch, self.template)
+        for lo, hi in (self.grads, (int(lay.sk), int(lay.pre))):
+            self.template[lo:hi] = 0
+
+    def arch(self):
+        """The network's record with its own batch-norm statistics (a replay updates them)."""
+        return self.net.arch._replace(state=self.net.norm_state.copy())
 
     def replay(self, part, threads, how, steps) -> float:
         """Seconds ``part`` of ``steps`` steps of every member takes on ``threads``."""
         params = self.net.params.copy() if part == "optimizer" else self.bare
         s1, s2 = (a.copy() for a in self.states)
-        arch = self.net.arch._replace(state=self.net.norm_state.copy())  # batch norm updates
-        args = (PART_CODES[part], params, s1, s2, self.x, self.y, self.t, self.order, arch,
-                self.loss, self.opt, self.plan(steps), self.template)
+        args = (PART_CODES[part], params, s1, s2, self.x, self.y, self.t, self.order,
+                self.arch(), self.loss, self.opt, self.plan(steps), self.template)
         with numba_threads(threads):
             t0 = time.perf_counter()
             if how == PARALLEL:

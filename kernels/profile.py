@@ -14,11 +14,12 @@ only one part of each step:
 ``replay`` spreads the members over the threads as train_epoch does; ``replay_split`` runs them
 one after another, each product split by rows, as train_epoch_split does. Each member allocates
 its scratch and gradient as the epoch does, the scratch a copy of the caller's ``template``
-(total,) (finite values, the gradient blocks dz, da zero), the gradient zero; a part alone never
+(total,) (``snapshot``'s values of a real step, the gradient blocks dz, da and sk zeroed), the
+gradient zero; a part alone never
 feeds its own output back into its input (the GEMMs read dZ and write dA, never the other way;
 the elementwise and normalization passes multiply zero gradients; biases are zero in the
 caller's copy of the parameters), so the values stay finite and never denormal however often a
-part runs: their time is the time of the same instructions in the real epoch. ``triad`` is a STREAM triad, for the memory bandwidth.
+part runs: their time is the time of the same instructions on the values of the real epoch. ``triad`` is a STREAM triad, for the memory bandwidth.
 Shapes as in dense.py and train.py; ``lay`` is dense.layout's record.
 """
 import numpy as np
@@ -262,6 +263,25 @@ def replay_split(part, params, s1, s2, x, y, t, order, arch, loss_code, opt, pla
     for m in range(params.shape[0]):
         _member(part, m, True, parts, params, s1, s2, x, y, t, order, arch, loss_code, opt, plan,
                 template)
+
+
+@jit
+def snapshot(params, x, y, t, order, arch, loss_code, batch, template):
+    """Member 0's scratch (``template``, zeros of dense.layout's total) after the forward and
+    backward pass of its first training batch: the values the epoch's passes see (some cost
+    depends on them: erf, exp and tanh take longer on some arguments than on others)."""
+    bp = padded(batch)
+    lay = dense.layout(arch, bp)
+    L = arch.dims.shape[0] - 1
+    nb = min(batch, x.shape[0])
+    rows = order[0][:nb]
+    p = params[0]
+    g = np.zeros(params.shape[1], dtype=params.dtype)
+    ybuf = np.empty(bp, dtype=np.int64)
+    dense.gather(x, rows, nb, template, lay.aoff[0], lay.x0, arch.ld[0], bp)
+    dense.forward(p, arch, 0, template, lay, bp, nb, 0)
+    batch_loss(loss_code, template, lay, L, arch.dims[L], bp, nb, y, t, rows, ybuf)
+    dense.backward(p, g, arch, 0, template, lay, bp, nb, 0)
 
 
 @pjit

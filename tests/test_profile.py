@@ -31,7 +31,7 @@ ARCHITECTURES = {
                                {"optimizer": "adam"}),
     "layernorm-tanh-nesterov": (lambda: fastinit.MLP([24, 96, 96, 6], "tanh", n=8,
                                                      norm="layer"), {"optimizer": "nesterov"}),
-    "nobias-mse-adamw": (lambda: fastinit.MLP([24, 96, 96, 6], "gelu", n=8, bias=False),
+    "nobias-mse-adamw": (lambda: fastinit.MLP([24, 96, 96, 6], "elu", n=8, bias=False),
                          {"optimizer": "adamw", "loss": "mse"}),
     "resmlp-rezero": (lambda: fastinit.ResMLP(24, 96, 2, 6, residual="rezero", n=8), {}),
     "resmlp-fixup-bce": (lambda: fastinit.ResMLP(24, 96, 2, 6, residual="fixup", n=8),
@@ -39,11 +39,11 @@ ARCHITECTURES = {
 }
 
 
-def _profile(name):
+def _profile(name, repeats=5):
     build, kw = ARCHITECTURES[name]
     y = (T > 0).astype(float) if kw.get("loss") == "bce" else T if kw.get("loss") == "mse" \
         else Y
-    return fastinit.profile(build(), (X, y), threads=[1], repeats=5, batch_size=32,
+    return fastinit.profile(build(), (X, y), threads=[1], repeats=repeats, batch_size=32,
                             machine=MACHINE, **kw)
 
 
@@ -96,7 +96,7 @@ def test_default_thread_counts_double_up_to_every_core():
 
 
 @pytest.mark.parametrize("kwargs,error,match", [
-    ({"threads": 0}, ValueError, r"The 'threads' parameter of fastinit.profile must be >= 1"),
+    ({"threads": 0}, ValueError, r"The 'threads' parameter of fastinit.profile must be an integer >= 1. Got 0"),
     ({"threads": "all"}, TypeError, r"The 'threads' parameter of fastinit.profile must be a "
                                     r"thread count or a list of them. Got 'all'"),
     ({"repeats": 0}, ValueError, r"The 'repeats' parameter of fastinit.profile"),
@@ -130,7 +130,7 @@ def _every_key():
     assert set(values) == {k.name for k in RUN_KEYS}, "a run key the test does not set"
     train = {k: v for k, v in values.items() if k not in ("seed", "residual", "bias")}
     return {"name": "every-key", "max_population": 2, "diagnose": True,
-            "data": {"n": 300, "centers": 3},
+            "data": {"blobs": {"n": 300, "centers": 3}},
             "grid": {"seed": [0, 1, 2], "residual": [None, "rezero"], "bias": [True, False]},
             "train": train}
 
