@@ -54,8 +54,8 @@ def recommend(p) -> dict:
     idle = [x for x in p.populations if x.modes[top] == "population-parallel"
             and x.config["members"] < top]
     split = [x for x in p.populations if x.modes[top] == "row-split"]
-    scaling = f"on {top} threads its epochs run {speed:.2f}x faster than on {low} " \
-              f"({eff:.0%} of ideal)"
+    scaling = f"its epochs speed up {speed:.2f}x from {low} to {top} threads ({eff:.0%} of " \
+              f"ideal)"
     if top == low:
         pick["reason"] = f"measured at {top} thread(s) only: no scaling to compare."
     elif t == top:
@@ -150,8 +150,11 @@ def _tables(p):
         title = (f"Roofline at {t} thread(s): peak {peak.gflops * t:.1f} GFLOP/s"
                  f"{'' if peak.verified else ' (not verified at one thread: no % of peak)'}"
                  f", {where}; ridge {peak.gflops * t / bw:.2f} flop/byte")
+        above = [k for k, r in roofs.items() if (r["fraction"] or 0) > 1]
+        notes = [f"above 100%: {', '.join(above)} ran from L1, faster than the triad's "
+                 f"{'L2' if cached else 'memory'} bandwidth"] if above else []
         out.append((title, ["part", "GFLOP/s", "GB/s", "flop/byte", "bound", "% of roof"],
-                    rows, []))
+                    rows, notes))
     rec = recommend(p)
     cores = _cores(p)
     pops = sum(x.populations for x in p.populations)
