@@ -44,6 +44,13 @@ from .gemm import MR_MAX, gemm, gemm_rows, transpose
 Arch = namedtuple("Arch", ("dims", "ld", "woff", "boff", "act", "act_param", "skip",
                            "alpha_idx", "alpha_train", "dropout", "key", "stream", "norm",
                            "goff", "soff", "state", "momentum", "eps"))
+# Integers handed to another kernel are int64 values, never literals: Numba compiles a callee
+# once per literal value it is called with (0, -1, ...), so a literal doubles its compile time.
+# Likewise a prange index is unsigned inside the parallel body: pass np.int64(index) on.
+ROW0 = np.int64(0)           # the first row of a block
+EVAL_STEP = np.int64(-1)     # a pass that evaluates: no dropout, running statistics
+PROBE_STEP = np.int64(-2)    # a pass that probes: batch statistics, nothing updated
+
 Layout = namedtuple("Layout", ("aoff", "zoff", "zh", "dz", "da", "xt", "tgt", "work", "x0",
                                "sk", "pre", "total"))
 
@@ -239,9 +246,9 @@ def forward(p, arch, m, scratch, lay, bp, nb, step):
         dout = dims[l + 1]
         gemm(scratch, zoff[l], bp, p, woff[l], ld[l], 1, scratch, aoff[l], bp, dout, bp, dims[l], 0)
         if boff[l] >= 0:
-            add_bias(p, boff[l], scratch, zoff[l], 0, dout, bp)
+            add_bias(p, boff[l], scratch, zoff[l], ROW0, dout, bp)
         if l + 1 < L:
-            normalize(p, arch, m, scratch, lay, l, 0, dout, bp, nb, step)
+            normalize(p, arch, m, scratch, lay, l, ROW0, dout, bp, nb, step)
             hidden_forward(p, arch, m, scratch, lay, l, bp, step)
 
 
@@ -261,7 +268,7 @@ def hidden_forward(p, arch, m, scratch, lay, l, bp, step):
     else:
         activations.forward(arch.act[l], arch.act_param[m, l], z, a)
         if step >= 0 and arch.dropout[m] > 0:
-            dropout(scratch, lay.aoff[l + 1], 0, arch.dims[l + 1], bp, l, step, arch, m)
+            dropout(scratch, lay.aoff[l + 1], ROW0, arch.dims[l + 1], bp, l, step, arch, m)
 
 
 @jit
@@ -300,14 +307,14 @@ def backward(p, g, arch, m, scratch, lay, bp, nb, step):
         din, dout, ldl = dims[l], dims[l + 1], ld[l]
         if skip[l] >= 0:
             residual_backward(p, g, arch, scratch, lay, l, cur, bp, nb)
-        normalize_backward(p, g, arch, scratch, lay, l, cur, 0, dout, bp, nb, step)
+        normalize_backward(p, g, arch, scratch, lay, l, cur, ROW0, dout, bp, nb, step)
         a_rows = lay.x0 if l == 0 else lay.xt     # layer 0's A: the gathered input rows
         if l > 0:
             transpose_acts(scratch, aoff[l], lay.xt, din, ldl, bp, nb)
         # dW_l = dZ (dout, nb) @ A_l (nb, ldl)
         gemm(g, woff[l], ldl, scratch, cur, bp, 1, scratch, a_rows, ldl, dout, ldl, nb, 0)
         if boff[l] >= 0:                   # db_l = sum over the real samples
-            bias_grad(g, boff[l], scratch, cur, 0, dout, bp, nb)
+            bias_grad(g, boff[l], scratch, cur, ROW0, dout, bp, nb)
         if l > 0:
             # dA_l = W_l^T (din, dout) @ dZ (dout, bp), then dZ_{l-1} = dA_l * phi'(Z_{l-1})
             gemm(scratch, other, bp, p, woff[l], 1, ldl, scratch, cur, bp, din, bp, dout, 0)
@@ -315,7 +322,7 @@ def backward(p, g, arch, m, scratch, lay, bp, nb, step):
             if l + 1 < L and skip[l + 1] == l:   # A_l also feeds the next layer's skip path
                 for i in range(n):
                     scratch[other + i] += scratch[sk + i]
-            hidden_backward(arch, m, l - 1, step, scratch, lay, other, 0, din, bp)
+            hidden_backward(arch, m, l - 1, step, scratch, lay, other, ROW0, din, bp)
             cur, other = other, cur
 
 

@@ -35,14 +35,14 @@ from .train import batch_loss
 
 
 @jit
-def _gemms(part, p, g, arch, scratch, lay, bp, nb, split, parts):
+def _gemms(part, p, g, arch, scratch, lay, bp, nb, parts):
     """One step's GEMMs of one kind: forward Z_l = W A_l; dW_l = dZ A_l into g; dA_l =
-    W_l^T dZ (l > 0), always from dz into da."""
+    W_l^T dZ (l > 0), always from dz into da; rows split over ``parts`` threads unless None."""
     dims, ld, woff = arch.dims, arch.ld, arch.woff
     for l in range(dims.shape[0] - 1):
         din, dout, ldl = dims[l], dims[l + 1], ld[l]
         if part == GEMM_FORWARD:
-            if split:
+            if parts is not None:
                 _rows_gemm(part, p, woff[l], ldl, scratch, lay.zoff[l], lay.aoff[l], g, bp, nb,
                            din, dout, parts)
             else:
@@ -50,14 +50,14 @@ def _gemms(part, p, g, arch, scratch, lay, bp, nb, split, parts):
                      dout, bp, din, 0)
         elif part == GEMM_DW:
             a_rows = lay.x0 if l == 0 else lay.xt
-            if split:
+            if parts is not None:
                 _rows_gemm(part, p, woff[l], ldl, scratch, lay.dz, a_rows, g, bp, nb, din, dout,
                            parts)
             else:
                 gemm(g, woff[l], ldl, scratch, lay.dz, bp, 1, scratch, a_rows, ldl, dout, ldl,
                      nb, 0)
         elif l > 0:
-            if split:
+            if parts is not None:
                 _rows_gemm(part, p, woff[l], ldl, scratch, lay.da, lay.dz, g, bp, nb, din, dout,
                            parts)
             else:
@@ -84,12 +84,12 @@ def _rows_gemm(part, p, wo, ldl, scratch, out, src, g, bp, nb, din, dout, parts)
 
 
 @jit
-def _transposes(x, rows, nb, scratch, lay, arch, bp, split):
+def _transposes(x, rows, nb, scratch, lay, arch, bp, parts):
     """The batch gather (rows, then A_0^T), and A_l^T for each dW with l > 0."""
     dims, ld = arch.dims, arch.ld
     dense.gather(x, rows, nb, scratch, lay.aoff[0], lay.x0, ld[0], bp)
     for l in range(dims.shape[0] - 2, 0, -1):
-        if split:
+        if parts is not None:
             _rows_transpose(scratch, lay.aoff[l], lay.xt, dims[l], ld[l], bp, nb)
         else:
             dense.transpose_acts(scratch, lay.aoff[l], lay.xt, dims[l], ld[l], bp, nb)
@@ -111,7 +111,7 @@ def _elementwise(p, g, arch, m, scratch, lay, bp, nb, step):
     L = dims.shape[0] - 1
     for l in range(L):
         if boff[l] >= 0:
-            dense.add_bias(p, boff[l], scratch, lay.zoff[l], 0, dims[l + 1], bp)
+            dense.add_bias(p, boff[l], scratch, lay.zoff[l], dense.ROW0, dims[l + 1], bp)
         if l + 1 < L:
             dense.hidden_forward(p, arch, m, scratch, lay, l, bp, step)
     cur, other = lay.dz, lay.da
@@ -119,12 +119,13 @@ def _elementwise(p, g, arch, m, scratch, lay, bp, nb, step):
         if skip[l] >= 0:
             dense.residual_backward(p, g, arch, scratch, lay, l, cur, bp, nb)
         if boff[l] >= 0:
-            dense.bias_grad(g, boff[l], scratch, cur, 0, dims[l + 1], bp, nb)
+            dense.bias_grad(g, boff[l], scratch, cur, dense.ROW0, dims[l + 1], bp, nb)
         if l > 0:
             if l + 1 < L and skip[l + 1] == l:
                 for i in range(dims[l] * bp):
                     scratch[other + i] += scratch[lay.sk + i]
-            dense.hidden_backward(arch, m, l - 1, step, scratch, lay, other, 0, dims[l], bp)
+            dense.hidden_backward(arch, m, l - 1, step, scratch, lay, other, dense.ROW0, dims[l],
+                                  bp)
             cur, other = other, cur
 
 
@@ -170,11 +171,11 @@ def _normalization(p, g, arch, m, scratch, lay, bp, nb, step):
     d = arch.dims
     for l in range(d.shape[0] - 2):
         if arch.norm[l] != norm.NONE:
-            dense.normalize(p, arch, m, scratch, lay, l, 0, d[l + 1], bp, nb, step)
+            dense.normalize(p, arch, m, scratch, lay, l, dense.ROW0, d[l + 1], bp, nb, step)
     for l in range(d.shape[0] - 3, -1, -1):
         if arch.norm[l] != norm.NONE:
-            dense.normalize_backward(p, g, arch, scratch, lay, l, lay.da, 0, d[l + 1], bp, nb,
-                                     step)
+            dense.normalize_backward(p, g, arch, scratch, lay, l, lay.da, dense.ROW0, d[l + 1],
+                                     bp, nb, step)
 
 
 @pjit
@@ -199,10 +200,11 @@ def _normalization_split(p, g, arch, m, scratch, lay, bp, nb, parts, step):
 
 
 @jit
-def _member(part, m, split, parts, params, s1, s2, x, y, t, order, arch, loss_code, opt, plan,
+def _member(part, m, parts, params, s1, s2, x, y, t, order, arch, loss_code, opt, plan,
             template):
     """Member m's epoch, only ``part`` of each step (train._member_epoch's loop), on its own
-    scratch and gradient, allocated as the epoch allocates them."""
+    scratch and gradient, allocated as the epoch allocates them; products split over ``parts``
+    threads unless parts is None (which prunes the split calls, as in train)."""
     n = x.shape[0]
     batch, step0 = plan.batch, plan.step0
     bp = padded(batch)
@@ -221,16 +223,16 @@ def _member(part, m, split, parts, params, s1, s2, x, y, t, order, arch, loss_co
         nb = min(batch, n - start)
         rows = orow[start:start + nb]
         if part <= GEMM_DX:
-            _gemms(part, p, g, arch, scratch, lay, bp, nb, split, parts)
+            _gemms(part, p, g, arch, scratch, lay, bp, nb, parts)
         elif part == TRANSPOSES:
-            _transposes(x, rows, nb, scratch, lay, arch, bp, split)
+            _transposes(x, rows, nb, scratch, lay, arch, bp, parts)
         elif part == ELEMENTWISE:
-            if split:
+            if parts is not None:
                 _elementwise_split(p, g, arch, m, scratch, lay, bp, nb, parts, step0 + s)
             else:
                 _elementwise(p, g, arch, m, scratch, lay, bp, nb, step0 + s)
         elif part == NORMALIZATION:
-            if split:
+            if parts is not None:
                 _normalization_split(p, g, arch, m, scratch, lay, bp, nb, parts, step0 + s)
             else:
                 _normalization(p, g, arch, m, scratch, lay, bp, nb, step0 + s)
@@ -238,7 +240,7 @@ def _member(part, m, split, parts, params, s1, s2, x, y, t, order, arch, loss_co
             batch_loss(loss_code, scratch, lay, L, arch.dims[L], bp, nb, y, t, rows, ybuf)
         else:
             optim.all_finite(g)
-            if split:
+            if parts is not None:
                 optim.update_split(opt.code, p, g, s1[m], s2[m], opt.lr[m], opt.momentum[m],
                                    opt.beta1, opt.beta2, opt.eps, opt.weight_decay[m],
                                    step0 + s + 1, parts)
@@ -251,8 +253,8 @@ def _member(part, m, split, parts, params, s1, s2, x, y, t, order, arch, loss_co
 def replay(part, params, s1, s2, x, y, t, order, arch, loss_code, opt, plan, template):
     """``part`` of train_epoch: members over the threads."""
     for m in prange(params.shape[0]):
-        _member(part, m, False, 1, params, s1, s2, x, y, t, order, arch, loss_code, opt, plan,
-                template)
+        _member(part, np.int64(m), None, params, s1, s2, x, y, t, order, arch, loss_code, opt,
+                plan, template)
 
 
 @jit
@@ -261,7 +263,7 @@ def replay_split(part, params, s1, s2, x, y, t, order, arch, loss_code, opt, pla
     """``part`` of train_epoch_split: members one after another, products over ``parts``
     threads."""
     for m in range(params.shape[0]):
-        _member(part, m, True, parts, params, s1, s2, x, y, t, order, arch, loss_code, opt, plan,
+        _member(part, m, parts, params, s1, s2, x, y, t, order, arch, loss_code, opt, plan,
                 template)
 
 
@@ -279,9 +281,10 @@ def snapshot(params, x, y, t, order, arch, loss_code, batch, template):
     g = np.zeros(params.shape[1], dtype=params.dtype)
     ybuf = np.empty(bp, dtype=np.int64)
     dense.gather(x, rows, nb, template, lay.aoff[0], lay.x0, arch.ld[0], bp)
-    dense.forward(p, arch, 0, template, lay, bp, nb, 0)
+    m = step = dense.ROW0               # member 0, training step 0
+    dense.forward(p, arch, m, template, lay, bp, nb, step)
     batch_loss(loss_code, template, lay, L, arch.dims[L], bp, nb, y, t, rows, ybuf)
-    dense.backward(p, g, arch, 0, template, lay, bp, nb, 0)
+    dense.backward(p, g, arch, m, template, lay, bp, nb, step)
 
 
 @pjit

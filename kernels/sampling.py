@@ -40,7 +40,7 @@ def uniform_fill(out, key, stream, low, high):
     N, M = out.shape
     nch = (M + CHUNK - 1) // CHUNK
     for t in prange(N * nch):
-        m, p0, p1 = _task(t, nch, M)
+        m, p0, p1 = _task(np.int64(t), nch, M)
         k, s = key[m], stream[m]
         sub = out[m, p0:p1]   # indexed from 0: LLVM then proves indices non-negative
         if out.itemsize == 4:
@@ -105,7 +105,7 @@ def normal_fill(out, key, stream, mean, std):
     N, M = out.shape
     nch = (M + CHUNK - 1) // CHUNK
     for t in prange(N * nch):
-        m, p0, p1 = _task(t, nch, M)
+        m, p0, p1 = _task(np.int64(t), nch, M)
         _normals(out[m, p0:p1], p0, stream[m], key[m], mean[m], std[m])
     return out
 
@@ -151,7 +151,7 @@ def truncnorm_fill(out, key, stream, mean, std, alpha, beta):
     nch = (M + CHUNK - 1) // CHUNK
     f32 = out.itemsize == 4
     for t in prange(N * nch):
-        m, p0, p1 = _task(t, nch, M)
+        m, p0, p1 = _task(np.int64(t), nch, M)
         k, s = key[m], stream[m]
         sub = out[m, p0:p1]
         a, b = alpha[m], beta[m]

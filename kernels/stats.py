@@ -42,13 +42,14 @@ def layer_moments(params, x, arch, out):
     bp = padded(n)
     L = dims.shape[0] - 1
     rows_all = np.arange(n)
-    for m in prange(K):
+    for k in prange(K):
+        m = np.int64(k)     # int64 in the parallel body too (one specialisation of a callee)
         lay = dense.layout(arch, bp)    # per member: a record never enters a parfor
         aoff, zoff = lay.aoff, lay.zoff
         scratch = np.empty(lay.total, dtype=params.dtype)
         p = params[m]
         dense.gather(x, rows_all, n, scratch, aoff[0], lay.x0, ld[0], bp)
-        dense.forward(p, arch, m, scratch, lay, bp, n, -2)        # probe: batch statistics
+        dense.forward(p, arch, m, scratch, lay, bp, n, dense.PROBE_STEP)
         for l in range(L):
             dout = dims[l + 1]
             zmean, zvar, zsq = _moments(scratch[zoff[l]:], dout, n, bp)
@@ -92,7 +93,7 @@ def unit_symmetry(params, arch, tol, out):
     dims, ld, woff, boff = arch.dims, arch.ld, arch.woff, arch.boff
     L = dims.shape[0] - 1
     for t in prange(K * L):
-        m = t // L
+        m = np.int64(t) // L
         l = t - m * L
         p = params[m]
         dout, din, ldl = dims[l + 1], dims[l], ld[l]

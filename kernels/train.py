@@ -65,9 +65,10 @@ def _record(plan, m, t, lsum, nb, g, arch):
 
 
 @jit
-def _member_epoch(m, split, parts, params, s1, s2, x, y, t, order, arch, loss_code, opt, plan,
+def _member_epoch(m, parts, params, s1, s2, x, y, t, order, arch, loss_code, opt, plan,
                   frozen, loss_sum, correct, diverged_step):
-    """One epoch of member m; with ``split`` its products run on ``parts`` threads."""
+    """One epoch of member m; its products split over ``parts`` threads unless parts is None
+    (a None parts prunes the split calls before typing, so train_epoch never compiles them)."""
     K, P = params.shape
     dims, ld = arch.dims, arch.ld
     n = x.shape[0]
@@ -94,7 +95,7 @@ def _member_epoch(m, split, parts, params, s1, s2, x, y, t, order, arch, loss_co
         nb = min(batch, n - start)
         rows = orow[start:start + nb]
         dense.gather(x, rows, nb, scratch, lay.aoff[0], lay.x0, ld[0], bp)
-        if split:
+        if parts is not None:
             dense.forward_split(p, arch, m, scratch, lay, bp, nb, parts, step0 + s)
         else:
             dense.forward(p, arch, m, scratch, lay, bp, nb, step0 + s)
@@ -103,7 +104,7 @@ def _member_epoch(m, split, parts, params, s1, s2, x, y, t, order, arch, loss_co
             frozen[m] = True
             diverged_step[m] = step0 + s
             return
-        if split:
+        if parts is not None:
             dense.backward_split(p, g, arch, m, scratch, lay, bp, nb, parts, step0 + s)
         else:
             dense.backward(p, g, arch, m, scratch, lay, bp, nb, step0 + s)
@@ -115,7 +116,7 @@ def _member_epoch(m, split, parts, params, s1, s2, x, y, t, order, arch, loss_co
         correct[m] += corr
         if plan.every > 0 and (step0 + s) % plan.every == 0:
             _record(plan, m, step0 + s, lsum, nb, g, arch)
-        if split:
+        if parts is not None:
             optim.update_split(opt.code, p, g, s1[m], s2[m], lr, mu, opt.beta1, opt.beta2,
                                opt.eps, wd, step0 + s + 1, parts)
         else:
@@ -129,8 +130,8 @@ def train_epoch(params, s1, s2, x, y, t, order, arch, loss_code, opt, plan, froz
     """One epoch of minibatch training for every member that is not frozen, members spread
     over the threads."""
     for m in prange(params.shape[0]):
-        _member_epoch(m, False, 1, params, s1, s2, x, y, t, order, arch, loss_code, opt, plan,
-                      frozen, loss_sum, correct, diverged_step)
+        _member_epoch(np.int64(m), None, params, s1, s2, x, y, t, order, arch, loss_code, opt,
+                      plan, frozen, loss_sum, correct, diverged_step)
     return loss_sum
 
 
@@ -141,8 +142,8 @@ def train_epoch_split(params, s1, s2, x, y, t, order, arch, loss_code, opt, plan
     each member's products split over ``parts`` threads. Same bits as train_epoch. Plain
     (non-residual) networks only."""
     for m in range(params.shape[0]):
-        _member_epoch(m, True, parts, params, s1, s2, x, y, t, order, arch, loss_code, opt,
-                      plan, frozen, loss_sum, correct, diverged_step)
+        _member_epoch(m, parts, params, s1, s2, x, y, t, order, arch, loss_code, opt, plan,
+                      frozen, loss_sum, correct, diverged_step)
     return loss_sum
 
 
@@ -158,7 +159,8 @@ def evaluate(params, x, y, t, batch, arch, loss_code, loss_sum, correct, out, wr
     L = dims.shape[0] - 1
     dl = dims[L]
     rows_all = np.arange(n)
-    for m in prange(K):
+    for k in prange(K):
+        m = np.int64(k)                 # int64 in the parallel body too (dense.ROW0)
         lay = dense.layout(arch, bp)    # per member: a record never enters a parfor
         scratch = np.empty(lay.total, dtype=params.dtype)
         ybuf = np.empty(bp, dtype=np.int64)
@@ -170,7 +172,7 @@ def evaluate(params, x, y, t, batch, arch, loss_code, loss_sum, correct, out, wr
             nb = min(batch, n - start)
             rows = rows_all[start:start + nb]
             dense.gather(x, rows, nb, scratch, lay.aoff[0], lay.x0, ld[0], bp)
-            dense.forward(p, arch, m, scratch, lay, bp, nb, -1)      # evaluation mode
+            dense.forward(p, arch, m, scratch, lay, bp, nb, dense.EVAL_STEP)
             lsum, corr = batch_loss(loss_code, scratch, lay, L, dl, bp, nb, y, t, rows, ybuf)
             ls += lsum
             cs += corr
@@ -195,16 +197,17 @@ def gradients(params, x, y, t, arch, loss_code, grads, loss_sum):
     L = dims.shape[0] - 1
     dl = dims[L]
     rows = np.arange(n)
-    for m in prange(K):
+    for k in prange(K):
+        m = np.int64(k)                 # int64 in the parallel body too (dense.ROW0)
         lay = dense.layout(arch, bp)    # per member: a record never enters a parfor
         scratch = np.empty(lay.total, dtype=params.dtype)
         ybuf = np.empty(bp, dtype=np.int64)
         p = params[m]
         dense.gather(x, rows, n, scratch, lay.aoff[0], lay.x0, ld[0], bp)
-        dense.forward(p, arch, m, scratch, lay, bp, n, -2)      # probe: batch statistics
+        dense.forward(p, arch, m, scratch, lay, bp, n, dense.PROBE_STEP)
         own = m % y.shape[0]                       # the member's labels, or the shared ones
         lsum, corr = batch_loss(loss_code, scratch, lay, L, dl, bp, n, y[own],
                                 t[own % t.shape[0]], rows, ybuf)
         loss_sum[m] = lsum
-        dense.backward(p, grads[m], arch, m, scratch, lay, bp, n, -2)
+        dense.backward(p, grads[m], arch, m, scratch, lay, bp, n, dense.PROBE_STEP)
     return loss_sum

@@ -322,7 +322,7 @@ def test_cli_sweep_and_report_end_to_end(tmp_path):
     res = subprocess.run([sys.executable, "-m", "fastinit", "sweep", str(spec), "--db",
                           str(db), "--report", str(out)], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
-    assert "he_normal" in res.stdout and "18 runs in" in res.stdout
+    assert "he_normal" in res.stdout and "18 runs trained in" in res.stdout
     for name in ("curves.png", "loss.png", "depth.png", "variance.png", "symmetry.png", "divergence.png",
                  "time.png"):
         assert _valid_png(out / name), name
