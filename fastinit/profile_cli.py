@@ -65,7 +65,7 @@ def add_parser(sub, positive) -> None:
     p.add_argument("--epochs", type=positive, default=10, help="epochs, for the wall time")
     p.add_argument("--threads", type=_ints, default=None, metavar="T1,T2,...",
                    help="thread counts (default: 1, 2, 4, ... up to every core)")
-    p.add_argument("--repeats", type=positive, default=3, help="best of this many (3)")
+    p.add_argument("--repeats", type=positive, default=3, help="the median of this many (3)")
     p.add_argument("--budget", type=float, default=0.25, metavar="SECONDS",
                    help="longest timed epoch; longer ones are timed on their first steps")
     p.add_argument("--max-runs", type=positive, default=MAX_RUNS, metavar="N",
