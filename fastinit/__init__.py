@@ -16,6 +16,7 @@ from .frames import load_curves, load_runs
 from .gain import calculate_gain
 from .layerwise import forward_layers
 from .network import ACTIVATIONS, LOSSES, MLP
+from .profiler import Profile, profile
 from .residual import ResMLP
 from .sample import sample
 from ._validate import Param
@@ -23,7 +24,7 @@ from .registry import InitSpec, Scheme, get_scheme, register_scheme, schemes, sp
 from .training import OPTIMIZERS, History, train
 
 __all__ = ["ACTIVATIONS", "Diagnostics", "History", "InitSpec", "LOSSES", "MLP", "OPTIMIZERS",
-           "Param", "Scheme", "calculate_gain", "compute_fans", "datasets", "diagnose",
-           "forward_layers", "get_scheme", "jacobian_singular_values", "interop", "kraehenbuehl",
-           "load_curves", "load_runs", "lsuv", "register_scheme", "ResMLP", "sample", "schemes",
-           "spec", "theory", "train", "__version__"]
+           "Param", "Profile", "Scheme", "calculate_gain", "compute_fans", "datasets",
+           "diagnose", "forward_layers", "get_scheme", "jacobian_singular_values", "interop",
+           "kraehenbuehl", "load_curves", "load_runs", "lsuv", "profile", "register_scheme",
+           "ResMLP", "sample", "schemes", "spec", "theory", "train", "__version__"]

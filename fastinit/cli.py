@@ -1,4 +1,4 @@
-"""The fastinit command line: demo, sweep, report, schemes, warmup, bench, completion."""
+"""The fastinit command line: demo, sweep, profile, report, schemes, warmup, bench, completion."""
 from __future__ import annotations
 
 import argparse
@@ -11,8 +11,8 @@ import time
 import numba
 import numpy as np
 
-from . import MLP, compilelog, completion, datasets, diagnose, examples, overrides, sample, \
-    train
+from . import MLP, compilelog, completion, datasets, diagnose, examples, overrides, \
+    profile_cli, sample, train
 from .benchsuite.run import run_bench
 from .registry import schemes
 from .frames import write_parquet
@@ -336,6 +336,8 @@ def parser() -> argparse.ArgumentParser:
                    "threads)")
     s.set_defaults(func=cmd_sweep)
 
+    profile_cli.add_parser(sub, _positive)
+
     r = sub.add_parser("report", help="figures and an HTML summary from a results database",
                        description="Write PNG figures and index.html for the runs in DB.")
     r.add_argument("db", help="results database")
@@ -384,7 +386,8 @@ def parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     p = parser()
     args, extra = p.parse_known_args(argv)
-    if args.command == "sweep":     # PATH=VALUE overrides after options (argparse stops early)
+    if args.command in ("sweep", "profile") and args.spec is not None:
+        # PATH=VALUE overrides after options (argparse stops early)
         args.overrides += [a for a in extra if "=" in a and not a.startswith("-")]
         extra = [a for a in extra if a not in args.overrides]
     if extra:
@@ -396,7 +399,7 @@ def main(argv=None) -> int:
 
 
 def _run(p, args) -> int:
-    if getattr(args, "threads", None) is not None and args.command != "bench":
+    if getattr(args, "threads", None) is not None and args.command not in ("bench", "profile"):
         # a cluster's workers may have more cores than this machine
         on_cluster = getattr(args, "scheduler", None) or getattr(args, "scheduler_file", None)
         most = None if on_cluster else numba.config.NUMBA_NUM_THREADS

@@ -64,13 +64,12 @@ def run_population(configs: list[dict], diagnose: bool = True, threads: int | No
         return _train_population(configs, diagnose, threads)   # data loading uses kernels too
 
 
-def _train_population(configs, diagnose, threads):
+def population_network(configs: list[dict], data) -> MLP:
+    """The network a population (configs sharing all but the member keys) trains on ``data``:
+    an MLP, or a ResMLP with ``residual``, one member per config, its data-dependent init
+    (``data_init``) applied on the first 256 training samples."""
     c0 = configs[0]
-    compiling = compilelog.seconds()
-    data = load_dataset(c0["dataset"], c0.get("data"), c0["data_seed"])
-    loss = c0["loss"] or data.loss
     sizes = [data.n_features] + [c0["width"]] * c0["depth"] + [data.n_outputs]
-    t0, ready0 = time.perf_counter(), compilelog.seconds()
     each = lambda key: [c[key] for c in configs]                # a member key, per member
     common = dict(activation=c0["activation"], init=[_init(c["scheme"]) for c in configs],
                   bias_init=[None if c["bias_init"] is None else _init(c["bias_init"])
@@ -81,7 +80,6 @@ def _train_population(configs, diagnose, threads):
     if c0["residual"]:
         net = ResMLP(data.n_features, c0["width"], c0["depth"], data.n_outputs,
                      residual=c0["residual"], **common)
-        sizes = net.layer_sizes
     else:
         net = MLP(sizes, **common)
     probe = data.x_train[:256]
@@ -89,17 +87,39 @@ def _train_population(configs, diagnose, threads):
         lsuv(net, probe)
     elif c0["data_init"] == "kraehenbuehl":
         kraehenbuehl(net, probe, seed=c0["data_seed"])
+    return net
+
+
+def training_options(configs: list[dict], loss: str) -> dict:
+    """The keywords of fastinit.train for a population's configs (all but ``epochs``)."""
+    c0 = configs[0]
+    each = lambda key: [c[key] for c in configs]                # a member key, per member
+    return dict(batch_size=c0["batch_size"], drop_last=c0["drop_last"],
+                optimizer=c0["optimizer"], lr=each("lr"), loss=loss, seed=c0["data_seed"],
+                momentum=each("momentum"), weight_decay=each("weight_decay"))
+
+
+def population_diagnostics(net: MLP, data, loss: str):
+    """What a sweep records at init and at the end: fastinit.diagnose on 256 training
+    samples."""
+    return diagnose_net(net, data.x_train[:256], data.y_train[:256], loss, ranks=False)
+
+
+def _train_population(configs, diagnose, threads):
+    c0 = configs[0]
+    compiling = compilelog.seconds()
+    data = load_dataset(c0["dataset"], c0.get("data"), c0["data_seed"])
+    loss = c0["loss"] or data.loss
+    t0, ready0 = time.perf_counter(), compilelog.seconds()
+    net = population_network(configs, data)
+    sizes = net.layer_sizes
     td, ready = time.perf_counter(), compilelog.seconds()
-    d_init = diagnose_net(net, probe, data.y_train[:256], loss, ranks=False) if diagnose \
-        else None
+    d_init = population_diagnostics(net, data, loss) if diagnose else None
     diag_time = time.perf_counter() - td - (compilelog.seconds() - ready)
-    hist = train(net, data, epochs=c0["epochs"], batch_size=c0["batch_size"],
-                 drop_last=c0["drop_last"],
-                 optimizer=c0["optimizer"], lr=each("lr"), loss=loss, seed=c0["data_seed"],
-                 momentum=each("momentum"), weight_decay=each("weight_decay"), threads=threads)
+    hist = train(net, data, epochs=c0["epochs"], threads=threads,
+                 **training_options(configs, loss))
     td, ready = time.perf_counter(), compilelog.seconds()
-    d_end = diagnose_net(net, probe, data.y_train[:256], loss, ranks=False) if diagnose \
-        else None
+    d_end = population_diagnostics(net, data, loss) if diagnose else None
     diag_time += time.perf_counter() - td - (compilelog.seconds() - ready)
     total = time.perf_counter() - t0 - (compilelog.seconds() - ready0)   # compiling left out
     compiling = compilelog.seconds() - compiling
@@ -225,6 +245,17 @@ def check_size(sp: SweepSpec, max_runs: int) -> int:
     return total
 
 
+def checked_spec(spec, max_runs: int = MAX_RUNS) -> tuple[SweepSpec, int]:
+    """(the spec, its number of runs) once it passes every check a sweep makes before it
+    trains: loaded and validated (load_spec), the grid counted against ``max_runs``
+    (check_size), every run able to start (fastinit.preflight.check_runs). A SpecError
+    otherwise; fastinit.sweepprofile checks a spec with this too."""
+    sp = load_spec(spec)
+    total = check_size(sp, max_runs)
+    check_runs(sp)
+    return sp, total
+
+
 def _task(attempt: int, configs, diagnose, threads, hosts):
     """run_population as submitted: ``attempt`` (0, then 1 for the retry after a lost worker)
     makes the retry a new task for executors that key tasks by their arguments (Dask)."""
@@ -253,8 +284,7 @@ def run_sweep(spec, db="runs.db", *, executor: cf.Executor | None = None,
     second Ctrl-C stops at once. A database that cannot be written (disk full) raises
     StoreError saying what is saved.
     """
-    sp = load_spec(spec)
-    total = check_size(sp, max_runs)
+    sp, total = checked_spec(spec, max_runs)
     executor = executor or LocalExecutor()
     if isinstance(executor, LocalExecutor):
         threads = check_threads(threads)
@@ -262,7 +292,6 @@ def run_sweep(spec, db="runs.db", *, executor: cf.Executor | None = None,
         threads = check_int(threads, "threads", _FUNC, minimum=1)
     if max_in_flight is not None:
         max_in_flight = check_int(max_in_flight, "max_in_flight", _FUNC, minimum=1)
-    check_runs(sp)
     notes, failures = [], []
     log = log or (lambda msg: None)
 

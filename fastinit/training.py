@@ -131,6 +131,15 @@ def split_worthwhile(net: MLP, batch_size: int) -> bool:
     return macs * batch_size >= 2_000_000
 
 
+def splits(net: MLP, batch_size: int, threads: int) -> bool:
+    """Whether fastinit.train runs an epoch on ``threads`` by splitting each member's products
+    by rows (kernels.train.train_epoch_split) instead of spreading the members over the
+    threads: fewer members than threads, no residual layer and no layer norm (their passes
+    mix rows), and a step worth splitting."""
+    rows_only = not (np.any(net.arch.skip >= 0) or np.any(net.arch.norm == kernels.norm.LAYER))
+    return net.n < threads and rows_only and split_worthwhile(net, batch_size)
+
+
 def _progress_bar(enabled, total, desc):
     if not enabled:
         return None
@@ -318,12 +327,10 @@ def train(net: MLP, data, *, epochs: int | None = None, steps: int | None = None
                     LOSSES.index(loss), opt, plan, net.diverged, loss_sum, correct,
                     diverged_step)
             nthreads = numba.get_num_threads()
-            rows_only = not (np.any(net.arch.skip >= 0)          # skips and layer norm mix
-                             or np.any(net.arch.norm == kernels.norm.LAYER))   # rows
-            if K >= nthreads or not rows_only or not split_worthwhile(net, batch):
-                kernels.train.train_epoch(*args)
-            else:   # fewer members than threads: split each member's products instead
+            if splits(net, batch, nthreads):   # few members: split each one's products
                 kernels.train.train_epoch_split(*args, nthreads)
+            else:
+                kernels.train.train_epoch(*args)
             ready = compilelog.seconds() - ready
             hist.compile_time[e] += ready
             hist.epoch_time[e] = time.perf_counter() - t0 - ready

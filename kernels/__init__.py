@@ -12,7 +12,7 @@ no strings, no I/O. Numba options live in ``_config``. Modules:
     dense        one member's forward and backward pass; Arch, the architecture record
     train        population drivers: an epoch, an evaluation, a gradient, in one call each
     stats        diagnostic statistics: layer moments, dead units, unit symmetry
-    profile      an epoch's parts replayed one by one, for the benchmark suite's profile
+    profile      an epoch's parts replayed one by one (fastinit.profile), a STREAM triad
 
 Helpers shared across modules are imported from their home module. Compiled code is cached in a
 directory named after a digest of every kernel source (``_config.CACHE_DIR``), so editing a

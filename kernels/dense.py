@@ -239,7 +239,7 @@ def forward(p, arch, m, scratch, lay, bp, nb, step):
     phi_l(Z_l) (dropped out at a training step when the member drops), or for a residual layer
     (skip[l] >= 0) A_{l+1} = A_{skip[l]} + alpha Z_l with alpha = p[alpha_idx[l]]; the last
     layer stays Z."""
-    dims, ld, woff, boff, skip = arch.dims, arch.ld, arch.woff, arch.boff, arch.skip
+    dims, ld, woff, boff = arch.dims, arch.ld, arch.woff, arch.boff
     aoff, zoff = lay.aoff, lay.zoff
     L = dims.shape[0] - 1
     for l in range(L):
@@ -249,18 +249,44 @@ def forward(p, arch, m, scratch, lay, bp, nb, step):
             add_bias(p, boff[l], scratch, zoff[l], ROW0, dout, bp)
         if l + 1 < L:
             normalize(p, arch, m, scratch, lay, l, ROW0, dout, bp, nb, step)
-            n = dout * bp
-            z = scratch[zoff[l]:zoff[l] + n]
-            a = scratch[aoff[l + 1]:aoff[l + 1] + n]
-            if skip[l] >= 0:
-                alpha = p[arch.alpha_idx[l]]
-                h = scratch[aoff[skip[l]]:aoff[skip[l]] + n]
-                for i in range(n):
-                    a[i] = h[i] + alpha * z[i]
-            else:
-                activations.forward(arch.act[l], arch.act_param[m, l], z, a)
-                if step >= 0 and arch.dropout[m] > 0:
-                    dropout(scratch, aoff[l + 1], ROW0, dout, bp, l, step, arch, m)
+            hidden_forward(p, arch, m, scratch, lay, l, bp, step)
+
+
+@jit
+def hidden_forward(p, arch, m, scratch, lay, l, bp, step):
+    """A_{l+1} from Z_l: phi_l(Z_l), dropped out at a training step when the member drops, or
+    for a residual layer A_{skip[l]} + alpha Z_l."""
+    n = arch.dims[l + 1] * bp
+    z = scratch[lay.zoff[l]:lay.zoff[l] + n]
+    a = scratch[lay.aoff[l + 1]:lay.aoff[l + 1] + n]
+    skip = arch.skip[l]
+    if skip >= 0:
+        alpha = p[arch.alpha_idx[l]]
+        h = scratch[lay.aoff[skip]:lay.aoff[skip] + n]
+        for i in range(n):
+            a[i] = h[i] + alpha * z[i]
+    else:
+        activations.forward(arch.act[l], arch.act_param[m, l], z, a)
+        if step >= 0 and arch.dropout[m] > 0:
+            dropout(scratch, lay.aoff[l + 1], ROW0, arch.dims[l + 1], bp, l, step, arch, m)
+
+
+@jit
+def residual_backward(p, g, arch, scratch, lay, l, cur, bp, nb):
+    """Residual layer l's dL/dH (at cur) for H = A_skip + alpha Z: alpha's gradient
+    sum(dL/dH * Z) into g (0 when not alpha_train), dL/dH held in sk, dZ = alpha dL/dH at cur."""
+    dout, zoff, sk, ai = arch.dims[l + 1], lay.zoff[l], lay.sk, arch.alpha_idx[l]
+    alpha = p[ai]
+    acc = 0.0
+    for o in range(dout):
+        zr = scratch[zoff + o * bp:zoff + o * bp + nb]
+        gr = scratch[cur + o * bp:cur + o * bp + nb]
+        for b in range(nb):
+            acc += np.float64(gr[b]) * np.float64(zr[b])
+    g[ai] = acc if arch.alpha_train else 0.0
+    for i in range(dout * bp):
+        scratch[sk + i] = scratch[cur + i]
+        scratch[cur + i] *= alpha
 
 
 @jit
@@ -274,24 +300,13 @@ def backward(p, g, arch, m, scratch, lay, bp, nb, step):
     turns dL/dN into dL/dZ first (norm.py).
     """
     dims, ld, woff, boff, skip = arch.dims, arch.ld, arch.woff, arch.boff, arch.skip
-    alpha_idx, aoff, zoff, sk = arch.alpha_idx, lay.aoff, lay.zoff, lay.sk
+    aoff, sk = lay.aoff, lay.sk
     L = dims.shape[0] - 1
     cur, other = lay.dz, lay.da
     for l in range(L - 1, -1, -1):
         din, dout, ldl = dims[l], dims[l + 1], ld[l]
         if skip[l] >= 0:
-            n = dout * bp
-            alpha = p[alpha_idx[l]]
-            acc = 0.0
-            for o in range(dout):
-                zr = scratch[zoff[l] + o * bp:zoff[l] + o * bp + nb]
-                gr = scratch[cur + o * bp:cur + o * bp + nb]
-                for b in range(nb):
-                    acc += np.float64(gr[b]) * np.float64(zr[b])
-            g[alpha_idx[l]] = acc if arch.alpha_train else 0.0
-            for i in range(n):
-                scratch[sk + i] = scratch[cur + i]
-                scratch[cur + i] *= alpha
+            residual_backward(p, g, arch, scratch, lay, l, cur, bp, nb)
         normalize_backward(p, g, arch, scratch, lay, l, cur, ROW0, dout, bp, nb, step)
         a_rows = lay.x0 if l == 0 else lay.xt     # layer 0's A: the gathered input rows
         if l > 0:

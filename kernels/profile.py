@@ -1,59 +1,295 @@
-"""Replays of one training epoch's parts, each alone, for the benchmark suite's profile.
+"""Replays of one training epoch's parts, each alone, for fastinit's profiler.
 
-Each runs ``reps`` times the work one part of an epoch does (the GEMM micro-kernels forward,
-dW and dX; the transposes; the elementwise passes; the loss; the optimizer) on the epoch's
-shapes, so fastinit.benchsuite.profile can time it next to the real epoch. Shapes as in
-dense.py: dims (L+1,), ld (L,), bp the padded batch, nb the real batch.
+The real epoch (train.train_epoch, train_epoch_split) is one compiled call. ``replay`` and
+``replay_split`` take the same arguments and run the same loops over members and steps, doing
+only one part of each step:
+
+    GEMM_FORWARD  Z_l = W_l A_l                    GEMM_DW      dW_l = dZ_l A_l
+    GEMM_DX       dA_l = W_l^T dZ_l (l > 0)        TRANSPOSES   the batch gather, A_l^T for dW
+    ELEMENTWISE   bias, activation, dropout, residual add; their derivatives, bias and alpha
+                  gradients
+    NORMALIZATION batch or layer norm of the hidden Z, forward and backward (norm.py)
+    LOSS          the batch's loss and dL/dZ       OPTIMIZER    finiteness checks, the update
+
+``replay`` spreads the members over the threads as train_epoch does; ``replay_split`` runs them
+one after another, each product split by rows, as train_epoch_split does. Each member allocates
+its scratch and gradient as the epoch does, the scratch a copy of the caller's ``template``
+(total,) (``snapshot``'s values of a real step, the gradient blocks dz, da and sk zeroed), the
+gradient zero; a part alone never
+feeds its own output back into its input (the GEMMs read dZ and write dA, never the other way;
+the elementwise and normalization passes multiply zero gradients; biases are zero in the
+caller's copy of the parameters), so the values stay finite and never denormal however often a
+part runs: their time is the time of the same instructions on the values of the real epoch. ``triad`` is a STREAM triad, for the memory bandwidth.
+Shapes as in dense.py and train.py; ``lay`` is dense.layout's record.
 """
-from ._config import jit
-from . import activations, dense, gemm, losses, optim
+import numpy as np
+from numba import prange
+
+from ._config import jit, pjit
+from . import activations, dense, norm, optim
+from .gemm import gemm, gemm_rows, padded
+from .train import batch_loss
+
+(GEMM_FORWARD, GEMM_DW, GEMM_DX, TRANSPOSES, ELEMENTWISE, NORMALIZATION, LOSS,
+ OPTIMIZER) = range(8)
 
 
 @jit
-def gemms(reps, dims, ld, bp, nb, w, a, z, g, xt):
-    L = dims.shape[0] - 1
-    for _ in range(reps):
-        for l in range(L):
-            gemm.gemm(z, 0, bp, w, 0, ld[l], 1, a, 0, bp, dims[l + 1], bp, dims[l], 0)
-        for l in range(L - 1, -1, -1):
-            gemm.gemm(g, 0, ld[l], z, 0, bp, 1, xt, 0, ld[l], dims[l + 1], ld[l], nb, 0)
-            if l > 0:
-                gemm.gemm(a, 0, bp, w, 0, 1, ld[l], z, 0, bp, dims[l], bp, dims[l + 1], 0)
+def _gemms(part, p, g, arch, scratch, lay, bp, nb, parts):
+    """One step's GEMMs of one kind: forward Z_l = W A_l; dW_l = dZ A_l into g; dA_l =
+    W_l^T dZ (l > 0), always from dz into da; rows split over ``parts`` threads unless None."""
+    dims, ld, woff = arch.dims, arch.ld, arch.woff
+    for l in range(dims.shape[0] - 1):
+        din, dout, ldl = dims[l], dims[l + 1], ld[l]
+        if part == GEMM_FORWARD:
+            if parts is not None:
+                _rows_gemm(part, p, woff[l], ldl, scratch, lay.zoff[l], lay.aoff[l], g, bp, nb,
+                           din, dout, parts)
+            else:
+                gemm(scratch, lay.zoff[l], bp, p, woff[l], ldl, 1, scratch, lay.aoff[l], bp,
+                     dout, bp, din, 0)
+        elif part == GEMM_DW:
+            a_rows = lay.x0 if l == 0 else lay.xt
+            if parts is not None:
+                _rows_gemm(part, p, woff[l], ldl, scratch, lay.dz, a_rows, g, bp, nb, din, dout,
+                           parts)
+            else:
+                gemm(g, woff[l], ldl, scratch, lay.dz, bp, 1, scratch, a_rows, ldl, dout, ldl,
+                     nb, 0)
+        elif l > 0:
+            if parts is not None:
+                _rows_gemm(part, p, woff[l], ldl, scratch, lay.da, lay.dz, g, bp, nb, din, dout,
+                           parts)
+            else:
+                gemm(scratch, lay.da, bp, p, woff[l], 1, ldl, scratch, lay.dz, bp, din, bp,
+                     dout, 0)
+
+
+@pjit
+def _rows_gemm(part, p, wo, ldl, scratch, out, src, g, bp, nb, din, dout, parts):
+    """One of _gemms' products with its rows split over ``parts`` threads (gemm_rows), as
+    dense.forward_split and backward_split split them: forward Z (at out) = W A (at src);
+    dW (into g) = dZ (at out) A (rows at src); dA (at out) = W^T dZ (at src)."""
+    m = din if part == GEMM_DX else dout
+    chunk, nch = dense._row_chunks(m, parts)
+    for c in prange(nch):
+        r0 = c * chunk
+        r1 = min(m, r0 + chunk)
+        if part == GEMM_FORWARD:
+            gemm_rows(scratch, out, bp, p, wo, ldl, 1, scratch, src, bp, r0, r1, bp, din, 0)
+        elif part == GEMM_DW:
+            gemm_rows(g, wo, ldl, scratch, out, bp, 1, scratch, src, ldl, r0, r1, ldl, nb, 0)
+        else:
+            gemm_rows(scratch, out, bp, p, wo, 1, ldl, scratch, src, bp, r0, r1, bp, dout, 0)
 
 
 @jit
-def transposes(reps, dims, ld, bp, nb, s, x, rows):
-    L = dims.shape[0] - 1
-    for _ in range(reps):
-        dense.gather(x, rows, nb, s, 0, s.shape[0] // 2, ld[0], bp)
-        for l in range(1, L):
-            dense.transpose_acts(s, 0, s.shape[0] // 2, dims[l], ld[l], bp, nb)
+def _transposes(x, rows, nb, scratch, lay, arch, bp, parts):
+    """The batch gather (rows, then A_0^T), and A_l^T for each dW with l > 0."""
+    dims, ld = arch.dims, arch.ld
+    dense.gather(x, rows, nb, scratch, lay.aoff[0], lay.x0, ld[0], bp)
+    for l in range(dims.shape[0] - 2, 0, -1):
+        if parts is not None:
+            _rows_transpose(scratch, lay.aoff[l], lay.xt, dims[l], ld[l], bp, nb)
+        else:
+            dense.transpose_acts(scratch, lay.aoff[l], lay.xt, dims[l], ld[l], bp, nb)
+
+
+@pjit
+def _rows_transpose(scratch, a_in, xt, din, ldl, bp, nb):
+    for b in prange(nb):
+        for i in range(din):
+            scratch[xt + b * ldl + i] = scratch[a_in + i * bp + b]
+        for i in range(din, ldl):
+            scratch[xt + b * ldl + i] = 0.0
 
 
 @jit
-def elementwise(reps, dims, bp, nb, code, z, a, d, bias):
+def _elementwise(p, g, arch, m, scratch, lay, bp, nb, step):
+    """dense.forward and dense.backward without their GEMMs, transposes and norms."""
+    dims, boff, skip = arch.dims, arch.boff, arch.skip
     L = dims.shape[0] - 1
-    for _ in range(reps):
-        for l in range(L):
-            n = dims[l + 1] * bp
-            for o in range(dims[l + 1]):
-                row = z[o * bp:(o + 1) * bp]
-                for b in range(bp):
-                    row[b] += bias[o]
+    for l in range(L):
+        if boff[l] >= 0:
+            dense.add_bias(p, boff[l], scratch, lay.zoff[l], dense.ROW0, dims[l + 1], bp)
+        if l + 1 < L:
+            dense.hidden_forward(p, arch, m, scratch, lay, l, bp, step)
+    cur, other = lay.dz, lay.da
+    for l in range(L - 1, -1, -1):
+        if skip[l] >= 0:
+            dense.residual_backward(p, g, arch, scratch, lay, l, cur, bp, nb)
+        if boff[l] >= 0:
+            dense.bias_grad(g, boff[l], scratch, cur, dense.ROW0, dims[l + 1], bp, nb)
+        if l > 0:
+            if l + 1 < L and skip[l + 1] == l:
+                for i in range(dims[l] * bp):
+                    scratch[other + i] += scratch[lay.sk + i]
+            dense.hidden_backward(arch, m, l - 1, step, scratch, lay, other, dense.ROW0, dims[l],
+                                  bp)
+            cur, other = other, cur
+
+
+@pjit
+def _elementwise_split(p, g, arch, m, scratch, lay, bp, nb, parts, step):
+    """The elementwise work of dense.forward_split and backward_split (no residual layers)."""
+    dims, boff, aoff, zoff = arch.dims, arch.boff, lay.aoff, lay.zoff
+    L = dims.shape[0] - 1
+    for l in range(L):
+        dout = dims[l + 1]
+        chunk, nch = dense._row_chunks(dout, parts)
+        for c in prange(nch):
+            r0 = c * chunk
+            r1 = min(dout, r0 + chunk)
+            if boff[l] >= 0:
+                dense.add_bias(p, boff[l], scratch, zoff[l], r0, r1, bp)
             if l + 1 < L:
-                activations.forward(code, 0.0, z[:n], a[:n])
-                activations.backward(code, 0.0, z[:n], a[:n], d[:n])
-            for o in range(dims[l + 1]):
-                bias[o] = dense.row_sum(d[o * bp:o * bp + nb])
+                activations.forward(arch.act[l], arch.act_param[m, l],
+                                    scratch[zoff[l] + r0 * bp:zoff[l] + r1 * bp],
+                                    scratch[aoff[l + 1] + r0 * bp:aoff[l + 1] + r1 * bp])
+                if step >= 0 and arch.dropout[m] > 0:
+                    dense.dropout(scratch, aoff[l + 1], r0, r1, bp, l, step, arch, m)
+    cur, other = lay.dz, lay.da
+    for l in range(L - 1, -1, -1):
+        din, dout = dims[l], dims[l + 1]
+        if boff[l] >= 0:
+            chunk, nch = dense._row_chunks(dout, parts)
+            for c in prange(nch):
+                r0 = c * chunk
+                dense.bias_grad(g, boff[l], scratch, cur, r0, min(dout, r0 + chunk), bp, nb)
+        if l > 0:
+            chunk, nch = dense._row_chunks(din, parts)
+            for c in prange(nch):
+                r0 = c * chunk
+                dense.hidden_backward(arch, m, l - 1, step, scratch, lay, other, r0,
+                                      min(din, r0 + chunk), bp)
+            cur, other = other, cur
 
 
 @jit
-def loss(reps, dl, bp, nb, z, y, d, work):
-    for _ in range(reps):
-        losses.cross_entropy(z, bp, dl, nb, y, d, work)
+def _normalization(p, g, arch, m, scratch, lay, bp, nb, step):
+    """Every normalized layer's forward (dense.normalize) and backward (normalize_backward)."""
+    d = arch.dims
+    for l in range(d.shape[0] - 2):
+        if arch.norm[l] != norm.NONE:
+            dense.normalize(p, arch, m, scratch, lay, l, dense.ROW0, d[l + 1], bp, nb, step)
+    for l in range(d.shape[0] - 3, -1, -1):
+        if arch.norm[l] != norm.NONE:
+            dense.normalize_backward(p, g, arch, scratch, lay, l, lay.da, dense.ROW0, d[l + 1],
+                                     bp, nb, step)
+
+
+@pjit
+def _normalization_split(p, g, arch, m, scratch, lay, bp, nb, parts, step):
+    """_normalization with each layer's rows over ``parts`` threads (batch norm only, as in
+    dense.forward_split and backward_split)."""
+    d = arch.dims
+    for l in range(d.shape[0] - 2):
+        if arch.norm[l] != norm.NONE:
+            chunk, nch = dense._row_chunks(d[l + 1], parts)
+            for c in prange(nch):
+                r0 = c * chunk
+                dense.normalize(p, arch, m, scratch, lay, l, r0, min(d[l + 1], r0 + chunk), bp,
+                                nb, step)
+    for l in range(d.shape[0] - 3, -1, -1):
+        if arch.norm[l] != norm.NONE:
+            chunk, nch = dense._row_chunks(d[l + 1], parts)
+            for c in prange(nch):
+                r0 = c * chunk
+                dense.normalize_backward(p, g, arch, scratch, lay, l, lay.da, r0,
+                                         min(d[l + 1], r0 + chunk), bp, nb, step)
 
 
 @jit
-def optimizer(reps, p, g):
+def _member(part, m, parts, params, s1, s2, x, y, t, order, arch, loss_code, opt, plan,
+            template):
+    """Member m's epoch, only ``part`` of each step (train._member_epoch's loop), on its own
+    scratch and gradient, allocated as the epoch allocates them; products split over ``parts``
+    threads unless parts is None (which prunes the split calls, as in train)."""
+    n = x.shape[0]
+    batch, step0 = plan.batch, plan.step0
+    bp = padded(batch)
+    lay = dense.layout(arch, bp)
+    L = arch.dims.shape[0] - 1
+    p = params[m]
+    scratch = np.empty(lay.total, dtype=params.dtype)
+    scratch[:] = template
+    g = np.zeros(params.shape[1], dtype=params.dtype)
+    ybuf = np.empty(bp, dtype=np.int64)
+    orow = order[0] if order.shape[0] == 1 else order[m]
+    if part == OPTIMIZER:
+        optim.all_finite(p)
+    for s in range(plan.steps):
+        start = s * batch
+        nb = min(batch, n - start)
+        rows = orow[start:start + nb]
+        if part <= GEMM_DX:
+            _gemms(part, p, g, arch, scratch, lay, bp, nb, parts)
+        elif part == TRANSPOSES:
+            _transposes(x, rows, nb, scratch, lay, arch, bp, parts)
+        elif part == ELEMENTWISE:
+            if parts is not None:
+                _elementwise_split(p, g, arch, m, scratch, lay, bp, nb, parts, step0 + s)
+            else:
+                _elementwise(p, g, arch, m, scratch, lay, bp, nb, step0 + s)
+        elif part == NORMALIZATION:
+            if parts is not None:
+                _normalization_split(p, g, arch, m, scratch, lay, bp, nb, parts, step0 + s)
+            else:
+                _normalization(p, g, arch, m, scratch, lay, bp, nb, step0 + s)
+        elif part == LOSS:
+            batch_loss(loss_code, scratch, lay, L, arch.dims[L], bp, nb, y, t, rows, ybuf)
+        else:
+            optim.all_finite(g)
+            if parts is not None:
+                optim.update_split(opt.code, p, g, s1[m], s2[m], opt.lr[m], opt.momentum[m],
+                                   opt.beta1, opt.beta2, opt.eps, opt.weight_decay[m],
+                                   step0 + s + 1, parts)
+            else:
+                optim.update(opt.code, p, g, s1[m], s2[m], opt.lr[m], opt.momentum[m],
+                             opt.beta1, opt.beta2, opt.eps, opt.weight_decay[m], step0 + s + 1)
+
+
+@pjit
+def replay(part, params, s1, s2, x, y, t, order, arch, loss_code, opt, plan, template):
+    """``part`` of train_epoch: members over the threads."""
+    for m in prange(params.shape[0]):
+        _member(part, np.int64(m), None, params, s1, s2, x, y, t, order, arch, loss_code, opt,
+                plan, template)
+
+
+@jit
+def replay_split(part, params, s1, s2, x, y, t, order, arch, loss_code, opt, plan, template,
+                 parts):
+    """``part`` of train_epoch_split: members one after another, products over ``parts``
+    threads."""
+    for m in range(params.shape[0]):
+        _member(part, m, parts, params, s1, s2, x, y, t, order, arch, loss_code, opt, plan,
+                template)
+
+
+@jit
+def snapshot(params, x, y, t, order, arch, loss_code, batch, template):
+    """Member 0's scratch (``template``, zeros of dense.layout's total) after the forward and
+    backward pass of its first training batch: the values the epoch's passes see (some cost
+    depends on them: erf, exp and tanh take longer on some arguments than on others)."""
+    bp = padded(batch)
+    lay = dense.layout(arch, bp)
+    L = arch.dims.shape[0] - 1
+    nb = min(batch, x.shape[0])
+    rows = order[0][:nb]
+    p = params[0]
+    g = np.zeros(params.shape[1], dtype=params.dtype)
+    ybuf = np.empty(bp, dtype=np.int64)
+    dense.gather(x, rows, nb, template, lay.aoff[0], lay.x0, arch.ld[0], bp)
+    m = step = dense.ROW0               # member 0, training step 0
+    dense.forward(p, arch, m, template, lay, bp, nb, step)
+    batch_loss(loss_code, template, lay, L, arch.dims[L], bp, nb, y, t, rows, ybuf)
+    dense.backward(p, g, arch, m, template, lay, bp, nb, step)
+
+
+@pjit
+def triad(a, b, c, s, reps):
+    """a = b + s c, ``reps`` times, over the threads: 3 arrays of traffic per element."""
     for _ in range(reps):
-        optim.update(0, p, g, p[:0], p[:0], 0.01, 0.9, 0.9, 0.999, 1e-8, 0.0, 1)
+        for i in prange(a.shape[0]):
+            a[i] = b[i] + s * c[i]

@@ -80,7 +80,8 @@ def test_cli_override_errors_exit_2_on_one_line(tmp_path, capsys):
     assert "missing.toml: no such sweep spec file." in capsys.readouterr().err
 
 
-SUBCOMMANDS = ["demo", "sweep", "report", "schemes", "warmup", "bench", "completion"]
+SUBCOMMANDS = ["demo", "sweep", "profile", "report", "schemes", "warmup", "bench",
+               "completion"]
 DEMOS = ["sweep", *examples.EXAMPLES]          # what `fastinit demo NAME` accepts, in order
 assert DEMOS[:5] == ["sweep", "symmetry", "depth", "linear", "chaos"]
 

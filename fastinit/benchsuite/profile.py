@@ -1,59 +1,36 @@
-"""Where one training epoch's time goes, kernel by kernel.
+"""Where one training epoch's time goes, kernel by kernel, on the benchmark suite's shapes.
 
-The epoch is one compiled call, so its parts are timed by replaying each part alone, compiled,
-on the same shapes and as many times as the epoch runs it (steps x members), next to the real
-epoch. Parts: the GEMM micro-kernels (forward, dW, dX), the transposes (batch gather, A for dW),
-the elementwise passes (bias, activation and its derivative, bias gradient), the loss, the
-optimizer; "rest" is the real epoch minus their sum (batch bookkeeping, scratch allocation).
+The method is fastinit.profile's (fastinit.profiler): the epoch is one compiled call, timed as
+fastinit.train runs it, and each part is replayed alone, compiled, with the same network, data,
+steps and threads (kernels.profile). Parts: the GEMM micro-kernels (forward, dW, dX), the
+transposes (batch gather, A for dW), the elementwise passes (bias, activation, their
+derivatives, bias gradient), the loss, the optimizer; "rest" is the real epoch minus their sum
+(batch bookkeeping, scratch allocation).
 """
-import time
+import fastinit
 
-import numpy as np
-
-from ..kernels import profile as replay
-from ..kernels.gemm import padded
-from . import harness
-from .training import _data, fastinit_epoch
+from .. import profiler
+from ..profile_report import LABELS, ROWS
+from ..training import as_dataset
+from .training import LR, _data
 
 
 def epoch_profile(sizes=(64, 64, 64, 10), batch=64, n=1536, K=64, threads=1):
-    """{part: seconds} for one epoch of K members, plus "epoch" (the real one) and "rest"."""
-    harness.set_threads(threads)
+    """{part: seconds} for one epoch of K relu members (SGD, cross-entropy), plus "epoch"
+    (the real one) and "rest"."""
     sizes = list(sizes)
-    dims = np.array(sizes, dtype=np.int64)
-    ld = np.array([padded(d) for d in sizes[:-1]], dtype=np.int64)
-    bp = padded(batch)
-    steps = -(-n // batch)
-    reps = steps * K // threads
-    big = max(sizes) * max(bp, max(ld)) + 64
-    f = np.float32
-    rng = np.random.default_rng(0)
-    w = rng.standard_normal(big).astype(f) * 0.1
-    a, z, g, xt = (rng.standard_normal(big).astype(f) for _ in range(4))
-    s = rng.standard_normal(4 * big).astype(f)
-    x = rng.standard_normal((n, sizes[0])).astype(f)
-    rows = np.arange(batch)
-    y = rng.integers(0, sizes[-1], bp)
-    p = rng.standard_normal(sum(o * l for o, l in zip(sizes[1:], ld)) + sum(sizes[1:])).astype(f)
-    parts = {
-        "GEMM (forward, dW, dX)": lambda r: replay.gemms(r, dims, ld, bp, batch, w, a, z, g, xt),
-        "transposes (gather, dW input)": lambda r: replay.transposes(r, dims, ld, bp, batch, s, x,
-                                                                rows),
-        "elementwise (bias, activation, bias grad)": lambda r: replay.elementwise(
-            r, dims, bp, batch, 1, z, a, g, w[:max(sizes)].copy()),
-        "loss (softmax cross-entropy)": lambda r: replay.loss(r, sizes[-1], bp, batch, z, y, g,
-                                                        np.empty(2 * bp, f)),
-        "optimizer (SGD)": lambda r: replay.optimizer(r, p, p.copy()),
-    }
-    out = {}
-    for name, fn in parts.items():
-        fn(1)
-        t0 = time.perf_counter()
-        fn(reps)
-        out[name] = time.perf_counter() - t0
-    xs, ys = _data(sizes, n)
-    out["epoch"] = harness.median_time(fastinit_epoch(sizes, xs, ys, batch, K), repeats=5)
-    out["rest"] = max(0.0, out["epoch"] - sum(v for k, v in out.items() if k != "epoch"))
+    net = fastinit.MLP(sizes, activation="relu", init="kaiming_uniform", n=K, seed=0)
+    options = dict(batch_size=batch, drop_last=False, optimizer="sgd", lr=LR,
+                   loss="cross_entropy", momentum=0.9, betas=(0.9, 0.999), eps=1e-8,
+                   weight_decay=0.0, seed=0)
+    pop = profiler.measure(net, as_dataset(_data(sizes, n)), threads=[threads], repeats=5,
+                           budget=10.0, eval_every=0, eval_batch_size=256, epochs=1,
+                           options=options, compile={})
+    labels = {**LABELS, "loss": "loss (softmax cross-entropy)", "optimizer": "optimizer (SGD)"}
+    out = {labels[part]: pop.parts[threads][part] for part in ROWS
+           if part not in ("rest", "normalization")}                 # no norm here
+    out["epoch"] = pop.epoch[threads]
+    out["rest"] = pop.parts[threads]["rest"]
     return out
 
 

@@ -2,6 +2,7 @@
 pytest and `fastinit bench`)."""
 import contextlib
 import copy
+from typing import NamedTuple
 
 import numpy as np
 
@@ -213,17 +214,48 @@ def one_thread():
         harness.set_threads(prev)
 
 
-def sgemm_peak():
-    """Best single-thread float32 GEMM rate (GFLOP/s) of NumPy's BLAS and PyTorch, n=1024,
-    inside one_thread() (raises PeakUnverified when one thread cannot be made sure of)."""
-    with one_thread():
-        a = np.random.default_rng(0).random((1024, 1024), dtype=np.float32)
-        best = harness.median_time(lambda: a @ a, repeats=5)
-        torch = harness.torch_or_none()
-        if torch is not None:
-            t = torch.from_numpy(a)
-            best = min(best, harness.median_time(lambda: t @ t, repeats=5))
+def _gemm_rate(dtype) -> float:
+    """Best GEMM rate (GFLOP/s) of NumPy's BLAS and PyTorch at n=1024 in ``dtype``, at the
+    thread setting the caller chose."""
+    a = np.random.default_rng(0).random((1024, 1024)).astype(dtype)
+    best = harness.median_time(lambda: a @ a, repeats=5)
+    torch = harness.torch_or_none()
+    if torch is not None:
+        t = torch.from_numpy(a)
+        best = min(best, harness.median_time(lambda: t @ t, repeats=5))
     return 2 * 1024 ** 3 / best / 1e9
+
+
+class Peak(NamedTuple):
+    """A single-thread GEMM peak: GFLOP/s, whether every BLAS and OpenMP pool was seen at one
+    thread while it was measured (one_thread), and what was seen."""
+    gflops: float
+    verified: bool
+    how: str
+
+
+def gemm_peak(dtype=np.float32) -> Peak:
+    """The single-thread GEMM rate in ``dtype`` (float32: sgemm, float64: dgemm), measured
+    inside one_thread(): ``verified``. When one thread cannot be made sure of, the rate at one
+    Numba and PyTorch thread with BLAS unchecked, not verified, ``how`` saying why: callers
+    print no "% of peak" then."""
+    try:
+        with one_thread():
+            return Peak(_gemm_rate(dtype), True, "every BLAS and OpenMP pool at one thread "
+                                                 "(threadpoolctl)")
+    except PeakUnverified as e:
+        prev = harness.set_threads(1)
+        try:
+            return Peak(_gemm_rate(dtype), False, str(e))
+        finally:
+            harness.set_threads(prev)
+
+
+def sgemm_peak() -> float:
+    """The verified single-thread float32 GEMM rate (GFLOP/s); raises PeakUnverified when one
+    thread cannot be made sure of (no "% of peak" is printed then)."""
+    with one_thread():
+        return _gemm_rate(np.float32)
 
 
 def scaling(threads, quick=False):
