@@ -24,7 +24,7 @@ from .rng import (INV_2_32, INV_2_53, SHIFT32, box_muller_f32, box_muller_f64, n
 CHUNK = 8192      # values per parallel task: a multiple of 4, large enough to amortise scheduling
 MAX_RETRY = 64    # rejection retries before a truncated normal falls back to the inverse CDF
 MIN_ACCEPT = 0.25  # below this acceptance rate a truncated normal uses the inverse CDF directly
-FIRST_TRY = np.int64(0)   # attempt 0 as an int64 value: a literal 0 would compile a second copy
+INT0 = np.int64(0)   # 0 as an int64 value (a first try, a first position): a literal 0 compiles twice
 
 
 @jit(forceinline=True)
@@ -177,7 +177,7 @@ def truncnorm_fill(out, key, stream, mean, std, alpha, beta):
                 sub[i] = z
         else:
             for i in range(p1 - p0):
-                sub[i] = _inverse_cdf_truncnorm(p0 + i, FIRST_TRY, s, k, f32, lo_cdf, width_cdf, sign)
+                sub[i] = _inverse_cdf_truncnorm(p0 + i, INT0, s, k, f32, lo_cdf, width_cdf, sign)
         mu, sd = mean[m], std[m]
         lo = sub.dtype.type(mu + sd * a)
         hi = sub.dtype.type(mu + sd * b)
@@ -197,7 +197,7 @@ def _orthogonal_member(out_m, key, stream, gain):
     P, Q = out_m.shape
     n_normals = P * Q - P * (P - 1) // 2
     g = np.empty(n_normals, dtype=np.float64)
-    _normals(g, 0, stream, key, 0.0, 1.0)
+    _normals(g, INT0, stream, key, 0.0, 1.0)
     beta = np.zeros(P, dtype=np.float64)
     sign = np.empty(P, dtype=np.float64)
     offsets = np.empty(P, dtype=np.int64)
