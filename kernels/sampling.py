@@ -24,7 +24,7 @@ from .rng import (INV_2_32, INV_2_53, SHIFT32, box_muller_f32, box_muller_f64, n
 CHUNK = 8192      # values per parallel task: a multiple of 4, large enough to amortise scheduling
 MAX_RETRY = 64    # rejection retries before a truncated normal falls back to the inverse CDF
 MIN_ACCEPT = 0.25  # below this acceptance rate a truncated normal uses the inverse CDF directly
-INT0 = np.int64(0)   # 0 as an int64 value (a first try, a first position): a literal 0 compiles twice
+INT0 = np.int64(0)   # 0 as an int64 value (a first try, a position): a literal 0 compiles twice
 
 
 @jit(forceinline=True)
