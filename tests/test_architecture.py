@@ -202,7 +202,7 @@ def test_old_kernel_caches_are_pruned(tmp_path):
 
 
 def test_the_session_guard_sees_a_kernel_compiled_twice_for_one_type():
-    from conftest import duplicates
+    from specialisations import duplicates
 
     @numba.njit
     def callee(a, b):
