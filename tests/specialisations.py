@@ -9,8 +9,9 @@ from numba.core.registry import CPUDispatcher
 
 import fastinit.kernels
 
-# kernels whose literal arguments are deliberate: the GEMM micro-kernel's unit strides, known at
-# compile time, let LLVM vectorise its loads (one specialisation per layout, not per value)
+# kernels whose literal arguments are deliberate: the GEMM micro-kernels' unit strides and their
+# accumulate flag, known at compile time, let LLVM vectorise the loads and drop a branch (one
+# specialisation per literal value; an unsigned index is still a mistake there)
 LITERAL_OK = {"gemm", "gemm_rows", "_block"}
 
 
@@ -24,9 +25,9 @@ def duplicates(name: str, dispatcher) -> list[str]:
     literal or unsigned-vs-signed integer arguments."""
     found, seen = [], {}
     for sig in dispatcher.signatures:
-        key = tuple(_plain(t) for t in sig)
-        if name.rpartition(".")[2] in LITERAL_OK:
-            key = (key, tuple(isinstance(t, types.Literal) for t in sig))
+        deliberate = name.rpartition(".")[2] in LITERAL_OK     # one copy per literal value
+        key = tuple(t if deliberate and isinstance(t, types.Literal) else _plain(t)
+                    for t in sig)
         if key in seen:
             found.append(f"{name}: {seen[key]} | {sig}")
         seen.setdefault(key, sig)
