@@ -20,7 +20,7 @@ LABELS = {"gemm_forward": "GEMM forward (Z = W A)", "gemm_dw": "GEMM dW (dZ A)",
           "normalization": "normalization (batch or layer norm, both passes)",
           "loss": "loss", "optimizer": "optimizer (+ finiteness checks)",
           "call": "call (threads started and joined, scratch allocated)",
-          "rest": "rest (epoch - parts - call)"}
+          "rest": "rest (epoch - parts - call: loops, threads waiting)"}
 ROWS = (*roofline.PARTS, "call", "rest")
 
 
@@ -185,6 +185,9 @@ def _summary(p, rec) -> list[str]:
              f"({m.threading_layer})",
              f"Single-thread GEMM peak: {peaks}",
              f"Triad bandwidth: {bws}",
+             "Parts: timed inside the real epoch by the kernels' own clock (network passes, loss, "
+             "optimizer); the network passes shared among their parts as each part's replay "
+             "alone shares them",
              f"Compile: {c.get('seconds', 0.0):.2f} s on the first call "
              f"({c.get('how', 'n/a')}); once per process, in no time below"
              + (f" (the profiler's own replays: {c['replays']:.2f} s more, not in a sweep)."

@@ -3,17 +3,20 @@ count of this machine, and what a sweep of such populations will take.
 
 An epoch is one compiled call (kernels.train.train_epoch, or train_epoch_split when a
 population has fewer members than threads and large steps). It is timed as fastinit.train runs
-it, and each part is timed by replaying that part alone with the same network, members, data,
-steps and threads (kernels.profile): the GEMMs forward, dW and dX, the transposes, the
-elementwise passes, batch or layer normalization, the loss, the optimizer. A replayed part's
-time leaves out what one compiled call costs with no step at all (threads started and joined,
-scratch allocated: ``call``, its own row), which the real epoch pays once, not once per part.
-``rest`` is the real epoch minus the parts and the call: the loops' bookkeeping, and what parts
-cost together that they do not cost alone (one evicting another's data from the caches). An epoch longer than
-``budget`` seconds is timed on its first steps and scaled to all of them. Every time is the
-median of ``repeats`` taken in rounds (epoch, then each part, then the evaluation), so a busy
-spell slows them alike. Compiling and loading kernels (fastinit.compilelog) is left out of
-every time and reported apart, once.
+it, and inside it, with a monotonic clock read in compiled code (kernels.clock), each member's
+phases are timed in place: the network passes (batch gather, forward, backward), the loss and
+the optimizer. The network passes are split into their parts (the GEMMs forward, dW and dX, the
+transposes, the elementwise passes, batch or layer normalization) in the proportions those parts
+take when each is replayed alone with the same network, members, data, steps and threads
+(kernels.profile); the loss and the optimizer are their in-place times. So the parts are what
+they cost inside the real epoch, caches shared and evicted as training shares and evicts them,
+on any CPU; what each part costs alone is kept too (``alone``). ``call`` is what one compiled
+call costs with no step at all (threads started and joined, scratch allocated), and ``rest`` is
+the real epoch minus the parts and the call: the loops' bookkeeping and, on several threads,
+threads waiting for the slowest. An epoch longer than ``budget`` seconds is timed on its first
+steps and scaled to all of them. Every time is the median of ``repeats`` taken in rounds
+(epoch, then each part, then the evaluation), so a busy spell slows them alike. Compiling and
+loading kernels (fastinit.compilelog) is left out of every time and reported apart, once.
 """
 from __future__ import annotations
 
@@ -39,13 +42,17 @@ PART_CODES = {"gemm_forward": replay.GEMM_FORWARD, "gemm_dw": replay.GEMM_DW,
               "loss": replay.LOSS,
               "optimizer": replay.OPTIMIZER}
 _STATES = {"sgd": 0, "momentum": 1, "nesterov": 1, "adam": 2, "adamw": 2}
+NETWORK_PARTS = ("gemm_forward", "gemm_dw", "gemm_dx", "transposes", "elementwise",
+                 "normalization")
+_NO_CLOCK = np.zeros((0, kernels.clock.PHASES), dtype=np.int64)
 
 
 @dataclass
 class PopulationProfile:
     """One population's epoch, measured. Times in seconds for a whole epoch, per thread count:
-    ``epoch`` the real compiled epoch, ``parts`` each part's replay, ``call`` (what a
-    compiled call costs with no step) and ``rest``,
+    ``epoch`` the real compiled epoch, ``parts`` each part inside it, ``call`` (what a
+    compiled call costs with no step) and ``rest``; ``phases`` the network passes, loss and
+    optimizer as timed in place; ``alone`` each part replayed alone (module docstring);
     ``evaluation`` one pass over the training and test sets (a sweep evaluates after every
     epoch). ``work``: {part: (flops, bytes)} of an epoch. ``populations``, ``runs``,
     ``epochs`` (summed over the populations) and ``evaluations`` say how many of them a sweep
@@ -58,6 +65,8 @@ class PopulationProfile:
     epoch: dict = field(default_factory=dict)
     evaluation: dict = field(default_factory=dict)
     parts: dict = field(default_factory=dict)
+    phases: dict = field(default_factory=dict)
+    alone: dict = field(default_factory=dict)
     work: dict = field(default_factory=dict)
     working_set: int = 0
     populations: int = 1
@@ -177,7 +186,8 @@ class _Inputs:
         self.states = tuple(np.zeros((K, P if _STATES[optimizer] > i else 0), dtype=dt)
                             for i in range(2))
         self.plan = lambda s: kernels.train.Plan(self.batch, s, 0, 0, np.zeros((0, K)),
-                                                 np.zeros((0, K, net.depth)))
+                                                 np.zeros((0, K, net.depth)), _NO_CLOCK,
+                                                 time.CLOCK_MONOTONIC)
         lay = kernels.dense.layout(net.arch, kernels.gemm.padded(self.batch))
         self.total, self.grads = int(lay.total), (int(lay.dz), int(lay.xt))   # dz, da
         self.bare = net.params.copy()           # biases zero: adding them leaves Z as it is
@@ -242,6 +252,25 @@ def _compiled(compile: dict, block, key: str = "seconds") -> None:
         compile.setdefault("how", how)
 
 
+def _in_place(seconds, threads: int) -> dict:
+    """The in-place phases of an epoch (kernels.clock: thread-seconds summed over members) as
+    wall seconds: members spread over ``threads`` (1 when each member's products are split)."""
+    c = kernels.clock
+    return {name: float(seconds[i]) / threads for name, i in (
+        ("network", c.NETWORK), ("loss", c.LOSS),
+        ("optimizer", c.OPTIMIZER))}
+
+
+def _parts(alone: dict, phases: dict) -> dict:
+    """Each part's seconds inside the real epoch: the network passes' in-place time shared
+    among their parts as the parts alone share it; the loss and the optimizer as timed in
+    place."""
+    net = sum(alone[p] for p in NETWORK_PARTS)
+    parts = {p: phases["network"] * alone[p] / net if net > 0 else 0.0 for p in NETWORK_PARTS}
+    parts.update(loss=phases["loss"], optimizer=phases["optimizer"])
+    return {p: parts.get(p, 0.0) for p in roofline.PARTS}
+
+
 def measure(net: MLP, ds, *, threads: list, repeats: int, budget: float, eval_every: int,
             eval_batch_size: int, epochs: int, options: dict, compile: dict) -> \
         PopulationProfile:
@@ -253,8 +282,9 @@ def measure(net: MLP, ds, *, threads: list, repeats: int, budget: float, eval_ev
     start.diverged[:] = False
     diverged: set = set()
 
-    def real(T, steps):
-        h = train(start.copy(), ds, steps=steps, eval_every=0, threads=T, **options)
+    def real(T, steps, clock=None):
+        h = train(start.copy(), ds, steps=steps, eval_every=0, threads=T, _clock=clock,
+                  **options)
         if h.diverged.any():
             diverged.add(int(h.diverged.sum()))
         return float(h.epoch_time[1])
@@ -314,8 +344,11 @@ def measure(net: MLP, ds, *, threads: list, repeats: int, budget: float, eval_ev
                 inputs.replay(part, T, how, 1)
         _compiled(compile, block, "replays")
         runs = {k: [] for k in ("epoch", "evaluation", "call", *parts)}
+        inside = []                            # each round's in-place phases, summed members
         for _ in range(repeats):               # interleaved: a busy spell slows them alike
-            runs["epoch"].append(real(T, measured))
+            clock = np.zeros((net.n, kernels.clock.PHASES), dtype=np.int64)
+            runs["epoch"].append(real(T, measured, clock))
+            inside.append(clock.sum(axis=0) * 1e-9)
             runs["call"].append(inputs.replay("loss", T, how, 0))
             for part in parts:
                 runs[part].append(inputs.replay(part, T, how, measured))
@@ -327,8 +360,11 @@ def measure(net: MLP, ds, *, threads: list, repeats: int, budget: float, eval_ev
         call = min(mid["call"], mid["epoch"])
         pop.epoch[T] = (mid["epoch"] - call) * scale + call
         pop.evaluation[T] = mid["evaluation"]
-        pop.parts[T] = {part: max(0.0, mid[part] - call) * scale if part in mid else 0.0
+        pop.alone[T] = {part: max(0.0, mid[part] - call) * scale if part in mid else 0.0
                         for part in roofline.PARTS}
+        pop.phases[T] = _in_place(np.median(inside, axis=0) * scale,
+                                  1 if how == SPLIT else min(T, net.n))
+        pop.parts[T] = _parts(pop.alone[T], pop.phases[T])
         pop.parts[T]["call"] = call
         pop.parts[T]["rest"] = pop.epoch[T] - sum(pop.parts[T].values())
     P = net.params.shape[1]

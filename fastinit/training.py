@@ -157,7 +157,8 @@ def train(net: MLP, data, *, epochs: int | None = None, steps: int | None = None
           betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0,
           shuffle: str = "shared", eval_every: int = 1, eval_batch_size: int = 256,
           diagnose_every: int = 0, diagnose_samples: int = 256, threads: int | None = None,
-          record_every_steps: int = 0, progress: bool = False, callback=None) -> History:
+          record_every_steps: int = 0, progress: bool = False, callback=None,
+          _clock: np.ndarray | None = None) -> History:
     """Train every member of ``net`` in place; return its History.
 
     Parameters
@@ -187,6 +188,8 @@ def train(net: MLP, data, *, epochs: int | None = None, steps: int | None = None
     record_every_steps : k > 0 records, inside the compiled epoch, every k-th step's minibatch
         loss and per-layer gradient norm (History.steps, step_loss, step_grad_norm)
     progress : a tqdm progress bar with ETA;  callback : called as callback(epoch, history)
+    _clock : fastinit.profile's: a (K, 3) int64 array every epoch adds each member's
+        nanoseconds by phase into, timed inside the compiled epoch (kernels/clock.py)
 
     A member whose minibatch loss or gradient turns NaN or infinite, or that starts an epoch
     with a NaN or infinite parameter, stops being updated (its parameters stay as they were
@@ -294,6 +297,7 @@ def train(net: MLP, data, *, epochs: int | None = None, steps: int | None = None
         for f in DIAGNOSTIC_FIELDS:
             hist.diagnostics.setdefault(f, []).append(getattr(d, f))
 
+    clock = np.zeros((0, kernels.clock.PHASES), dtype=np.int64) if _clock is None else _clock
     s1 = np.zeros((K, P if states >= 1 else 0), dtype=net.dtype)
     s2 = np.zeros((K, P if states >= 2 else 0), dtype=net.dtype)
     loss_sum = np.zeros(K)
@@ -321,7 +325,7 @@ def train(net: MLP, data, *, epochs: int | None = None, steps: int | None = None
             taken = min(steps_per_epoch, total_steps - step0)
             mine = (records >= step0) & (records < step0 + taken)  # this epoch's records
             plan = kernels.train.Plan(batch, taken, step0, every, hist.step_loss[mine],
-                                      hist.step_grad_norm[mine])
+                                      hist.step_grad_norm[mine], clock, time.CLOCK_MONOTONIC)
             t0, ready = time.perf_counter(), compilelog.seconds()
             args = (net.params, s1, s2, x_train, y_lab, y_tgt, order, net.arch,
                     LOSSES.index(loss), opt, plan, net.diverged, loss_sum, correct,

@@ -10,6 +10,7 @@ no strings, no I/O. Numba options live in ``_config``. Modules:
     losses       cross-entropy, MSE, BCE with their gradients
     optim        fused SGD / momentum / Nesterov / Adam / AdamW updates; Optim, their record
     dense        one member's forward and backward pass; Arch, the architecture record
+    clock        a monotonic clock in compiled code: the real epoch's phases, timed in place
     train        population drivers: an epoch, an evaluation, a gradient, in one call each
     stats        diagnostic statistics: layer moments, dead units, unit symmetry
     profile      an epoch's parts replayed one by one (fastinit.profile), a STREAM triad
@@ -19,4 +20,5 @@ directory named after a digest of every kernel source (``_config.CACHE_DIR``), s
 helper never leaves a caller running its old code. Defining kernels compiles nothing:
 compilation happens on first call, then comes from the cache.
 """
-from . import activations, dense, gemm, losses, optim, rng, sampling, stats, train  # noqa: F401
+from . import (activations, clock, dense, gemm, losses, optim, rng, sampling,  # noqa: F401
+               stats, train)

@@ -8,7 +8,10 @@ architecture record ``arch``):
     opt       optim.Optim: the optimizer code and its per-member hyper-parameters
     plan      Plan: this epoch's batch size, number of steps, first global step, and the
               per-step records (every ``every`` global steps: the minibatch loss and each
-              layer's ||dW||, into loss (R, K) and grad_norm (R, K, L); R records this epoch)
+              layer's ||dW||, into loss (R, K) and grad_norm (R, K, L); R records this epoch),
+              and where the time goes: with ``clock`` (K, clock.PHASES) int64, each member's
+              nanoseconds by phase are added to it (clock.py; read with ``clock_id``); with
+              clock (0, PHASES), nothing is timed
     frozen    (K,) bool  members that diverged: never updated again
 Outputs per member: loss_sum, correct (K,) float64 over the epoch's batches; diverged_step (K,).
 
@@ -25,10 +28,11 @@ import numpy as np
 from numba import prange
 
 from ._config import jit, pjit
-from . import dense, losses, optim
+from . import clock, dense, losses, optim
 from .gemm import padded
 
-Plan = namedtuple("Plan", ("batch", "steps", "step0", "every", "loss", "grad_norm"))
+Plan = namedtuple("Plan", ("batch", "steps", "step0", "every", "loss", "grad_norm", "clock",
+                           "clock_id"))
 
 
 @jit
@@ -90,24 +94,34 @@ def _member_epoch(m, parts, params, s1, s2, x, y, t, order, arch, loss_code, opt
     ybuf = np.empty(bp, dtype=np.int64)
     orow = order[0] if order.shape[0] == 1 else order[m]
     lr, mu, wd = opt.lr[m], opt.momentum[m], opt.weight_decay[m]
+    timed = plan.clock.shape[0] > 0
+    c0 = c1 = c2 = c3 = np.int64(0)
     for s in range(plan.steps):
         start = s * batch
         nb = min(batch, n - start)
         rows = orow[start:start + nb]
+        if timed:
+            c0 = clock.now(plan.clock_id, s)
         dense.gather(x, rows, nb, scratch, lay.aoff[0], lay.x0, ld[0], bp)
         if parts is not None:
             dense.forward_split(p, arch, m, scratch, lay, bp, nb, parts, step0 + s)
         else:
             dense.forward(p, arch, m, scratch, lay, bp, nb, step0 + s)
+        if timed:
+            c1 = clock.now(plan.clock_id, s)
         lsum, corr = batch_loss(loss_code, scratch, lay, L, dl, bp, nb, y, t, rows, ybuf)
         if not math.isfinite(lsum):
             frozen[m] = True
             diverged_step[m] = step0 + s
             return
+        if timed:
+            c2 = clock.now(plan.clock_id, s)
         if parts is not None:
             dense.backward_split(p, g, arch, m, scratch, lay, bp, nb, parts, step0 + s)
         else:
             dense.backward(p, g, arch, m, scratch, lay, bp, nb, step0 + s)
+        if timed:
+            c3 = clock.now(plan.clock_id, s)
         if not optim.all_finite(g):      # a NaN weight a relu hides from the loss shows here
             frozen[m] = True
             diverged_step[m] = step0 + s
@@ -122,6 +136,10 @@ def _member_epoch(m, parts, params, s1, s2, x, y, t, order, arch, loss_code, opt
         else:
             optim.update(opt.code, p, g, s1[m], s2[m], lr, mu, opt.beta1, opt.beta2, opt.eps,
                          wd, step0 + s + 1)
+        if timed:
+            plan.clock[m, clock.NETWORK] += (c1 - c0) + (c3 - c2)
+            plan.clock[m, clock.LOSS] += c2 - c1
+            plan.clock[m, clock.OPTIMIZER] += clock.now(plan.clock_id, s) - c3
 
 
 @pjit

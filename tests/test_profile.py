@@ -1,9 +1,10 @@
 """fastinit profile: an epoch's parts add up to the real epoch for every architecture the
-kernels train, a spec is taken and refused exactly as `fastinit sweep` takes and refuses it, and
+kernels train (the epoch's own clock times them in place and changes no bit of training), a spec is taken and refused exactly as `fastinit sweep` takes and refuses it, and
 the CLI's table, --json and --out say what a user needs before a sweep. No wall-clock time is
 asserted: only how measured times relate to each other."""
 import json
 import os
+import time
 
 import numpy as np
 import pytest
@@ -60,11 +61,39 @@ def test_parts_add_up_to_the_real_epoch(name):
         share, pop = _share(_profile(name))
     assert abs(share - 1) <= 0.10, (share, pop.epoch, pop.parts)
     assert all(v >= 0 for k, v in pop.parts[1].items() if k != "rest")
+    # the network passes' in-place time, shared among their parts as the parts alone share it
+    network = sum(pop.parts[1][k] for k in fastinit.profiler.NETWORK_PARTS)
+    assert network == pytest.approx(pop.phases[1]["network"])
+    assert pop.parts[1]["loss"] == pop.phases[1]["loss"] > 0
+    assert pop.parts[1]["optimizer"] == pop.phases[1]["optimizer"] > 0
+    alone = pop.alone[1]
+    assert all(alone[k] > 0 for k in ("gemm_forward", "gemm_dw", "gemm_dx", "elementwise"))
+    assert pop.parts[1]["gemm_dw"] / pop.parts[1]["gemm_forward"] == pytest.approx(
+        alone["gemm_dw"] / alone["gemm_forward"])
     normed = ARCHITECTURES[name][0]().norm is not None
     assert ("normalization" in parts_of(pop)) == normed
     if normed:
         assert pop.parts[1]["normalization"] > 0 and pop.work["normalization"][0] > 0
     assert pop.modes[1] == "population-parallel"
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_the_epochs_own_clock_changes_no_bit_and_times_each_member(threads):
+    """kernels.clock inside train_epoch (4 members) and train_epoch_split (one member worth
+    splitting on 2 threads): the same bits as an untimed epoch; every phase of every member
+    timed; the members' time inside the epochs' wall time on these threads."""
+    for net in (fastinit.MLP([24, 96, 96, 6], n=4, seed=3),
+                fastinit.MLP([24, 256, 256, 6], n=1, seed=3)):
+        plain, timed = net.copy(), net.copy()
+        fastinit.train(plain, (X, Y), epochs=2, batch_size=64, threads=threads, eval_every=0)
+        clock = np.zeros((net.n, fastinit.kernels.clock.PHASES), dtype=np.int64)
+        t0 = time.perf_counter()
+        fastinit.train(timed, (X, Y), epochs=2, batch_size=64, threads=threads, eval_every=0,
+                       _clock=clock)
+        wall = time.perf_counter() - t0
+        np.testing.assert_array_equal(plain.params, timed.params)
+        assert np.all(clock > 0), clock
+        assert clock.sum() * 1e-9 <= wall * threads, (clock, wall)
 
 
 def test_profile_reports_scaling_roofline_compile_and_wall_time():
