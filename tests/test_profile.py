@@ -32,7 +32,7 @@ ARCHITECTURES = {
                                {"optimizer": "adam"}),
     "layernorm-tanh-nesterov": (lambda: fastinit.MLP([24, 96, 96, 6], "tanh", n=8,
                                                      norm="layer"), {"optimizer": "nesterov"}),
-    "nobias-mse-adamw": (lambda: fastinit.MLP([24, 96, 96, 6], "elu", n=8, bias=False),
+    "nobias-mse-adamw": (lambda: fastinit.MLP([24, 96, 96, 6], "gelu", n=8, bias=False),
                          {"optimizer": "adamw", "loss": "mse"}),
     "resmlp-rezero": (lambda: fastinit.ResMLP(24, 96, 2, 6, residual="rezero", n=8), {}),
     "resmlp-fixup-bce": (lambda: fastinit.ResMLP(24, 96, 2, 6, residual="fixup", n=8),
