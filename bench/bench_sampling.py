@@ -15,8 +15,9 @@ import sys
 import pytest
 
 from fastinit.benchsuite import harness
-from fastinit.benchsuite.sampling import IMPLEMENTATIONS, main, startup_times
+from fastinit.benchsuite.sampling import cases, main, startup_times
 
+IMPLEMENTATIONS = cases(harness.SMOKE)    # quick cases when run untimed (bench/conftest.py)
 PAIRS = [(case, impl) for case, impls in IMPLEMENTATIONS.items() for impl in impls]
 
 

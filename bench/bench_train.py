@@ -16,7 +16,7 @@ import pytest
 from fastinit.benchsuite import harness
 from fastinit.benchsuite.training import cases, main, make, train_flops
 
-TABLE = cases()
+TABLE = cases(harness.SMOKE)    # quick cases when run untimed (bench/conftest.py)
 PAIRS = [(c, i) for c, (_, impls) in TABLE.items() for i in impls]
 
 

@@ -3,12 +3,17 @@
 Each suite declares one table of implementations per case; every implementation lands in one
 pytest-benchmark group so peers are compared side by side. Thread counts are set for Numba and
 PyTorch alike and recorded in ``extra_info``; JIT compilation happens in the warm-up call,
-outside the timed region. Without pytest-benchmark's timing (``--benchmark-disable``) each case
-runs once, as a smoke test.
+outside the timed region. Without pytest-benchmark's timing (``--benchmark-disable``, the
+project's default) each suite takes its quick cases and runs each once, as a smoke test;
+``--benchmark-enable`` times the full-size cases.
 """
 import pytest
 
 from fastinit.benchsuite import harness
+
+
+def pytest_configure(config):
+    harness.SMOKE = not config.getoption("benchmark_enable", False)
 
 
 @pytest.fixture(params=harness.THREADS, ids=lambda t: f"threads{t}")

@@ -11,6 +11,10 @@ import numba
 from ..store import machine  # noqa: F401 - benchmarks name the machine as the store does
 
 THREADS = [t for t in (1, 2) if t <= numba.config.NUMBA_NUM_THREADS]
+# True while pytest runs bench/ untimed (--benchmark-disable, the default of `pytest`): each
+# suite then takes its quick cases, a smoke test that keeps the code from rotting; the full
+# sizes run with --benchmark-enable (bench/conftest.py sets it)
+SMOKE = False
 
 
 def torch_or_none():

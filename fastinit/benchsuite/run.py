@@ -8,7 +8,7 @@ import time
 import numba
 
 from ..report import pyplot
-from . import convergence, harness, profile, sampling, sweeps, training
+from . import coldstart, convergence, harness, profile, sampling, sweeps, training
 
 
 def _plots(out, train_res, sample_rows, threads):
@@ -85,6 +85,9 @@ def run_bench(args) -> int:
         peak, why = None, str(e)
         print(f"fastinit bench: single-thread sgemm peak not measured: {why}", file=sys.stderr)
     say("  " + training.peak_line(peak, why))
+    say("  cold start: " + ("one train" if quick else "one train and fastinit demo")
+        + " with an empty kernel cache, then a warm one ...")
+    cold_text, _ = coldstart.main(quick)
     say("  sampling ...")
     sample_text, sample_rows = sampling.main(threads, quick)
     say("  training ...")
@@ -109,6 +112,7 @@ def run_bench(args) -> int:
         f"{'Quick mode. ' if quick else ''}Median of repeats; JIT compile outside the timed "
         f"region; fastinit and its peers at the same thread count; speed-up = peer time / "
         f"fastinit time.", training.peak_line(peak, why),
+        "## Cold start", coldstart.__doc__.strip().split("\n\n")[0], cold_text,
         "## Sampling", sample_text, "## Training", train_text,
         "## Where an epoch's time goes", profile.__doc__.strip(), prof_text,
         "## Sweeps", sweep_text, "### On a Dask cluster", dask_text,

@@ -89,7 +89,6 @@ def cases(quick: bool = False):
     }
 
 
-IMPLEMENTATIONS = cases()
 _STARTUP = """
 import time
 t0 = time.perf_counter()
