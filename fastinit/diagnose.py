@@ -30,6 +30,7 @@ import numpy as np
 from . import jsonable, kernels, tabular
 from ._validate import check_x
 from .layerwise import jacobian, run_forward
+from .spread import over_members
 
 _F = "fastinit.diagnose"
 FIELDS = ("pre_mean", "pre_var", "pre_sq", "act_mean", "act_var", "dead_fraction", "grad_norm",
@@ -41,7 +42,7 @@ def layer_statistics(net, x) -> dict:
     compiled pass over the probe batch (the network's own dtype, float64 sums)."""
     xs = check_x(x, net.layer_sizes[0], net.dtype, _F)
     out = np.zeros((net.n, net.depth, 6))
-    kernels.stats.layer_moments(net.params, xs, net.arch, out)
+    over_members(kernels.stats.layer_moments, net.n, net.params, xs, net.arch, out)
     names = ("pre_mean", "pre_var", "pre_sq", "act_mean", "act_var", "dead_fraction")
     return {name: out[:, :, i].copy() for i, name in enumerate(names)}
 

@@ -17,6 +17,7 @@ from . import activations, kernels, population, registry, streams
 from ._validate import check_bool, check_choice, check_dtype, check_int, check_memory, \
     check_targets, check_x
 from .sample import draw
+from .spread import over_members
 
 ACTIVATIONS = activations.NETWORK
 LOSSES = ("cross_entropy", "mse", "bce", "mse_sum")   # kernels.losses codes 0..3
@@ -313,8 +314,8 @@ class MLP:
         labels = np.stack([c[0] for c in checked])
         targets = np.stack([c[1] for c in checked])
         grads = np.zeros_like(self.params)
-        kernels.train.gradients(self.params, x, labels, targets, self.arch, LOSSES.index(loss),
-                                grads, np.zeros(self.n))
+        over_members(kernels.train.gradients, self.n, self.params, x, labels, targets,
+                     self.arch, LOSSES.index(loss), grads, np.zeros(self.n))
         a = self.arch
         dw, db = [], []
         for l in range(self.depth):
@@ -407,8 +408,8 @@ def evaluate(net: MLP, x, labels, targets, loss: str, *, write_out: bool = False
     n = x.shape[0]
     loss_sum, correct = np.zeros(net.n), np.zeros(net.n)
     out = np.empty((net.n, n, net.layer_sizes[-1]) if write_out else (1, 1, 1), dtype=net.dtype)
-    kernels.train.evaluate(net.params, x, labels, targets, min(batch, n), net.arch,
-                           LOSSES.index(loss), loss_sum, correct, out, write_out)
+    over_members(kernels.train.evaluate, net.n, net.params, x, labels, targets, min(batch, n),
+                 net.arch, LOSSES.index(loss), loss_sum, correct, out, write_out)
     return loss_sum, correct, out
 
 

@@ -32,6 +32,7 @@ from ._validate import check_int, check_real, check_targets, check_x
 from .datasets import permutation
 from .kernels import profile as replay
 from .network import LOSSES, MLP, evaluate as evaluate_net
+from .spread import over_members
 from .training import OPTIMIZERS, as_dataset, numba_threads, splits, train
 
 _FUNC = "fastinit.profile"
@@ -217,7 +218,7 @@ class _Inputs:
         with numba_threads(threads):
             t0 = time.perf_counter()
             if how == PARALLEL:
-                replay.replay(*args)
+                over_members(replay.replay, self.net.n, *args)
             else:
                 replay.replay_split(*args, threads)
             return time.perf_counter() - t0

@@ -14,6 +14,7 @@ from ._validate import check_bool, check_choice, check_int, check_memory, check_
 from .datasets import Dataset, from_arrays, permutation
 from .diagnose import FIELDS as DIAGNOSTIC_FIELDS, diagnose
 from .network import LOSSES, MLP, evaluate as evaluate_net
+from .spread import over_members
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw")
 SHUFFLES = ("shared", "per_member")
@@ -334,7 +335,7 @@ def train(net: MLP, data, *, epochs: int | None = None, steps: int | None = None
             if splits(net, batch, nthreads):   # few members: split each one's products
                 kernels.train.train_epoch_split(*args, nthreads)
             else:
-                kernels.train.train_epoch(*args)
+                over_members(kernels.train.train_epoch, K, *args)
             ready = compilelog.seconds() - ready
             hist.compile_time[e] += ready
             hist.epoch_time[e] = time.perf_counter() - t0 - ready

@@ -11,8 +11,9 @@ only one part of each step:
     NORMALIZATION batch or layer norm of the hidden Z, forward and backward (norm.py)
     LOSS          the batch's loss and dL/dZ       OPTIMIZER    finiteness checks, the update
 
-``replay`` spreads the members over the threads as train_epoch does; ``replay_split`` runs them
-one after another, each product split by rows, as train_epoch_split does. Each member allocates
+``replay`` runs a block of members, as train_epoch does (fastinit.spread: a block per thread);
+``replay_split`` runs them one after another, each product split by rows, as
+train_epoch_split does. Each member allocates
 its scratch and gradient as the epoch does, the scratch a copy of the caller's ``template``
 (total,) (``snapshot``'s values of a real step, the gradient blocks dz, da and sk zeroed), the
 gradient zero; a part alone never
@@ -249,12 +250,13 @@ def _member(part, m, parts, params, s1, s2, x, y, t, order, arch, loss_code, opt
                              opt.beta1, opt.beta2, opt.eps, opt.weight_decay[m], step0 + s + 1)
 
 
-@pjit
-def replay(part, params, s1, s2, x, y, t, order, arch, loss_code, opt, plan, template):
-    """``part`` of train_epoch: members over the threads."""
-    for m in prange(params.shape[0]):
-        _member(part, np.int64(m), None, params, s1, s2, x, y, t, order, arch, loss_code, opt,
-                plan, template)
+@jit
+def replay(lo, hi, part, params, s1, s2, x, y, t, order, arch, loss_code, opt, plan,
+           template):
+    """``part`` of train_epoch: members lo..hi-1 (fastinit.spread: a block per thread)."""
+    for m in range(lo, hi):
+        _member(part, m, None, params, s1, s2, x, y, t, order, arch, loss_code, opt, plan,
+                template)
 
 
 @jit

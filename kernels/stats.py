@@ -7,7 +7,9 @@ Shapes: params (K, P) as in train.py; x (n, d0) a probe batch (one batch of n sa
                      output layer), over all samples and units of the layer, in float64.
     unit_symmetry -> out (K, L, 2): distinct units (rows of [W_l | b_l] equal within tol count
                      once) and the largest cosine similarity between two units' rows.
-Sums run in a fixed order (float64 accumulators), so results do not depend on the threads.
+layer_moments takes ``lo, hi`` first: members lo..hi-1 (fastinit.spread runs one block per
+thread). Sums run in a fixed order (float64 accumulators), so results do not depend on the
+threads.
 """
 import math
 
@@ -34,18 +36,16 @@ def _moments(block, rows, nb, bp):
     return mean, max(sq / cnt - mean * mean, 0.0), sq / cnt
 
 
-@pjit
-def layer_moments(params, x, arch, out):
-    K, P = params.shape
+@jit
+def layer_moments(lo, hi, params, x, arch, out):
     dims, ld, skip = arch.dims, arch.ld, arch.skip
     n = x.shape[0]
     bp = padded(n)
     L = dims.shape[0] - 1
     rows_all = np.arange(n)
-    for k in prange(K):
-        m = np.int64(k)     # int64 in the parallel body too (one specialisation of a callee)
-        lay = dense.layout(arch, bp)    # per member: a record never enters a parfor
-        aoff, zoff = lay.aoff, lay.zoff
+    lay = dense.layout(arch, bp)
+    aoff, zoff = lay.aoff, lay.zoff
+    for m in range(lo, hi):
         scratch = np.empty(lay.total, dtype=params.dtype)
         p = params[m]
         dense.gather(x, rows_all, n, scratch, aoff[0], lay.x0, ld[0], bp)

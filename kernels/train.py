@@ -15,8 +15,10 @@ architecture record ``arch``):
     frozen    (K,) bool  members that diverged: never updated again
 Outputs per member: loss_sum, correct (K,) float64 over the epoch's batches; diverged_step (K,).
 
-Members run in parallel over Numba threads; a member's arithmetic never depends on the others
-or on the thread count, so its trajectory is the same alone or in any population. A member
+train_epoch, evaluate and gradients take ``lo, hi`` first and run members lo..hi-1 one after
+another: fastinit.spread runs one block of members per thread (no prange: see spread.py for
+what a parallel loop around a whole forward and backward pass costs to compile). A member's
+arithmetic never depends on the others or on the thread count, so its trajectory is the same alone or in any population. A member
 diverges at the first step whose loss or gradient is not finite, or when it starts an epoch
 with a parameter that is not (a NaN a relu hides from the loss): it is frozen with the
 parameters it had before that step.
@@ -25,9 +27,8 @@ import math
 from collections import namedtuple
 
 import numpy as np
-from numba import prange
 
-from ._config import jit, pjit
+from ._config import jit
 from . import clock, dense, losses, optim
 from .gemm import padded
 
@@ -142,14 +143,14 @@ def _member_epoch(m, parts, params, s1, s2, x, y, t, order, arch, loss_code, opt
             plan.clock[m, clock.OPTIMIZER] += clock.now(plan.clock_id, s) - c3
 
 
-@pjit
-def train_epoch(params, s1, s2, x, y, t, order, arch, loss_code, opt, plan, frozen, loss_sum,
-                correct, diverged_step):
-    """One epoch of minibatch training for every member that is not frozen, members spread
-    over the threads."""
-    for m in prange(params.shape[0]):
-        _member_epoch(np.int64(m), None, params, s1, s2, x, y, t, order, arch, loss_code, opt,
-                      plan, frozen, loss_sum, correct, diverged_step)
+@jit
+def train_epoch(lo, hi, params, s1, s2, x, y, t, order, arch, loss_code, opt, plan, frozen,
+                loss_sum, correct, diverged_step):
+    """One epoch of minibatch training for members lo..hi-1 that are not frozen, one after
+    another (fastinit.spread runs one block of members per thread)."""
+    for m in range(lo, hi):
+        _member_epoch(m, None, params, s1, s2, x, y, t, order, arch, loss_code, opt, plan,
+                      frozen, loss_sum, correct, diverged_step)
     return loss_sum
 
 
@@ -165,11 +166,11 @@ def train_epoch_split(params, s1, s2, x, y, t, order, arch, loss_code, opt, plan
     return loss_sum
 
 
-@pjit
-def evaluate(params, x, y, t, batch, arch, loss_code, loss_sum, correct, out, write_out):
-    """Loss sum and correct count of every member over all of x; logits into out (K, n, dL)
+@jit
+def evaluate(lo, hi, params, x, y, t, batch, arch, loss_code, loss_sum, correct, out,
+             write_out):
+    """Loss sum and correct count of members lo..hi-1 over all of x; logits into out (K, n, dL)
     when write_out."""
-    K, P = params.shape
     dims, ld = arch.dims, arch.ld
     n = x.shape[0]
     nbatch = (n + batch - 1) // batch
@@ -177,9 +178,8 @@ def evaluate(params, x, y, t, batch, arch, loss_code, loss_sum, correct, out, wr
     L = dims.shape[0] - 1
     dl = dims[L]
     rows_all = np.arange(n)
-    for k in prange(K):
-        m = np.int64(k)                 # int64 in the parallel body too (dense.ROW0)
-        lay = dense.layout(arch, bp)    # per member: a record never enters a parfor
+    lay = dense.layout(arch, bp)
+    for m in range(lo, hi):
         scratch = np.empty(lay.total, dtype=params.dtype)
         ybuf = np.empty(bp, dtype=np.int64)
         p = params[m]
@@ -204,20 +204,18 @@ def evaluate(params, x, y, t, batch, arch, loss_code, loss_sum, correct, out, wr
     return loss_sum
 
 
-@pjit
-def gradients(params, x, y, t, arch, loss_code, grads, loss_sum):
-    """Gradient of the mean loss over all of x (one batch) for every member, into grads; labels
-    y (S, n) and targets t (S, n, dL): S = 1 (shared) or K (one per member)."""
-    K, P = params.shape
+@jit
+def gradients(lo, hi, params, x, y, t, arch, loss_code, grads, loss_sum):
+    """Gradient of the mean loss over all of x (one batch) for members lo..hi-1, into grads;
+    labels y (S, n) and targets t (S, n, dL): S = 1 (shared) or K (one per member)."""
     dims, ld = arch.dims, arch.ld
     n = x.shape[0]
     bp = padded(n)
     L = dims.shape[0] - 1
     dl = dims[L]
     rows = np.arange(n)
-    for k in prange(K):
-        m = np.int64(k)                 # int64 in the parallel body too (dense.ROW0)
-        lay = dense.layout(arch, bp)    # per member: a record never enters a parfor
+    lay = dense.layout(arch, bp)
+    for m in range(lo, hi):
         scratch = np.empty(lay.total, dtype=params.dtype)
         ybuf = np.empty(bp, dtype=np.int64)
         p = params[m]

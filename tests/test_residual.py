@@ -25,8 +25,8 @@ def test_gradients_against_central_differences(variant):
     full = np.zeros_like(net.params)      # every parameter's gradient, the alphas included
     from fastinit import kernels
     a = net.arch
-    kernels.train.gradients(net.params, x, y.astype(np.int64)[None], np.zeros((1, 1, 1)), a, 0,
-                            full, np.zeros(1))
+    kernels.train.gradients(0, 1, net.params, x, y.astype(np.int64)[None], np.zeros((1, 1, 1)),
+                            a, 0, full, np.zeros(1))
     h = 1e-6
     size = net.params.shape[1]
     idx = list(range(size - net.blocks, size))                     # the alphas
