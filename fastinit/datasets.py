@@ -28,6 +28,7 @@ import numpy as np
 from . import kernels, streams
 from ._validate import check_choice, check_int, check_real, check_seed
 from .network import MLP
+from .spread import fill
 
 TASKS = ("classification", "regression", "binary")
 DATASETS = ("digits", "two_spirals", "blobs", "teacher_student")   # generated, by name
@@ -65,16 +66,16 @@ class Dataset:
 
 def _uniforms(seed: int, tag: int, n: int) -> np.ndarray:
     out = np.empty((1, n), dtype=np.float64)
-    kernels.sampling.uniform_fill(out, np.array([seed], np.uint64),
-                                  np.array([tag], np.uint64), np.zeros(1), np.ones(1))
+    fill(kernels.sampling.uniform_fill, out, np.array([seed], np.uint64),
+         np.array([tag], np.uint64), np.zeros(1), np.ones(1))
     return out[0]
 
 
 def _normals(seed: int, tag: int, shape) -> np.ndarray:
     size = int(np.prod(shape))
     out = np.empty((1, size), dtype=np.float64)
-    kernels.sampling.normal_fill(out, np.array([seed], np.uint64),
-                                 np.array([tag], np.uint64), np.zeros(1), np.ones(1))
+    fill(kernels.sampling.normal_fill, out, np.array([seed], np.uint64),
+         np.array([tag], np.uint64), np.zeros(1), np.ones(1))
     return out[0].reshape(shape)
 
 

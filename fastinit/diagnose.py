@@ -66,7 +66,7 @@ def unit_statistics(net, tol: float = 1e-6, ranks: bool = True, units: bool = Tr
     K, L = net.n, net.depth
     sym = np.full((K, L, 2), np.nan)
     if units:
-        kernels.stats.unit_symmetry(net.params, net.arch, float(tol), sym)
+        over_members(kernels.stats.unit_symmetry, K * L, net.params, net.arch, float(tol), sym)
     out = {"distinct_units": sym[:, :, 0].copy(), "max_similarity": sym[:, :, 1].copy(),
            "weight_rank": np.full((K, L), np.nan)}
     if ranks:

@@ -19,6 +19,7 @@ import numpy as np
 from . import kernels, streams
 from ._validate import Param
 from .fans import MODES, conv_dims, dense_dims, fan_of, matrix_dims
+from .spread import fill, over_members
 
 TRUNC_STD_2 = 0.87962566103423978  # std of N(0, 1) truncated to (-2, 2): Keras / JAX constant
 DISTRIBUTIONS = ("truncated_normal", "normal", "untruncated_normal", "uniform")
@@ -71,7 +72,7 @@ def _error(d: Draw, msg: str) -> ValueError:
 
 def draw_uniform(d: Draw, low: float, high: float) -> np.ndarray:
     out = d.flat()
-    kernels.sampling.uniform_fill(out, d.key, d.stream(), d.full(low), d.full(high))
+    fill(kernels.sampling.uniform_fill, out, d.key, d.stream(), d.full(low), d.full(high))
     return d.finish(out)
 
 
@@ -82,7 +83,7 @@ def moment_uniform(args, fan_in, fan_out, shape, layout) -> float:
 
 def draw_normal(d: Draw, mean: float, std: float) -> np.ndarray:
     out = d.flat()
-    kernels.sampling.normal_fill(out, d.key, d.stream(), d.full(mean), d.full(std))
+    fill(kernels.sampling.normal_fill, out, d.key, d.stream(), d.full(mean), d.full(std))
     return d.finish(out)
 
 
@@ -119,8 +120,8 @@ def draw_truncated_normal(d: Draw, mean: float, std: float, a: float, b: float, 
                         "represent. Move the bounds closer to the mean.")
     scale = std / truncnorm_moments(alpha, beta)[1] if correct else std
     out = d.flat()
-    kernels.sampling.truncnorm_fill(out, d.key, d.stream(), d.full(mean), d.full(scale),
-                                    d.full(alpha), d.full(beta))
+    fill(kernels.sampling.truncnorm_fill, out, d.key, d.stream(), d.full(mean), d.full(scale),
+         d.full(alpha), d.full(beta))
     return d.finish(out)
 
 
@@ -146,9 +147,8 @@ def draw_variance_scaling(d: Draw, scale: float, mode: str, distribution: str) -
     if distribution in ("normal", "untruncated_normal"):
         return draw_normal(d, 0.0, math.sqrt(var))
     out = d.flat()
-    kernels.sampling.truncnorm_fill(out, d.key, d.stream(), d.full(0.0),
-                                    d.full(math.sqrt(var) / TRUNC_STD_2), d.full(-2.0),
-                                    d.full(2.0))
+    fill(kernels.sampling.truncnorm_fill, out, d.key, d.stream(), d.full(0.0),
+         d.full(math.sqrt(var) / TRUNC_STD_2), d.full(-2.0), d.full(2.0))
     return d.finish(out)
 
 
@@ -159,7 +159,8 @@ def moment_variance_scaling(args, fan_in, fan_out, shape, layout) -> float:
 
 def _orthonormal_rows(d: Draw, p: int, q: int, gain: float) -> np.ndarray:
     out = np.empty((d.n, p, q), dtype=d.dtype)
-    kernels.sampling.orthogonal_fill(out, d.key, d.stream(), d.full(gain))
+    over_members(kernels.sampling.orthogonal_fill, len(out), out, d.key, d.stream(),
+                 d.full(gain))
     return out
 
 
@@ -185,10 +186,11 @@ def draw_sparse(d: Draw, sparsity: float, std: float) -> np.ndarray:
         raise _error(d, f"sparse weights must be 2-D. Got shape {d.shape}.")
     rows, cols = dense_dims(d.shape, d.layout)
     out = np.empty((d.n, rows, cols), dtype=d.dtype)
-    kernels.sampling.normal_fill(out.reshape(d.n, -1), d.key, d.stream(), d.full(0.0),
-                                 d.full(std))
+    fill(kernels.sampling.normal_fill, out.reshape(d.n, -1), d.key, d.stream(), d.full(0.0),
+         d.full(std))
     n_zero = int(math.ceil(sparsity * rows))
-    kernels.sampling.sparse_zero(out, d.key, d.stream(streams.MASK_OFFSET), n_zero)
+    over_members(kernels.sampling.sparse_zero, out.shape[0] * out.shape[2], out, d.key,
+                 d.stream(streams.MASK_OFFSET), n_zero)
     return out if d.layout == "torch" else np.ascontiguousarray(out.transpose(0, 2, 1))
 
 
@@ -324,7 +326,7 @@ def moment_zero(args, fan_in, fan_out, shape, layout) -> float | None:
 def draw_custom(d: Draw, transform: Callable, **params) -> np.ndarray:
     """A user's inverse-CDF family: transform(u, fan_in, fan_out, **params), u ~ U[0, 1)."""
     u = np.empty((d.n, d.size), dtype=np.float64)
-    kernels.sampling.uniform_fill(u, d.key, d.stream(), d.full(0.0), d.full(1.0))
+    fill(kernels.sampling.uniform_fill, u, d.key, d.stream(), d.full(0.0), d.full(1.0))
     u = u.reshape((d.n,) + d.shape)
     w = np.asarray(transform(u, d.fan_in, d.fan_out, **params))
     if w.shape != u.shape:

@@ -1,7 +1,8 @@
 """A population's members spread over threads: one serial kernel call per block of members.
 
 The population kernels (kernels.train.train_epoch, evaluate, gradients, kernels.stats
-.layer_moments, kernels.profile.replay) take ``lo, hi`` first and run members lo..hi-1 one after
+.layer_moments and unit_symmetry, kernels.profile.replay, and the sampling fills, whose tasks are
+chunks of members' values) take ``lo, hi`` first and run members (tasks) lo..hi-1 one after
 another; ``over_members`` calls such a kernel once per thread on contiguous blocks of members
 (sizes differing by at most one, as a static parallel loop would), the first block on the
 calling thread, the others on a pool of Python threads. The kernels release the GIL (nogil), so
@@ -23,6 +24,8 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numba
+
+from . import kernels
 
 _LOCK = threading.Lock()
 _POOL: ThreadPoolExecutor | None = None
@@ -71,3 +74,8 @@ def over_members(kernel, K: int, *args) -> None:
     finally:
         for f in futures:
             f.result()
+
+
+def fill(kernel, out, *args) -> None:
+    """A chunked sampling fill (kernels.sampling) of ``out`` (N, M), its tasks over the threads."""
+    over_members(kernel, kernels.sampling.tasks(out), out, *args)

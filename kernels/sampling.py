@@ -7,16 +7,17 @@ Shapes (one row per population member):
     a, b    (N,)        float64 distribution parameters of each member
 
 Value p of member m depends only on (key[m], stream[m], p): rows are cut into chunks of CHUNK
-values and chunks are spread over threads, so the result is the same on any number of threads.
+values, task t being chunk t % nch of member t // nch; every fill takes ``lo, hi`` first and
+runs tasks lo..hi-1 (``tasks(out)`` of them in all; orthogonal_fill's tasks are members,
+sparse_zero's columns), and fastinit.spread runs one block of tasks per thread, so the result
+is the same on any number of threads.
 float32 rows use one Philox word per value, float64 rows two. Inner loops over whole Philox
 blocks carry no branches, so LLVM vectorises them (Philox and Box-Muller in SIMD lanes).
 """
 import math
 
 import numpy as np
-from numba import prange
-
-from ._config import jit, pjit
+from ._config import jit
 from .gemm import LANES, gemm
 from .rng import (INV_2_32, INV_2_53, SHIFT32, box_muller_f32, box_muller_f64, ndtr, ndtri,
                   normal2_f64, normal4_f32, philox_block, u32_to_unit_f32, u64_to_unit_f64)
@@ -27,6 +28,12 @@ MIN_ACCEPT = 0.25  # below this acceptance rate a truncated normal uses the inve
 INT0 = np.int64(0)   # 0 as an int64 value (a first try, a position): a literal 0 compiles twice
 
 
+def tasks(out) -> int:
+    """How many tasks a chunked fill of ``out`` (N, M) has: N * ceil(M / CHUNK)."""
+    N, M = out.shape
+    return N * -(-M // CHUNK)
+
+
 @jit(forceinline=True)
 def _task(t, nch, n_values):
     """Member, first and end value of parallel task t (chunks of CHUNK values per member)."""
@@ -35,13 +42,13 @@ def _task(t, nch, n_values):
     return m, p0, min(n_values, p0 + CHUNK)
 
 
-@pjit
-def uniform_fill(out, key, stream, low, high):
-    """out[m] <- U[low[m], high[m]] (closed at both ends after rounding)."""
+@jit
+def uniform_fill(lo, hi, out, key, stream, low, high):
+    """out[m] <- U[low[m], high[m]] (closed at both ends after rounding); tasks lo..hi-1."""
     N, M = out.shape
     nch = (M + CHUNK - 1) // CHUNK
-    for t in prange(N * nch):
-        m, p0, p1 = _task(np.int64(t), nch, M)
+    for t in range(lo, hi):
+        m, p0, p1 = _task(t, nch, M)
         k, s = key[m], stream[m]
         sub = out[m, p0:p1]   # indexed from 0: LLVM then proves indices non-negative
         if out.itemsize == 4:
@@ -100,13 +107,13 @@ def _normals(sub, p0, s, k, mean, std):
             sub[2 * nfull] = mu + sd * z0
 
 
-@pjit
-def normal_fill(out, key, stream, mean, std):
-    """out[m] <- N(mean[m], std[m]^2) by Box-Muller."""
+@jit
+def normal_fill(lo, hi, out, key, stream, mean, std):
+    """out[m] <- N(mean[m], std[m]^2) by Box-Muller; tasks lo..hi-1."""
     N, M = out.shape
     nch = (M + CHUNK - 1) // CHUNK
-    for t in prange(N * nch):
-        m, p0, p1 = _task(np.int64(t), nch, M)
+    for t in range(lo, hi):
+        m, p0, p1 = _task(t, nch, M)
         _normals(out[m, p0:p1], p0, stream[m], key[m], mean[m], std[m])
     return out
 
@@ -138,9 +145,9 @@ def _inverse_cdf_truncnorm(p, attempt, s, k, f32, lo_cdf, width_cdf, sign):
     return sign * ndtri(lo_cdf + u * width_cdf)
 
 
-@pjit
-def truncnorm_fill(out, key, stream, mean, std, alpha, beta):
-    """out[m] <- mean + std * Z, Z ~ N(0, 1) truncated to [alpha[m], beta[m]].
+@jit
+def truncnorm_fill(lo, hi, out, key, stream, mean, std, alpha, beta):
+    """out[m] <- mean + std * Z, Z ~ N(0, 1) truncated to [alpha[m], beta[m]]; tasks lo..hi-1.
 
     Where the interval holds at least MIN_ACCEPT of the mass: Box-Muller normals, each value
     outside the interval redrawn from its own retry counter (so still a pure function of its
@@ -151,8 +158,8 @@ def truncnorm_fill(out, key, stream, mean, std, alpha, beta):
     N, M = out.shape
     nch = (M + CHUNK - 1) // CHUNK
     f32 = out.itemsize == 4
-    for t in prange(N * nch):
-        m, p0, p1 = _task(np.int64(t), nch, M)
+    for t in range(lo, hi):
+        m, p0, p1 = _task(t, nch, M)
         k, s = key[m], stream[m]
         sub = out[m, p0:p1]
         a, b = alpha[m], beta[m]
@@ -290,9 +297,10 @@ def _dot_fixed(x, y):
     return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
 
 
-@pjit
-def orthogonal_fill(out, key, stream, gain):
-    """out[m] <- gain[m] * Q, Q (P, Q) with orthonormal rows, P <= Q, Haar distributed.
+@jit
+def orthogonal_fill(lo, hi, out, key, stream, gain):
+    """out[m] <- gain[m] * Q, Q (P, Q) with orthonormal rows, P <= Q, Haar distributed, for
+    members lo..hi-1.
 
     Stewart's method (SIAM J. Numer. Anal. 17, 1980): the Householder QR of a Gaussian (Q, P)
     matrix meets, at step k, a column distributed as a fresh Gaussian vector of length Q - k, so
@@ -304,19 +312,20 @@ def orthogonal_fill(out, key, stream, gain):
     so the work is two matrix products per block on the register-blocked GEMM; every sum has a
     fixed order, so the result does not depend on the machine or the thread count.
     """
-    for m in prange(out.shape[0]):
+    for m in range(lo, hi):
         _orthogonal_member(out[m], key[m], stream[m], gain[m])
     return out
 
 
-@pjit
-def sparse_zero(out, key, stream, n_zero):
-    """In every column of out[m] (N, R, C), set exactly n_zero entries to zero, chosen uniformly.
+@jit
+def sparse_zero(lo, hi, out, key, stream, n_zero):
+    """In every column of out[m] (N, R, C), set exactly n_zero entries to zero, chosen uniformly;
+    tasks lo..hi-1 of the N * C columns.
 
     Partial Fisher-Yates per column; swap t of column c uses word (c * R + t) of the stream.
     """
     N, R, C = out.shape
-    for t in prange(N * C):
+    for t in range(lo, hi):
         m = t // C
         c = t - m * C
         k, s = key[m], stream[m]

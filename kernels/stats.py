@@ -7,16 +7,14 @@ Shapes: params (K, P) as in train.py; x (n, d0) a probe batch (one batch of n sa
                      output layer), over all samples and units of the layer, in float64.
     unit_symmetry -> out (K, L, 2): distinct units (rows of [W_l | b_l] equal within tol count
                      once) and the largest cosine similarity between two units' rows.
-layer_moments takes ``lo, hi`` first: members lo..hi-1 (fastinit.spread runs one block per
-thread). Sums run in a fixed order (float64 accumulators), so results do not depend on the
+layer_moments takes ``lo, hi`` first: members lo..hi-1, unit_symmetry (member, layer) tasks
+lo..hi-1 (fastinit.spread runs one block per thread). Sums run in a fixed order (float64 accumulators), so results do not depend on the
 threads.
 """
 import math
 
 import numpy as np
-from numba import prange
-
-from ._config import jit, pjit
+from ._config import jit
 from . import activations, dense
 from .gemm import padded
 
@@ -87,13 +85,14 @@ def layer_moments(lo, hi, params, x, arch, out):
     return out
 
 
-@pjit
-def unit_symmetry(params, arch, tol, out):
-    K, P = params.shape
+@jit
+def unit_symmetry(lo, hi, params, arch, tol, out):
+    """Tasks lo..hi-1 of the K * L (member, layer) pairs, task t being layer t % L of member
+    t // L."""
     dims, ld, woff, boff = arch.dims, arch.ld, arch.woff, arch.boff
     L = dims.shape[0] - 1
-    for t in prange(K * L):
-        m = np.int64(t) // L
+    for t in range(lo, hi):
+        m = t // L
         l = t - m * L
         p = params[m]
         dout, din, ldl = dims[l + 1], dims[l], ld[l]
