@@ -69,11 +69,13 @@ def _record(plan, m, t, lsum, nb, g, arch):
         plan.grad_norm[r, m, l] = math.sqrt(acc)
 
 
-@jit
+@jit(inline="always")
 def _member_epoch(m, parts, params, s1, s2, x, y, t, order, arch, loss_code, opt, plan,
                   frozen, loss_sum, correct, diverged_step):
     """One epoch of member m; its products split over ``parts`` threads unless parts is None
-    (a None parts prunes the split calls before typing, so train_epoch never compiles them)."""
+    (a None parts prunes the split calls before typing, so train_epoch never compiles them).
+    Inlined into its two callers (Numba IR), so its calls compile once per caller, not once
+    more on their own."""
     K, P = params.shape
     dims, ld = arch.dims, arch.ld
     n = x.shape[0]
