@@ -200,7 +200,7 @@ def _normalization_split(p, g, arch, m, scratch, lay, bp, nb, parts, step):
                                          min(d[l + 1], r0 + chunk), bp, nb, step)
 
 
-@jit
+@jit(inline="always")   # its callers compile it in place (no finalize of its own)
 def _member(part, m, parts, params, s1, s2, x, y, t, order, arch, loss_code, opt, plan,
             template):
     """Member m's epoch, only ``part`` of each step (train._member_epoch's loop), on its own

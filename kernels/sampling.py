@@ -198,7 +198,7 @@ def truncnorm_fill(lo, hi, out, key, stream, mean, std, alpha, beta):
 ORTHO_BLOCK = 16   # Householder reflectors applied together (compact WY)
 
 
-@jit
+@jit(inline="always")   # its callers compile it in place (no finalize of its own)
 def _orthogonal_member(out_m, key, stream, gain):
     """One Haar orthogonal (P, Q), P <= Q, rows orthonormal, into out_m; see orthogonal_fill."""
     P, Q = out_m.shape
