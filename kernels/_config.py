@@ -1,7 +1,9 @@
 """Numba options for every fastinit kernel, chosen in one place, and where compiled code is cached.
 
-``jit`` is for serial kernels and helpers, ``pjit`` for kernels that spread a population over
-Numba threads with ``prange``. Both cache compiled code on disk, so a second process starts warm.
+``jit`` is for serial kernels and helpers (a population's members, or a fill's chunks, are
+spread over threads by fastinit.spread, one serial call per block), ``pjit`` for the small loops
+that split one member's products by rows over Numba threads with ``prange``. Both cache compiled
+code on disk, so a second process starts warm.
 
 No fastmath anywhere: a weight must be the same bits on every machine and thread count, and
 reassociation or contraction would let the compiler change them.
