@@ -124,7 +124,9 @@ def test_no_hidden_imports_and_a_modest_size(module):
 def test_mean_field_needs_only_the_activations_and_the_registry_no_schemes():
     assert _imports("meanfield")[0] <= {"activations", "_validate"}
     assert _imports("registry")[0] <= {"_validate", "families"}
-    assert _imports("families")[0] <= {"kernels", "streams", "_validate", "fans"}
+    # spread: the kernels' thread blocks, itself importing nothing of fastinit but the kernels
+    assert _imports("families")[0] <= {"kernels", "streams", "_validate", "fans", "spread"}
+    assert _imports("spread")[0] <= {"kernels"}
 
 
 def test_the_scheme_modules_import_no_circle():
