@@ -1,11 +1,13 @@
 """Where one training epoch's time goes, kernel by kernel, on the benchmark suite's shapes.
 
 The method is fastinit.profile's (fastinit.profiler): the epoch is one compiled call, timed as
-fastinit.train runs it, and each part is replayed alone, compiled, with the same network, data,
-steps and threads (kernels.profile). Parts: the GEMM micro-kernels (forward, dW, dX), the
-transposes (batch gather, A for dW), the elementwise passes (bias, activation, their
-derivatives, bias gradient), the loss, the optimizer; "rest" is the real epoch minus their sum
-(batch bookkeeping, scratch allocation).
+fastinit.train runs it; inside it the kernels' own clock times each member's network passes,
+loss and optimizer in place, and the network passes are shared among their parts (the GEMM
+micro-kernels forward, dW and dX, the transposes for the batch gather and A for dW, the
+elementwise passes for bias, activation, their derivatives and the bias gradient) in the
+proportions each part takes when replayed alone with the same network, data, steps and threads
+(kernels.profile). "rest" is the real epoch minus the parts and the call: the loops' own
+bookkeeping.
 """
 import fastinit
 
