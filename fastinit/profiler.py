@@ -257,9 +257,8 @@ def _in_place(seconds, threads: int) -> dict:
     """The in-place phases of an epoch (kernels.clock: thread-seconds summed over members) as
     wall seconds: members spread over ``threads`` (1 when each member's products are split)."""
     c = kernels.clock
-    return {name: float(seconds[i]) / threads for name, i in (
-        ("network", c.NETWORK), ("loss", c.LOSS),
-        ("optimizer", c.OPTIMIZER))}
+    return {name: float(seconds[i]) / threads
+            for name, i in (("network", c.NETWORK), ("loss", c.LOSS), ("optimizer", c.OPTIMIZER))}
 
 
 def _parts(alone: dict, phases: dict) -> dict:
@@ -269,7 +268,7 @@ def _parts(alone: dict, phases: dict) -> dict:
     net = sum(alone[p] for p in NETWORK_PARTS)
     parts = {p: phases["network"] * alone[p] / net if net > 0 else 0.0 for p in NETWORK_PARTS}
     parts.update(loss=phases["loss"], optimizer=phases["optimizer"])
-    return {p: parts.get(p, 0.0) for p in roofline.PARTS}
+    return {p: parts[p] for p in roofline.PARTS}
 
 
 def measure(net: MLP, ds, *, threads: list, repeats: int, budget: float, eval_every: int,

@@ -63,7 +63,8 @@ def blocks(K: int, threads: int) -> list[tuple[int, int]]:
 
 def over_members(kernel, K: int, *args) -> None:
     """kernel(lo, hi, *args) for every block of the K members, on Numba's thread count for
-    this thread; returns when every block is done (the first error raised, if any)."""
+    this thread; returns when every block is done, raising the first block's error (the
+    caller's block first)."""
     parts = blocks(K, numba.get_num_threads())
     if len(parts) == 1:
         kernel(0, K, *args)
@@ -71,9 +72,11 @@ def over_members(kernel, K: int, *args) -> None:
     futures = [_pool().submit(kernel, lo, hi, *args) for lo, hi in parts[1:]]
     try:
         kernel(*parts[0], *args)
-    finally:
-        for f in futures:
-            f.result()
+    finally:                            # every block done before returning or raising; the
+        for f in futures:               # caller's own error, if any, is the one raised
+            f.exception()
+    for f in futures:
+        f.result()
 
 
 def fill(kernel, out, *args) -> None:

@@ -49,3 +49,15 @@ def test_an_error_in_another_threads_block_is_raised_to_the_caller():
             raise ValueError(f"block {lo}..{hi}")
     with numba_threads(2), pytest.raises(ValueError, match="block 2..4"):
         spread.over_members(kernel, 4)
+
+
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="one Numba thread here")
+def test_the_callers_own_error_wins_and_every_block_finishes_first():
+    done = []
+
+    def kernel(lo, hi):
+        done.append(lo)
+        raise ValueError(f"block {lo}..{hi}")
+    with numba_threads(2), pytest.raises(ValueError, match="block 0..2"):
+        spread.over_members(kernel, 4)
+    assert sorted(done) == [0, 2]
