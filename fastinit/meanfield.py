@@ -185,6 +185,38 @@ def _expect2(f1, f2, q, c):
     return float(np.sum(w[:, None] * w[None, :] * f1(u1) * f2(u2)))
 
 
+def _c_star(phi, sigma_w2, sigma_b2, q, c1, tol=1e-13):
+    """The fixed point of the correlation map M(c) = (sigma_w^2 E[phi(u1) phi(u2)] + sigma_b^2)
+    / q* that every correlation c in [0, 1) approaches.
+
+    M(1) = V(q*) / q* = 1, M'(1) = chi_1, and M is convex and increasing on [0, 1] (its
+    derivatives are sigma_w^2 q^k E[phi^(k)(u1) phi^(k)(u2)] >= 0, Price's theorem). So with
+    chi_1 <= 1 the map lies above the diagonal and every c climbs to 1; with chi_1 > 1, c = 1
+    repels and h(c) = M(c) - c, >= 0 at 0 and < 0 just below 1, has one root there: bisected.
+    Iterating the map instead takes about xi_c steps, unbounded near the edge of chaos.
+    """
+    if c1 <= 1.0 + 1e-10:
+        return 1.0
+    h = lambda c: (sigma_w2 * _expect2(phi, phi, q, c) + sigma_b2) / q - c
+    lo, hi = 0.0, None
+    if h(lo) <= 0:
+        return 0.0                      # M(0) = 0: odd activation, sigma_b = 0
+    for k in range(1, 48):              # h(1 - d) ~ -(chi_1 - 1) d for small d
+        if h(1.0 - 2.0 ** -k) < 0:
+            hi = 1.0 - 2.0 ** -k
+            break
+        lo = 1.0 - 2.0 ** -k
+    if hi is None:                      # chi_1 - 1 below what the quadrature resolves
+        return 1.0
+    while hi - lo > tol:
+        mid = 0.5 * (lo + hi)
+        if h(mid) > 0:
+            lo = mid
+        else:
+            hi = mid
+    return 0.5 * (lo + hi)
+
+
 @dataclass(frozen=True)
 class Phase:
     """Mean-field summary of one (activation, sigma_w^2, sigma_b^2)."""
@@ -217,14 +249,8 @@ def phase(activation, sigma_w2: float, sigma_b2: float = 0.0, param=None) -> Pha
     if q <= 1e-12:   # the zero fixed point (odd activation, sigma_b = 0): c is undefined
         c, chi_c = 1.0, c1
     else:
-        c = 0.5
-        for _ in range(2000):   # the correlation map, iterated to its fixed point
-            nc = min(1.0, (sigma_w2 * _expect2(phi, phi, q, c) + sigma_b2) / q)
-            if abs(nc - c) < 1e-12:
-                c = nc
-                break
-            c = nc
-        chi_c = c1 if c > 1 - 1e-9 else sigma_w2 * _expect2(dphi, dphi, q, c)
+        c = _c_star(phi, sigma_w2, sigma_b2, q, c1)
+        chi_c = c1 if c == 1.0 else sigma_w2 * _expect2(dphi, dphi, q, c)
     xi = lambda chi: math.inf if chi >= 1 or chi <= 0 else -1.0 / math.log(chi)
     return Phase(q, c1, c, chi_c, xi(chi_q), xi(chi_c))
 

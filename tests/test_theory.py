@@ -30,6 +30,33 @@ def test_depth_scale_diverges_at_the_edge():
     assert near > 50 * far
 
 
+def _correlation_map(phi, sigma_w2, sigma_b2, q, c, nodes=160):
+    """M(c) by Gauss-Hermite (probabilists') in two dimensions: an independent quadrature."""
+    z, w = np.polynomial.hermite_e.hermegauss(nodes)
+    w = w / math.sqrt(2 * math.pi)
+    u1 = math.sqrt(q) * z[:, None]
+    u2 = math.sqrt(q) * (c * z[:, None] + math.sqrt(max(0.0, 1 - c * c)) * z[None, :])
+    return (sigma_w2 * float(np.sum(w[:, None] * w[None, :] * phi(u1) * phi(u2))) + sigma_b2) / q
+
+
+def test_correlation_fixed_point_at_and_near_the_edge():
+    """c* solves the correlation map however slowly iterating it converges: at the edge of
+    chaos c* = 1 and xi_c is infinite; just past it c* sits a hair below 1 (2,000 iterations of
+    the map from 0.5 left it 1e-3 away and xi_c short by a factor of 3)."""
+    s = theory.critical_sigma_w2("tanh", 0.05)
+    edge = theory.phase("tanh", s, 0.05)
+    assert edge.c_star == 1.0 and edge.xi_c == math.inf
+    ordered = theory.phase("tanh", 1.2, 0.05)
+    assert ordered.c_star == 1.0 and ordered.chi_c == ordered.chi_1
+    for sw2 in (s * 1.001, 2.5, 4.0):
+        p = theory.phase("tanh", sw2, 0.05)
+        assert p.chi_1 > 1 and 0 < p.c_star < 1
+        assert _correlation_map(np.tanh, sw2, 0.05, p.q_star, p.c_star) == \
+            pytest.approx(p.c_star, abs=1e-11)
+        assert p.xi_c == pytest.approx(-1 / math.log(p.chi_c))
+    assert theory.phase("tanh", 2.0, 0.0).c_star == 0.0       # odd, no bias: c* = 0
+
+
 def test_q_star_closed_forms():
     # relu, sigma_b > 0, sigma_w^2 < 2: q* = sigma_b^2 / (1 - sigma_w^2 / 2)
     assert theory.q_star("relu", 1.5, 0.1) == pytest.approx(0.1 / (1 - 0.75), rel=1e-10)
