@@ -12,11 +12,14 @@ def dtype(request):
     return request.param
 
 
-def pytest_sessionfinish(session, exitstatus):
+@pytest.fixture(scope="session", autouse=True)
+def _one_specialisation_per_type():
+    """After the last test of this process (each pytest-xdist worker is one): the kernels it
+    compiled. A failure here is an error at the teardown of that last test, which fails the run
+    with or without xdist (an exit status set at session end would be lost in a worker)."""
+    yield
     found = duplicate_specialisations()
     if found:
-        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-        for line in ["kernels compiled twice for one argument type (pass np.int64 values, "
-                     "not literals or prange indices):"] + found:
-            (reporter.write_line if reporter else print)(line)
-        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        pytest.fail("\n".join(["kernels compiled twice for one argument type (pass np.int64 "
+                               "values, not literals or prange indices):"] + found),
+                    pytrace=False)
