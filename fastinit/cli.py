@@ -9,10 +9,8 @@ import sys
 import time
 
 import numba
-import numpy as np
 
-from . import MLP, compilelog, completion, datasets, diagnose, examples, overrides, \
-    profile_cli, sample, train
+from . import compilelog, completion, examples, overrides, profile_cli, warmup
 from .benchsuite.run import run_bench
 from .registry import schemes
 from .frames import write_parquet
@@ -234,28 +232,8 @@ def cmd_schemes(args) -> int:
     return 0
 
 
-def warmup(quiet: bool = True) -> float:
-    """Compile (or load from the cache) every kernel for float32 and float64."""
-    t0 = time.perf_counter()
-    x = np.random.default_rng(0).standard_normal((40, 4))
-    y = np.arange(40) % 3
-    for dt in (np.float32, np.float64):
-        for scheme, kw in (("uniform", {}), ("normal", {}), ("trunc_normal", {}),
-                           ("orthogonal", {}), ("sparse", {"sparsity": 0.5})):
-            sample(scheme, (5, 4), seed=0, dtype=dt, **kw)
-        for loss in ("cross_entropy", "mse", "bce"):
-            net = MLP([4, 8, 3], n=2, seed=0, dtype=dt)
-            tgt = y if loss == "cross_entropy" else (np.eye(3)[y])
-            train(net, (x, tgt), epochs=1, batch_size=16, loss=loss)
-        net.gradients(x, y)
-        net.forward(x)
-        diagnose(net, x, y)
-    datasets.digits()
-    return time.perf_counter() - t0
-
-
 def cmd_warmup(args) -> int:
-    seconds = warmup()
+    seconds = warmup.warmup(jobs=args.jobs)
     compilelog.flush()
     if not args.quiet:
         print(f"fastinit warmup: kernels ready in {seconds:.1f} s (cached on disk for the next "
@@ -360,7 +338,11 @@ def parser() -> argparse.ArgumentParser:
     c.set_defaults(func=cmd_schemes)
 
     w = sub.add_parser("warmup", help="compile every kernel into the on-disk cache",
-                       description="Compile (or load) every kernel for float32 and float64.")
+                       description="Compile (or load) every kernel for float32 and float64, "
+                       "the kernels not yet cached in parallel processes.")
+    w.add_argument("--jobs", type=_positive, default=None, metavar="N", help="processes "
+                   "compiling at once "
+                   "(default: the cores this process may use)")
     common(w, threads=False)
     w.set_defaults(func=cmd_warmup)
 

@@ -192,6 +192,41 @@ def announcing():
             LOGGER.info(message)
 
 
+class Elsewhere:
+    """What an ``elsewhere()`` block took: ``seconds``, wall."""
+    seconds = 0.0
+
+
+@contextmanager
+def elsewhere():
+    """Kernels compiled for this process by others (fastinit.warmup's processes): the notice
+    says COMPILING now and counts the block's wall time as compiled here, and so does this
+    thread's clock (``seconds``), whatever part of it this process spent compiling or loading
+    itself. Yields an Elsewhere."""
+    n = _NOTICE
+    with n.lock:
+        say = not n.announced
+        n.announced = True
+    if say:
+        LOGGER.info(COMPILING)
+    done = Elsewhere()
+    t0, compiled0, ready0 = time.perf_counter(), compiled_seconds(), seconds()
+    try:
+        yield done
+    finally:
+        done.seconds = time.perf_counter() - t0
+        local = _CLOCK.local
+        local.seconds = getattr(local, "seconds", 0.0) + max(
+            0.0, done.seconds - (seconds() - ready0))
+        with n.lock:
+            extra = max(0.0, done.seconds - (n.total - compiled0))
+            n.pending += extra
+            n.total += extra
+            message = _done() if n.blocks == 0 else None
+        if message:
+            LOGGER.info(message)
+
+
 class _Stderr(logging.StreamHandler):
     """One plain line per notice on stderr; on a terminal, the line a progress bar was drawing
     is cleared first."""

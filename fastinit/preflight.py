@@ -34,8 +34,10 @@ def _label(scheme) -> str:
     return str(registry.InitSpec(scheme[0], tuple(sorted(scheme[1].items()))))
 
 
-def check_runs(sp: SweepSpec) -> None:
-    """Raise SpecError for the first value of ``sp`` that would make a run fail to start."""
+def check_runs(sp: SweepSpec, ready=None) -> None:
+    """Raise SpecError for the first value of ``sp`` that would make a run fail to start.
+    ``ready()``, when given, is called before the first check that trains (a 0-epoch train:
+    the network kernels), e.g. to wait for them compiling elsewhere (fastinit.warmup.ahead)."""
     def fail(key, value, msg):
         raise SpecError(f"{sp.source}: {sp.where(key, value)}: {msg}")
 
@@ -82,6 +84,8 @@ def check_runs(sp: SweepSpec) -> None:
                      f"batch_size {max(sp.values('batch_size'))} with drop_last = true drops "
                      f"every batch of dataset {name!r} ({len(d.x_train)} training samples).")
             for loss, dtype in itertools.product(sp.values("loss"), sp.values("dtype")):
+                if ready is not None:
+                    ready()
                 _check_loss(d, name, loss, dtype, lambda msg: fail(
                     "loss" if loss is not None else "dataset",
                     loss if loss is not None else name, msg))

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import cluster, compilelog, registry, tabular
+from . import cluster, compilelog, registry, tabular, warmup
 from ._validate import check_int
 from .cluster import ExecutorLost, LocalExecutor, population_threads  # noqa: F401 - public
 from .datainit import kraehenbuehl, lsuv
@@ -245,14 +245,18 @@ def check_size(sp: SweepSpec, max_runs: int) -> int:
     return total
 
 
-def checked_spec(spec, max_runs: int = MAX_RUNS) -> tuple[SweepSpec, int]:
+def checked_spec(spec, max_runs: int = MAX_RUNS, local: bool = False) -> tuple[SweepSpec, int]:
     """(the spec, its number of runs) once it passes every check a sweep makes before it
     trains: loaded and validated (load_spec), the grid counted against ``max_runs``
     (check_size), every run able to start (fastinit.preflight.check_runs). A SpecError
-    otherwise; fastinit.sweepprofile checks a spec with this too."""
+    otherwise; fastinit.sweepprofile checks a spec with this too. ``local``: the runs train in
+    this process, so the network kernels the cache lacks compile in other processes while the
+    runs are checked (fastinit.warmup.ahead), done when this returns."""
     sp = load_spec(spec)
     total = check_size(sp, max_runs)
-    check_runs(sp)
+    dtypes = sorted({str(np.dtype(d)) for d in sp.values("dtype")}) if local else ()
+    with warmup.ahead(dtypes) as compiling:
+        check_runs(sp, ready=compiling.wait if compiling is not None else None)
     return sp, total
 
 
@@ -284,7 +288,8 @@ def run_sweep(spec, db="runs.db", *, executor: cf.Executor | None = None,
     second Ctrl-C stops at once. A database that cannot be written (disk full) raises
     StoreError saying what is saved.
     """
-    sp, total = checked_spec(spec, max_runs)
+    sp, total = checked_spec(spec, max_runs, local=executor is None
+                             or isinstance(executor, LocalExecutor))
     executor = executor or LocalExecutor()
     if isinstance(executor, LocalExecutor):
         threads = check_threads(threads)

@@ -21,7 +21,7 @@ except ImportError:                    # Python 3.10
 
 import fastinit
 import fastinit.cli as cli
-from fastinit import compilelog, kernels, report, report_html
+from fastinit import compilelog, kernels, report, report_html, warmup
 from fastinit.kernels import _config
 from fastinit.store import SCHEMA_VERSION, Store
 from fastinit.sweep import load_spec, run_population, run_sweep
@@ -42,7 +42,7 @@ def _cache_without(root: pathlib.Path, kernel: str) -> pathlib.Path:
         pytest.skip("no writable Numba cache directory")
     copy = root / pathlib.Path(_config.CACHE_DIR).name
     if not copy.exists():
-        cli.warmup()                      # this process's cache holds what warmup loads
+        warmup.warmup()                   # this process's cache holds what warmup loads
         shutil.copytree(_config.CACHE_DIR, copy)
     gone = [f for f in copy.rglob(f"{kernel}-*") if f.suffix in (".nbi", ".nbc")]
     assert gone, f"{kernel} is not in the cache"

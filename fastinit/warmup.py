@@ -1,0 +1,211 @@
+"""Compiling the kernels before a run needs them, in parallel processes: ``fastinit warmup``.
+
+Numba compiles in one thread of a process at a time. The kernels fall into groups that share
+their helpers: the network group (evaluate, gradients, train, statistics: every one calls the
+same forward and backward passes, which a process compiles once and reuses) is most of the
+work, a chain no second process could shorten; sampling, the profiler's replays and the
+row-split epoch are independent of it. So the groups, one per dtype, are what runs in
+parallel: ``warmup`` spreads them over ``jobs`` processes (spawned, not forked: a fork would
+copy Numba's threads) that save what they compile into the on-disk cache (kernels/_config.py,
+whose saves are locked); this process then loads each kernel from the cache in milliseconds.
+``ahead`` does the same in the background while this process does other work: a sweep checks
+its spec (drawing its schemes: the sampling group) while another core compiles the network
+group, and waits for it before anything trains.
+
+A group calls the public API on tiny inputs, so it compiles exactly the signatures a real run
+uses. ``missing`` tells the groups whose kernels the cache lacks for this machine (Numba keys
+its cache by CPU as well as by signature).
+"""
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import time
+from contextlib import contextmanager
+
+import numba
+import numpy as np
+
+from . import compilelog, kernels, roofline
+from .diagnose import layer_statistics, unit_statistics
+from .kernels import _config
+from .network import MLP
+from .profiler import profile
+from .sample import sample
+from .training import train
+
+DTYPES = ("float32", "float64")
+
+
+def _data(n: int, d: int, classes: int):
+    return np.random.default_rng(0).standard_normal((n, d)), np.arange(n) % classes
+
+
+def _sampling(dtype):
+    for scheme, kw in (("uniform", {}), ("normal", {}), ("trunc_normal", {}),
+                       ("orthogonal", {}), ("sparse", {"sparsity": 0.5})):
+        sample(scheme, (5, 4), seed=0, n=2, dtype=dtype, **kw)
+    sample("uniform", (5, 4), seed=0, dtype=np.float64)       # shuffling draws in float64
+
+
+def _net(dtype, n=2):
+    return MLP([4, 8, 3], n=n, seed=0, dtype=dtype)
+
+
+def _train(dtype):
+    x, y = _data(40, 4, 3)
+    for loss in ("cross_entropy", "mse", "bce"):
+        train(_net(dtype), (x, y if loss == "cross_entropy" else np.eye(3)[y]), epochs=1,
+              batch_size=16, loss=loss)
+
+
+def _split(dtype):
+    x, y = _data(256, 64, 10)            # one member, a step worth splitting over threads
+    train(MLP([64, 128, 128, 10], n=1, seed=0, dtype=dtype), (x, y), epochs=1, batch_size=128)
+
+
+def _network(dtype):
+    x, y = _data(40, 4, 3)
+    net = _net(dtype)
+    net.forward(x)
+    net.gradients(x, y)
+    _train(dtype)
+    layer_statistics(net, x)
+    unit_statistics(net, ranks=False)
+
+
+def _profile(dtype):
+    machine = roofline.measure([1], dtypes=())      # no GEMM peak: it would load PyTorch
+    profile(_net(dtype), _data(40, 4, 3), batch_size=16, threads=1, repeats=1, budget=0.01,
+            machine=machine)
+
+
+# name: (the group, the kernels whose cached code says it is done, its cold compile seconds
+# on one core of a 2-core AMD EPYC, float32: for spreading the groups over processes)
+GROUPS = {
+    "network": (_network, (kernels.train.evaluate, kernels.train.gradients,
+                           kernels.train.train_epoch, kernels.stats.layer_moments), 75),
+    "split": (_split, (kernels.train.train_epoch_split,), 35),
+    "sampling": (_sampling, (kernels.sampling.normal_fill, kernels.sampling.orthogonal_fill,
+                             kernels.sampling.truncnorm_fill, kernels.sampling.sparse_zero), 19),
+    "profile": (_profile, (kernels.profile.replay,), 15),
+}
+
+
+def _cached_dtypes(dispatcher) -> set[str]:
+    """Array dtypes of the signatures of ``dispatcher`` cached on disk for this machine."""
+    cache = getattr(dispatcher, "_cache", None)
+    index = getattr(getattr(cache, "_cache_file", None), "_load_index", None)
+    if index is None:
+        return set()
+    magic = dispatcher.targetctx.codegen().magic_tuple()
+    found = set()
+    for sig, machine, _ in index():
+        if machine == magic:
+            found.update(str(t.dtype) for t in sig if isinstance(t, numba.types.Array)
+                         and str(t.dtype) in DTYPES)
+    return found
+
+
+def _needed(names):
+    """``names`` but "split" on one thread, where training never splits a member."""
+    return [n for n in names if n != "split" or numba.config.NUMBA_NUM_THREADS > 1]
+
+
+def missing(dtypes=DTYPES, names=tuple(GROUPS)) -> list[tuple[str, str]]:
+    """The (group, dtype) pairs whose kernels are not all in the on-disk cache for this
+    machine, the longest to compile first."""
+    return [(name, dt) for name in _needed(names) for dt in dtypes
+            if any(dt not in _cached_dtypes(k) for k in GROUPS[name][1])]
+
+
+def run_group(name: str, dtype: str) -> float:
+    """Run one group in this process (compiling or loading its kernels); its seconds."""
+    t0 = time.perf_counter()
+    GROUPS[name][0](np.dtype(dtype))
+    return time.perf_counter() - t0
+
+
+def _child(tasks):
+    """A warmup process: its groups one after another (Ctrl-C is the parent's to handle)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for name, dtype in tasks:
+        run_group(name, dtype)
+
+
+def _shares(tasks, jobs: int) -> list[list]:
+    """``tasks`` spread over ``jobs`` processes, longest first onto the least loaded."""
+    shares, loads = [[] for _ in range(jobs)], [0] * jobs
+    for task in sorted(tasks, key=lambda t: -GROUPS[t[0]][2]):
+        i = loads.index(min(loads))
+        shares[i].append(task)
+        loads[i] += GROUPS[task[0]][2]
+    return [s for s in shares if s]
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0))
+
+
+class Ahead:
+    """Processes compiling groups in the background; ``wait()`` until they are done."""
+
+    def __init__(self, tasks, jobs: int):
+        context = multiprocessing.get_context("spawn")
+        self.processes = [context.Process(target=_child, args=(share,), daemon=True)
+                          for share in _shares(tasks, jobs)]
+        for p in self.processes:
+            p.start()
+
+    def wait(self) -> None:
+        for p in self.processes:
+            p.join()
+
+    def stop(self) -> None:
+        for p in self.processes:
+            if p.is_alive():
+                p.terminate()
+        self.wait()
+
+
+@contextmanager
+def ahead(dtypes=("float32",), names=("network",), jobs: int | None = None):
+    """Compile the groups the cache lacks in other processes while the block runs; on leaving
+    it, wait for them (or, when the block raised, stop them). Yields the Ahead (``wait()`` to
+    wait sooner), or None when there is nothing to compile, no writable cache or one core.
+    The fastinit logger's notice counts the wait as compiling (compilelog.elsewhere)."""
+    todo = missing(dtypes, names) if _config.CACHE_DIR is not None else []
+    jobs = min(jobs or _cores(), len(todo))
+    if not todo or _cores() < 2:
+        yield None
+        return
+    with compilelog.elsewhere():
+        running = Ahead(todo, jobs)
+        try:
+            yield running
+        except BaseException:
+            running.stop()
+            raise
+        running.wait()
+
+
+def warmup(dtypes=DTYPES, jobs: int | None = None, names=tuple(GROUPS)) -> float:
+    """Compile (or load from the cache) the kernels of the groups ``names`` for ``dtypes``:
+    what the cache lacks in ``jobs`` processes at once (default: the cores this process may
+    use), or here with one job or no writable cache; then this process loads them all.
+    Returns the seconds taken."""
+    t0 = time.perf_counter()
+    todo = missing(dtypes, names)
+    jobs = min(jobs or _cores(), len(todo))
+    if jobs > 1 and _config.CACHE_DIR is not None:
+        running = Ahead(todo, jobs)
+        try:
+            running.wait()
+        except BaseException:
+            running.stop()
+            raise
+    for name in _needed(names):         # load (or, without a cache, compile) them here
+        for dt in dtypes:
+            run_group(name, dt)
+    return time.perf_counter() - t0
