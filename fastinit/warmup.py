@@ -199,12 +199,13 @@ def warmup(dtypes=DTYPES, jobs: int | None = None, names=tuple(GROUPS)) -> float
     todo = missing(dtypes, names)
     jobs = min(jobs or _cores(), len(todo))
     if jobs > 1 and _config.CACHE_DIR is not None:
-        running = Ahead(todo, jobs)
-        try:
-            running.wait()
-        except BaseException:
-            running.stop()
-            raise
+        with compilelog.elsewhere():
+            running = Ahead(todo, jobs)
+            try:
+                running.wait()
+            except BaseException:
+                running.stop()
+                raise
     for name in _needed(names):         # load (or, without a cache, compile) them here
         for dt in dtypes:
             run_group(name, dt)

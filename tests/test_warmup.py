@@ -43,6 +43,11 @@ def test_missing_kernels_compile_in_other_processes_and_load_here(tmp_path):
     assert before == [("sampling", "float32"), ("sampling", "float64")]
     assert here == []              # both dtypes compiled in two other processes, loaded here
     assert after == []
+    _cache_without(cache, "sampling.sparse_zero")
+    cli = _run([sys.executable, "-m", "fastinit", "warmup", "--jobs", "2"], cache)
+    assert cli.returncode == 0, cli.stderr
+    assert cli.stderr.count(compilelog.COMPILING) == 1, cli.stderr
+    assert cli.stderr.count("fastinit kernels compiled in ") == 1, cli.stderr
 
 
 def test_one_job_compiles_here(tmp_path):
