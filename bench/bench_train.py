@@ -7,14 +7,15 @@ Cases in fastinit.benchsuite.training: one epoch of SGD, same architecture, data
 and optimizer. small_b32: one [64, 64, 64, 10] network, batch 32 [>= 10x torch]; medium_b128:
 one [784, 256, 256, 10], batch 128 [>= 1.0x torch]; population64: 64 networks [64, 64, 64, 10],
 batch 64 [>= 8x a torch loop, >= 1.25x the best batched torch]. Also GFLOP/s against the
-machine's measured single-thread sgemm, thread scaling, and time per epoch vs K, depth, width.
+machine's measured single-thread sgemm, thread scaling, two threads against one with a core
+busy, and time per epoch vs K, depth, width.
 """
 import sys
 
 import pytest
 
 from fastinit.benchsuite import harness
-from fastinit.benchsuite.training import cases, main, make, train_flops
+from fastinit.benchsuite.training import busy, busy_markdown, cases, main, make, train_flops
 
 TABLE = cases(harness.SMOKE)    # quick cases when run untimed (bench/conftest.py)
 PAIRS = [(c, i) for c, (_, impls) in TABLE.items() for i in impls]
@@ -33,6 +34,15 @@ def test_train(benchmark, threads, impl_case):
                                 samples=c["n"] * c["K"],
                                 flops=train_flops(c["sizes"], c["n"] * c["K"]))
     benchmark(fn)
+
+
+@pytest.mark.skipif(harness.THREADS[-1] < 2, reason="needs 2 Numba threads")
+def test_busy_core():
+    """Two threads against one, cores free and one core busy with another process (the
+    numbers go in `fastinit bench`; here the case runs once, so it cannot rot)."""
+    data = busy(quick=True)
+    assert set(data) == set(cases(True)) and all(r > 0 for pair in data.values() for r in pair)
+    assert "one core busy" in busy_markdown(data)
 
 
 if __name__ == "__main__":

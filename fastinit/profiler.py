@@ -284,7 +284,7 @@ def measure(net: MLP, ds, *, threads: list, repeats: int, budget: float, eval_ev
 
     def real(T, steps, clock=None):
         h = train(start.copy(), ds, steps=steps, eval_every=0, threads=T, _clock=clock,
-                  **options)
+                  _adaptive=False, **options)
         if h.diverged.any():
             diverged.add(int(h.diverged.sum()))
         return float(h.epoch_time[1])

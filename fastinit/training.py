@@ -132,6 +132,65 @@ def split_worthwhile(net: MLP, batch_size: int) -> bool:
     return macs * batch_size >= 2_000_000
 
 
+class SplitChoice:
+    """Whether an epoch splits every member's products over the threads, decided by timing
+    both ways: the row-split epoch and the plain one (each member on one thread) give the same
+    bits (kernels/train.py), so fastinit.train may take either. When a split may pay
+    (``worth``: ``splits``), the first epoch splits and the second does not; then the faster
+    way is kept and the other tried again after 2, 4, 8, ... up to 64 epochs (after 2 again
+    when the other won). A split waits for every thread at every layer, so when another
+    process takes a core it can be slower than one thread; the next try notices, whichever way
+    the load changes. One choice serves every fastinit.train call on the same shapes in this
+    process (``for_shape``), so many short calls learn as one long one."""
+
+    LONGEST = 64
+
+    def __init__(self, worth: bool, adaptive: bool = True):
+        self.worth = worth
+        self.adaptive = adaptive                    # False: split whenever worth it
+        self.seconds = {True: None, False: None}    # the last epoch each way took
+        self.epochs = 0                             # epochs timed so far
+        self.best = True
+        self.gap = 2
+        self.retry = 0                              # the epoch that next tries the other way
+
+    def split(self) -> bool:
+        """Whether the next epoch splits."""
+        e = self.epochs + 1
+        if not self.worth or not self.adaptive:
+            return self.worth
+        if e <= 2:
+            return e == 1
+        return self.best if e < self.retry else not self.best
+
+    def took(self, split: bool, seconds: float) -> None:
+        """The epoch went ``split`` and took ``seconds`` (compiling left out)."""
+        self.epochs += 1
+        e = self.epochs
+        self.seconds[split] = seconds
+        if not (self.worth and self.adaptive) or e < 2:
+            return
+        faster = self.seconds[True] < self.seconds[False]
+        if e == 2 or e >= self.retry:               # the second way, or the other, just tried
+            self.gap = 2 if e == 2 or faster != self.best else min(2 * self.gap, self.LONGEST)
+            self.best = faster
+            self.retry = e + 1 + self.gap
+
+
+_CHOICES: dict = {}
+
+
+def for_shape(net: MLP, batch_size: int, threads: int) -> SplitChoice:
+    """The SplitChoice of ``net``'s shapes, batch and thread count in this process."""
+    key = (tuple(net.layer_sizes), net.n, net.dtype.name, batch_size, threads,
+           net.arch.skip.tobytes(), net.arch.norm.tobytes())
+    if key not in _CHOICES:
+        if len(_CHOICES) >= 256:                    # a long session of many shapes
+            _CHOICES.pop(next(iter(_CHOICES)))
+        _CHOICES[key] = SplitChoice(splits(net, batch_size, threads))
+    return _CHOICES[key]
+
+
 def splits(net: MLP, batch_size: int, threads: int) -> bool:
     """Whether fastinit.train runs an epoch on ``threads`` by splitting each member's products
     by rows (kernels.train.train_epoch_split) instead of spreading the members over the
@@ -159,7 +218,7 @@ def train(net: MLP, data, *, epochs: int | None = None, steps: int | None = None
           shuffle: str = "shared", eval_every: int = 1, eval_batch_size: int = 256,
           diagnose_every: int = 0, diagnose_samples: int = 256, threads: int | None = None,
           record_every_steps: int = 0, progress: bool = False, callback=None,
-          _clock: np.ndarray | None = None) -> History:
+          _clock: np.ndarray | None = None, _adaptive: bool = True) -> History:
     """Train every member of ``net`` in place; return its History.
 
     Parameters
@@ -185,12 +244,16 @@ def train(net: MLP, data, *, epochs: int | None = None, steps: int | None = None
         after the last (0: never; rows not evaluated stay NaN)
     diagnose_every : record fastinit.diagnose on the first ``diagnose_samples`` training
         samples at initialisation, every ``diagnose_every`` epochs and after the last (0: never)
-    threads : Numba threads for this call (default: Numba's current setting)
+    threads : Numba threads for this call (default: Numba's current setting). With fewer
+        members than threads and a big step, an epoch splits each member's products over the
+        threads or not, whichever is faster here (SplitChoice; the same bits either way)
     record_every_steps : k > 0 records, inside the compiled epoch, every k-th step's minibatch
         loss and per-layer gradient norm (History.steps, step_loss, step_grad_norm)
     progress : a tqdm progress bar with ETA;  callback : called as callback(epoch, history)
     _clock : fastinit.profile's: a (K, 3) int64 array every epoch adds each member's
-        nanoseconds by phase into, timed inside the compiled epoch (kernels/clock.py)
+        nanoseconds by phase into, timed inside the compiled epoch (kernels/clock.py);
+    _adaptive : False splits whenever a split may pay (``splits``), as fastinit.profile does
+        to time one way
 
     A member whose minibatch loss or gradient turns NaN or infinite, or that starts an epoch
     with a NaN or infinite parameter, stops being updated (its parameters stay as they were
@@ -314,6 +377,9 @@ def train(net: MLP, data, *, epochs: int | None = None, steps: int | None = None
         mix = (net.keys.astype(object) * 0x9E3779B97F4A7C15 + seed) % 2**64
     bar = _progress_bar(progress, epochs, f"training {K} network{'s' * (K > 1)}")
     with numba_threads(threads), compilelog.announcing():
+        nthreads = numba.get_num_threads()
+        choice = for_shape(net, batch, nthreads) if _adaptive else \
+            SplitChoice(splits(net, batch, nthreads), adaptive=False)
         evaluate(0)
         record(0)
         for e in range(1, epochs + 1):
@@ -331,14 +397,15 @@ def train(net: MLP, data, *, epochs: int | None = None, steps: int | None = None
             args = (net.params, s1, s2, x_train, y_lab, y_tgt, order, net.arch,
                     LOSSES.index(loss), opt, plan, net.diverged, loss_sum, correct,
                     diverged_step)
-            nthreads = numba.get_num_threads()
-            if splits(net, batch, nthreads):   # few members: split each one's products
+            split = choice.split()
+            if split:                          # few members: split each one's products
                 kernels.train.train_epoch_split(*args, nthreads)
             else:
                 over_members(kernels.train.train_epoch, K, *args)
             ready = compilelog.seconds() - ready
             hist.compile_time[e] += ready
             hist.epoch_time[e] = time.perf_counter() - t0 - ready
+            choice.took(split, hist.epoch_time[e])
             hist.step_loss[mine], hist.step_grad_norm[mine] = plan.loss, plan.grad_norm
             evaluate(e)
             record(e)

@@ -148,6 +148,13 @@ def _cores() -> int:
     return len(os.sched_getaffinity(0))
 
 
+def _idle_core() -> bool:
+    """Whether a core looks free for a background compile: the load average of the last minute
+    below this process's cores less one. On a busy machine (tests in several processes,
+    another sweep) a second compiling process would only take time from the others."""
+    return os.getloadavg()[0] < _cores() - 1
+
+
 class Ahead:
     """Processes compiling groups in the background; ``wait()`` until they are done."""
 
@@ -173,11 +180,12 @@ class Ahead:
 def ahead(dtypes=("float32",), names=("network",), jobs: int | None = None):
     """Compile the groups the cache lacks in other processes while the block runs; on leaving
     it, wait for them (or, when the block raised, stop them). Yields the Ahead (``wait()`` to
-    wait sooner), or None when there is nothing to compile, no writable cache or one core.
+    wait sooner), or None when there is nothing to compile, no writable cache, one core or no
+    idle one (``_idle_core``).
     The fastinit logger's notice counts the wait as compiling (compilelog.elsewhere)."""
     todo = missing(dtypes, names) if _config.CACHE_DIR is not None else []
     jobs = min(jobs or _cores(), len(todo))
-    if not todo or _cores() < 2:
+    if not todo or _cores() < 2 or not _idle_core():
         yield None
         return
     with compilelog.elsewhere():

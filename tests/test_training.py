@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 
+import numba
 import numpy as np
 import pytest
 
@@ -131,10 +132,11 @@ for dt in (np.float32, np.float64):
         h = fastinit.train(net, ds, epochs=2, batch_size=37, lr=0.03, optimizer=opt)
         out[dt.__name__ + opt] = hashlib.sha256(net.params.tobytes()).hexdigest()
         out[dt.__name__ + opt + "loss"] = h.test_loss.tolist()
-# one member big enough that two threads split its products (train_epoch_split)
+# one member big enough that two threads split its products (train_epoch_split): on two
+# threads epoch 1 splits, epoch 2 does not, epoch 5 goes the way 3 and 4 did not
 one = fastinit.MLP([64, 256, 256, 10], activation="tanh", init="orthogonal", n=1, seed=2)
 assert fastinit.training.split_worthwhile(one, 48)
-fastinit.train(one, ds, epochs=1, batch_size=48, lr=0.01, optimizer="adam")
+fastinit.train(one, ds, epochs=5, batch_size=48, lr=0.01, optimizer="adam")
 out["split"] = hashlib.sha256(one.params.tobytes()).hexdigest()
 print(json.dumps(out))
 """
@@ -149,6 +151,33 @@ def test_training_bitwise_identical_on_one_and_two_threads():
         runs.append(json.loads(res.stdout.strip().splitlines()[-1]))
     assert runs[0].pop("threads") == 1 and runs[1].pop("threads") == 2
     assert runs[0] == runs[1]
+
+
+def test_split_choice_keeps_the_faster_way_and_tries_the_other_ever_less_often():
+    def ways(worth, seconds, epochs=60):
+        c, went = fastinit.training.SplitChoice(worth), ""
+        for e in range(1, epochs + 1):
+            split = c.split()
+            went += "s" if split else "-"
+            c.took(split, seconds(e, split))
+        return went
+    split_faster = lambda e, split: 1.0 if split else 2.0
+    assert ways(True, split_faster) == "s-ss-ssss-" + "s" * 8 + "-" + "s" * 16 + "-" + "s" * 24
+    busy_after_30 = lambda e, split: (3.0 if e > 30 else 1.0) if split else 2.0
+    assert ways(True, busy_after_30)[30:] == "sssss---s----s--------s" + "-" * 7
+    assert ways(False, split_faster) == "-" * 60        # not worth splitting: never tried
+
+
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs 2 Numba threads")
+def test_one_split_choice_serves_every_call_on_the_same_shapes():
+    x, y = DIGITS.x_train[:256], DIGITS.y_train[:256]
+    net = fastinit.MLP([64, 256, 256, 10], n=1, seed=0, dtype=np.float64)
+    for _ in range(3):
+        fastinit.train(net, (x, y), epochs=1, batch_size=64, threads=2, eval_every=0)
+    c = fastinit.training.for_shape(net, 64, 2)
+    assert c.worth and c.epochs == 3               # split, then not, then the faster way
+    assert c.seconds[True] > 0 and c.seconds[False] > 0
+    assert fastinit.training.for_shape(net, 64, 1) is not c
 
 
 def test_shuffle_is_shared_by_default_and_per_member_on_request():

@@ -64,6 +64,14 @@ def test_a_warm_cache_needs_nothing():
         assert compiling is None
 
 
+def test_nothing_compiles_ahead_without_an_idle_core(monkeypatch):
+    monkeypatch.setattr(warmup, "missing", lambda *a: [("network", "float32")])
+    monkeypatch.setattr(warmup, "_cores", lambda: 2)
+    monkeypatch.setattr(warmup.os, "getloadavg", lambda: (1.5, 1.0, 1.0))
+    with warmup.ahead() as compiling:
+        assert compiling is None
+
+
 def test_groups_spread_longest_first_onto_the_least_loaded_process():
     tasks = [(g, d) for g in warmup.GROUPS for d in warmup.DTYPES]
     shares = warmup._shares(tasks, 2)
@@ -76,7 +84,9 @@ def test_groups_spread_longest_first_onto_the_least_loaded_process():
 SWEEP = """
 import sys
 from numba.core import event
+import fastinit.warmup
 from fastinit.sweep import run_sweep
+fastinit.warmup._idle_core = lambda: True      # however busy the tests keep this machine
 compiled = []
 class L(event.Listener):
     def on_start(self, ev):
@@ -99,7 +109,9 @@ def test_a_sweep_compiles_the_network_kernels_in_another_process(tmp_path):
 
 BAD_SPEC = """
 import multiprocessing
+import fastinit.warmup
 from fastinit.sweep import SpecError, run_sweep
+fastinit.warmup._idle_core = lambda: True
 try:
     run_sweep({"name": "w", "grid": {"dataset": ["no_such_data"]}}, "w.db")
 except SpecError as e:

@@ -2,6 +2,9 @@
 pytest and `fastinit bench`)."""
 import contextlib
 import copy
+import subprocess
+import sys
+import time
 from typing import NamedTuple
 
 import numpy as np
@@ -277,6 +280,47 @@ def scaling(threads, quick=False):
     return out
 
 
+@contextlib.contextmanager
+def busy_core():
+    """Another process spinning on a core while the block runs."""
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.3)                       # let it start and take its core
+        yield
+    finally:
+        spinner.kill()
+        spinner.wait()
+
+
+def busy(quick=False) -> dict:
+    """fastinit's time per epoch on 2 threads over 1 thread, both cores free and with another
+    process busy on one core: {case: (free, busy)} (below 1: two threads are faster). fastinit
+    keeps splitting a member only while splitting is faster (fastinit.training.SplitChoice),
+    so a busy core should cost two threads no more than one."""
+    table, out = cases(quick), {}
+    reps = 3 if quick else 7
+    for case in table:
+        ratio = []
+        for load in (contextlib.nullcontext, busy_core):
+            with load():
+                sec = {}
+                for t in (1, 2):
+                    harness.set_threads(t)
+                    sec[t] = harness.median_time(make(table, case, "fastinit"), repeats=reps,
+                                                 min_seconds=0.3 if quick else 1.0)
+            ratio.append(sec[2] / sec[1])
+        out[case] = tuple(ratio)
+    return out
+
+
+def busy_markdown(data) -> str:
+    lines = ["fastinit, time per epoch on 2 threads / 1 thread (below 1: 2 threads are faster), "
+             "with both cores free and with another process busy on one core:", "",
+             "| case | cores free | one core busy |", "|---|---|---|"]
+    lines += [f"| {case} | {free:.2f} | {busy_:.2f} |" for case, (free, busy_) in data.items()]
+    return "\n".join(lines)
+
+
 def scaling_markdown(data, threads, n):
     lines = [f"Time per epoch (ms), {threads} thread(s), n={n}, batch 64, SGD, relu:"]
     for axis, label in (("population", "population K (width 64, depth 3)"),
@@ -329,6 +373,8 @@ def main(threads=None, quick=False, peak=None):
         text += ["", "| case | fastinit 2 threads vs 1 |", "|---|---|"]
         text += [f"| {case} | {ours[(case, threads[0])] / ours[(case, threads[-1])]:.2f}x |"
                  for case in table if (case, threads[0]) in ours]
+    if len(threads) > 1 and max(threads) >= 2:
+        text += ["", busy_markdown(busy(quick))]
     growth = {}
     for t in threads:
         growth[t] = scaling(t, quick)
