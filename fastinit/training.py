@@ -138,12 +138,14 @@ class SplitChoice:
     bits (kernels/train.py), so fastinit.train may take either. When a split may pay
     (``worth``: ``splits``), the first epoch splits and the second does not; then the faster
     way is kept and the other tried again after 2, 4, 8, ... up to 64 epochs (after 2 again
-    when the other won). A split waits for every thread at every layer, so when another
-    process takes a core it can be slower than one thread; the next try notices, whichever way
-    the load changes. One choice serves every fastinit.train call on the same shapes in this
-    process (``for_shape``), so many short calls learn as one long one."""
+    when the other won), or at once when the kept way took 1.5x its last epoch. A split waits
+    for every thread at every layer, so when another process takes a core it can be slower
+    than one thread; the next try notices, whichever way the load changes. One choice serves
+    every fastinit.train call on the same shapes in this process (``for_shape``), so many
+    short calls learn as one long one."""
 
     LONGEST = 64
+    SLOWER = 1.5        # an epoch this much slower than the last one the same way: retry now
 
     def __init__(self, worth: bool, adaptive: bool = True):
         self.worth = worth
@@ -167,7 +169,7 @@ class SplitChoice:
         """The epoch went ``split`` and took ``seconds`` (compiling left out)."""
         self.epochs += 1
         e = self.epochs
-        self.seconds[split] = seconds
+        before, self.seconds[split] = self.seconds[split], seconds
         if not (self.worth and self.adaptive) or e < 2:
             return
         faster = self.seconds[True] < self.seconds[False]
@@ -175,6 +177,8 @@ class SplitChoice:
             self.gap = 2 if e == 2 or faster != self.best else min(2 * self.gap, self.LONGEST)
             self.best = faster
             self.retry = e + 1 + self.gap
+        elif seconds > self.SLOWER * before:        # the load changed: try the other way now
+            self.retry = e + 1
 
 
 _CHOICES: dict = {}

@@ -148,11 +148,31 @@ def _cores() -> int:
     return len(os.sched_getaffinity(0))
 
 
+def _idle_cores(window: float = 0.2) -> float:
+    """How many of this process's cores were idle over the next ``window`` seconds, from
+    /proc/stat (Linux); elsewhere the cores less the last minute's load average."""
+    cpus = {f"cpu{c}" for c in os.sched_getaffinity(0)}
+
+    def read():
+        with open("/proc/stat") as f:
+            rows = [line.split() for line in f if line.startswith("cpu")]
+        return {r[0]: (int(r[4]) + int(r[5]), sum(map(int, r[1:9]))) for r in rows
+                if r[0] in cpus}                # (idle + iowait, all) jiffies per core
+    try:
+        before = read()
+        time.sleep(window)
+        after = read()
+    except (OSError, ValueError, IndexError):
+        return _cores() - os.getloadavg()[0]
+    return sum((after[c][0] - before[c][0]) / (after[c][1] - before[c][1]) for c in after
+               if c in before and after[c][1] > before[c][1])
+
+
 def _idle_core() -> bool:
-    """Whether a core looks free for a background compile: the load average of the last minute
-    below this process's cores less one. On a busy machine (tests in several processes,
-    another sweep) a second compiling process would only take time from the others."""
-    return os.getloadavg()[0] < _cores() - 1
+    """Whether a core is free for a background compile beside this process's own: on a busy
+    machine (tests in several processes, another sweep) a second compiling process would
+    only take time from the others."""
+    return _idle_cores() >= 1.5
 
 
 class Ahead:

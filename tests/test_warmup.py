@@ -1,6 +1,7 @@
 """fastinit.warmup: the kernels a cache lacks compile in parallel processes, this process loads
 them, and a sweep does this before it trains."""
 import logging
+import os
 import subprocess
 import sys
 import time
@@ -67,9 +68,14 @@ def test_a_warm_cache_needs_nothing():
 def test_nothing_compiles_ahead_without_an_idle_core(monkeypatch):
     monkeypatch.setattr(warmup, "missing", lambda *a: [("network", "float32")])
     monkeypatch.setattr(warmup, "_cores", lambda: 2)
-    monkeypatch.setattr(warmup.os, "getloadavg", lambda: (1.5, 1.0, 1.0))
+    monkeypatch.setattr(warmup, "_idle_cores", lambda: 1.2)      # one busy beside this one
     with warmup.ahead() as compiling:
         assert compiling is None
+
+
+def test_idle_cores_are_counted_from_this_process_s_cores():
+    idle = warmup._idle_cores(0.05)
+    assert 0.0 <= idle <= len(os.sched_getaffinity(0)) + 1e-9
 
 
 def test_groups_spread_longest_first_onto_the_least_loaded_process():
