@@ -93,7 +93,8 @@ def q_star(activation, sigma_w2: float, sigma_b2: float = 0.0, param=None, *, q0
 
 def _q_star(phi, sigma_w2, sigma_b2, q0=1.0, tol=1e-13, max_iter=100_000):
     """The root of g(q) = V(q) - q that iterating q <- V(q) from q0 approaches: bracketed by
-    doubling (or halving) from q0 in the direction of g's sign, then bisected."""
+    doubling (or halving) from q0 in the direction of g's sign, then found by Brent's method
+    to a relative tol."""
     g = lambda q: _length(phi, sigma_w2, sigma_b2, q) - q
     g0 = g(q0)
     if g0 == 0 or abs(g0) <= tol * q0:
@@ -116,15 +117,46 @@ def _q_star(phi, sigma_w2, sigma_b2, q0=1.0, tol=1e-13, max_iter=100_000):
                 return 0.0
             if g(lo) >= 0:
                 break
-    for _ in range(max_iter):           # g(lo) > 0 >= g(hi) or g(lo) >= 0 > g(hi)
-        mid = 0.5 * (lo + hi)
-        if hi - lo <= tol * max(1e-300, mid):
-            return mid
-        if g(mid) > 0:
-            lo = mid
+    return _brent(g, lo, hi, tol * hi, max_iter)     # g(lo) >= 0 >= g(hi)
+
+
+def _brent(f, a, b, xtol, max_iter=200):
+    """A root of f between a and b, where f changes sign (or is 0), to within xtol: Brent's
+    method, inverse quadratic interpolation or the secant step while they stay inside the
+    bracket and shrink it fast enough, a bisection step otherwise (Brent 1973, ch. 4). A few
+    evaluations where bisection takes one per bit."""
+    fa, fb = f(a), f(b)
+    c, fc, d, e = a, fa, b - a, b - a
+    for _ in range(max_iter):
+        if (fb > 0) == (fc > 0):        # keep the root between b and c
+            c, fc, d, e = a, fa, b - a, b - a
+        if abs(fc) < abs(fb):           # b the best estimate so far
+            a, b, c, fa, fb, fc = b, c, b, fb, fc, fb
+        step_tol = 4e-16 * abs(b) + 0.5 * xtol
+        m = 0.5 * (c - b)
+        if abs(m) <= step_tol or fb == 0:
+            return b
+        if abs(e) >= step_tol and abs(fa) > abs(fb):
+            s = fb / fa
+            if a == c:                  # secant
+                p, q = 2 * m * s, 1 - s
+            else:                       # inverse quadratic interpolation
+                q, r = fa / fc, fb / fc
+                p = s * (2 * m * q * (q - r) - (b - a) * (r - 1))
+                q = (q - 1) * (r - 1) * (s - 1)
+            if p > 0:
+                q = -q
+            p = abs(p)
+            if 2 * p < min(3 * m * q - abs(step_tol * q), abs(e * q)):
+                e, d = d, p / q
+            else:
+                d = e = m
         else:
-            hi = mid
-    return 0.5 * (lo + hi)
+            d = e = m
+        a, fa = b, fb
+        b += d if abs(d) > step_tol else math.copysign(step_tol, m)
+        fb = f(b)
+    return b
 
 
 def chi_1(activation, sigma_w2: float, sigma_b2: float = 0.0, param=None) -> float:
@@ -199,8 +231,8 @@ def _c_star(phi, sigma_w2, sigma_b2, q, c1, tol=1e-13):
         return 1.0
     h = lambda c: (sigma_w2 * _expect2(phi, phi, q, c) + sigma_b2) / q - c
     lo, hi = 0.0, None
-    if h(lo) <= 0:
-        return 0.0                      # M(0) = 0: odd activation, sigma_b = 0
+    if h(lo) <= tol:
+        return 0.0                      # M(0) = 0 (to rounding): odd activation, sigma_b = 0
     for k in range(1, 48):              # h(1 - d) ~ -(chi_1 - 1) d for small d
         if h(1.0 - 2.0 ** -k) < 0:
             hi = 1.0 - 2.0 ** -k
