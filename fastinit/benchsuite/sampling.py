@@ -100,13 +100,14 @@ print(t1 - t0, t2 - t1)
 """
 
 
-def startup_times():
-    """(import seconds, first he_normal call seconds) in a fresh process with a warm cache."""
+def startup_times(repeats: int = 5):
+    """(import seconds, first he_normal call seconds) in a fresh process with a warm cache:
+    the medians of ``repeats`` processes."""
     subprocess.run([sys.executable, "-c", _STARTUP], check=True, capture_output=True)  # warm
     runs = [subprocess.run([sys.executable, "-c", _STARTUP], check=True, capture_output=True,
-                           text=True).stdout.split() for _ in range(5)]
-    imp = sorted(float(r[0]) for r in runs)[2]
-    first = sorted(float(r[1]) for r in runs)[2]
+                           text=True).stdout.split() for _ in range(repeats)]
+    imp = sorted(float(r[0]) for r in runs)[repeats // 2]
+    first = sorted(float(r[1]) for r in runs)[repeats // 2]
     return imp, first
 
 
