@@ -21,6 +21,8 @@ Processes may share one cache (Dask workers on a shared filesystem, parallel run
 a kernel by reading its index, adding a signature and writing the index back, so two processes
 saving two signatures of one kernel at once would lose one or map it to the other's code. Every
 fastinit kernel's save holds a lock on ``CACHE_DIR/.lock`` (POSIX lockf, which NFS honours).
+And two processes needing the same signature at once would each compile it: a process compiles
+a signature holding a lock of its own (``compiling``), and the other waits and loads it.
 """
 import contextlib
 import fcntl
@@ -29,8 +31,10 @@ import os
 import pathlib
 import shutil
 import tempfile
+import time
 
 from numba import config, njit
+from numba.core import event, sigutils
 
 _HERE = pathlib.Path(__file__).resolve().parent
 
@@ -117,6 +121,53 @@ def _serialise_saves(dispatcher):
     return dispatcher
 
 
+WAIT = 900.0    # seconds a process waits for another compiling the same signature
+
+
+@contextlib.contextmanager
+def compiling(dispatcher, args):
+    """Held while this process compiles (or loads) the signature ``args`` (a tuple of Numba
+    types) of ``dispatcher``: a process that finds it held waits, then loads what the holder
+    saved instead of compiling it again (a POSIX lock on a file in CACHE_DIR/.compiling; the
+    system drops it when its process dies). After WAIT seconds it compiles anyway."""
+    key = hashlib.sha256(f"{dispatcher.py_func.__module__}.{dispatcher.py_func.__qualname__}"
+                         f"{args}".encode()).hexdigest()[:20]
+    folder = os.path.join(CACHE_DIR, ".compiling")
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, key), "a") as f:
+        deadline, held = time.monotonic() + WAIT, False
+        while not held and time.monotonic() < deadline:
+            try:
+                fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                held = True
+            except OSError:
+                time.sleep(0.05)
+        try:
+            yield
+        finally:
+            if held:
+                fcntl.lockf(f, fcntl.LOCK_UN)
+
+
+def _one_compile_per_signature(dispatcher):
+    """The dispatcher compiles a signature in one process at a time (``compiling``): two
+    processes sharing the cache (tests in two processes, fastinit.warmup's, Dask workers on one
+    filesystem) compile each kernel once between them, not once each."""
+    if CACHE_DIR is None:
+        return dispatcher
+    compile_ = dispatcher.compile
+
+    def compile(sig):
+        args = sigutils.normalize_signature(sig)[0]
+        if tuple(args) in dispatcher.overloads:
+            return compile_(sig)
+        with event.trigger_event("numba:compiler_lock"), compiling(dispatcher, tuple(args)):
+            return compile_(sig)
+
+    dispatcher.compile = compile
+    return dispatcher
+
+
 def _decorator(**options):
     """njit with ``options``, caching into CACHE_DIR; usable as @jit and @jit(...)."""
     def decorate(fn=None, **more):
@@ -125,7 +176,7 @@ def _decorator(**options):
         previous = config.CACHE_DIR
         config.CACHE_DIR = CACHE_DIR or previous   # read once, when the cache is set up
         try:
-            return _serialise_saves(njit(fn, **options, **more))
+            return _one_compile_per_signature(_serialise_saves(njit(fn, **options, **more)))
         finally:
             config.CACHE_DIR = previous
     return decorate

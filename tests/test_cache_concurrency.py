@@ -54,3 +54,46 @@ def test_two_processes_saving_one_kernel_at_once_keep_both_signatures(tmp_path):
     f32, f64, hits, misses = res.stdout.split()
     assert float(f32) == float(f64) == 2016.0
     assert (int(hits), int(misses)) == (2, 0), "a signature was lost from the shared cache"
+
+
+HOLDER = textwrap.dedent("""
+    import os, sys, time, numba, numpy as np
+    from fastinit.kernels import _config, dense
+    held, waiting = sys.argv[1], sys.argv[2]
+    x = np.arange(64, dtype=np.float32)
+    with _config.compiling(dense.row_sum, (numba.typeof(x),)):
+        open(held, "w").close()                       # compiling: the other process starts
+        t0 = time.time()
+        while not os.path.exists(waiting) and time.time() - t0 < 60:
+            time.sleep(0.02)
+        time.sleep(1.0)                               # it is waiting on the lock by now
+        print(dense.row_sum(x), dense.row_sum.stats.cache_misses[(numba.typeof(x),)])
+""")
+
+WAITER = textwrap.dedent("""
+    import os, sys, time, numba, numpy as np
+    held, waiting = sys.argv[1], sys.argv[2]
+    t0 = time.time()
+    while not os.path.exists(held) and time.time() - t0 < 60:
+        time.sleep(0.02)
+    from fastinit.kernels import dense
+    x = np.arange(64, dtype=np.float32)
+    open(waiting, "w").close()
+    print(dense.row_sum(x), sum(dense.row_sum.stats.cache_hits.values()),
+          sum(dense.row_sum.stats.cache_misses.values()))
+""")
+
+
+def test_a_signature_another_process_is_compiling_is_loaded_not_compiled_again(tmp_path):
+    """Two processes needing one kernel at once (tests in two processes, a sweep and its
+    background compile): the second waits for the first and loads what it saved."""
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"))
+    marks = [str(tmp_path / "held"), str(tmp_path / "waiting")]
+    procs = [subprocess.Popen([sys.executable, "-c", code] + marks, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for code in (HOLDER, WAITER)]
+    (held, err_a), (waited, err_b) = [p.communicate(timeout=300) for p in procs]
+    assert procs[0].returncode == 0, err_a
+    assert procs[1].returncode == 0, err_b
+    assert held.split() == ["2016.0", "1"]                  # the holder compiled it
+    assert waited.split() == ["2016.0", "1", "0"]           # the other loaded it
