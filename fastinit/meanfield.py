@@ -224,7 +224,7 @@ def _c_star(phi, sigma_w2, sigma_b2, q, c1, tol=1e-13):
     M(1) = V(q*) / q* = 1, M'(1) = chi_1, and M is convex and increasing on [0, 1] (its
     derivatives are sigma_w^2 q^k E[phi^(k)(u1) phi^(k)(u2)] >= 0, Price's theorem). So with
     chi_1 <= 1 the map lies above the diagonal and every c climbs to 1; with chi_1 > 1, c = 1
-    repels and h(c) = M(c) - c, >= 0 at 0 and < 0 just below 1, has one root there: bisected.
+    repels and h(c) = M(c) - c, >= 0 at 0 and < 0 just below 1, has one root there (_brent).
     Iterating the map instead takes about xi_c steps, unbounded near the edge of chaos.
     """
     if c1 <= 1.0 + 1e-10:
@@ -240,13 +240,7 @@ def _c_star(phi, sigma_w2, sigma_b2, q, c1, tol=1e-13):
         lo = 1.0 - 2.0 ** -k
     if hi is None:                      # chi_1 - 1 below what the quadrature resolves
         return 1.0
-    while hi - lo > tol:
-        mid = 0.5 * (lo + hi)
-        if h(mid) > 0:
-            lo = mid
-        else:
-            hi = mid
-    return 0.5 * (lo + hi)
+    return _brent(h, lo, hi, tol)       # h(lo) >= 0 > h(hi)
 
 
 @dataclass(frozen=True)

@@ -176,7 +176,8 @@ def _idle_core() -> bool:
 
 
 class Ahead:
-    """Processes compiling groups in the background; ``wait()`` until they are done."""
+    """Processes compiling groups in the background. As a context manager: on leaving the
+    block, wait for them, or stop them when the block raised (Ctrl-C too)."""
 
     def __init__(self, tasks, jobs: int):
         context = multiprocessing.get_context("spawn")
@@ -189,10 +190,14 @@ class Ahead:
         for p in self.processes:
             p.join()
 
-    def stop(self) -> None:
-        for p in self.processes:
-            if p.is_alive():
-                p.terminate()
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, error, trace):
+        if kind is not None:
+            for p in self.processes:
+                if p.is_alive():
+                    p.terminate()
         self.wait()
 
 
@@ -208,14 +213,8 @@ def ahead(dtypes=("float32",), names=("network",), jobs: int | None = None):
     if not todo or _cores() < 2 or not _idle_core():
         yield None
         return
-    with compilelog.elsewhere():
-        running = Ahead(todo, jobs)
-        try:
-            yield running
-        except BaseException:
-            running.stop()
-            raise
-        running.wait()
+    with compilelog.elsewhere(), Ahead(todo, jobs) as running:
+        yield running
 
 
 def warmup(dtypes=DTYPES, jobs: int | None = None, names=tuple(GROUPS)) -> float:
@@ -227,13 +226,8 @@ def warmup(dtypes=DTYPES, jobs: int | None = None, names=tuple(GROUPS)) -> float
     todo = missing(dtypes, names)
     jobs = min(jobs or _cores(), len(todo))
     if jobs > 1 and _config.CACHE_DIR is not None:
-        with compilelog.elsewhere():
-            running = Ahead(todo, jobs)
-            try:
-                running.wait()
-            except BaseException:
-                running.stop()
-                raise
+        with compilelog.elsewhere(), Ahead(todo, jobs):
+            pass                        # leaving the block waits for them
     for name in _needed(names):         # load (or, without a cache, compile) them here
         for dt in dtypes:
             run_group(name, dt)

@@ -12,12 +12,10 @@ import pytest
 from fastinit import compilelog, warmup
 from test_newcomer import _cache_without, _run
 
-# a child process that runs fastinit.warmup and prints what it compiled itself and what the
-# cache lacks before and after
-PROBE = """
+# the start of a child process's script: ``compiled`` lists the kernels it compiles itself
+COMPILED_HERE = """
 import sys
 from numba.core import event
-import fastinit.warmup as w
 compiled = []
 class L(event.Listener):
     def on_start(self, ev):
@@ -25,6 +23,12 @@ class L(event.Listener):
     def on_end(self, ev):
         pass
 event.register("numba:compile", L())
+"""
+
+# a child process that runs fastinit.warmup and prints what it compiled itself and what the
+# cache lacks before and after
+PROBE = COMPILED_HERE + """
+import fastinit.warmup as w
 print(sorted(w.missing()))
 w.warmup(jobs=int(sys.argv[1]))
 print(sorted(set(compiled)))
@@ -87,19 +91,10 @@ def test_groups_spread_longest_first_onto_the_least_loaded_process():
 
 
 # a sweep in a child process whose cache lacks one network kernel: what this process compiled
-SWEEP = """
-import sys
-from numba.core import event
+SWEEP = COMPILED_HERE + """
 import fastinit.warmup
 from fastinit.sweep import run_sweep
 fastinit.warmup._idle_core = lambda: True      # however busy the tests keep this machine
-compiled = []
-class L(event.Listener):
-    def on_start(self, ev):
-        compiled.append(ev.data["dispatcher"].py_func.__qualname__)
-    def on_end(self, ev):
-        pass
-event.register("numba:compile", L())
 res = run_sweep({"name": "w", "grid": {"seed": [0]}, "train": {"epochs": 1, "width": 8, "depth": 1}},
                 sys.argv[1])
 print(res.ran, res.failed, "layer_moments" in compiled)
