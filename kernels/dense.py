@@ -39,7 +39,7 @@ from numba import prange
 
 from ._config import jit, pjit
 from . import activations, norm, rng
-from .gemm import MR_MAX, gemm, gemm_rows, transpose
+from .gemm import MR, gemm, gemm_rows, transpose
 
 Arch = namedtuple("Arch", ("dims", "ld", "woff", "boff", "act", "act_param", "skip",
                            "alpha_idx", "alpha_train", "dropout", "key", "stream", "norm",
@@ -332,8 +332,9 @@ def backward(p, g, arch, m, scratch, lay, bp, nb, step):
 
 @jit
 def _row_chunks(m, parts):
-    """Boundaries of `parts` chunks of m rows, each a multiple of MR_MAX rows but the last."""
-    chunk = ((m + parts - 1) // parts + MR_MAX - 1) // MR_MAX * MR_MAX
+    """Boundaries of `parts` chunks of m rows, each a multiple of MR rows (a block) but the
+    last."""
+    chunk = ((m + parts - 1) // parts + MR - 1) // MR * MR
     return chunk, (m + chunk - 1) // chunk
 
 

@@ -4,137 +4,127 @@
 
 C and B are row-major with row strides ``ldc`` and ``ldb``; A is read through two strides
 (``a_rs`` between rows, ``a_ks`` along K), so W and W^T are the same call. N must be a multiple
-of LANES (16 values): callers pad. An MR x (NV * LANES) block of C lives in vector registers
-while K streams past: per k, NV vector loads of a B row, MR broadcasts of A, MR * NV fused
-multiply-adds. Every C element is fma(a_k, b_k, acc) for k = 0, 1, ..., K-1 from acc = 0 (or C):
-exactly rounded, in one fixed order, so results do not depend on the blocking, the thread count
-or the machine's vector width (LLVM splits a 16-lane vector into whatever the CPU has).
+of LANES (16 values): callers pad. An MR x NR block of C lives in vector registers while K
+streams past: per k, two vector loads of a B row, MR broadcasts of A, 2 MR fused multiply-adds.
+Every C element is fma(a_k, b_k, acc) for k = 0, 1, ..., K-1 from acc = 0 (or C): exactly
+rounded, in one fixed order, so results do not depend on the blocking, the thread count or the
+machine's vector width.
 
-The micro-kernels are Numba intrinsics generated here for MR = 1..MR_MAX and NV = 1, 2;
-``gemm`` walks the blocks and picks the variant for each edge.
+The block fits the register file of the CPU Numba compiles for (``registers``): NR is two
+vector registers of the dtype (AVX-512: 32 float32 or 16 float64; AVX2: 16 or 8; SSE: 8 or 4)
+and MR = 8 rows with 32 vector registers, 6 with 16, so the 2 MR accumulators, two B vectors
+and a broadcast never spill. (A 32-column float32 block on an AVX2 machine needs 32 registers
+of its 16 and ran at a third of the speed.) The compiled code is cached per CPU, so the choice
+is made where the code runs. ``_block`` is one intrinsic: a switch over the block's rows (and,
+where N can end in half a block, its width) to a micro-kernel for each.
 """
+import numpy as np
 from llvmlite import ir
 from numba import types
 from numba.core import cgutils
+from numba.core.registry import cpu_target
 from numba.extending import intrinsic
 
 from ._config import jit
 
-LANES = 16   # values per vector block and padding granularity (float32: one zmm; float64: two)
-MR_MAX = 8   # rows of C per micro-kernel
+LANES = 16   # padding granularity of N (rows of activations, batches): a multiple of every NR
 
 
-def _block_kernel(mr, nv):
-    """Intrinsic: C[mr, nv*LANES] (+)= A[mr, kc] B[kc, nv*LANES] at the given offsets."""
-
-    @intrinsic
-    def block(typingctx, c, c_off, ldc, a, a_off, a_rs, a_ks, b, b_off, ldb, kc, accumulate):
-        sig = types.void(c, c_off, ldc, a, a_off, a_rs, a_ks, b, b_off, ldb, kc, accumulate)
-        is64 = c.dtype == types.float64
-        width = LANES // 2 if is64 else LANES  # elements per LLVM vector below; NV doubles it
-
-        def codegen(context, builder, sig, args):
-            tys = sig.args
-            i64 = ir.IntType(64)
-
-            def as_i64(k):
-                return context.cast(builder, args[k], tys[k], types.int64)
-
-            c_off, ldc, a_off, a_rs, a_ks, b_off, ldb, kc, acc_flag = (
-                as_i64(k) for k in (1, 2, 4, 5, 6, 8, 9, 10, 11))
-            cptr = context.make_array(tys[0])(context, builder, args[0]).data
-            aptr = context.make_array(tys[3])(context, builder, args[3]).data
-            bptr = context.make_array(tys[7])(context, builder, args[7]).data
-            fty = ir.DoubleType() if is64 else ir.FloatType()
-            vty = ir.VectorType(fty, width)
-            vptr = vty.as_pointer()
-            fma = cgutils.get_or_insert_function(
-                builder.module, ir.FunctionType(vty, [vty, vty, vty]),
-                f"llvm.fma.v{width}f{64 if is64 else 32}")
-            nvec = nv * (LANES // width)
-            zero = ir.Constant(vty, [0.0] * width)
-            accumulate = builder.icmp_signed("!=", acc_flag, ir.Constant(i64, 0))
-            const = lambda v: ir.Constant(i64, v)
-            slots = []
-            for r in range(mr):
-                row = []
-                for v in range(nvec):
-                    slot = cgutils.alloca_once(builder, vty)
-                    off = builder.add(c_off, builder.add(builder.mul(const(r), ldc),
-                                                         const(v * width)))
-                    p = builder.bitcast(builder.gep(cptr, [off]), vptr)
-                    builder.store(builder.select(accumulate, builder.load(p, align=4), zero),
-                                  slot)
-                    row.append((slot, p))
-                slots.append(row)
-            undef = ir.Constant(vty, ir.Undefined)
-            splat = ir.Constant(ir.VectorType(ir.IntType(32), width), [0] * width)
-            with cgutils.for_range(builder, kc) as loop:
-                k = loop.index
-                brow = builder.add(b_off, builder.mul(k, ldb))
-                bvec = [builder.load(builder.bitcast(
-                    builder.gep(bptr, [builder.add(brow, const(v * width))]), vptr), align=4)
-                    for v in range(nvec)]
-                acol = builder.add(a_off, builder.mul(k, a_ks))
-                for r in range(mr):
-                    s = builder.load(builder.gep(aptr, [builder.add(acol,
-                                                                    builder.mul(const(r), a_rs))]))
-                    sv = builder.shuffle_vector(
-                        builder.insert_element(undef, s, ir.Constant(ir.IntType(32), 0)),
-                        undef, splat)
-                    for v in range(nvec):
-                        slot = slots[r][v][0]
-                        builder.store(builder.call(fma, [sv, bvec[v], builder.load(slot)]), slot)
-            for row in slots:
-                for slot, p in row:
-                    builder.store(builder.load(slot), p, align=4)
-            return context.get_dummy_value()
-
-        return sig, codegen
-
-    return block
+def registers(features: str | None = None) -> tuple[int, int]:
+    """(bytes per vector register, vector registers) of the CPU Numba compiles for (its target
+    features, NUMBA_CPU_FEATURES included), or of a ``+avx2,-avx512f,...`` feature string."""
+    if features is None:
+        features = cpu_target.target_context.codegen()._get_host_cpu_features()
+    on = {f[1:] for f in features.split(",") if f.startswith("+")}
+    if "avx512f" in on:
+        return 64, 32
+    return (32 if "avx" in on else 16), 16
 
 
-_k11, _k21, _k31, _k41, _k51, _k61, _k71, _k81 = (_block_kernel(m, 1) for m in range(1, 9))
-_k12, _k22, _k32, _k42, _k52, _k62, _k72, _k82 = (_block_kernel(m, 2) for m in range(1, 9))
+VBYTES, NREGS = registers()
+MR = 8 if NREGS >= 32 else 6     # rows of C per block: 2 MR accumulators + 3 fit the registers
+_ROW0 = np.int64(0)              # an int64, not a literal: a literal 0 is a second signature
 
 
-@jit(forceinline=True)
-def _block(mr, two, c, co, ldc, a, ao, a_rs, a_ks, b, bo, ldb, kc, acc):
-    if two:
-        if mr == 8:
-            _k82(c, co, ldc, a, ao, a_rs, a_ks, b, bo, ldb, kc, acc)
-        elif mr == 7:
-            _k72(c, co, ldc, a, ao, a_rs, a_ks, b, bo, ldb, kc, acc)
-        elif mr == 6:
-            _k62(c, co, ldc, a, ao, a_rs, a_ks, b, bo, ldb, kc, acc)
-        elif mr == 5:
-            _k52(c, co, ldc, a, ao, a_rs, a_ks, b, bo, ldb, kc, acc)
-        elif mr == 4:
-            _k42(c, co, ldc, a, ao, a_rs, a_ks, b, bo, ldb, kc, acc)
-        elif mr == 3:
-            _k32(c, co, ldc, a, ao, a_rs, a_ks, b, bo, ldb, kc, acc)
-        elif mr == 2:
-            _k22(c, co, ldc, a, ao, a_rs, a_ks, b, bo, ldb, kc, acc)
-        else:
-            _k12(c, co, ldc, a, ao, a_rs, a_ks, b, bo, ldb, kc, acc)
-    else:
-        if mr == 8:
-            _k81(c, co, ldc, a, ao, a_rs, a_ks, b, bo, ldb, kc, acc)
-        elif mr == 7:
-            _k71(c, co, ldc, a, ao, a_rs, a_ks, b, bo, ldb, kc, acc)
-        elif mr == 6:
-            _k61(c, co, ldc, a, ao, a_rs, a_ks, b, bo, ldb, kc, acc)
-        elif mr == 5:
-            _k51(c, co, ldc, a, ao, a_rs, a_ks, b, bo, ldb, kc, acc)
-        elif mr == 4:
-            _k41(c, co, ldc, a, ao, a_rs, a_ks, b, bo, ldb, kc, acc)
-        elif mr == 3:
-            _k31(c, co, ldc, a, ao, a_rs, a_ks, b, bo, ldb, kc, acc)
-        elif mr == 2:
-            _k21(c, co, ldc, a, ao, a_rs, a_ks, b, bo, ldb, kc, acc)
-        else:
-            _k11(c, co, ldc, a, ao, a_rs, a_ks, b, bo, ldb, kc, acc)
+def _emit(context, builder, tys, args, mr, nvec, vty):
+    """The micro-kernel: C[mr, nvec vectors] (+)= A[mr, kc] B[kc, nvec vectors] at the offsets
+    in args (gemm's, after mr and two), one vector of vty per register."""
+    i64 = ir.IntType(64)
+    c_off, ldc, a_off, a_rs, a_ks, b_off, ldb, kc, acc_flag = (
+        context.cast(builder, args[k], tys[k], types.int64) for k in (3, 4, 6, 7, 8, 10, 11,
+                                                                        12, 13))
+    cptr = context.make_array(tys[2])(context, builder, args[2]).data
+    aptr = context.make_array(tys[5])(context, builder, args[5]).data
+    bptr = context.make_array(tys[9])(context, builder, args[9]).data
+    width = vty.count
+    vptr = vty.as_pointer()
+    fma = cgutils.get_or_insert_function(
+        builder.module, ir.FunctionType(vty, [vty, vty, vty]),
+        f"llvm.fma.v{width}f{64 if isinstance(vty.element, ir.DoubleType) else 32}")
+    zero = ir.Constant(vty, [0.0] * width)
+    accumulate = builder.icmp_signed("!=", acc_flag, ir.Constant(i64, 0))
+    const = lambda v: ir.Constant(i64, v)
+    slots = []
+    for r in range(mr):
+        row = []
+        for v in range(nvec):
+            slot = cgutils.alloca_once(builder, vty)
+            off = builder.add(c_off, builder.add(builder.mul(const(r), ldc), const(v * width)))
+            p = builder.bitcast(builder.gep(cptr, [off]), vptr)
+            builder.store(builder.select(accumulate, builder.load(p, align=4), zero), slot)
+            row.append((slot, p))
+        slots.append(row)
+    undef = ir.Constant(vty, ir.Undefined)
+    splat = ir.Constant(ir.VectorType(ir.IntType(32), width), [0] * width)
+    with cgutils.for_range(builder, kc) as loop:
+        k = loop.index
+        brow = builder.add(b_off, builder.mul(k, ldb))
+        bvec = [builder.load(builder.bitcast(builder.gep(bptr, [builder.add(brow,
+                                                                          const(v * width))]),
+                                             vptr), align=4) for v in range(nvec)]
+        acol = builder.add(a_off, builder.mul(k, a_ks))
+        for r in range(mr):
+            s = builder.load(builder.gep(aptr, [builder.add(acol, builder.mul(const(r), a_rs))]))
+            sv = builder.shuffle_vector(
+                builder.insert_element(undef, s, ir.Constant(ir.IntType(32), 0)), undef, splat)
+            for v in range(nvec):
+                slot = slots[r][v][0]
+                builder.store(builder.call(fma, [sv, bvec[v], builder.load(slot)]), slot)
+    for row in slots:
+        for slot, p in row:
+            builder.store(builder.load(slot), p, align=4)
+
+
+@intrinsic
+def _block(typingctx, mr, two, c, c_off, ldc, a, a_off, a_rs, a_ks, b, b_off, ldb, kc,
+           accumulate):
+    """C[mr, NR] (+)= A[mr, kc] B[kc, NR] (two) or C[mr, NR / 2] (not two), mr = 1..MR."""
+    sig = types.void(mr, two, c, c_off, ldc, a, a_off, a_rs, a_ks, b, b_off, ldb, kc, accumulate)
+    is64 = c.dtype == types.float64
+    width = VBYTES // (8 if is64 else 4)       # values per vector register
+    half = 2 * width > LANES                   # can N end in half a block? (gemm_rows)
+
+    def codegen(context, builder, sig, args):
+        vty = ir.VectorType(ir.DoubleType() if is64 else ir.FloatType(), width)
+        i64 = ir.IntType(64)
+        rows = context.cast(builder, args[0], sig.args[0], types.int64)
+        key = builder.mul(rows, ir.Constant(i64, 2))
+        if half:
+            key = builder.add(key, builder.zext(context.cast(builder, args[1], sig.args[1],
+                                                             types.boolean), i64))
+        done = builder.append_basic_block("block.done")
+        switch = builder.switch(key, done)
+        for r in range(1, MR + 1):
+            for nvec in ((1, 2) if half else (2,)):
+                bb = builder.append_basic_block(f"block.{r}x{nvec}")
+                switch.add_case(ir.Constant(i64, 2 * r + (nvec - 1 if half else 0)), bb)
+                builder.position_at_end(bb)
+                _emit(context, builder, sig.args, args, r, nvec, vty)
+                builder.branch(done)
+        builder.position_at_end(done)
+        return context.get_dummy_value()
+
+    return sig, codegen
 
 
 @jit
@@ -144,22 +134,17 @@ def gemm(c, c_off, ldc, a, a_off, a_rs, a_ks, b, b_off, ldb, m, n, k, accumulate
     C at c[c_off + i * ldc + j], A at a[a_off + i * a_rs + p * a_ks], B at b[b_off + p * ldb + j].
     accumulate = 0 overwrites C, 1 adds to it. k = 0 writes zeros (or leaves C).
     """
-    nr = 2 * LANES
-    for j0 in range(0, n, nr):
-        two = n - j0 >= nr
-        for i0 in range(0, m, MR_MAX):
-            _block(min(MR_MAX, m - i0), two, c, c_off + i0 * ldc + j0, ldc, a, a_off + i0 * a_rs,
-                   a_rs, a_ks, b, b_off + j0, ldb, k, accumulate)
+    gemm_rows(c, c_off, ldc, a, a_off, a_rs, a_ks, b, b_off, ldb, _ROW0, m, n, k, accumulate)
 
 
 @jit
 def gemm_rows(c, c_off, ldc, a, a_off, a_rs, a_ks, b, b_off, ldb, i0, i1, n, k, accumulate):
     """Rows i0..i1-1 of gemm: the unit of work when one product is split across threads."""
-    nr = 2 * LANES
-    for j0 in range(0, n, nr):
-        two = n - j0 >= nr
-        for r0 in range(i0, i1, MR_MAX):
-            _block(min(MR_MAX, i1 - r0), two, c, c_off + r0 * ldc + j0, ldc, a,
+    w = 2 * (VBYTES // c.itemsize)            # NR: two vector registers of c's dtype
+    for j0 in range(0, n, w):
+        two = n - j0 >= w
+        for r0 in range(i0, i1, MR):
+            _block(min(MR, i1 - r0), two, c, c_off + r0 * ldc + j0, ldc, a,
                    a_off + r0 * a_rs, a_rs, a_ks, b, b_off + j0, ldb, k, accumulate)
 
 

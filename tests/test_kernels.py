@@ -1,4 +1,8 @@
 """Low-level kernels against NumPy: the GEMM micro-kernels and the register transpose."""
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -27,7 +31,7 @@ def test_gemm_against_numpy(m, n, k, a_transposed, dtype):
 
 
 def test_gemm_blocking_does_not_change_bits():
-    """Rows computed in an 8-row block or alone are the same fma chain."""
+    """Rows computed in a whole block or alone are the same fma chain."""
     g = np.random.default_rng(0)
     a = g.standard_normal((13, 40)).astype(np.float32)
     b = g.standard_normal((40, 32)).astype(np.float32)
@@ -38,6 +42,50 @@ def test_gemm_blocking_does_not_change_bits():
         gemm.gemm_rows(split.ravel(), 0, 32, a.ravel(), 0, 40, 1, b.ravel(), 0, 32, r0, r1, 32,
                        40, 0)
     np.testing.assert_array_equal(whole, split)
+
+
+def test_registers_from_target_features():
+    """The block fits the register file the compiled code runs on (see gemm.py)."""
+    assert gemm.registers("+avx,+avx2,+fma,-avx512f,+sse2") == (32, 16)
+    assert gemm.registers("+avx,+avx2,+avx512f,+avx512vl") == (64, 32)
+    assert gemm.registers("+sse2,-avx,-avx2") == (16, 16)
+    assert gemm.registers("") == (16, 16)
+    assert gemm.VBYTES in (16, 32, 64) and gemm.MR == (8 if gemm.NREGS == 32 else 6)
+
+
+_BLOCKING = """
+import sys
+import numpy as np
+import fastinit.kernels.gemm as g
+g.VBYTES, g.NREGS = int(sys.argv[1]), int(sys.argv[2])   # before anything compiles
+g.MR = 8 if g.NREGS >= 32 else 6
+rng = np.random.default_rng(0)
+out = []
+for dtype in (np.float32, np.float64):
+    for m, n, k in ((1, 16, 3), (7, 16, 5), (13, 48, 29), (17, 80, 9), (8, 32, 0)):
+        a = rng.standard_normal((m, k)).astype(dtype)
+        b = rng.standard_normal((k, n)).astype(dtype)
+        c = np.full((m, n), 0.5, dtype=dtype)
+        g.gemm(c.ravel(), 0, n, a.ravel(), 0, k, 1, b.ravel(), 0, n, m, n, k, 1)
+        want = 0.5 + a.astype(float) @ b.astype(float)
+        assert np.allclose(c, want, rtol=1e-4, atol=1e-4 * max(1, k)), (dtype, m, n, k)
+        out.append(c.tobytes())
+sys.stdout.buffer.write(b"".join(out))
+"""
+
+
+def test_every_register_blocking_gives_the_same_bits(tmp_path):
+    """The AVX-512, AVX2 and SSE blockings (MR rows x two vectors, with or without a half-width
+    edge block) compute every element as the same fma chain: the same bits. Each runs in a
+    process of its own with an empty cache (the blocking is fixed when a kernel compiles)."""
+    outs = {}
+    for vbytes, nregs in ((64, 32), (32, 16), (16, 16)):
+        env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / f"cache{vbytes}"))
+        run = subprocess.run([sys.executable, "-c", _BLOCKING, str(vbytes), str(nregs)],
+                             capture_output=True, env=env, timeout=600)
+        assert run.returncode == 0, run.stderr.decode()[-2000:]
+        outs[vbytes] = run.stdout
+    assert outs[64] == outs[32] == outs[16]
 
 
 @pytest.mark.parametrize("rows,cols", [(16, 16), (37, 50), (64, 64), (5, 3), (32, 17), (1, 40)])
