@@ -10,13 +10,14 @@ Every C element is fma(a_k, b_k, acc) for k = 0, 1, ..., K-1 from acc = 0 (or C)
 rounded, in one fixed order, so results do not depend on the blocking, the thread count or the
 machine's vector width.
 
-The block fits the register file of the CPU Numba compiles for (``registers``): NR is two
-vector registers of the dtype (AVX-512: 32 float32 or 16 float64; AVX2: 16 or 8; SSE: 8 or 4)
-and MR = 8 rows with 32 vector registers, 6 with 16, so the 2 MR accumulators, two B vectors
-and a broadcast never spill. (A 32-column float32 block on an AVX2 machine needs 32 registers
-of its 16 and ran at a third of the speed.) The compiled code is cached per CPU, so the choice
-is made where the code runs. ``_block`` is one intrinsic: a switch over the block's rows (and,
-where N can end in half a block, its width) to a micro-kernel for each.
+The block fits the register file of the CPU Numba compiles for: NR is two vector registers
+of the dtype (``vector_bytes``; AVX-512: 32 float32 or 16 float64, AVX2: 16 or 8, SSE: 8 or 4)
+and MR = 6 rows, so the 12 accumulators, two B vectors and a broadcast fit in 16 registers
+(AVX2, SSE) and, where LLVM prefers 256-bit vectors on an AVX-512 CPU and splits each in two,
+in 32. (A 32-column float32 block of 8 rows needs 32 of AVX2's 16 registers: it ran at a third
+of the speed.) Compiled code is cached per CPU, so the choice is made where the code runs.
+``_block`` is one intrinsic: a switch over the block's rows (and, where N can end in half a
+block, its width) to a micro-kernel for each.
 """
 import numpy as np
 from llvmlite import ir
@@ -30,19 +31,17 @@ from ._config import jit
 LANES = 16   # padding granularity of N (rows of activations, batches): a multiple of every NR
 
 
-def registers(features: str | None = None) -> tuple[int, int]:
-    """(bytes per vector register, vector registers) of the CPU Numba compiles for (its target
-    features, NUMBA_CPU_FEATURES included), or of a ``+avx2,-avx512f,...`` feature string."""
+def vector_bytes(features: str | None = None) -> int:
+    """Bytes per vector register of the CPU Numba compiles for (its target features,
+    NUMBA_CPU_FEATURES included), or of a ``+avx2,-avx512f,...`` feature string."""
     if features is None:
         features = cpu_target.target_context.codegen()._get_host_cpu_features()
     on = {f[1:] for f in features.split(",") if f.startswith("+")}
-    if "avx512f" in on:
-        return 64, 32
-    return (32 if "avx" in on else 16), 16
+    return 64 if "avx512f" in on else 32 if "avx" in on else 16
 
 
-VBYTES, NREGS = registers()
-MR = 8 if NREGS >= 32 else 6     # rows of C per block: 2 MR accumulators + 3 fit the registers
+VBYTES = vector_bytes()
+MR = 6                           # rows of C per block (see the docstring)
 _ROW0 = np.int64(0)              # an int64, not a literal: a literal 0 is a second signature
 
 
