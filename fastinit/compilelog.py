@@ -96,6 +96,8 @@ class _Compiles(event.Listener):
             return
         n = _NOTICE
         with n.lock:
+            if n.depth == 0:      # began before this listener was registered (fastinit
+                return            # imported while Numba compiled): not ours to time
             n.depth -= 1
             if n.depth:
                 return
@@ -122,7 +124,9 @@ class _Clock(event.Listener):
 
     def on_end(self, ev):
         local = self.local
-        local.depth = getattr(local, "depth", 1) - 1
+        if getattr(local, "depth", 0) == 0:     # began before the listener was registered
+            return
+        local.depth -= 1
         if local.depth == 0:
             local.seconds = getattr(local, "seconds", 0.0) + time.perf_counter() - local.started
 

@@ -32,8 +32,9 @@ F32 = np.float32
 def exp_f32(x):
     """e^x for float32, vectorisable; arguments are clamped to [-87.3, 88.3] (no inf)."""
     x = min(max(x, F32(-87.3)), F32(88.3))
-    n = math.floor(x * F32(1.44269504088896341) + F32(0.5))
-    r = x - n * F32(0.693359375) - n * F32(-2.12194440e-4)
+    n = np.floor(x * F32(1.44269504088896341) + F32(0.5))   # a float: math.floor's int64
+    nd = np.float64(n)            # would not vectorise on AVX2 (no float -> int64 instruction)
+    r = x - nd * F32(0.693359375) - nd * F32(-2.12194440e-4)
     p = (((((F32(1.9875691500E-4) * r + F32(1.3981999507E-3)) * r + F32(8.3334519073E-3)) * r
            + F32(4.1665795894E-2)) * r + F32(1.6666665459E-1)) * r + F32(5.0000001201E-1))
     y = p * r * r + r + F32(1.0)

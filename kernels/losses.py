@@ -29,17 +29,29 @@ CROSS_ENTROPY, MSE, BCE, MSE_SUM = 0, 1, 2, 3
 
 @jit
 def cross_entropy(z, ldz, nc, nb, y, dz, work):
-    """Softmax cross-entropy; work holds at least 2 * ldz values."""
+    """Softmax cross-entropy; work holds at least 4 * ldz values. Every loop runs along the
+    batch (contiguous), so it vectorises: the row maximum and the argmax (first maximum) in one
+    pass over the classes, the exponentials and their sums, the log-sum-exp; only the label's
+    logit is gathered one sample at a time."""
     f32 = z.itemsize == 4
+    t = z.dtype.type
     mx = work[:ldz]
     se = work[ldz:2 * ldz]
+    best = work[2 * ldz:3 * ldz]           # the first maximum's value and class, per sample
+    arg = work[3 * ldz:4 * ldz]
     for b in range(nb):
         mx[b] = z[b]
+        best[b] = z[b]
+        arg[b] = 0.0
         se[b] = 0.0
     for c in range(1, nc):
         row = z[c * ldz:c * ldz + nb]
+        tc = t(c)
         for b in range(nb):
             mx[b] = max(mx[b], row[b])
+            later = row[b] > best[b]
+            best[b] = row[b] if later else best[b]
+            arg[b] = tc if later else arg[b]
     for c in range(nc):
         row = z[c * ldz:c * ldz + nb]
         drow = dz[c * ldz:c * ldz + nb]
@@ -53,24 +65,25 @@ def cross_entropy(z, ldz, nc, nb, y, dz, work):
                 e = math.exp(row[b] - mx[b])
                 drow[b] = e
                 se[b] += e
-    t = z.dtype.type
     inv_nb = t(1.0) / t(nb)
     for c in range(nc):
         drow = dz[c * ldz:c * ldz + nb]
         for b in range(nb):
             drow[b] = drow[b] / se[b] * inv_nb
+    lse = best                             # the maxima are read no more
+    if f32:
+        for b in range(nb):
+            lse[b] = mx[b] + log_f32(se[b])
+    else:
+        for b in range(nb):
+            lse[b] = mx[b] + math.log(se[b])
     loss = 0.0
     correct = 0.0
     for b in range(nb):
         label = y[b]
         dz[label * ldz + b] -= inv_nb
-        lse = mx[b] + (log_f32(se[b]) if f32 else math.log(se[b]))
-        loss += np.float64(lse - z[label * ldz + b])
-        best = 0
-        for c in range(1, nc):
-            if z[c * ldz + b] > z[best * ldz + b]:
-                best = c
-        correct += 1.0 if best == label else 0.0
+        loss += np.float64(lse[b] - z[label * ldz + b])
+        correct += 1.0 if arg[b] == label else 0.0
     return loss, correct
 
 

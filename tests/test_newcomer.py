@@ -135,6 +135,25 @@ def test_a_population_stores_compile_time_apart_and_reports_say_it_once(compiles
     assert "<td>1000.0</td>" in report_html._table(rows)            # ms/run: training only
 
 
+def test_a_compile_begun_before_fastinit_was_imported_is_left_untimed():
+    """fastinit imported while Numba compiles (a cached kernel's environment can import it):
+    its listeners see an end without its start. They ignore it (it raised AttributeError, and
+    the notice's depth went negative), then time the next compile as usual."""
+    from numba.core import event
+    dispatcher = kernels.gemm.gemm_rows
+    end = event.Event("numba:compile", event.EventStatus.END, data={"dispatcher": dispatcher})
+    start = event.Event("numba:compile", event.EventStatus.START, data={"dispatcher": dispatcher})
+    clock = compilelog._Clock()
+    clock.on_end(end)
+    assert not hasattr(clock.local, "seconds")
+    clock.on_start(start)
+    clock.on_end(end)
+    assert clock.local.seconds >= 0 and clock.local.depth == 0
+    assert compilelog._NOTICE.depth == 0
+    compilelog._Compiles().on_end(end)
+    assert compilelog._NOTICE.depth == 0
+
+
 def test_the_summary_line_states_compile_time_once():
     assert cli.timing_line(120, 5.04, 70.0, 71.26) == (
         "120 runs trained in 5.0 s (plus 71.3 s compiling the kernels for this machine, "
