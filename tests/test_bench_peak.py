@@ -1,5 +1,6 @@
-"""The benchmark's single-thread peak is measured on one thread or not at all (never a timing
-assertion here: only that the thread limit is applied, checked, and its failure said)."""
+"""The benchmark's single-thread peak is measured on one thread or not at all, and its cold
+start on empty caches (never a timing assertion here: only that the thread limit is applied,
+checked, and its failure said, and which cache each cold run starts from)."""
 import contextlib
 import os
 import sys
@@ -39,3 +40,22 @@ def test_without_threadpoolctl_the_peak_says_what_to_install(monkeypatch):
 def test_the_peak_line_gives_the_value_or_the_reason():
     assert training.peak_line(97.25).endswith("checked): 97.2 GFLOP/s")
     assert training.peak_line(None, "why") == "Single-thread sgemm peak: not measured: why"
+
+
+def test_each_cold_start_workload_gets_a_cache_of_its_own(monkeypatch):
+    """The demo's "cold: empty cache" row was measured on the cache the train workload had
+    just filled (12.5 s compiling instead of a minute): each workload now starts empty."""
+    from fastinit.benchsuite import coldstart
+    seen = []
+
+    def fake(name, cache_dir):
+        seen.append((name, sorted(os.listdir(cache_dir))))
+        with open(os.path.join(cache_dir, f"{name}.nbi"), "w"):     # what compiling leaves
+            pass
+        return {"wall": 1.0, "compiling": 0.5}
+
+    monkeypatch.setattr(coldstart, "run", fake)
+    text, rows = coldstart.main(quick=False)
+    assert seen == [("train", []), ("train", ["train.nbi"]), ("demo", []),
+                    ("demo", ["demo.nbi"])]
+    assert [r["workload"] for r in rows] == ["train", "demo"] and "| fastinit demo" in text

@@ -1,7 +1,7 @@
 """Cold start: how long a new machine waits for fastinit's kernels, and how long a warm one.
 
 Each workload runs twice, each time in a new Python process, both with the same Numba cache
-directory, empty at first: the first process compiles every kernel the workload needs (cold: a
+directory of its own, empty at first (never one another workload filled): the first process compiles every kernel the workload needs (cold: a
 new machine, a fresh CI run, a Dask worker on a new node), the second loads them from the disk
 cache (warm: every later process). Reported: each process's wall seconds from its first import
 to done, and the seconds the cold one spent compiling (fastinit.compilelog).
@@ -50,13 +50,12 @@ def main(quick: bool = False, cache_dir: str | None = None) -> tuple[str, list[d
     """Markdown table and rows: each workload cold, then warm. ``cache_dir``: a cache to use
     instead of a new empty one (an existing cache makes both runs warm: a smoke test)."""
     rows = []
-    with tempfile.TemporaryDirectory(prefix="fastinit-cold-") as fresh:
-        for name in (["train"] if quick else ["train", "demo"]):
+    for name in (["train"] if quick else ["train", "demo"]):
+        with tempfile.TemporaryDirectory(prefix=f"fastinit-cold-{name}-") as fresh:  # its own
             cold = run(name, cache_dir or fresh)
             warm = run(name, cache_dir or fresh)
-            rows.append({"workload": name, "cold": cold["wall"],
-                         "compiling": cold["compiling"], "warm": warm["wall"],
-                         "warm_compiling": warm["compiling"]})
+        rows.append({"workload": name, "cold": cold["wall"], "compiling": cold["compiling"],
+                     "warm": warm["wall"], "warm_compiling": warm["compiling"]})
     lines = ["| workload | cold: empty cache (s) | of which compiling (s) | warm: disk cache (s) |",
              "|---|---|---|---|"]
     lines += [f"| {WORKLOADS[r['workload']]} | {r['cold']:.1f} | {r['compiling']:.1f} | "
