@@ -250,13 +250,14 @@ def checked_spec(spec, max_runs: int = MAX_RUNS, local: bool = False) -> tuple[S
     trains: loaded and validated (load_spec), the grid counted against ``max_runs``
     (check_size), every run able to start (fastinit.preflight.check_runs). A SpecError
     otherwise; fastinit.sweepprofile checks a spec with this too. ``local``: the runs train in
-    this process, so the network kernels the cache lacks compile in other processes while the
-    runs are checked (fastinit.warmup.ahead), done when this returns."""
+    this process, so the training kernels the cache lacks compile in another process while
+    this one checks the runs and compiles the evaluation kernels (fastinit.warmup.ahead),
+    done when this returns."""
     sp = load_spec(spec)
     total = check_size(sp, max_runs)
     dtypes = sorted({str(np.dtype(d)) for d in sp.values("dtype")}) if local else ()
     with warmup.ahead(dtypes) as compiling:
-        check_runs(sp, ready=compiling.wait if compiling is not None else None)
+        check_runs(sp, ready=None if compiling is None else lambda: compiling.join(dtypes))
     return sp, total
 
 

@@ -1,16 +1,16 @@
 """Compiling the kernels before a run needs them, in parallel processes: ``fastinit warmup``.
 
-Numba compiles in one thread of a process at a time. The kernels fall into groups that share
-their helpers: the network group (evaluate, gradients, train, statistics: every one calls the
-same forward and backward passes, which a process compiles once and reuses) is most of the
-work, a chain no second process could shorten; sampling, the profiler's replays and the
-row-split epoch are independent of it. So the groups, one per dtype, are what runs in
-parallel: ``warmup`` spreads them over ``jobs`` processes (spawned, not forked: a fork would
-copy Numba's threads) that save what they compile into the on-disk cache (kernels/_config.py,
-whose saves are locked); this process then loads each kernel from the cache in milliseconds.
+Numba compiles in one thread of a process at a time. The kernels fall into groups: training
+(the epoch), evaluation (evaluate, gradients, statistics), sampling, the profiler's replays and
+the row-split epoch. The first two call the same forward and backward passes; two processes
+compiling them at once compile each shared helper once between them (one compiles it under a
+lock, the other waits and loads it from the cache: kernels/_config.py ``compiling``). The
+groups, one per dtype, are what runs in parallel: ``warmup`` spreads them over ``jobs``
+processes (spawned, not forked: a fork would copy Numba's threads) that save what they compile
+into the on-disk cache; this process then loads each kernel from the cache in milliseconds.
 ``ahead`` does the same in the background while this process does other work: a sweep checks
-its spec (drawing its schemes: the sampling group) while another core compiles the network
-group, and waits for it before anything trains.
+its spec (drawing its schemes compiles the samplers) and compiles the evaluation group while
+another core compiles the training group, and waits for it before anything trains.
 
 A group calls the public API on tiny inputs, so it compiles exactly the signatures a real run
 uses. ``missing`` tells the groups whose kernels the cache lacks for this machine (Numba keys
@@ -53,7 +53,7 @@ def _net(dtype, n=2):
     return MLP([4, 8, 3], n=n, seed=0, dtype=dtype)
 
 
-def _train(dtype):
+def _training(dtype):
     x, y = _data(40, 4, 3)
     for loss in ("cross_entropy", "mse", "bce"):
         train(_net(dtype), (x, y if loss == "cross_entropy" else np.eye(3)[y]), epochs=1,
@@ -65,12 +65,11 @@ def _split(dtype):
     train(MLP([64, 128, 128, 10], n=1, seed=0, dtype=dtype), (x, y), epochs=1, batch_size=128)
 
 
-def _network(dtype):
+def _evaluation(dtype):
     x, y = _data(40, 4, 3)
     net = _net(dtype)
     net.forward(x)
     net.gradients(x, y)
-    _train(dtype)
     layer_statistics(net, x)
     unit_statistics(net, ranks=False)
 
@@ -84,8 +83,9 @@ def _profile(dtype):
 # name: (the group, the kernels whose cached code says it is done, its cold compile seconds
 # on one core of a 2-core AMD EPYC, float32: for spreading the groups over processes)
 GROUPS = {
-    "network": (_network, (kernels.train.evaluate, kernels.train.gradients,
-                           kernels.train.train_epoch, kernels.stats.layer_moments), 75),
+    "training": (_training, (kernels.train.train_epoch,), 45),
+    "evaluation": (_evaluation, (kernels.train.evaluate, kernels.train.gradients,
+                                 kernels.stats.layer_moments), 40),
     "split": (_split, (kernels.train.train_epoch_split,), 35),
     "sampling": (_sampling, (kernels.sampling.normal_fill, kernels.sampling.orthogonal_fill,
                              kernels.sampling.truncnorm_fill, kernels.sampling.sparse_zero), 19),
@@ -190,6 +190,13 @@ class Ahead:
         for p in self.processes:
             p.join()
 
+    def join(self, dtypes, here=("evaluation",)) -> None:
+        """Compile (or load) the groups ``here`` in this process meanwhile, then wait."""
+        for name in here:
+            for dt in dtypes:
+                run_group(name, dt)
+        self.wait()
+
     def __enter__(self):
         return self
 
@@ -202,7 +209,7 @@ class Ahead:
 
 
 @contextmanager
-def ahead(dtypes=("float32",), names=("network",), jobs: int | None = None):
+def ahead(dtypes=("float32",), names=("training",), jobs: int | None = None):
     """Compile the groups the cache lacks in other processes while the block runs; on leaving
     it, wait for them (or, when the block raised, stop them). Yields the Ahead (``wait()`` to
     wait sooner), or None when there is nothing to compile, no writable cache, one core or no

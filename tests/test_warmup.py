@@ -70,7 +70,7 @@ def test_a_warm_cache_needs_nothing():
 
 
 def test_nothing_compiles_ahead_without_an_idle_core(monkeypatch):
-    monkeypatch.setattr(warmup, "missing", lambda *a: [("network", "float32")])
+    monkeypatch.setattr(warmup, "missing", lambda *a: [("training", "float32")])
     monkeypatch.setattr(warmup, "_cores", lambda: 2)
     monkeypatch.setattr(warmup, "_idle_cores", lambda: 1.2)      # one busy beside this one
     with warmup.ahead() as compiling:
@@ -86,26 +86,28 @@ def test_groups_spread_longest_first_onto_the_least_loaded_process():
     tasks = [(g, d) for g in warmup.GROUPS for d in warmup.DTYPES]
     shares = warmup._shares(tasks, 2)
     assert sorted(t for s in shares for t in s) == sorted(tasks)
-    assert [s[0][0] for s in shares] == ["network", "network"]
+    assert [s[0][0] for s in shares] == ["training", "training"]
     assert warmup._shares(tasks[:1], 4) == [tasks[:1]]
 
 
-# a sweep in a child process whose cache lacks one network kernel: what this process compiled
+# a sweep in a child process whose cache lacks a training and an evaluation kernel: which of
+# them this process compiled itself
 SWEEP = COMPILED_HERE + """
 import fastinit.warmup
 from fastinit.sweep import run_sweep
 fastinit.warmup._idle_core = lambda: True      # however busy the tests keep this machine
 res = run_sweep({"name": "w", "grid": {"seed": [0]}, "train": {"epochs": 1, "width": 8, "depth": 1}},
                 sys.argv[1])
-print(res.ran, res.failed, "layer_moments" in compiled)
+print(res.ran, res.failed, "train_epoch" in compiled, "layer_moments" in compiled)
 """
 
 
-def test_a_sweep_compiles_the_network_kernels_in_another_process(tmp_path):
+def test_a_sweep_compiles_training_in_another_process_and_evaluation_here(tmp_path):
     cache = _cache_without(tmp_path / "numba", "stats.layer_moments")
+    _cache_without(cache, "train.train_epoch")
     res = _run([sys.executable, "-c", SWEEP, str(tmp_path / "w.db")], cache)
     assert res.returncode == 0, res.stderr
-    assert res.stdout.split() == ["1", "0", "False"]
+    assert res.stdout.split() == ["1", "0", "False", "True"]
 
 
 BAD_SPEC = """
@@ -121,7 +123,7 @@ except SpecError as e:
 
 
 def test_a_spec_that_fails_its_checks_stops_the_compiling_processes(tmp_path):
-    cache = _cache_without(tmp_path / "numba", "stats.layer_moments")
+    cache = _cache_without(tmp_path / "numba", "train.train_epoch")
     res = _run([sys.executable, "-c", BAD_SPEC], cache, cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == "SpecError []", res.stdout
