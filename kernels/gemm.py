@@ -148,11 +148,13 @@ def gemm_rows(c, c_off, ldc, a, a_off, a_rs, a_ks, b, b_off, ldb, i0, i1, n, k, 
 
 
 @intrinsic
-def _transpose16(typingctx, dst, d_off, ldd, src, s_off, lds):
-    """dst[d_off + c * ldd + r] = src[s_off + r * lds + c] for r, c < 16: sixteen vector loads,
-    four butterfly stages of two-source shuffles, sixteen vector stores."""
+def _transpose_tile(typingctx, dst, d_off, ldd, src, s_off, lds):
+    """dst[d_off + c * ldd + r] = src[s_off + r * lds + c] for r, c < w, w the values of one
+    vector register (``tile``): w vector loads, log2(w) butterfly stages of two-source
+    shuffles, w vector stores."""
     sig = types.void(dst, d_off, ldd, src, s_off, lds)
     is64 = dst.dtype == types.float64
+    w = VBYTES // (8 if is64 else 4)
 
     def codegen(context, builder, sig, args):
         tys = sig.args
@@ -161,25 +163,27 @@ def _transpose16(typingctx, dst, d_off, ldd, src, s_off, lds):
                                   for k in (1, 2, 4, 5))
         dptr = context.make_array(tys[0])(context, builder, args[0]).data
         sptr = context.make_array(tys[3])(context, builder, args[3]).data
-        vty = ir.VectorType(ir.DoubleType() if is64 else ir.FloatType(), 16)
+        vty = ir.VectorType(ir.DoubleType() if is64 else ir.FloatType(), w)
         vptr = vty.as_pointer()
         const = lambda v: ir.Constant(i64, v)
         rows = [builder.load(builder.bitcast(builder.gep(sptr, [builder.add(
-            s_off, builder.mul(const(r), lds))]), vptr), align=4) for r in range(16)]
+            s_off, builder.mul(const(r), lds))]), vptr), align=4) for r in range(w)]
         i32 = ir.IntType(32)
-        for step in (8, 4, 2, 1):
-            lo = ir.Constant(ir.VectorType(i32, 16),
-                             [j if j & step == 0 else 16 + j - step for j in range(16)])
-            hi = ir.Constant(ir.VectorType(i32, 16),
-                             [j + step if j & step == 0 else 16 + j for j in range(16)])
+        step = w // 2
+        while step:
+            lo = ir.Constant(ir.VectorType(i32, w),
+                             [j if j & step == 0 else w + j - step for j in range(w)])
+            hi = ir.Constant(ir.VectorType(i32, w),
+                             [j + step if j & step == 0 else w + j for j in range(w)])
             new = list(rows)
-            for r in range(16):
+            for r in range(w):
                 if r & step:
                     continue
                 new[r] = builder.shuffle_vector(rows[r], rows[r + step], lo)
                 new[r + step] = builder.shuffle_vector(rows[r], rows[r + step], hi)
             rows = new
-        for c in range(16):
+            step //= 2
+        for c in range(w):
             p = builder.bitcast(builder.gep(dptr, [builder.add(d_off, builder.mul(const(c),
                                                                                   ldd))]), vptr)
             builder.store(rows[c], p, align=4)
@@ -190,18 +194,19 @@ def _transpose16(typingctx, dst, d_off, ldd, src, s_off, lds):
 
 @jit
 def transpose(dst, d_off, ldd, src, s_off, lds, rows, cols):
-    """dst[d_off + c * ldd + r] = src[s_off + r * lds + c] for r < rows, c < cols: 16 x 16 tiles
-    in registers, the edges element by element."""
-    r16 = rows - rows % 16
-    c16 = cols - cols % 16
-    for r0 in range(0, r16, 16):
-        for c0 in range(0, c16, 16):
-            _transpose16(dst, d_off + c0 * ldd + r0, ldd, src, s_off + r0 * lds + c0, lds)
-    for r in range(r16, rows):
+    """dst[d_off + c * ldd + r] = src[s_off + r * lds + c] for r < rows, c < cols: square tiles
+    of one vector register's width in registers, the edges element by element."""
+    w = VBYTES // dst.itemsize
+    rw = rows - rows % w
+    cw = cols - cols % w
+    for r0 in range(0, rw, w):
+        for c0 in range(0, cw, w):
+            _transpose_tile(dst, d_off + c0 * ldd + r0, ldd, src, s_off + r0 * lds + c0, lds)
+    for r in range(rw, rows):
         for c in range(cols):
             dst[d_off + c * ldd + r] = src[s_off + r * lds + c]
-    for r in range(r16):
-        for c in range(c16, cols):
+    for r in range(rw):
+        for c in range(cw, cols):
             dst[d_off + c * ldd + r] = src[s_off + r * lds + c]
 
 
