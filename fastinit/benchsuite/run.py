@@ -92,6 +92,7 @@ def run_bench(args) -> int:
     sample_text, sample_rows = sampling.main(threads, quick)
     say("  training ...")
     train_text, train_res = training.main(threads, quick, peak)
+    peak = train_res["peak"]       # the higher of two readings (training.remeasured)
     say("  profile of one epoch ...")
     prof_text = "\n\n".join([
         profile.markdown(profile.epoch_profile(K=16 if quick else 64),
