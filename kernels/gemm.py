@@ -45,24 +45,21 @@ MR = 6                           # rows of C per block (see the docstring)
 _ROW0 = np.int64(0)              # an int64, not a literal: a literal 0 is a second signature
 
 
-def _emit(context, builder, tys, args, mr, nvec, vty):
-    """The micro-kernel: C[mr, nvec vectors] (+)= A[mr, kc] B[kc, nvec vectors] at the offsets
-    in args (gemm's, after mr and two), one vector of vty per register."""
-    i64 = ir.IntType(64)
-    c_off, ldc, a_off, a_rs, a_ks, b_off, ldb, kc, acc_flag = (
-        context.cast(builder, args[k], tys[k], types.int64) for k in (3, 4, 6, 7, 8, 10, 11,
-                                                                        12, 13))
-    cptr = context.make_array(tys[2])(context, builder, args[2]).data
-    aptr = context.make_array(tys[5])(context, builder, args[5]).data
-    bptr = context.make_array(tys[9])(context, builder, args[9]).data
+def _vector(dtype) -> ir.VectorType:
+    """The LLVM vector of one register of ``dtype`` (a Numba float type) on this CPU."""
+    is64 = dtype == types.float64
+    return ir.VectorType(ir.DoubleType() if is64 else ir.FloatType(), VBYTES // (8 if is64 else 4))
+
+
+def _emit(builder, ptrs, offs, accumulate, fma, mr, nvec, vty):
+    """The micro-kernel: C[mr, nvec vectors] (+)= A[mr, kc] B[kc, nvec vectors]; ``ptrs`` are
+    C's, A's and B's data, ``offs`` gemm's offsets, strides and kc as i64 values."""
+    cptr, aptr, bptr = ptrs
+    c_off, ldc, a_off, a_rs, a_ks, b_off, ldb, kc = offs
     width = vty.count
     vptr = vty.as_pointer()
-    fma = cgutils.get_or_insert_function(
-        builder.module, ir.FunctionType(vty, [vty, vty, vty]),
-        f"llvm.fma.v{width}f{64 if isinstance(vty.element, ir.DoubleType) else 32}")
     zero = ir.Constant(vty, [0.0] * width)
-    accumulate = builder.icmp_signed("!=", acc_flag, ir.Constant(i64, 0))
-    const = lambda v: ir.Constant(i64, v)
+    const = lambda v: ir.Constant(ir.IntType(64), v)
     slots = []
     for r in range(mr):
         row = []
@@ -99,17 +96,22 @@ def _block(typingctx, mr, two, c, c_off, ldc, a, a_off, a_rs, a_ks, b, b_off, ld
            accumulate):
     """C[mr, NR] (+)= A[mr, kc] B[kc, NR] (two) or C[mr, NR / 2] (not two), mr = 1..MR."""
     sig = types.void(mr, two, c, c_off, ldc, a, a_off, a_rs, a_ks, b, b_off, ldb, kc, accumulate)
-    is64 = c.dtype == types.float64
-    width = VBYTES // (8 if is64 else 4)       # values per vector register
-    half = 2 * width > LANES                   # can N end in half a block? (gemm_rows)
+    vty = _vector(c.dtype)
+    half = 2 * vty.count > LANES               # can N end in half a block? (gemm_rows)
 
     def codegen(context, builder, sig, args):
-        vty = ir.VectorType(ir.DoubleType() if is64 else ir.FloatType(), width)
+        tys = sig.args
         i64 = ir.IntType(64)
-        rows = context.cast(builder, args[0], sig.args[0], types.int64)
-        key = builder.mul(rows, ir.Constant(i64, 2))
+        as_i64 = lambda k: context.cast(builder, args[k], tys[k], types.int64)
+        ptrs = [context.make_array(tys[k])(context, builder, args[k]).data for k in (2, 5, 9)]
+        offs = [as_i64(k) for k in (3, 4, 6, 7, 8, 10, 11, 12)]
+        accumulate = builder.icmp_signed("!=", as_i64(13), ir.Constant(i64, 0))
+        fma = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(vty, [vty, vty, vty]),
+            f"llvm.fma.v{vty.count}f{64 if isinstance(vty.element, ir.DoubleType) else 32}")
+        key = builder.mul(as_i64(0), ir.Constant(i64, 2))
         if half:
-            key = builder.add(key, builder.zext(context.cast(builder, args[1], sig.args[1],
+            key = builder.add(key, builder.zext(context.cast(builder, args[1], tys[1],
                                                              types.boolean), i64))
         done = builder.append_basic_block("block.done")
         switch = builder.switch(key, done)
@@ -118,7 +120,7 @@ def _block(typingctx, mr, two, c, c_off, ldc, a, a_off, a_rs, a_ks, b, b_off, ld
                 bb = builder.append_basic_block(f"block.{r}x{nvec}")
                 switch.add_case(ir.Constant(i64, 2 * r + (nvec - 1 if half else 0)), bb)
                 builder.position_at_end(bb)
-                _emit(context, builder, sig.args, args, r, nvec, vty)
+                _emit(builder, ptrs, offs, accumulate, fma, r, nvec, vty)
                 builder.branch(done)
         builder.position_at_end(done)
         return context.get_dummy_value()
@@ -150,11 +152,11 @@ def gemm_rows(c, c_off, ldc, a, a_off, a_rs, a_ks, b, b_off, ldb, i0, i1, n, k, 
 @intrinsic
 def _transpose_tile(typingctx, dst, d_off, ldd, src, s_off, lds):
     """dst[d_off + c * ldd + r] = src[s_off + r * lds + c] for r, c < w, w the values of one
-    vector register (``tile``): w vector loads, log2(w) butterfly stages of two-source
-    shuffles, w vector stores."""
+    vector register: w vector loads, log2(w) butterfly stages of two-source shuffles, w vector
+    stores."""
     sig = types.void(dst, d_off, ldd, src, s_off, lds)
-    is64 = dst.dtype == types.float64
-    w = VBYTES // (8 if is64 else 4)
+    vty = _vector(dst.dtype)
+    w = vty.count
 
     def codegen(context, builder, sig, args):
         tys = sig.args
@@ -163,7 +165,6 @@ def _transpose_tile(typingctx, dst, d_off, ldd, src, s_off, lds):
                                   for k in (1, 2, 4, 5))
         dptr = context.make_array(tys[0])(context, builder, args[0]).data
         sptr = context.make_array(tys[3])(context, builder, args[3]).data
-        vty = ir.VectorType(ir.DoubleType() if is64 else ir.FloatType(), w)
         vptr = vty.as_pointer()
         const = lambda v: ir.Constant(i64, v)
         rows = [builder.load(builder.bitcast(builder.gep(sptr, [builder.add(
