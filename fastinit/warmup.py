@@ -127,6 +127,13 @@ def run_group(name: str, dtype: str) -> float:
     return time.perf_counter() - t0
 
 
+def _run_here(names, dtypes) -> None:
+    """Every group of ``names`` for every dtype, in this process."""
+    for name in names:
+        for dt in dtypes:
+            run_group(name, dt)
+
+
 def _child(tasks):
     """A warmup process: its groups one after another (Ctrl-C is the parent's to handle)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -192,9 +199,7 @@ class Ahead:
 
     def join(self, dtypes, here=("evaluation",)) -> None:
         """Compile (or load) the groups ``here`` in this process meanwhile, then wait."""
-        for name in here:
-            for dt in dtypes:
-                run_group(name, dt)
+        _run_here(here, dtypes)
         self.wait()
 
     def __enter__(self):
@@ -235,7 +240,5 @@ def warmup(dtypes=DTYPES, jobs: int | None = None, names=tuple(GROUPS)) -> float
     if jobs > 1 and _config.CACHE_DIR is not None:
         with compilelog.elsewhere(), Ahead(todo, jobs):
             pass                        # leaving the block waits for them
-    for name in _needed(names):         # load (or, without a cache, compile) them here
-        for dt in dtypes:
-            run_group(name, dt)
+    _run_here(_needed(names), dtypes)   # load (or, without a cache, compile) them here
     return time.perf_counter() - t0
