@@ -38,7 +38,7 @@ import numpy as np
 from numba import prange
 
 from ._config import jit, pjit
-from . import activations, norm, rng
+from . import activations, losses, norm, rng
 from .gemm import MR, gemm, gemm_rows, transpose
 
 Arch = namedtuple("Arch", ("dims", "ld", "woff", "boff", "act", "act_param", "skip",
@@ -59,7 +59,7 @@ Layout = namedtuple("Layout", ("aoff", "zoff", "zh", "dz", "da", "xt", "tgt", "w
 def layout(arch, bp):
     """Offsets into one member's scratch for batches padded to bp: A_l and Z_l of every layer
     (aoff, zoff), a normalized layer's Zhat and inverse deviations (zh), then dz, da (max d,
-    bp), xt (bp, max ld), tgt (the batch's targets, (d_L, bp)), work (4 bp), x0 (the input rows,
+    bp), xt (bp, max ld), tgt (the batch's targets, (d_L, bp)), work (WORK bp), x0 (the input rows,
     (bp, ld[0])), sk (a residual block's output gradient, held for its skip path), pre (phi(Z)
     recomputed under dropout) and the total size."""
     dims, ld = arch.dims, arch.ld
@@ -85,7 +85,7 @@ def layout(arch, bp):
     xt = da + maxd * bp
     tgt = xt + bp * maxld
     work = tgt + dims[L] * bp
-    x0 = work + 4 * bp         # the batch's input rows, (bp, ld[0]): layer 0's A, untransposed
+    x0 = work + losses.WORK * bp   # the batch's input rows, (bp, ld[0]): layer 0's A, untransposed
     sk = x0 + bp * ld[0]
     pre = sk + maxd * bp
     return Layout(aoff, zoff, zh, dz, da, xt, tgt, work, x0, sk, pre, pre + maxd * bp)

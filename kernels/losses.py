@@ -25,11 +25,12 @@ from .activations import exp_f32, sigmoid_f32, softplus_f32, softplus_f64
 from .rng import log_f32
 
 CROSS_ENTROPY, MSE, BCE, MSE_SUM = 0, 1, 2, 3
+WORK = 4     # work values per (padded) sample the losses need: cross_entropy's four rows
 
 
 @jit
 def cross_entropy(z, ldz, nc, nb, y, dz, work):
-    """Softmax cross-entropy; work holds at least 4 * ldz values. Every loop runs along the
+    """Softmax cross-entropy; work holds at least WORK * ldz values. Every loop runs along the
     batch (contiguous), so it vectorises: the row maximum and the argmax (first maximum) in one
     pass over the classes, the exponentials and their sums, the log-sum-exp; only the label's
     logit is gathered one sample at a time."""

@@ -45,7 +45,7 @@ def batch_loss(loss_code, scratch, lay, L, dl, bp, nb, y, t, rows, ybuf):
     if loss_code == losses.CROSS_ENTROPY:
         for b in range(nb):
             ybuf[b] = y[rows[b]]
-        return losses.cross_entropy(z, bp, dl, nb, ybuf, d, scratch[work:work + 4 * bp])
+        return losses.cross_entropy(z, bp, dl, nb, ybuf, d, scratch[work:work + losses.WORK * bp])
     tg = scratch[tgt:tgt + dl * bp]
     for b in range(nb):
         r = rows[b]

@@ -1,10 +1,11 @@
 """Cold start: how long a new machine waits for fastinit's kernels, and how long a warm one.
 
 Each workload runs twice, each time in a new Python process, both with the same Numba cache
-directory of its own, empty at first (never one another workload filled): the first process compiles every kernel the workload needs (cold: a
-new machine, a fresh CI run, a Dask worker on a new node), the second loads them from the disk
-cache (warm: every later process). Reported: each process's wall seconds from its first import
-to done, and the seconds the cold one spent compiling (fastinit.compilelog).
+directory of its own, empty at first (never one another workload filled): the first process
+compiles every kernel the workload needs (cold: a new machine, a fresh CI run, a Dask worker on
+a new node), the second loads them from the disk cache (warm: every later process). Reported:
+each process's wall seconds from its first import to done, and the seconds the cold one spent
+compiling (fastinit.compilelog).
 
     train   one fastinit.train of a float32 population, 1 epoch (the train and evaluate kernels)
     demo    ``fastinit demo``, the main job (full mode only: minutes on a new machine)
