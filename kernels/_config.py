@@ -33,8 +33,10 @@ import shutil
 import tempfile
 import time
 
-from numba import config, njit
+import numpy as np
+from numba import config, njit, types
 from numba.core import event, sigutils
+from numba.extending import overload
 
 _HERE = pathlib.Path(__file__).resolve().parent
 
@@ -180,6 +182,19 @@ def _decorator(**options):
         finally:
             config.CACHE_DIR = previous
     return decorate
+
+
+def single(a) -> bool:
+    """True when array ``a`` holds float32. In a kernel a constant of the compiled signature:
+    ``if single(z):`` compiles only the branch that signature runs (``z.itemsize == 4`` is read
+    at run time, so a float32 kernel would carry its float64 code too, and the other way)."""
+    return a.dtype == np.float32
+
+
+@overload(single, inline="always")
+def _single(a):
+    value = isinstance(a, types.Array) and a.dtype == types.float32
+    return lambda a: value
 
 
 jit = _decorator(cache=True, nogil=True, error_model="numpy")

@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 
-from ._config import jit
+from ._config import jit, single
 from .rng import _bits_f32, log_f32
 
 LINEAR, RELU, LEAKY_RELU, ELU, SELU, GELU, GELU_TANH, SILU, TANH, SIGMOID, SOFTPLUS, \
@@ -81,7 +81,7 @@ def softplus_f64(x):
 def forward(code, param, z, a):
     """a <- phi(z) elementwise."""
     n = z.shape[0]
-    f32 = z.itemsize == 4
+    f32 = single(z)
     t = z.dtype.type
     p = t(param)
     one = t(1.0)
@@ -166,7 +166,7 @@ def forward(code, param, z, a):
 def backward(code, param, z, a, d):
     """d <- d * phi'(z) elementwise (d holds dL/da on entry, dL/dz on exit)."""
     n = z.shape[0]
-    f32 = z.itemsize == 4
+    f32 = single(z)
     t = z.dtype.type
     p = t(param)
     one = t(1.0)

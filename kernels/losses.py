@@ -20,7 +20,7 @@ import math
 
 import numpy as np
 
-from ._config import jit
+from ._config import jit, single
 from .activations import exp_f32, sigmoid_f32, softplus_f32, softplus_f64
 from .rng import log_f32
 
@@ -34,7 +34,7 @@ def cross_entropy(z, ldz, nc, nb, y, dz, work):
     batch (contiguous), so it vectorises: the row maximum and the argmax (first maximum) in one
     pass over the classes, the exponentials and their sums, the log-sum-exp; only the label's
     logit is gathered one sample at a time."""
-    f32 = z.itemsize == 4
+    f32 = single(z)
     t = z.dtype.type
     mx = work[:ldz]
     se = work[ldz:2 * ldz]
@@ -113,7 +113,7 @@ def mse(z, ldz, nc, nb, tgt, dz, half_sum):
 
 @jit
 def bce(z, ldz, nc, nb, tgt, dz):
-    f32 = z.itemsize == 4
+    f32 = single(z)
     t = z.dtype.type
     inv = t(1.0) / t(nb * nc)
     for c in range(nc):

@@ -20,7 +20,7 @@ from collections import namedtuple
 import numpy as np
 from numba import prange
 
-from ._config import jit, pjit
+from ._config import jit, pjit, single
 
 SGD, MOMENTUM, NESTEROV, ADAM, ADAMW = range(5)
 Optim = namedtuple("Optim", ("code", "lr", "momentum", "beta1", "beta2", "eps",
@@ -32,7 +32,7 @@ def all_finite(x):
     """Whether every value of the contiguous float array x is finite: an OR over exponent
     bits (all ones: inf or NaN), an integer reduction that vectorises."""
     bad = 0
-    if x.itemsize == 4:
+    if single(x):
         u = x.view(np.uint32)
         for i in range(u.shape[0]):
             bad |= (u[i] & np.uint32(0x7F800000)) == np.uint32(0x7F800000)

@@ -17,7 +17,7 @@ blocks carry no branches, so LLVM vectorises them (Philox and Box-Muller in SIMD
 import math
 
 import numpy as np
-from ._config import jit
+from ._config import jit, single
 from .gemm import LANES, gemm
 from .rng import (INV_2_32, INV_2_53, SHIFT32, box_muller_f32, box_muller_f64, ndtr, ndtri,
                   normal2_f64, normal4_f32, philox_block, u32_to_unit_f32, u64_to_unit_f64)
@@ -51,7 +51,7 @@ def uniform_fill(lo, hi, out, key, stream, low, high):
         m, p0, p1 = _task(t, nch, M)
         k, s = key[m], stream[m]
         sub = out[m, p0:p1]   # indexed from 0: LLVM then proves indices non-negative
-        if out.itemsize == 4:
+        if single(out):
             lo = np.float32(low[m])
             width = np.float32(np.float32(high[m]) - lo)
             b0, nfull = p0 // 4, (p1 - p0) // 4
@@ -84,7 +84,7 @@ def _normals(sub, p0, s, k, mean, std):
     n = sub.shape[0]
     mu = sub.dtype.type(mean)
     sd = sub.dtype.type(std)
-    if sub.itemsize == 4:
+    if single(sub):
         b0, nfull = p0 // 4, n // 4
         for i in range(nfull):
             z0, z1, z2, z3 = normal4_f32(np.uint64(b0 + i), s, k)
@@ -157,7 +157,7 @@ def truncnorm_fill(lo, hi, out, key, stream, mean, std, alpha, beta):
     """
     N, M = out.shape
     nch = (M + CHUNK - 1) // CHUNK
-    f32 = out.itemsize == 4
+    f32 = single(out)
     for t in range(lo, hi):
         m, p0, p1 = _task(t, nch, M)
         k, s = key[m], stream[m]

@@ -98,3 +98,29 @@ def test_transpose(rows, cols, dtype):
     d = dst[3:].reshape(cols, ldd)[:, :rows]
     np.testing.assert_array_equal(d, s.T)
     assert np.all(dst[3:].reshape(cols, ldd)[:, rows:] == 0)   # nothing written outside
+
+
+LIBM_F32 = ("@expf(", "@expm1f(", "@tanhf(", "@logf(", "@log1pf(")
+
+
+@pytest.mark.parametrize("kernel", ["activations.forward", "activations.backward",
+                                    "losses.cross_entropy", "losses.bce"])
+def test_a_float32_kernel_compiles_no_float64_branch(kernel):
+    """The float32 paths use fastinit's own vectorisable exp, tanh and log; the float64 paths
+    call libm, which given float32 arguments is expf, tanhf, ... So none of those in a float32
+    kernel means its float64 branch was not compiled into it (``_config.single`` is a constant
+    of the signature; ``itemsize == 4`` was read at run time and compiled both)."""
+    from numba import njit
+    from fastinit import kernels
+    module, name = kernel.split(".")
+    fn = njit(getattr(getattr(kernels, module), name).py_func)
+    i, f = np.int64(1), np.zeros(8, np.float32)
+    args = {"activations.forward": (i, 0.5, f, f.copy()),
+            "activations.backward": (i, 0.5, f, f.copy(), f.copy()),
+            "losses.cross_entropy": (f, np.int64(4), np.int64(2), np.int64(4),
+                                     np.zeros(4, np.int64), f.copy(), np.zeros(16, np.float32)),
+            "losses.bce": (f, np.int64(4), np.int64(2), np.int64(4), f.copy(), f.copy())}[kernel]
+    fn(*args)
+    ir = fn.inspect_llvm(fn.signatures[0])
+    assert not [c for c in LIBM_F32 if c in ir], [c for c in LIBM_F32 if c in ir]
+    assert kernels._config.single(f) and not kernels._config.single(f.astype(np.float64))
