@@ -16,6 +16,9 @@ def test_every_subpackage_is_listed_for_setuptools():
     listed = set(config["packages"])
     found = {".".join(("fastinit",) + p.parent.relative_to(ROOT / "fastinit").parts)
              for p in (ROOT / "fastinit").rglob("__init__.py")} | {"fastinit.kernels"}
+    # a folder of data files is a (namespace) package too: setuptools warns when unlisted
+    found |= {f"fastinit.{p.name}" for p in (ROOT / "fastinit").iterdir()
+              if p.is_dir() and p.name != "__pycache__" and not (p / "__init__.py").exists()}
     assert found == listed, f"missing {sorted(found - listed)}, stale {sorted(listed - found)}"
 
 
