@@ -335,22 +335,25 @@ def test_cli_sweep_and_report_end_to_end(tmp_path):
     assert _valid_png(tmp_path / "rep2" / "curves.png") and (tmp_path / "x.csv").exists()
 
 
-def test_cli_help_and_errors(tmp_path):
-    for cmd in ([], ["demo"], ["sweep"], ["report"], ["schemes"], ["warmup"], ["bench"]):
-        res = subprocess.run([sys.executable, "-m", "fastinit"] + cmd + ["--help"],
-                             capture_output=True, text=True)
-        assert res.returncode == 0 and "usage: fastinit" in res.stdout
+def test_cli_help_and_errors(tmp_path, capsys):
+    """`python -m fastinit` answers --help in a process of its own; every command's --help and
+    error in this one (what a process adds, the exit status and stderr, is the same)."""
+    from fastinit import cli
+    res = subprocess.run([sys.executable, "-m", "fastinit", "--help"], capture_output=True,
+                         text=True)
+    assert res.returncode == 0 and "usage: fastinit" in res.stdout
+    for cmd in (["demo"], ["sweep"], ["report"], ["schemes"], ["warmup"], ["bench"]):
+        with pytest.raises(SystemExit) as exit_:
+            cli.main(cmd + ["--help"])
+        assert exit_.value.code == 0 and "usage: fastinit" in capsys.readouterr().out
     bad = tmp_path / "bad.toml"
     bad.write_text("[grid]\nsheme = ['zeros']\n")
-    res = subprocess.run([sys.executable, "-m", "fastinit", "sweep", str(bad)],
-                         capture_output=True, text=True)
-    assert res.returncode == 2 and "Did you mean 'scheme'" in res.stderr
-    res = subprocess.run([sys.executable, "-m", "fastinit", "report", str(tmp_path / "no.db")],
-                         capture_output=True, text=True)
-    assert res.returncode == 2 and "no such database" in res.stderr
-    res = subprocess.run([sys.executable, "-m", "fastinit", "schemes", "--markdown"],
-                         capture_output=True, text=True)
-    assert "| `he_normal` |" in res.stdout
+    assert cli.main(["sweep", str(bad)]) == 2
+    assert "Did you mean 'scheme'" in capsys.readouterr().err
+    assert cli.main(["report", str(tmp_path / "no.db")]) == 2
+    assert "no such database" in capsys.readouterr().err
+    cli.main(["schemes", "--markdown"])
+    assert "| `he_normal` |" in capsys.readouterr().out
 
 
 def test_report_needs_matplotlib_message(tmp_path, monkeypatch):
