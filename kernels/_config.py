@@ -194,7 +194,7 @@ def single(a) -> bool:
 @overload(single, inline="always")
 def _single(a):
     value = isinstance(a, types.Array) and a.dtype == types.float32
-    return lambda a: value
+    return lambda a: np.bool_(value)      # a bool, not a literal: passed on, one specialisation
 
 
 jit = _decorator(cache=True, nogil=True, error_model="numpy")

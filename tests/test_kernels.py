@@ -124,3 +124,21 @@ def test_a_float32_kernel_compiles_no_float64_branch(kernel):
     ir = fn.inspect_llvm(fn.signatures[0])
     assert not [c for c in LIBM_F32 if c in ir], [c for c in LIBM_F32 if c in ir]
     assert kernels._config.single(f) and not kernels._config.single(f.astype(np.float64))
+
+
+def test_single_passed_on_is_one_specialisation():
+    """single() is a bool of the signature, not a literal: a helper it is passed to compiles
+    once for float32 and float64 callers alike (tests/specialisations.py guards the kernels)."""
+    from numba import njit
+    from fastinit.kernels._config import single
+
+    @njit
+    def helper(f32):
+        return 1.0 if f32 else 2.0
+
+    @njit
+    def caller(x):
+        return helper(single(x))
+
+    assert caller(np.zeros(2, np.float32)) == 1.0 and caller(np.zeros(2)) == 2.0
+    assert len(helper.signatures) == 1, helper.signatures
