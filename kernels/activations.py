@@ -82,9 +82,9 @@ def softplus_f64(x):
 # call), in float64. With t = |x| / sqrt 2 and s = 1 / (1 + t / 2), erfc(t) = s e^(-t^2 + g(s))
 # (the form of Numerical Recipes' erfcc), g a polynomial fitted for fastinit: least squares in
 # Chebyshev polynomials of degree 17 at 600 Chebyshev nodes of t in [0, 13], written in powers
-# of u (s mapped onto [-1, 1]); relative error of erfc about 1e-13 (tests/test_activations.py).
-# Beyond t = 13 (|x| > 18.4) erfc(t) < 1e-74: 0. The tail x << 0 is erfc itself, so relative
-# accuracy holds there too (1 + erf(x / sqrt 2) loses it below x = -7).
+# of u (s mapped onto [-1, 1]; bench/fit_erfc.py); relative error of erfc about 1e-13
+# (tests/test_activations.py). Beyond t = 13 (|x| > 18.4) erfc(t) < 1e-74: 0. The tail x << 0
+# is erfc itself, so relative accuracy holds there too (1 + erf(x / sqrt 2) loses it below -7).
 ERFC_T_MAX = 13.0
 _S_MIN = 1.0 / (1.0 + ERFC_T_MAX / 2)
 _U_SCALE, _U_SHIFT = 2.0 / (1.0 - _S_MIN), -(1.0 + _S_MIN) / (1.0 - _S_MIN)
