@@ -1,4 +1,5 @@
-"""The float32 GELU (erf form) against an independent reference: scipy's erfc in float64.
+"""float32 activations against independent float64 references (NumPy's expm1 and log1p,
+scipy's erfc): within about 1 ulp where their results matter (|x| < 20).
 
 float32 GELU computes x Phi(x) in float64 with fastinit's own vectorisable normal CDF
 (kernels/activations.py); the result, rounded to float32, is the correctly rounded value but
@@ -25,6 +26,30 @@ def _ulps(got, want):
     want32 = want.astype(np.float32)
     spacing = np.spacing(np.abs(want32)).astype(np.float64)
     return np.abs(got.astype(np.float64) - want) / spacing
+
+
+ACCURATE = {    # name -> float64 reference, within 1.1 ulp in float32 for |x| < 20
+    "elu": lambda x: np.where(x > 0, x, np.expm1(x)),
+    "selu": lambda x: 1.0507009873554805 * np.where(x > 0, x, 1.6732632423543772 * np.expm1(x)),
+    "silu": lambda x: x / (1 + np.exp(-x)),
+    "sigmoid": lambda x: 1 / (1 + np.exp(-x)),
+    "tanh": np.tanh,
+    "softplus": lambda x: np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x))),
+    "mish": lambda x: x * np.tanh(np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ACCURATE))
+def test_float32_activation_within_an_ulp(name):
+    """elu and selu near 0 (e^x - 1 cancelled in float32: every digit lost), softplus and mish
+    near x = -9 (1 + e^-|x| rounded to float32: up to 8e3 ulp) failed this on the old code."""
+    x = _float32_grid(-20.0, 20.0, step=997)
+    a = np.empty_like(x)
+    act.forward(np.int64(getattr(act, name.upper())), 1.0, x, a)
+    with np.errstate(over="ignore"):
+        want = ACCURATE[name](x.astype(np.float64))
+    ulps = _ulps(a, want)
+    assert ulps.max() < 1.1, (x[ulps.argmax()], ulps.max())
 
 
 def _gelu(x, derivative=False):
