@@ -1,15 +1,31 @@
 """Slow, obvious reference implementations that fastinit's kernels are tested against.
 
-Plain Python integers and float64 NumPy; nothing here is shared with the package.
+Plain Python integers and float64 NumPy; nothing here is shared with the package (``each``
+only runs a kernel's scalar helper over an array, compiled).
 """
 import math
 
 import numpy as np
+from numba import njit
 
 M0, M1 = 0xD2511F53, 0xCD9E8D57
 W0, W1 = 0x9E3779B9, 0xBB67AE85
 MASK = 0xFFFFFFFF
 TOL = {np.float32: 1e-5, np.float64: 1e-12}   # absolute tolerances keyed by dtype
+
+
+def ulps(got, want, dtype):
+    """|got - want| in units of the last place of want rounded to dtype."""
+    return np.abs(got.astype(np.float64) - want) / np.spacing(np.abs(want).astype(dtype))
+
+
+@njit
+def each(fn, x):
+    """fn (a scalar kernel helper) applied to every element of x, compiled."""
+    out = np.empty_like(x)
+    for i in range(x.size):
+        out[i] = fn(x[i])
+    return out
 
 
 def philox4x32(ctr, key, rounds=10):

@@ -6,10 +6,11 @@ float32 GELU computes x Phi(x) in float64 with fastinit's own vectorisable norma
 where the exact one lies within about 1e-13 of halfway between two floats."""
 import numpy as np
 import pytest
-from numba import njit
 
 from fastinit.kernels import activations as act
 from fastinit.kernels import rng
+
+import reference
 
 special = pytest.importorskip("scipy.special")
 
@@ -20,12 +21,6 @@ def _float32_grid(lo, hi, step=211):
                     dtype=np.uint32).view(np.float32)
     x = np.concatenate([pos, -pos, np.float32([lo, hi])])
     return x[(x >= lo) & (x <= hi)]
-
-
-def _ulps(got, want):
-    want32 = want.astype(np.float32)
-    spacing = np.spacing(np.abs(want32)).astype(np.float64)
-    return np.abs(got.astype(np.float64) - want) / spacing
 
 
 ACCURATE = {    # name -> float64 reference, within 1.1 ulp in float32 for |x| < 20
@@ -48,7 +43,7 @@ def test_float32_activation_within_an_ulp(name):
     act.forward(np.int64(getattr(act, name.upper())), 1.0, x, a)
     with np.errstate(over="ignore"):
         want = ACCURATE[name](x.astype(np.float64))
-    ulps = _ulps(a, want)
+    ulps = reference.ulps(a, want, np.float32)
     assert ulps.max() < 1.1, (x[ulps.argmax()], ulps.max())
 
 
@@ -67,7 +62,7 @@ def test_float32_gelu_is_correctly_rounded_but_at_halfway_cases():
     x = _float32_grid(-20.0, 20.0)
     xd = x.astype(np.float64)
     want = xd * 0.5 * special.erfc(-xd / np.sqrt(2.0))
-    ulps = _ulps(_gelu(x), want)
+    ulps = reference.ulps(_gelu(x), want, np.float32)
     assert ulps.max() < 0.51, (x[ulps.argmax()], ulps.max())
     assert np.mean(_gelu(x) != want.astype(np.float32)) < 1e-5
 
@@ -77,7 +72,7 @@ def test_float32_gelu_derivative_within_one_ulp():
     xd = x.astype(np.float64)
     want = 0.5 * special.erfc(-xd / np.sqrt(2.0)) + xd * np.exp(-0.5 * xd * xd) / np.sqrt(
         2.0 * np.pi)
-    ulps = _ulps(_gelu(x, derivative=True), want)
+    ulps = reference.ulps(_gelu(x, derivative=True), want, np.float32)
     assert ulps.max() < 1.0, (x[ulps.argmax()], ulps.max())
 
 
@@ -90,35 +85,19 @@ def test_float32_gelu_at_the_extremes():
     assert np.isnan(a[7]) and np.isnan(a[8])     # -inf * Phi(-inf) = -inf * 0, as PyTorch's
 
 
-@njit
-def _half_erfc(t):
-    out = np.empty_like(t)
-    for i in range(t.size):
-        out[i] = act.half_erfc(t[i])
-    return out
-
-
 def test_the_fitted_erfc_holds_its_relative_error_bound():
     """The polynomial's constants: erfc's relative error over its whole range, and 0 beyond."""
     t = np.concatenate([np.linspace(0.0, 12.999999, 200_001), np.float64([13.0, 40.0])])
     want = special.erfc(t) / 2
-    got = _half_erfc(t)
+    got = reference.each(act.half_erfc, t)
     rel = np.abs(got[:-2] - want[:-2]) / want[:-2]
     assert rel.max() < 3e-13, (t[rel.argmax()], rel.max())
     assert got[-2] == got[-1] == 0.0
-
-
-@njit
-def _exps(y):
-    out = np.empty_like(y)
-    for i in range(y.size):
-        out[i] = rng.exp_f64(y[i])
-    return out
 
 
 def test_vector_exp_float64_accuracy():
     y = np.concatenate([np.linspace(-708.0, 709.0, 400_001),
                         np.random.default_rng(0).uniform(-5, 5, 100_000), [0.0, -0.0]])
     want = np.exp(y)
-    ulps = np.abs(_exps(y) - want) / np.spacing(want)
+    ulps = reference.ulps(reference.each(rng.exp_f64, y), want, np.float64)
     assert ulps.max() <= 3.0, (y[ulps.argmax()], ulps.max())
