@@ -5,8 +5,9 @@
 
 Numba's event API reports each dispatcher compile ("numba:compile", nested for the helpers a
 kernel compiles on the way). Printed: every outermost compile (TOP) and every compile of a
-kernel that compiled more than once (a second specialisation: see tests/specialisations.py),
-then seconds per kernel, exclusive (its own typing, LLVM and code generation) and inclusive.
+kernel that compiled more than once (a second specialisation: see tests/specialisations.py)
+with the kernel whose compile asked for each, then seconds per kernel, exclusive (its own
+typing, LLVM and code generation) and inclusive.
 Run it with an empty NUMBA_CACHE_DIR, or kernels load from the cache and nothing is reported.
 """
 import collections
@@ -20,12 +21,16 @@ stack = []
 incl, excl, count = collections.defaultdict(float), collections.defaultdict(float), \
     collections.Counter()
 sigs = collections.defaultdict(list)
+callers = collections.defaultdict(list)       # kernel -> "args from caller", nested compiles
 
 
 class _Listener(event.Listener):
     def on_start(self, ev):
         d = ev.data["dispatcher"]
-        stack.append([d.py_func.__qualname__, time.perf_counter(), 0.0, str(ev.data["args"])])
+        args = str(ev.data["args"])
+        if stack:
+            callers[d.py_func.__qualname__].append(f"{args[:60]} from {stack[-1][0]}")
+        stack.append([d.py_func.__qualname__, time.perf_counter(), 0.0, args])
 
     def on_end(self, ev):
         name, t0, child, args = stack.pop()
@@ -64,3 +69,5 @@ if __name__ == "__main__":
     for name, args in sigs.items():
         if len(args) > 1 and not name.startswith(("ol_", "impl", "np_")):
             print(f"compiled {len(args)}x: {name}: " + " | ".join(a[:80] for a in args))
+            for line in callers[name]:
+                print(f"    {line}")

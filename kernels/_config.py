@@ -1,9 +1,17 @@
 """Numba options for every fastinit kernel, chosen in one place, and where compiled code is cached.
 
-``jit`` is for serial kernels and helpers (a population's members, or a fill's chunks, are
-spread over threads by fastinit.spread, one serial call per block), ``pjit`` for the small loops
-that split one member's products by rows over Numba threads with ``prange``. Both cache compiled
-code on disk, so a second process starts warm.
+``kernel`` is for the entry points Python calls (a population's members, or a fill's chunks,
+are spread over threads by fastinit.spread, one serial call per block); ``jit`` for the helpers
+only other kernels call. ``pjit`` (a helper) and ``pkernel`` (an entry point) split loops over
+Numba threads with ``prange`` (one member's products by rows). All cache compiled code on disk,
+so a second process starts warm.
+
+A helper is compiled without the two wrappers a call from Python needs (unboxing every argument,
+an ``Arch`` record's 18 arrays among them, and a C entry point): every helper's own library and
+every kernel it is linked into carried them, about a fifth of a cold compile (a float32 train()
+compiled in 48-55 s with them, 39-43 s without: ``bench/compile_times.py train``). A helper
+called from Python raises TypeError (it has no code to run from there, and Numba would jump to
+address 0); a test calls one through a compiled shim (tests/reference.py ``call``).
 
 No fastmath anywhere: a weight must be the same bits on every machine and thread count, and
 reassociation or contraction would let the compiler change them.
@@ -36,6 +44,7 @@ import time
 import numpy as np
 from numba import config, njit, types
 from numba.core import event, sigutils
+from numba.core.registry import CPUDispatcher
 from numba.extending import overload
 
 _HERE = pathlib.Path(__file__).resolve().parent
@@ -170,17 +179,33 @@ def _one_compile_per_signature(dispatcher):
     return dispatcher
 
 
-def _decorator(**options):
-    """njit with ``options``, caching into CACHE_DIR; usable as @jit and @jit(...)."""
+class Helper(CPUDispatcher):
+    """A kernel only other kernels call: compiled without Python's wrappers (the docstring)."""
+
+    def __call__(self, *args, **kwargs):
+        raise TypeError(f"{self.py_func.__module__}.{self.py_func.__qualname__} is a helper of "
+                        "fastinit's kernels, compiled to be called from other kernels only; "
+                        "call it from a function compiled with numba.njit")
+
+
+def _decorator(helper: bool, **options):
+    """njit with ``options``, caching into CACHE_DIR; for a ``helper`` without the wrappers a
+    call from Python needs. Usable as @jit and @jit(...)."""
+    if helper:
+        options = dict(options, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+
     def decorate(fn=None, **more):
         if fn is None:
             return lambda f: decorate(f, **more)
         previous = config.CACHE_DIR
         config.CACHE_DIR = CACHE_DIR or previous   # read once, when the cache is set up
         try:
-            return _one_compile_per_signature(_serialise_saves(njit(fn, **options, **more)))
+            dispatcher = njit(fn, **options, **more)
         finally:
             config.CACHE_DIR = previous
+        if helper:
+            dispatcher.__class__ = Helper
+        return _one_compile_per_signature(_serialise_saves(dispatcher))
     return decorate
 
 
@@ -197,5 +222,7 @@ def _single(a):
     return lambda a: np.bool_(value)      # a bool, not a literal: passed on, one specialisation
 
 
-jit = _decorator(cache=True, nogil=True, error_model="numpy")
-pjit = _decorator(cache=True, nogil=True, parallel=True, error_model="numpy")
+kernel = _decorator(False, cache=True, nogil=True, error_model="numpy")
+pkernel = _decorator(False, cache=True, nogil=True, parallel=True, error_model="numpy")
+jit = _decorator(True, cache=True, nogil=True, error_model="numpy")
+pjit = _decorator(True, cache=True, nogil=True, parallel=True, error_model="numpy")

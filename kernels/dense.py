@@ -37,7 +37,7 @@ from collections import namedtuple
 import numpy as np
 from numba import prange
 
-from ._config import jit, pjit
+from ._config import jit, kernel, pjit
 from . import activations, losses, norm, rng
 from .gemm import MR, gemm, gemm_rows, transpose
 
@@ -55,7 +55,7 @@ Layout = namedtuple("Layout", ("aoff", "zoff", "zh", "dz", "da", "xt", "tgt", "w
                                "sk", "pre", "total"))
 
 
-@jit
+@kernel
 def layout(arch, bp):
     """Offsets into one member's scratch for batches padded to bp: A_l and Z_l of every layer
     (aoff, zoff), a normalized layer's Zhat and inverse deviations (zh), then dz, da (max d,

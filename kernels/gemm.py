@@ -26,7 +26,7 @@ from numba.core import cgutils
 from numba.core.registry import cpu_target
 from numba.extending import intrinsic
 
-from ._config import jit
+from ._config import jit, kernel
 
 LANES = 16   # padding granularity of N (rows of activations, batches): a multiple of every NR
 
@@ -211,7 +211,7 @@ def transpose(dst, d_off, ldd, src, s_off, lds, rows, cols):
             dst[d_off + c * ldd + r] = src[s_off + r * lds + c]
 
 
-@jit
+@kernel
 def padded(n):
     """n rounded up to a multiple of LANES (the padding of rows and batches)."""
     return ((n + LANES - 1) // LANES) * LANES

@@ -26,7 +26,7 @@ Shapes as in dense.py and train.py; ``lay`` is dense.layout's record.
 import numpy as np
 from numba import prange
 
-from ._config import jit, pjit
+from ._config import jit, kernel, pjit, pkernel
 from . import activations, dense, norm, optim
 from .gemm import gemm, gemm_rows, padded
 from .train import batch_loss
@@ -250,7 +250,7 @@ def _member(part, m, parts, params, s1, s2, x, y, t, order, arch, loss_code, opt
                              opt.beta1, opt.beta2, opt.eps, opt.weight_decay[m], step0 + s + 1)
 
 
-@jit
+@kernel
 def replay(lo, hi, part, params, s1, s2, x, y, t, order, arch, loss_code, opt, plan,
            template):
     """``part`` of train_epoch: members lo..hi-1 (fastinit.spread: a block per thread)."""
@@ -259,7 +259,7 @@ def replay(lo, hi, part, params, s1, s2, x, y, t, order, arch, loss_code, opt, p
                 template)
 
 
-@jit
+@kernel
 def replay_split(part, params, s1, s2, x, y, t, order, arch, loss_code, opt, plan, template,
                  parts):
     """``part`` of train_epoch_split: members one after another, products over ``parts``
@@ -269,7 +269,7 @@ def replay_split(part, params, s1, s2, x, y, t, order, arch, loss_code, opt, pla
                 template)
 
 
-@jit
+@kernel
 def snapshot(params, x, y, t, order, arch, loss_code, batch, template):
     """Member 0's scratch (``template``, zeros of dense.layout's total) after the forward and
     backward pass of its first training batch: the values the epoch's passes see (some cost
@@ -289,7 +289,7 @@ def snapshot(params, x, y, t, order, arch, loss_code, batch, template):
     dense.backward(p, g, arch, m, template, lay, bp, nb, step)
 
 
-@pjit
+@pkernel
 def triad(a, b, c, s, reps):
     """a = b + s c, ``reps`` times, over the threads: 3 arrays of traffic per element."""
     for _ in range(reps):

@@ -17,7 +17,7 @@ blocks carry no branches, so LLVM vectorises them (Philox and Box-Muller in SIMD
 import math
 
 import numpy as np
-from ._config import jit, single
+from ._config import jit, kernel, single
 from .gemm import LANES, gemm
 from .rng import (INV_2_32, INV_2_53, SHIFT32, box_muller_f32, box_muller_f64, ndtr, ndtri,
                   normal2_f64, normal4_f32, philox_block, u32_to_unit_f32, u64_to_unit_f64)
@@ -42,7 +42,7 @@ def _task(t, nch, n_values):
     return m, p0, min(n_values, p0 + CHUNK)
 
 
-@jit
+@kernel
 def uniform_fill(lo, hi, out, key, stream, low, high):
     """out[m] <- U[low[m], high[m]] (closed at both ends after rounding); tasks lo..hi-1."""
     N, M = out.shape
@@ -107,7 +107,7 @@ def _normals(sub, p0, s, k, mean, std):
             sub[2 * nfull] = mu + sd * z0
 
 
-@jit
+@kernel
 def normal_fill(lo, hi, out, key, stream, mean, std):
     """out[m] <- N(mean[m], std[m]^2) by Box-Muller; tasks lo..hi-1."""
     N, M = out.shape
@@ -145,7 +145,7 @@ def _inverse_cdf_truncnorm(p, attempt, s, k, f32, lo_cdf, width_cdf, sign):
     return sign * ndtri(lo_cdf + u * width_cdf)
 
 
-@jit
+@kernel
 def truncnorm_fill(lo, hi, out, key, stream, mean, std, alpha, beta):
     """out[m] <- mean + std * Z, Z ~ N(0, 1) truncated to [alpha[m], beta[m]]; tasks lo..hi-1.
 
@@ -297,7 +297,7 @@ def _dot_fixed(x, y):
     return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
 
 
-@jit
+@kernel
 def orthogonal_fill(lo, hi, out, key, stream, gain):
     """out[m] <- gain[m] * Q, Q (P, Q) with orthonormal rows, P <= Q, Haar distributed, for
     members lo..hi-1.
@@ -317,7 +317,7 @@ def orthogonal_fill(lo, hi, out, key, stream, gain):
     return out
 
 
-@jit
+@kernel
 def sparse_zero(lo, hi, out, key, stream, n_zero):
     """In every column of out[m] (N, R, C), set exactly n_zero entries to zero, chosen uniformly;
     tasks lo..hi-1 of the N * C columns.

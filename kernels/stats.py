@@ -14,7 +14,7 @@ threads.
 import math
 
 import numpy as np
-from ._config import jit
+from ._config import jit, kernel
 from . import activations, dense
 from .gemm import padded
 
@@ -34,7 +34,7 @@ def _moments(block, rows, nb, bp):
     return mean, max(sq / cnt - mean * mean, 0.0), sq / cnt
 
 
-@jit
+@kernel
 def layer_moments(lo, hi, params, x, arch, out):
     dims, ld, skip = arch.dims, arch.ld, arch.skip
     n = x.shape[0]
@@ -85,7 +85,7 @@ def layer_moments(lo, hi, params, x, arch, out):
     return out
 
 
-@jit
+@kernel
 def unit_symmetry(lo, hi, params, arch, tol, out):
     """Tasks lo..hi-1 of the K * L (member, layer) pairs, task t being layer t % L of member
     t // L."""

@@ -28,7 +28,7 @@ from collections import namedtuple
 
 import numpy as np
 
-from ._config import jit
+from ._config import jit, kernel
 from . import clock, dense, losses, optim
 from .gemm import padded
 
@@ -145,7 +145,7 @@ def _member_epoch(m, parts, params, s1, s2, x, y, t, order, arch, loss_code, opt
             plan.clock[m, clock.OPTIMIZER] += clock.now(plan.clock_id, s) - c3
 
 
-@jit
+@kernel
 def train_epoch(lo, hi, params, s1, s2, x, y, t, order, arch, loss_code, opt, plan, frozen,
                 loss_sum, correct, diverged_step):
     """One epoch of minibatch training for members lo..hi-1 that are not frozen, one after
@@ -156,7 +156,7 @@ def train_epoch(lo, hi, params, s1, s2, x, y, t, order, arch, loss_code, opt, pl
     return loss_sum
 
 
-@jit
+@kernel
 def train_epoch_split(params, s1, s2, x, y, t, order, arch, loss_code, opt, plan, frozen,
                       loss_sum, correct, diverged_step, parts):
     """train_epoch for populations smaller than the thread count: members one after another,
@@ -168,7 +168,7 @@ def train_epoch_split(params, s1, s2, x, y, t, order, arch, loss_code, opt, plan
     return loss_sum
 
 
-@jit
+@kernel
 def evaluate(lo, hi, params, x, y, t, batch, arch, loss_code, loss_sum, correct, out,
              write_out):
     """Loss sum and correct count of members lo..hi-1 over all of x; logits into out (K, n, dL)
@@ -206,7 +206,7 @@ def evaluate(lo, hi, params, x, y, t, batch, arch, loss_code, loss_sum, correct,
     return loss_sum
 
 
-@jit
+@kernel
 def gradients(lo, hi, params, x, y, t, arch, loss_code, grads, loss_sum):
     """Gradient of the mean loss over all of x (one batch) for members lo..hi-1, into grads;
     labels y (S, n) and targets t (S, n, dL): S = 1 (shared) or K (one per member)."""

@@ -20,6 +20,12 @@ def ulps(got, want, dtype):
 
 
 @njit
+def call(fn, *args):
+    """fn(*args) for a kernel helper (compiled for other kernels only: no Python entry point)."""
+    return fn(*args)
+
+
+@njit
 def each(fn, x):
     """fn (a scalar kernel helper) applied to every element of x, compiled."""
     out = np.empty_like(x)

@@ -1,6 +1,7 @@
 """Guards that keep the house as its design says: one-way dependencies, no import circles, Numba
 options in one place, nothing recompiled on a second call, one concept per module."""
 import ast
+import importlib
 import pathlib
 
 import numba
@@ -217,3 +218,31 @@ def test_the_session_guard_sees_a_kernel_compiled_twice_for_one_type():
     caller(np.zeros(3, dtype=np.int64))
     assert len(duplicates("callee", callee)) >= 2
     assert duplicates("dense.forward", kernels.dense.forward) == []
+
+
+def _dotted(node):
+    """['a', 'b', 'c'] for the expression a.b.c, else None."""
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    return [node.id] + parts[::-1] if isinstance(node, ast.Name) else None
+
+
+def test_python_calls_only_entry_kernels():
+    """A helper (kernels/_config.py ``jit``) has no Python entry point: every kernel the package
+    names outside the kernels (kernels.train.evaluate, replay.triad after ``from .kernels import
+    profile as replay``, padded after ``from .kernels.gemm import padded``) is a ``kernel``."""
+    helpers = []
+    for path in _sources(PACKAGE):
+        if path.name == "__main__.py":      # importing it runs the CLI
+            continue
+        module = importlib.import_module(_module_name(path))
+        for node in ast.walk(ast.parse(path.read_text())):
+            chain = _dotted(node)
+            obj = vars(module).get(chain[0]) if chain else None
+            for part in (chain or [])[1:]:
+                obj = getattr(obj, part, None)
+            if isinstance(obj, kernels._config.Helper):
+                helpers.append(f"{path.name}:{node.lineno} {'.'.join(chain)}")
+    assert helpers == []

@@ -3,10 +3,12 @@ import os
 import subprocess
 import sys
 
+import numba
 import numpy as np
 import pytest
 
-from fastinit.kernels import gemm
+import reference
+from fastinit.kernels import dense, gemm
 
 
 @pytest.mark.parametrize("m,n,k", [(1, 16, 1), (7, 16, 3), (13, 48, 29), (64, 64, 64),
@@ -19,14 +21,17 @@ def test_gemm_against_numpy(m, n, k, a_transposed, dtype):
     c = np.full((m, n), 7.0, dtype=dtype)
     if a_transposed:                # A read through strides from its transpose
         at = np.ascontiguousarray(a.T)
-        gemm.gemm(c.ravel(), 0, n, at.ravel(), 0, 1, m, b.ravel(), 0, n, m, n, k, 0)
+        reference.call(gemm.gemm, c.ravel(), 0, n, at.ravel(), 0, 1, m, b.ravel(), 0, n, m, n,
+                       k, 0)
     else:
-        gemm.gemm(c.ravel(), 0, n, a.ravel(), 0, k, 1, b.ravel(), 0, n, m, n, k, 0)
+        reference.call(gemm.gemm, c.ravel(), 0, n, a.ravel(), 0, k, 1, b.ravel(), 0, n, m, n, k,
+                       0)
     want = a.astype(float) @ b.astype(float)
     tol = 1e-12 if dtype == np.float64 else 1e-4
     np.testing.assert_allclose(c, want, rtol=tol, atol=tol * max(1, k))
     c2 = c.copy()
-    gemm.gemm(c2.ravel(), 0, n, a.ravel(), 0, k, 1, b.ravel(), 0, n, m, n, k, 1)   # accumulate
+    reference.call(gemm.gemm, c2.ravel(), 0, n, a.ravel(), 0, k, 1, b.ravel(), 0, n, m, n, k,
+                   1)                                                             # accumulate
     np.testing.assert_allclose(c2, 2 * want, rtol=tol, atol=2 * tol * max(1, k))
 
 
@@ -36,11 +41,12 @@ def test_gemm_blocking_does_not_change_bits():
     a = g.standard_normal((13, 40)).astype(np.float32)
     b = g.standard_normal((40, 32)).astype(np.float32)
     whole = np.zeros((13, 32), np.float32)
-    gemm.gemm(whole.ravel(), 0, 32, a.ravel(), 0, 40, 1, b.ravel(), 0, 32, 13, 32, 40, 0)
+    reference.call(gemm.gemm, whole.ravel(), 0, 32, a.ravel(), 0, 40, 1, b.ravel(), 0, 32, 13,
+                   32, 40, 0)
     split = np.zeros((13, 32), np.float32)
     for r0, r1 in [(0, 3), (3, 11), (11, 13)]:
-        gemm.gemm_rows(split.ravel(), 0, 32, a.ravel(), 0, 40, 1, b.ravel(), 0, 32, r0, r1, 32,
-                       40, 0)
+        reference.call(gemm.gemm_rows, split.ravel(), 0, 32, a.ravel(), 0, 40, 1, b.ravel(), 0,
+                       32, r0, r1, 32, 40, 0)
     np.testing.assert_array_equal(whole, split)
 
 
@@ -56,8 +62,10 @@ def test_vector_width_from_target_features():
 _BLOCKING = """
 import sys
 import numpy as np
+import numba
 import fastinit.kernels.gemm as g
 g.VBYTES, g.MR = int(sys.argv[1]), int(sys.argv[2])   # before anything compiles
+call = numba.njit(lambda fn, *args: fn(*args))        # gemm is a helper: no Python entry point
 rng = np.random.default_rng(0)
 out = []
 for dtype in (np.float32, np.float64):
@@ -65,7 +73,7 @@ for dtype in (np.float32, np.float64):
         a = rng.standard_normal((m, k)).astype(dtype)
         b = rng.standard_normal((k, n)).astype(dtype)
         c = np.full((m, n), 0.5, dtype=dtype)
-        g.gemm(c.ravel(), 0, n, a.ravel(), 0, k, 1, b.ravel(), 0, n, m, n, k, 1)
+        call(g.gemm, c.ravel(), 0, n, a.ravel(), 0, k, 1, b.ravel(), 0, n, m, n, k, 1)
         want = 0.5 + a.astype(float) @ b.astype(float)
         assert np.allclose(c, want, rtol=1e-4, atol=1e-4 * max(1, k)), (dtype, m, n, k)
         out.append(c.tobytes())
@@ -93,7 +101,7 @@ def test_transpose(rows, cols, dtype):
     lds, ldd = cols + 5, rows + 3
     src = np.random.default_rng(rows).standard_normal(2 + rows * lds).astype(dtype)
     dst = np.zeros(3 + cols * ldd, dtype=dtype)
-    gemm.transpose(dst, 3, ldd, src, 2, lds, rows, cols)
+    reference.call(gemm.transpose, dst, 3, ldd, src, 2, lds, rows, cols)
     s = src[2:].reshape(rows, lds)[:, :cols]
     d = dst[3:].reshape(cols, ldd)[:, :rows]
     np.testing.assert_array_equal(d, s.T)
@@ -142,3 +150,31 @@ def test_single_passed_on_is_one_specialisation():
 
     assert caller(np.zeros(2, np.float32)) == 1.0 and caller(np.zeros(2)) == 2.0
     assert len(helper.signatures) == 1, helper.signatures
+
+
+def test_a_helper_called_from_python_says_so():
+    """A helper has no Python entry point (kernels/_config.py): called from Python it raises
+    TypeError, also once compiled for those types (Numba would jump to address 0), and called
+    from a compiled function it runs."""
+    x = np.arange(64, dtype=np.float64)
+    match = r"fastinit\.kernels\.dense\.row_sum is a helper .* compiled with numba\.njit"
+    with pytest.raises(TypeError, match=match):
+        dense.row_sum(x)
+    assert reference.call(dense.row_sum, x) == 2016.0
+    with pytest.raises(TypeError, match=match):
+        dense.row_sum(x)
+
+
+def test_helpers_carry_no_python_wrappers():
+    """The wrappers a call from Python needs are compiled for entry kernels only: a helper's
+    library (and so every kernel it is linked into) has neither (all had both: a fifth of a
+    cold compile)."""
+    x = np.arange(64, dtype=np.float64)
+    reference.call(dense.row_sum, x)
+    gemm.padded(np.int64(5))
+    for dispatcher, args, entry in ((dense.row_sum, (numba.typeof(x),), False),
+                                    (gemm.padded, (numba.int64,), True)):
+        cres = dispatcher.overloads[args]           # compiled now or loaded from the cache
+        for wrapper in (cres.fndesc.llvm_cpython_wrapper_name,
+                        cres.fndesc.llvm_cfunc_wrapper_name):
+            assert bool(cres.library.get_pointer_to_function(wrapper)) == entry, wrapper
