@@ -13,6 +13,14 @@ compiled in 48-55 s with them, 39-43 s without: ``bench/compile_times.py train``
 called from Python raises TypeError (it has no code to run from there, and Numba would jump to
 address 0); a test calls one through a compiled shim (tests/reference.py ``call``).
 
+Numba optimises every library's module twice at O3 when it is finalised, and links a helper's
+library into each caller, whose own finalisation optimises it again: a helper nested five deep
+(exp_f32 in tanh_f32 in the activations in hidden_forward in dense.forward) was optimised in
+every library on the way. Only an entry kernel's own library gets the module passes now
+(``_optimize_final_module``); a helper's keeps the function passes Numba runs on every
+function, and its code is optimised where it runs, inside the entry kernels it is linked into
+(same bits: IEEE arithmetic without fastmath leaves LLVM no choice of results).
+
 No fastmath anywhere: a weight must be the same bits on every machine and thread count, and
 reassociation or contraction would let the compiler change them.
 
@@ -39,11 +47,12 @@ import os
 import pathlib
 import shutil
 import tempfile
+import threading
 import time
 
 import numpy as np
 from numba import config, njit, types
-from numba.core import event, sigutils
+from numba.core import codegen, event, sigutils
 from numba.core.registry import CPUDispatcher
 from numba.extending import overload
 
@@ -188,6 +197,41 @@ class Helper(CPUDispatcher):
                         "call it from a function compiled with numba.njit")
 
 
+_owners = threading.local()      # per thread: (entry?, name) of each fastinit compile under way
+
+
+def _track(dispatcher, entry: bool):
+    """Whose compile is under way, for ``_optimize_final_module``."""
+    compile_ = dispatcher.compile
+
+    def compile(sig):
+        stack = _owners.__dict__.setdefault("stack", [])
+        stack.append((entry, dispatcher.py_func.__qualname__))
+        try:
+            return compile_(sig)
+        finally:
+            stack.pop()
+
+    dispatcher.compile = compile
+    return dispatcher
+
+
+_optimize_module = getattr(codegen.CPUCodeLibrary, "_optimize_final_module", None)
+
+
+def _optimize_final_module(library):
+    """Numba's whole-module optimisation of a library (twice O3: a cheap pass, then the full
+    one), for an entry kernel's own library only (see the module docstring); outside a fastinit
+    compile, always."""
+    stack = getattr(_owners, "stack", None)
+    if not stack or (stack[-1][0] and library.name == stack[-1][1]):
+        _optimize_module(library)
+
+
+if _optimize_module is not None:
+    codegen.CPUCodeLibrary._optimize_final_module = _optimize_final_module
+
+
 def _decorator(helper: bool, **options):
     """njit with ``options``, caching into CACHE_DIR; for a ``helper`` without the wrappers a
     call from Python needs. Usable as @jit and @jit(...)."""
@@ -205,7 +249,7 @@ def _decorator(helper: bool, **options):
             config.CACHE_DIR = previous
         if helper:
             dispatcher.__class__ = Helper
-        return _one_compile_per_signature(_serialise_saves(dispatcher))
+        return _track(_one_compile_per_signature(_serialise_saves(dispatcher)), not helper)
     return decorate
 
 
