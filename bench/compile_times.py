@@ -17,6 +17,7 @@ import time
 
 from numba.core import event
 
+T0 = time.perf_counter()
 stack = []
 incl, excl, count = collections.defaultdict(float), collections.defaultdict(float), \
     collections.Counter()
@@ -42,7 +43,8 @@ class _Listener(event.Listener):
         if stack:
             stack[-1][2] += dt
         else:
-            print(f"TOP {dt:7.2f} s {name} {args[:120]}", flush=True)
+            print(f"TOP {dt:7.2f} s {name} {args[:100]} (done at {time.perf_counter() - T0:.1f} s)",
+                  flush=True)
 
 
 def workload(what):

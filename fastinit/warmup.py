@@ -57,12 +57,13 @@ def _training(dtype):
     x, y = _data(40, 4, 3)
     for loss in ("cross_entropy", "mse", "bce"):
         train(_net(dtype), (x, y if loss == "cross_entropy" else np.eye(3)[y]), epochs=1,
-              batch_size=16, loss=loss)
+              batch_size=16, loss=loss, eval_every=0)    # evaluate: the evaluation group's
 
 
 def _split(dtype):
     x, y = _data(256, 64, 10)            # one member, a step worth splitting over threads
-    train(MLP([64, 128, 128, 10], n=1, seed=0, dtype=dtype), (x, y), epochs=1, batch_size=128)
+    train(MLP([64, 128, 128, 10], n=1, seed=0, dtype=dtype), (x, y), epochs=1, batch_size=128,
+          eval_every=0)
 
 
 def _evaluation(dtype):

@@ -8,18 +8,21 @@ so a second process starts warm.
 
 A helper is compiled without the two wrappers a call from Python needs (unboxing every argument,
 an ``Arch`` record's 18 arrays among them, and a C entry point): every helper's own library and
-every kernel it is linked into carried them, about a fifth of a cold compile (a float32 train()
-compiled in 48-55 s with them, 39-43 s without: ``bench/compile_times.py train``). A helper
-called from Python raises TypeError (it has no code to run from there, and Numba would jump to
-address 0); a test calls one through a compiled shim (tests/reference.py ``call``).
+every kernel it is linked into carried them (a cold float32 train() compiled in 41-45 s without
+them, median 43.6, and in 46-50 s, median 48.5, with them: ``bench/compile_times.py train``).
+A helper called from Python raises TypeError (it has no code to run from there, and Numba would
+jump to address 0); a test calls one through a compiled shim (tests/reference.py ``call``).
 
 Numba optimises every library's module twice at O3 when it is finalised, and links a helper's
-library into each caller, whose own finalisation optimises it again: a helper nested five deep
+library into each caller, whose finalisation optimises it again: a helper nested five deep
 (exp_f32 in tanh_f32 in the activations in hidden_forward in dense.forward) was optimised in
-every library on the way. Only an entry kernel's own library gets the module passes now
-(``_optimize_final_module``); a helper's keeps the function passes Numba runs on every
-function, and its code is optimised where it runs, inside the entry kernels it is linked into
-(same bits: IEEE arithmetic without fastmath leaves LLVM no choice of results).
+every library on the way. A helper compiled to be inlined (``forceinline``) now skips the
+module passes on its own library (``_optimize_final_module``): its code only ever runs inlined
+into its callers, optimised there. Every other helper keeps them: a kernel compiled in this
+process calls a helper it did not inline in the helper's own library (its linked copy is
+weak), and skipping them for all helpers made the epochs of the process that compiled them
+1.5x slower (from the cache they were not). With both changes a cold float32 train() compiles
+in 34-43 s, median 39 (median 48.5 before; 3 runs each, ``bench/compile_times.py train``).
 
 No fastmath anywhere: a weight must be the same bits on every machine and thread count, and
 reassociation or contraction would let the compiler change them.
@@ -197,16 +200,17 @@ class Helper(CPUDispatcher):
                         "call it from a function compiled with numba.njit")
 
 
-_owners = threading.local()      # per thread: (entry?, name) of each fastinit compile under way
+_owners = threading.local()      # per thread: (inlined?, name) of each fastinit compile under way
 
 
-def _track(dispatcher, entry: bool):
+def _track(dispatcher):
     """Whose compile is under way, for ``_optimize_final_module``."""
     compile_ = dispatcher.compile
+    inlined = bool(dispatcher.targetoptions.get("forceinline"))
 
     def compile(sig):
         stack = _owners.__dict__.setdefault("stack", [])
-        stack.append((entry, dispatcher.py_func.__qualname__))
+        stack.append((inlined, dispatcher.py_func.__qualname__))
         try:
             return compile_(sig)
         finally:
@@ -220,11 +224,10 @@ _optimize_module = getattr(codegen.CPUCodeLibrary, "_optimize_final_module", Non
 
 
 def _optimize_final_module(library):
-    """Numba's whole-module optimisation of a library (twice O3: a cheap pass, then the full
-    one), for an entry kernel's own library only (see the module docstring); outside a fastinit
-    compile, always."""
+    """Numba's whole-module optimisation of a library (O3 twice), but for the own library of a
+    helper compiled to be inlined (see the module docstring)."""
     stack = getattr(_owners, "stack", None)
-    if not stack or (stack[-1][0] and library.name == stack[-1][1]):
+    if not (stack and stack[-1][0] and library.name == stack[-1][1]):
         _optimize_module(library)
 
 
@@ -249,7 +252,7 @@ def _decorator(helper: bool, **options):
             config.CACHE_DIR = previous
         if helper:
             dispatcher.__class__ = Helper
-        return _track(_one_compile_per_signature(_serialise_saves(dispatcher)), not helper)
+        return _track(_one_compile_per_signature(_serialise_saves(dispatcher)))
     return decorate
 
 

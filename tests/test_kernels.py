@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import reference
-from fastinit.kernels import dense, gemm
+from fastinit.kernels import _config, dense, gemm
 
 
 @pytest.mark.parametrize("m,n,k", [(1, 16, 1), (7, 16, 3), (13, 48, 29), (64, 64, 64),
@@ -178,3 +178,40 @@ def test_helpers_carry_no_python_wrappers():
         for wrapper in (cres.fndesc.llvm_cpython_wrapper_name,
                         cres.fndesc.llvm_cfunc_wrapper_name):
             assert bool(cres.library.get_pointer_to_function(wrapper)) == entry, wrapper
+
+
+def _fresh(decorator, fn):
+    """fn compiled by a fastinit decorator, never from (or into) the on-disk cache."""
+    from numba.core.caching import NullCache
+    dispatcher = decorator(fn)
+    dispatcher._cache = NullCache()
+    return dispatcher
+
+
+def _leaf(x):
+    return x * 2.0
+
+
+def _middle(x):
+    return LEAF(x) + 1.0
+
+
+def _entry(x):
+    return MIDDLE(x) - 1.0
+
+
+LEAF = _fresh(_config.jit(forceinline=True), _leaf)
+MIDDLE = _fresh(_config.jit, _middle)
+ENTRY = _fresh(_config.kernel, _entry)
+
+
+def test_module_passes_skip_only_an_inlined_helpers_own_library(monkeypatch):
+    """Numba's whole-module O3 runs on every library but an inlined helper's own (its code runs
+    only inlined, optimised in its callers): a helper that may be called keeps it, since a
+    kernel compiled in the same process calls the helper's own code (kernels/_config.py)."""
+    optimised = []
+    real = _config._optimize_module
+    monkeypatch.setattr(_config, "_optimize_module",
+                        lambda library: (optimised.append(library.name), real(library)))
+    assert ENTRY(1.5) == 3.0
+    assert "_leaf" not in optimised and {"_middle", "_entry"} <= set(optimised), optimised
