@@ -82,15 +82,15 @@ def _profile(dtype):
 
 
 # name: (the group, the kernels whose cached code says it is done, its cold compile seconds
-# on one core of a 2-core AMD EPYC, float32: for spreading the groups over processes)
+# alone on one core of a 2-core AMD EPYC, float32: for spreading the groups over processes)
 GROUPS = {
-    "training": (_training, (kernels.train.train_epoch,), 42),
+    "training": (_training, (kernels.train.train_epoch,), 36),
     "evaluation": (_evaluation, (kernels.train.evaluate, kernels.train.gradients,
-                                 kernels.stats.layer_moments), 37),
-    "split": (_split, (kernels.train.train_epoch_split,), 35),
+                                 kernels.stats.layer_moments), 38),
+    "split": (_split, (kernels.train.train_epoch_split,), 47),
     "sampling": (_sampling, (kernels.sampling.normal_fill, kernels.sampling.orthogonal_fill,
-                             kernels.sampling.truncnorm_fill, kernels.sampling.sparse_zero), 16),
-    "profile": (_profile, (kernels.profile.replay,), 15),
+                             kernels.sampling.truncnorm_fill, kernels.sampling.sparse_zero), 12),
+    "profile": (_profile, (kernels.profile.replay,), 61),
 }
 
 
