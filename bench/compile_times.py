@@ -2,6 +2,13 @@
 
     NUMBA_CACHE_DIR=$(mktemp -d) python bench/compile_times.py train    # one float32 train()
     NUMBA_CACHE_DIR=$(mktemp -d) python bench/compile_times.py demo     # fastinit demo
+    export NUMBA_CACHE_DIR=$(mktemp -d)       # epochs of kernels compiled in this process,
+    python bench/compile_times.py epoch; python bench/compile_times.py epoch   # then loaded
+
+The ``epoch`` workload times 15 epochs (min) of 5 members [64, 64 x 6, 10], float64, 1 thread,
+after compiling them: run twice on one cache, cold then warm, the two must match (kernels a
+process compiled ran 1.5x slower than the same kernels loaded, when helpers skipped Numba's
+module passes: kernels/_config.py).
 
 Numba's event API reports each dispatcher compile ("numba:compile", nested for the helpers a
 kernel compiles on the way). Printed: every outermost compile (TOP) and every compile of a
@@ -43,8 +50,8 @@ class _Listener(event.Listener):
         if stack:
             stack[-1][2] += dt
         else:
-            print(f"TOP {dt:7.2f} s {name} {args[:100]} (done at {time.perf_counter() - T0:.1f} s)",
-                  flush=True)
+            done = time.perf_counter() - T0
+            print(f"TOP {dt:7.2f} s {name} {args[:100]} (done at {done:.1f} s)", flush=True)
 
 
 def workload(what):
@@ -57,8 +64,21 @@ def workload(what):
     elif what == "demo":
         from fastinit import cli
         cli.main(["demo", "--out", tempfile.mkdtemp(), "-q"])
+    elif what == "epoch":
+        import numba
+        numba.set_num_threads(1)
+        x = np.random.default_rng(0).standard_normal((2048, 64))
+        net = fastinit.MLP([64] + [64] * 6 + [10], n=5, seed=0)
+        data = (x, np.arange(2048) % 10)
+        fastinit.train(net, data, epochs=1, batch_size=64, threads=1)
+        seconds = []
+        for _ in range(15):
+            t0 = time.perf_counter()
+            fastinit.train(net, data, epochs=1, batch_size=64, threads=1)
+            seconds.append(time.perf_counter() - t0)
+        print(f"epoch (train() of 1 epoch, min of 15): {min(seconds) * 1e3:.1f} ms")
     else:
-        raise SystemExit(f"unknown workload {what!r}: train or demo")
+        raise SystemExit(f"unknown workload {what!r}: train, demo or epoch")
 
 
 if __name__ == "__main__":
