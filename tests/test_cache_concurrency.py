@@ -12,7 +12,10 @@ import subprocess
 import sys
 import textwrap
 
-CHILD = textwrap.dedent("""
+# row_sum is a kernel helper (no Python entry point): the children call it from a compiled shim
+CALL = "import numba\ncall = numba.njit(lambda fn, x: fn(x))\n"
+
+CHILD = CALL + textwrap.dedent("""
     import os, sys, time, numpy as np
     from numba.core import caching
     mine, other = sys.argv[1], sys.argv[2]
@@ -24,17 +27,14 @@ CHILD = textwrap.dedent("""
             time.sleep(0.02)
         return write_index(self, overloads)
     caching.IndexDataCacheFile._save_index = slow_write
-    import numba
     from fastinit.kernels import dense
-    call = numba.njit(lambda fn, x: fn(x))           # row_sum is a helper: called from a kernel
     dt = np.float32 if sys.argv[3] == "f32" else np.float64
     print(call(dense.row_sum, np.arange(64, dtype=dt)))
 """)
 
-CHECK = textwrap.dedent("""
-    import numba, numpy as np
+CHECK = CALL + textwrap.dedent("""
+    import numpy as np
     from fastinit.kernels import dense
-    call = numba.njit(lambda fn, x: fn(x))
     a, b = np.arange(64, dtype=np.float32), np.arange(64, dtype=np.float64)
     print(call(dense.row_sum, a), call(dense.row_sum, b),
           sum(dense.row_sum.stats.cache_hits.values()),
@@ -60,11 +60,10 @@ def test_two_processes_saving_one_kernel_at_once_keep_both_signatures(tmp_path):
     assert (int(hits), int(misses)) == (2, 0), "a signature was lost from the shared cache"
 
 
-HOLDER = textwrap.dedent("""
+HOLDER = CALL + textwrap.dedent("""
     import os, sys, time, numba, numpy as np
     from fastinit.kernels import _config, dense
     held, waiting = sys.argv[1], sys.argv[2]
-    call = numba.njit(lambda fn, x: fn(x))
     x = np.arange(64, dtype=np.float32)
     with _config.compiling(dense.row_sum, (numba.typeof(x),)):
         open(held, "w").close()                       # compiling: the other process starts
@@ -75,14 +74,13 @@ HOLDER = textwrap.dedent("""
         print(call(dense.row_sum, x), dense.row_sum.stats.cache_misses[(numba.typeof(x),)])
 """)
 
-WAITER = textwrap.dedent("""
+WAITER = CALL + textwrap.dedent("""
     import os, sys, time, numba, numpy as np
     held, waiting = sys.argv[1], sys.argv[2]
     t0 = time.time()
     while not os.path.exists(held) and time.time() - t0 < 60:
         time.sleep(0.02)
     from fastinit.kernels import dense
-    call = numba.njit(lambda fn, x: fn(x))
     x = np.arange(64, dtype=np.float32)
     open(waiting, "w").close()
     print(call(dense.row_sum, x), sum(dense.row_sum.stats.cache_hits.values()),
