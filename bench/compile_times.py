@@ -5,7 +5,7 @@
     export NUMBA_CACHE_DIR=$(mktemp -d)       # epochs of kernels compiled in this process,
     python bench/compile_times.py epoch; python bench/compile_times.py epoch   # then loaded
 
-The ``epoch`` workload times 15 epochs (min) of 5 members [64, 64 x 6, 10], float64, 1 thread,
+The ``epoch`` workload times 15 epochs (min) of 5 members [64, 64 x 6, 10], float32, 1 thread,
 after compiling them: run twice on one cache, cold then warm, the two must match (kernels a
 process compiled ran 1.5x slower than the same kernels loaded, when helpers skipped Numba's
 module passes: kernels/_config.py).

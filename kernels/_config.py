@@ -13,16 +13,8 @@ them, median 43.6, and in 46-50 s, median 48.5, with them: ``bench/compile_times
 A helper called from Python raises TypeError (it has no code to run from there, and Numba would
 jump to address 0); a test calls one through a compiled shim (tests/reference.py ``call``).
 
-Numba optimises every library's module twice at O3 when it is finalised, and links a helper's
-library into each caller, whose finalisation optimises it again: a helper nested five deep
-(exp_f32 in tanh_f32 in the activations in hidden_forward in dense.forward) was optimised in
-every library on the way. A helper compiled to be inlined (``forceinline``) now skips the
-module passes on its own library (``_optimize_final_module``): its code only ever runs inlined
-into its callers, optimised there. Every other helper keeps them: a kernel compiled in this
-process calls a helper it did not inline in the helper's own library (its linked copy is
-weak), and skipping them for all helpers made the epochs of the process that compiled them
-1.5x slower (from the cache they were not). With both changes a cold float32 train() compiles
-in 34-43 s, median 39 (median 48.5 before; 3 runs each, ``bench/compile_times.py train``).
+How a kernel's library is linked and optimised (each helper's machine code made once, in
+its own library; inlined helpers optimised only where inlined) is kernels/_linking.py.
 
 No fastmath anywhere: a weight must be the same bits on every machine and thread count, and
 reassociation or contraction would let the compiler change them.
@@ -50,14 +42,15 @@ import os
 import pathlib
 import shutil
 import tempfile
-import threading
 import time
 
 import numpy as np
 from numba import config, njit, types
-from numba.core import codegen, event, sigutils
+from numba.core import event, sigutils
 from numba.core.registry import CPUDispatcher
 from numba.extending import overload
+
+from . import _linking
 
 _HERE = pathlib.Path(__file__).resolve().parent
 
@@ -200,41 +193,6 @@ class Helper(CPUDispatcher):
                         "call it from a function compiled with numba.njit")
 
 
-_owners = threading.local()      # per thread: (inlined?, name) of each fastinit compile under way
-
-
-def _track(dispatcher):
-    """Whose compile is under way, for ``_optimize_final_module``."""
-    compile_ = dispatcher.compile
-    inlined = bool(dispatcher.targetoptions.get("forceinline"))
-
-    def compile(sig):
-        stack = _owners.__dict__.setdefault("stack", [])
-        stack.append((inlined, dispatcher.py_func.__qualname__))
-        try:
-            return compile_(sig)
-        finally:
-            stack.pop()
-
-    dispatcher.compile = compile
-    return dispatcher
-
-
-_optimize_module = getattr(codegen.CPUCodeLibrary, "_optimize_final_module", None)
-
-
-def _optimize_final_module(library):
-    """Numba's whole-module optimisation of a library (O3 twice), but for the own library of a
-    helper compiled to be inlined (see the module docstring)."""
-    stack = getattr(_owners, "stack", None)
-    if not (stack and stack[-1][0] and library.name == stack[-1][1]):
-        _optimize_module(library)
-
-
-if _optimize_module is not None:
-    codegen.CPUCodeLibrary._optimize_final_module = _optimize_final_module
-
-
 def _decorator(helper: bool, **options):
     """njit with ``options``, caching into CACHE_DIR; for a ``helper`` without the wrappers a
     call from Python needs. Usable as @jit and @jit(...)."""
@@ -252,7 +210,8 @@ def _decorator(helper: bool, **options):
             config.CACHE_DIR = previous
         if helper:
             dispatcher.__class__ = Helper
-        return _track(_one_compile_per_signature(_serialise_saves(dispatcher)))
+        dispatcher = _one_compile_per_signature(_serialise_saves(dispatcher))
+        return _linking.track(_linking.cache_needs(dispatcher))
     return decorate
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import reference
-from fastinit.kernels import _config, dense, gemm
+from fastinit.kernels import _config, _linking, dense, gemm
 
 
 @pytest.mark.parametrize("m,n,k", [(1, 16, 1), (7, 16, 3), (13, 48, 29), (64, 64, 64),
@@ -210,8 +210,8 @@ def test_module_passes_skip_only_an_inlined_helpers_own_library(monkeypatch):
     only inlined, optimised in its callers): a helper that may be called keeps it, since a
     kernel compiled in the same process calls the helper's own code (kernels/_config.py)."""
     optimised = []
-    real = _config._optimize_module
-    monkeypatch.setattr(_config, "_optimize_module",
+    real = _linking._optimize_module
+    monkeypatch.setattr(_linking, "_optimize_module",
                         lambda library: (optimised.append(library.name), real(library)))
     assert ENTRY(1.5) == 3.0
     assert "_leaf" not in optimised and {"_middle", "_entry"} <= set(optimised), optimised

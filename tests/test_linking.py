@@ -1,0 +1,100 @@
+"""A helper's machine code is made once, in its own library; a kernel calls it there, also
+when loaded from the on-disk cache in another process (kernels/_linking.py)."""
+import os
+import pathlib
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+
+import fastinit
+from fastinit import kernels
+
+CHAIN = textwrap.dedent("""
+    import math
+    from fastinit.kernels._config import jit, kernel
+
+    @jit
+    def leaf(x):                      # big enough that LLVM keeps it a call
+        s = 0.0
+        for i in range(x.size):
+            v = x[i]
+            if v > 1.0:
+                s += math.sqrt(v) * math.log(v)
+            elif v < -1.0:
+                s -= math.atan(v) / v
+            else:
+                s += math.exp(v) * v
+        return s
+
+    @kernel
+    def entry(x):
+        return leaf(x) + 1.0
+""")
+
+CHILD = textwrap.dedent("""
+    import sys
+    import numba, numpy as np
+    for i in range(int(sys.argv[2])):    # compiles that move Numba's per-process symbol count
+        numba.njit(lambda: 1.0)()
+    sys.path.insert(0, sys.argv[1])
+    import chain
+    x = np.linspace(-3.0, 3.0, 101)
+    value = chain.entry(x)
+    (args,) = chain.entry.signatures
+    needs = chain.entry.overloads[args].library.fastinit_needs
+    print(repr(value), sum(chain.entry.stats.cache_hits.values()),
+          sum(chain.entry.stats.cache_misses.values()),
+          " ".join(f"{qualname}:{name}" for name, _, qualname, _ in needs))
+""")
+
+
+def _expected():
+    import math
+    s = 0.0
+    for v in np.linspace(-3.0, 3.0, 101):
+        v = float(v)
+        if v > 1.0:
+            s += math.sqrt(v) * math.log(v)
+        elif v < -1.0:
+            s -= math.atan(v) / v
+        else:
+            s += math.exp(v) * v
+    return s + 1.0
+
+
+def _run(folder: pathlib.Path, cache: pathlib.Path, bump: int):
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(cache))
+    res = subprocess.run([sys.executable, "-c", CHILD, str(folder), str(bump)], env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr        # a call to an undefined symbol: a crash
+    value, hits, misses, needs = res.stdout.split(maxsplit=3)
+    assert float(value) == _expected()
+    return int(hits), int(misses), dict(n.split(":", 1) for n in needs.split())
+
+
+def test_a_cached_kernel_loads_the_helpers_it_calls_or_compiles_again(tmp_path):
+    (tmp_path / "chain.py").write_text(CHAIN)
+    cache = tmp_path / "cache"
+    hits, misses, needs = _run(tmp_path, cache, 0)
+    assert (hits, misses) == (0, 1) and "leaf" in needs, needs      # leaf stayed a call
+    assert _run(tmp_path, cache, 0) == (1, 0, needs)                # loaded, leaf with it
+    for f in cache.rglob("chain.leaf-*"):                            # leaf compiles again,
+        f.unlink()                                                  # named by a later count:
+    hits, misses, again = _run(tmp_path, cache, 7)                  # entry compiles again
+    assert (hits, misses) == (0, 1) and again["leaf"] != needs["leaf"], (needs, again)
+    assert _run(tmp_path, cache, 0) == (1, 0, again)
+
+
+def test_kernels_call_their_big_helpers_in_the_helpers_own_libraries():
+    """train_epoch's and evaluate's libraries hold no copy of forward's or backward's code."""
+    x = np.random.default_rng(0).standard_normal((32, 5))
+    net = fastinit.MLP([5, 7, 3], n=2, seed=0, dtype=np.float64)
+    fastinit.train(net, (x, np.arange(32) % 3), epochs=1, batch_size=16)
+    for kernel, helpers in ((kernels.train.train_epoch, {"forward", "backward"}),
+                            (kernels.train.evaluate, {"forward"})):
+        called = {qualname for cres in kernel.overloads.values()
+                  for _, module, qualname, _ in cres.library.fastinit_needs
+                  if module == kernels.dense.__name__}
+        assert helpers <= called, (kernel, called)
