@@ -12,6 +12,12 @@ every kernel it is linked into carried them (a cold float32 train() compiled in 
 them, median 43.6, and in 46-50 s, median 48.5, with them: ``bench/compile_times.py train``).
 A helper called from Python raises TypeError (it has no code to run from there, and Numba would
 jump to address 0); a test calls one through a compiled shim (tests/reference.py ``call``).
+A helper also runs without Numba's reference counting (``_nrt=False``): its arrays are its
+caller's, and counting every view it takes (an ``Arch`` record passed on counts 18) was IR
+to generate and then optimise away; a cold float32 train() took 28.7 / 31.7 s of CPU with it
+off, 31.5 / 36.9 s with it on (two runs each, interleaved). So a helper may not return an
+array, or a record holding one (its caller would free what the helper never counted): that
+is refused when it compiles (``Helper.compile``).
 
 How a kernel's library is linked and optimised (each helper's machine code made once, in
 its own library; inlined helpers optimised only where inlined) is kernels/_linking.py.
@@ -185,7 +191,19 @@ def _one_compile_per_signature(dispatcher):
 
 
 class Helper(CPUDispatcher):
-    """A kernel only other kernels call: compiled without Python's wrappers (the docstring)."""
+    """A kernel only other kernels call: compiled without Python's wrappers and without
+    reference counting (the docstring)."""
+
+    def compile(self, sig):
+        entry = super().compile(sig)
+        cres = self.overloads.get(tuple(sigutils.normalize_signature(sig)[0]))
+        returned = cres.signature.return_type if cres is not None else types.none
+        if self.targetctx.data_model_manager[returned].contains_nrt_meminfo():
+            raise TypeError(f"{self.py_func.__module__}.{self.py_func.__qualname__} returns "
+                            f"{returned}: a helper runs without reference counting, so it may "
+                            "not return an array (or anything holding one); write into an "
+                            "array its caller passes, or make it a kernel")
+        return entry
 
     def __call__(self, *args, **kwargs):
         raise TypeError(f"{self.py_func.__module__}.{self.py_func.__qualname__} is a helper of "
@@ -197,7 +215,7 @@ def _decorator(helper: bool, **options):
     """njit with ``options``, caching into CACHE_DIR; for a ``helper`` without the wrappers a
     call from Python needs. Usable as @jit and @jit(...)."""
     if helper:
-        options = dict(options, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+        options = dict(options, no_cpython_wrapper=True, no_cfunc_wrapper=True, _nrt=False)
 
     def decorate(fn=None, **more):
         if fn is None:

@@ -188,6 +188,20 @@ def _fresh(decorator, fn):
     return dispatcher
 
 
+def _same(x):
+    return x
+
+
+def test_a_helper_returning_an_array_is_refused_when_it_compiles():
+    """Helpers run without reference counting (kernels/_config.py): an array a helper returns
+    would be freed by its caller, which counts it, while the helper never did (Numba refuses a
+    view; the argument itself it allows)."""
+    same = _fresh(_config.jit, _same)
+    with pytest.raises(Exception, match=r"test_kernels\._same returns array\(float64, 1d, C\): "
+                                        r"a helper runs without reference counting"):
+        reference.call(same, np.arange(4.0))
+
+
 def _leaf(x):
     return x * 2.0
 
