@@ -49,8 +49,10 @@ def _sampling(dtype):
     sample("uniform", (5, 4), seed=0, dtype=np.float64)       # shuffling draws in float64
 
 
-def _net(dtype, n=2):
-    return MLP([4, 8, 3], n=n, seed=0, dtype=dtype)
+def _net(dtype, n=2, sizes=(4, 8, 3)):
+    """A network whose init compiles no sampler (zeros): the groups compile their own kernels
+    only, the samplers being the sampling group's (a sweep's own draws, in ``ahead``)."""
+    return MLP(list(sizes), n=n, seed=0, dtype=dtype, init="zeros")
 
 
 def _training(dtype):
@@ -62,17 +64,18 @@ def _training(dtype):
 
 def _split(dtype):
     x, y = _data(256, 64, 10)            # one member, a step worth splitting over threads
-    train(MLP([64, 128, 128, 10], n=1, seed=0, dtype=dtype), (x, y), epochs=1, batch_size=128,
-          eval_every=0)
+    train(_net(dtype, 1, (64, 128, 128, 10)), (x, y), epochs=1, batch_size=128, eval_every=0)
 
 
 def _evaluation(dtype):
+    """Ordered for ``ahead``: the kernels that need none of the passes the training group is
+    compiling first, the one that needs its backward pass last (less waiting on its lock)."""
     x, y = _data(40, 4, 3)
     net = _net(dtype)
+    unit_statistics(net, ranks=False)
+    layer_statistics(net, x)
     net.forward(x)
     net.gradients(x, y)
-    layer_statistics(net, x)
-    unit_statistics(net, ranks=False)
 
 
 def _profile(dtype):
