@@ -85,15 +85,16 @@ def _profile(dtype):
 
 
 # name: (the group, the kernels whose cached code says it is done, its cold compile seconds
-# alone on one core of a 2-core AMD EPYC, float32: for spreading the groups over processes)
+# alone on one core of a 2-core AMD EPYC, float32, `warmup.run_group(name, "float32")` with an
+# empty cache: for spreading the groups over processes)
 GROUPS = {
-    "training": (_training, (kernels.train.train_epoch,), 36),
+    "training": (_training, (kernels.train.train_epoch,), 31),
     "evaluation": (_evaluation, (kernels.train.evaluate, kernels.train.gradients,
-                                 kernels.stats.layer_moments), 38),
-    "split": (_split, (kernels.train.train_epoch_split,), 47),
+                                 kernels.stats.layer_moments), 29),
+    "split": (_split, (kernels.train.train_epoch_split,), 35),
     "sampling": (_sampling, (kernels.sampling.normal_fill, kernels.sampling.orthogonal_fill,
-                             kernels.sampling.truncnorm_fill, kernels.sampling.sparse_zero), 12),
-    "profile": (_profile, (kernels.profile.replay,), 61),
+                             kernels.sampling.truncnorm_fill, kernels.sampling.sparse_zero), 14),
+    "profile": (_profile, (kernels.profile.replay,), 39),
 }
 
 
