@@ -17,7 +17,12 @@ caller's, and counting every view it takes (an ``Arch`` record passed on counts 
 to generate and then optimise away; a cold float32 train() took 28.7 / 31.7 s of CPU with it
 off, 31.5 / 36.9 s with it on (two runs each, interleaved). So a helper may not return an
 array, or a record holding one (its caller would free what the helper never counted): that
-is refused when it compiles (``Helper.compile``).
+is refused when it compiles (``Helper.compile``). Nor may a helper call a NumPy function or
+method that Numba compiles as a function of its own and that returns an array (``reshape``,
+``ravel``, ``np.empty``: allocation fails to compile anyway): Numba keeps one compiled
+overload per argument types, with or without counting, so a kernel's call could run the
+helper's uncounted build. Slices and ``.view`` are emitted in place, counted or not as the
+function they are in.
 
 How a kernel's library is linked and optimised (each helper's machine code made once, in
 its own library; inlined helpers optimised only where inlined) is kernels/_linking.py.
@@ -246,7 +251,11 @@ def _single(a):
     return lambda a: np.bool_(value)      # a bool, not a literal: passed on, one specialisation
 
 
-kernel = _decorator(False, cache=True, nogil=True, error_model="numpy")
-pkernel = _decorator(False, cache=True, nogil=True, parallel=True, error_model="numpy")
+# _nrt=True said, not inherited: Numba compiles a function first called from a compile under
+# way with that compile's reference counting, so a kernel first called from a helper would be
+# compiled (and cached) without it
+kernel = _decorator(False, cache=True, nogil=True, error_model="numpy", _nrt=True)
+pkernel = _decorator(False, cache=True, nogil=True, parallel=True, error_model="numpy",
+                     _nrt=True)
 jit = _decorator(True, cache=True, nogil=True, error_model="numpy")
 pjit = _decorator(True, cache=True, nogil=True, parallel=True, error_model="numpy")

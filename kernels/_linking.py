@@ -18,6 +18,9 @@ number it counts per process, so a helper compiled again by another process (its
 deleted, say) may carry another name: a kernel whose needs are not all defined after that is
 compiled again, not loaded (its calls would jump to nothing).
 
+Only a fastinit kernel's own library is changed (the one named as the kernel whose compile is
+innermost on this thread): Numba's own functions compiled on the way keep Numba's linking.
+
 A helper compiled to be inlined (``forceinline``) keeps its copies, and skips the module passes
 on its own library: its code only ever runs inlined into its callers, optimised there (a leaf
 five deep was optimised in every library on the way). Every other helper keeps them: its own
@@ -68,14 +71,14 @@ def _optimize_final_module(library):
     copy available_externally, but none for the own library of a helper compiled to be inlined;
     records what the library calls in other libraries (see the module docstring)."""
     stack = getattr(_owners, "stack", None)
-    if not stack:                                  # not a fastinit compile: Numba's own
+    if not stack or library.name != stack[-1][1]:  # not a fastinit kernel's own: Numba's own
         _optimize_module(library)
         return
     module = library._final_module
     for fn in module.functions:
         if fn.name in _symbols and fn.linkage == ll.Linkage.linkonce_odr:
             fn.linkage = _EXTERNAL
-    if not (stack[-1][0] and library.name == stack[-1][1]):
+    if not stack[-1][0]:
         _optimize_module(library)
     library.fastinit_needs = [(fn.name, *_symbols[fn.name]) for fn in library._final_module
                               .functions if fn.name in _symbols
@@ -88,13 +91,23 @@ if _optimize_module is not None:
 
 def _load(needs, engine) -> bool:
     """Load (or compile) each helper in ``needs`` that this process lacks; True when every
-    symbol a cached kernel calls is then defined."""
+    symbol a cached kernel calls is then defined. False, not an error, when one cannot be
+    (its module gone, say): the kernel then compiles again. A need already being loaded up the
+    stack (helpers calling each other) is not loaded twice."""
+    loading = _owners.__dict__.setdefault("loading", set())
     for name, module, qualname, args in needs:
-        if not engine.is_symbol_defined(name):
+        if engine.is_symbol_defined(name) or name in loading:
+            continue
+        loading.add(name)
+        try:
             importlib.import_module(module)
             dispatcher = _dispatchers.get((module, qualname))
             if dispatcher is not None:
                 dispatcher.compile(args)
+        except Exception:
+            return False
+        finally:
+            loading.discard(name)
     return all(engine.is_symbol_defined(name) for name, *_ in needs)
 
 

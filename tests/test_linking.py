@@ -9,7 +9,9 @@ import textwrap
 import numpy as np
 
 import fastinit
+import reference
 from fastinit import kernels
+from fastinit.kernels import _config, _linking
 
 CHAIN = textwrap.dedent("""
     import math
@@ -98,3 +100,47 @@ def test_kernels_call_their_big_helpers_in_the_helpers_own_libraries():
                   for _, module, qualname, _ in cres.library.fastinit_needs
                   if module == kernels.dense.__name__}
         assert helpers <= called, (kernel, called)
+
+
+def test_a_need_that_cannot_be_loaded_refuses_the_cache_entry():
+    """Its module gone (renamed, a script's __mp_main__): the kernel compiles again, no error."""
+    engine = kernels.train.train_epoch.targetctx.codegen()._engine
+    assert _linking._load([("_ZN7nowhere1fE", "no_such_module_of_fastinit", "f", ())],
+                          engine) is False
+
+
+def test_needs_that_call_each_other_are_loaded_once(monkeypatch):
+    """Helpers calling each other (A needs B, B needs A) load without recursing forever."""
+    engine = kernels.train.train_epoch.targetctx.codegen()._engine
+    need = ("_ZN7nowhere1aE", kernels.dense.__name__, "a_twin", ())
+    calls = []
+
+    class Twin:                           # its load asks for itself again, as A's B would
+        def compile(self, args):
+            calls.append(args)
+            assert _linking._load([need], engine) is False
+
+    monkeypatch.setitem(_linking._dispatchers, need[1:3], Twin())
+    assert _linking._load([need], engine) is False and len(calls) == 1
+
+
+def _allocates(n):
+    return np.zeros(n).sum() + 1.0
+
+
+def _calls_a_kernel(n):
+    return ALLOCATES(n) * 2.0
+
+
+ALLOCATES = _config.kernel(_allocates)
+CALLS_A_KERNEL = _config.jit(_calls_a_kernel)
+
+
+def test_a_kernel_first_compiled_from_a_helper_keeps_reference_counting():
+    """Numba gives a function first compiled inside another compile that compile's reference
+    counting: a kernel first called from a helper (which has none) would not allocate."""
+    from numba.core.caching import NullCache
+    for dispatcher in (ALLOCATES, CALLS_A_KERNEL):
+        dispatcher._cache = NullCache()
+    assert reference.call(CALLS_A_KERNEL, np.int64(3)) == 2.0
+    assert ALLOCATES(np.int64(4)) == 1.0
