@@ -1,6 +1,6 @@
 """A word while kernels compile, and a clock that keeps compiling out of reported times.
 
-fastinit's kernels compile on first use (tens of seconds on a new machine: about half a minute for
+fastinit's kernels compile on first use (tens of seconds on a new machine: 30-40 s for
 ``fastinit demo``) and load from the on-disk cache afterwards (kernels/_config.py). Numba's
 event API (``numba.core.event``, public and documented) reports both:
 
