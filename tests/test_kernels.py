@@ -108,6 +108,46 @@ def test_transpose(rows, cols, dtype):
     assert np.all(dst[3:].reshape(cols, ldd)[:, rows:] == 0)   # nothing written outside
 
 
+def test_cross_entropy_against_numpy(dtype):
+    """Loss sum, correct count and dL/dz of softmax cross-entropy against NumPy, in the
+    features x batch layout with padding: ties count the first maximum; a NaN logit at class 0
+    is the sample's maximum (its loss NaN), a later NaN never is."""
+    from fastinit.kernels import losses
+    nc, nb, ldz = 7, 21, 32
+    g = np.random.default_rng(3)
+    z = g.standard_normal((nb, nc)).round(1)          # rounded: many ties
+    z[0] = 2.0                                        # all tied: class 0
+    z[1, 2] = z[1, 5] = 9.0                           # the first maximum: class 2
+    z[-2, 4] = np.nan                                 # a later NaN: never the maximum
+    z[-1, 0] = np.nan                                 # a NaN first: the maximum, loss NaN
+    y = g.integers(0, nc, nb)
+    y[[0, 1, -1]] = [0, 2, 0]
+    y[-2] = np.nanargmax(z[-2])
+    zt = np.full((nc, ldz), 99.0, dtype)              # padding columns are never read
+    zt[:, :nb] = z.T
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    for n in (nb - 2, nb):                            # without and with the NaN samples
+        dz = np.zeros_like(zt)
+        work = np.full(losses.WORK * ldz, np.nan, dtype)   # scratch is not zeroed
+        loss, correct = reference.call(losses.cross_entropy, zt.ravel(), np.int64(ldz),
+                                       np.int64(nc), np.int64(n), y, dz.ravel(), work)
+        zz = zt[:, :nb - 2].T.astype(float)
+        arg = np.argmax(zz, axis=1)                   # NumPy's argmax: the first maximum
+        assert correct == (arg == y[:nb - 2]).sum() + (2 if n == nb else 0)
+        m = zz.max(axis=1, keepdims=True)
+        p = np.exp(zz - m)
+        lse = m[:, 0] + np.log(p.sum(axis=1))
+        p /= p.sum(axis=1, keepdims=True)
+        p[np.arange(nb - 2), y[:nb - 2]] -= 1
+        np.testing.assert_allclose(dz[:, :nb - 2].T, p / n, rtol=tol, atol=tol)
+        assert (dz[:, n:] == 0).all()                 # nothing written past the batch
+        if n == nb:
+            assert np.isnan(loss)
+        else:
+            want = (lse - zz[np.arange(nb - 2), y[:nb - 2]]).sum()
+            np.testing.assert_allclose(loss, want, rtol=tol)
+
+
 LIBM_F32 = ("@expf(", "@expm1f(", "@tanhf(", "@logf(", "@log1pf(")
 
 
