@@ -1,5 +1,6 @@
 """fastinit.MLP: forward, loss and gradients against independent references."""
 import itertools
+import os
 
 import numpy as np
 import pytest
@@ -205,6 +206,19 @@ def test_population_too_big_for_memory_fails_at_once(monkeypatch):
     with pytest.raises(MemoryError, match=r"fastinit.train: the adam state of 2 members"):
         monkeypatch.setattr(v, "available_memory", lambda: 100)
         fastinit.train(net, (np.ones((4, 8)), np.zeros(4, int)), epochs=1, optimizer="adam")
+
+
+def test_available_memory_is_memavailable_and_nothing_is_checked_for_no_bytes(monkeypatch):
+    import fastinit._validate as v
+    if os.path.exists("/proc/meminfo"):
+        with open("/proc/meminfo") as f:
+            kb = next(int(line.split()[1]) for line in f if line.startswith("MemAvailable:"))
+        assert abs(v.available_memory() - kb * 1024) < 0.05 * kb * 1024   # moments apart
+    monkeypatch.setattr(v, "available_memory", lambda: pytest.fail("read for no bytes"))
+    v.check_memory(0, "nothing")                      # sgd keeps no state: no check
+    monkeypatch.setattr(v, "available_memory", lambda: 0)
+    with pytest.raises(MemoryError, match="one byte need about"):
+        v.check_memory(1, "one byte")
 
 
 def test_activation_parameter_per_member_errors():
