@@ -148,6 +148,56 @@ def test_cross_entropy_against_numpy(dtype):
             np.testing.assert_allclose(loss, want, rtol=tol)
 
 
+@pytest.mark.parametrize("mode", [0, 1, 2])           # norm.TRAIN, PROBE, EVAL
+def test_batch_norm_rows_in_fours_have_the_bits_of_rows_one_at_a_time(mode, dtype):
+    """Batch norm sums four rows' chains side by side: any split of the rows (threads split
+    them by blocks of 6; one row at a time is the plain sequential sum) gives the same bits,
+    and the values are NumPy's (float64 statistics over the nb real samples)."""
+    from fastinit.kernels import norm
+    d, bp, nb, eps, mom = 13, 32, 29, 1e-5, 0.1
+    g = np.random.default_rng(4)
+    z0 = (g.standard_normal((d, bp)) * 3 + 1).astype(dtype)
+    dn0 = g.standard_normal((d, bp)).astype(dtype)
+    p = g.standard_normal(2 * d).astype(dtype)             # gamma, beta
+    state0 = np.abs(g.standard_normal(2 * d)).astype(dtype)
+
+    def run(splits):
+        scratch = np.zeros(3 * d * bp + d, dtype)            # Z, dN, Zhat + inv std
+        scratch[:d * bp], scratch[d * bp:2 * d * bp] = z0.ravel(), dn0.ravel()
+        state, grad = state0.copy(), np.zeros(2 * d, dtype)
+        zh, m = np.int64(2 * d * bp), np.int64(mode)
+        for r0, r1 in splits:
+            r0, r1 = np.int64(r0), np.int64(r1)
+            reference.call(norm.batch_forward, p, np.int64(0), state, np.int64(0), scratch,
+                           np.int64(0), zh, np.int64(d), r0, r1, np.int64(bp), np.int64(nb), m,
+                           mom, eps)
+            reference.call(norm.batch_backward, p, np.int64(0), grad, scratch,
+                           np.int64(d * bp), zh, np.int64(d), r0, r1, np.int64(bp),
+                           np.int64(nb), m)
+        return scratch, state, grad
+
+    whole = run([(0, d)])
+    for splits in ([(0, 6), (6, 12), (12, 13)], [(r, r + 1) for r in range(d)]):
+        for a, b in zip(whole, run(splits)):
+            np.testing.assert_array_equal(a, b)
+    scratch, state, grad = whole
+    z = z0[:, :nb].astype(float)
+    mean, var = (z.mean(1), z.var(1)) if mode != 2 else (state0[:d], state0[d:])
+    hat = (z - mean[:, None]) / np.sqrt(var + eps)[:, None]
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    out = scratch[:d * bp].reshape(d, bp)[:, :nb]
+    np.testing.assert_allclose(out, p[:d, None] * hat + p[d:, None], rtol=tol, atol=tol)
+    if mode == 0:                                          # running statistics updated
+        np.testing.assert_allclose(state[:d], 0.9 * state0[:d] + 0.1 * mean, rtol=tol)
+        np.testing.assert_allclose(state[d:], 0.9 * state0[d:] + 0.1 * z.var(1, ddof=1),
+                                   rtol=tol)
+    else:
+        np.testing.assert_array_equal(state, state0)
+    dn = dn0[:, :nb].astype(float)
+    np.testing.assert_allclose(grad[d:], dn.sum(1), rtol=tol, atol=tol)        # dbeta
+    np.testing.assert_allclose(grad[:d], (dn * hat).sum(1), rtol=tol, atol=tol)
+
+
 LIBM_F32 = ("@expf(", "@expm1f(", "@tanhf(", "@logf(", "@log1pf(")
 
 
