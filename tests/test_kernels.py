@@ -198,6 +198,42 @@ def test_batch_norm_rows_in_fours_have_the_bits_of_rows_one_at_a_time(mode, dtyp
     np.testing.assert_allclose(grad[:d], (dn * hat).sum(1), rtol=tol, atol=tol)
 
 
+def test_layer_norm_four_samples_at_a_time_have_the_bits_of_one_at_a_time(dtype):
+    """Layer norm runs four samples' float64 chains side by side; each sample's sums stay in
+    unit order, so a batch of 13 real samples (a last group of one) gives the bits of each
+    sample alone (a block one column wide), and NumPy's values to rounding."""
+    from fastinit.kernels import norm
+    d, eps = 7, 1e-5
+    g = np.random.default_rng(6)
+    z0 = (g.standard_normal((d, 16)) * 2 - 1).astype(dtype)
+    dn0 = g.standard_normal((d, 16)).astype(dtype)
+    p = g.standard_normal(2 * d).astype(dtype)
+
+    def run(z, dn, nb):
+        bp = z.shape[1]
+        scratch = np.concatenate([z.ravel(), dn.ravel(), np.zeros(d * bp + bp, dtype)])
+        grad, zh = np.zeros(2 * d, dtype), np.int64(2 * d * bp)
+        reference.call(norm.layer_forward, p, np.int64(0), scratch, np.int64(0), zh,
+                       np.int64(d), np.int64(bp), eps)
+        reference.call(norm.layer_backward, p, np.int64(0), grad, scratch, np.int64(d * bp),
+                       zh, np.int64(d), np.int64(bp), np.int64(nb))
+        parts = scratch[:d * bp], scratch[zh:zh + d * bp], scratch[d * bp:2 * d * bp]
+        return [x.reshape(d, bp) for x in parts] + [scratch[zh + d * bp:], grad]
+
+    out, hat, dz, inv, grad = run(z0, dn0, 13)
+    for b in range(16):
+        alone = run(z0[:, b:b + 1].copy(), dn0[:, b:b + 1].copy(), int(b < 13))
+        for whole, one in zip((out, hat, dz, inv), alone):
+            np.testing.assert_array_equal(whole[..., b:b + 1], one)
+    zz = z0.astype(float)
+    want = (zz - zz.mean(0)) / np.sqrt(zz.var(0) + eps) * p[:d, None] + p[d:, None]
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    np.testing.assert_allclose(out, want, rtol=tol, atol=tol)
+    dn = dn0[:, :13].astype(float)
+    np.testing.assert_allclose(grad[d:], dn.sum(1), rtol=tol, atol=tol)
+    np.testing.assert_allclose(grad[:d], (dn * hat[:, :13]).sum(1), rtol=tol, atol=tol)
+
+
 LIBM_F32 = ("@expf(", "@expm1f(", "@tanhf(", "@logf(", "@log1pf(")
 
 
