@@ -78,6 +78,8 @@ def layout(arch, bp):
         if arch.norm[l] != norm.NONE:
             zh[l] = off
             off += dims[l + 1] * bp + max(dims[l + 1], bp)
+            if arch.norm[l] == norm.LAYER:
+                off += norm.LAYER_WORK * bp + 1          # its float64 work (norm.layer_work)
         maxd = max(maxd, max(dims[l], dims[l + 1]))
         maxld = max(maxld, ld[l])
     dz = off

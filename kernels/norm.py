@@ -26,7 +26,6 @@ import numpy as np
 from ._config import jit
 
 NONE, BATCH, LAYER = 0, 1, 2          # norm codes per layer
-_ZERO, _ONE = np.int64(0), np.int64(1)   # int64 values, not literals: one specialisation
 TRAIN, PROBE, EVAL = 0, 1, 2          # modes
 
 
@@ -154,56 +153,62 @@ def batch_backward(p, g0, g, scratch, dn, zh, d, r0, r1, bp, nb, mode):
                 grad[b] = 0.0
 
 
+@jit(forceinline=True)
+def layer_work(zh, d, bp):
+    """Offset of a layer-normalized layer's float64 work (2 bp values: a sum per sample, then a
+    second) after its Zhat and inverse deviations at zh: even, so 8-byte aligned in a float32
+    scratch too. ``LAYER_WORK`` scratch values hold it (dense.layout)."""
+    w = zh + d * bp + bp
+    return w + w % 2
+
+
+LAYER_WORK = 4           # scratch values per padded sample for layer_work (and one more)
+
+
 @jit
 def layer_forward(p, g0, scratch, z, zh, d, bp, eps):
-    """Every column of a layer-normalized (d, bp) block, in place, four columns' float64 chains
-    side by side (each column's sums in unit order: the bits of one column at a time)."""
+    """Every column of a layer-normalized (d, bp) block, in place. The sums over the units run
+    a row at a time into a float64 sum per sample (layer_work): each sample's sum is still in
+    unit order (the bits of one sample at a time) and the loops along the batch vectorise
+    (a block of 64 x 32 in 2.7 instead of 9.2 us)."""
     t = scratch.dtype.type
-    for b4 in range(0, bp, 4):
-        c0, c1, c2, c3 = _rows(b4, _ZERO, min(4, bp - b4), _ONE)   # columns past bp: b4
-        s0 = s1 = s2 = s3 = 0.0
-        for o in range(d):
-            r = z + o * bp
-            s0 += np.float64(scratch[r + c0])
-            s1 += np.float64(scratch[r + c1])
-            s2 += np.float64(scratch[r + c2])
-            s3 += np.float64(scratch[r + c3])
-        m0, m1, m2, m3 = s0 / d, s1 / d, s2 / d, s3 / d
-        q0 = q1 = q2 = q3 = 0.0
-        for o in range(d):
-            r = z + o * bp
-            v0 = np.float64(scratch[r + c0]) - m0
-            v1 = np.float64(scratch[r + c1]) - m1
-            v2 = np.float64(scratch[r + c2]) - m2
-            v3 = np.float64(scratch[r + c3]) - m3
-            q0 += v0 * v0
-            q1 += v1 * v1
-            q2 += v2 * v2
-            q3 += v3 * v3
-        i0, i1 = 1.0 / math.sqrt(q0 / d + eps), 1.0 / math.sqrt(q1 / d + eps)
-        i2, i3 = 1.0 / math.sqrt(q2 / d + eps), 1.0 / math.sqrt(q3 / d + eps)
-        for o in range(d):
-            r, rh = z + o * bp, zh + o * bp
-            gamma, beta = p[g0 + o], p[g0 + d + o]
-            h0 = t((np.float64(scratch[r + c0]) - m0) * i0)    # every value read before any
-            h1 = t((np.float64(scratch[r + c1]) - m1) * i1)    # is written (a repeated
-            h2 = t((np.float64(scratch[r + c2]) - m2) * i2)    # column writes its own value)
-            h3 = t((np.float64(scratch[r + c3]) - m3) * i3)
-            scratch[rh + c0], scratch[rh + c1], scratch[rh + c2], scratch[rh + c3] = h0, h1, h2, h3
-            scratch[r + c0] = gamma * h0 + beta
-            scratch[r + c1] = gamma * h1 + beta
-            scratch[r + c2] = gamma * h2 + beta
-            scratch[r + c3] = gamma * h3 + beta
-        inv = zh + d * bp
-        scratch[inv + c0], scratch[inv + c1] = t(i0), t(i1)
-        scratch[inv + c2], scratch[inv + c3] = t(i2), t(i3)
+    w = layer_work(zh, d, bp)
+    work = scratch[w:w + LAYER_WORK * bp].view(np.float64)
+    mean, inv = work[:bp], work[bp:2 * bp]
+    for b in range(bp):
+        mean[b] = 0.0
+        inv[b] = 0.0
+    for o in range(d):
+        row = scratch[z + o * bp:z + (o + 1) * bp]
+        for b in range(bp):
+            mean[b] += np.float64(row[b])
+    for b in range(bp):
+        mean[b] = mean[b] / d
+    for o in range(d):
+        row = scratch[z + o * bp:z + (o + 1) * bp]
+        for b in range(bp):
+            v = np.float64(row[b]) - mean[b]
+            inv[b] += v * v
+    for b in range(bp):
+        inv[b] = 1.0 / math.sqrt(inv[b] / d + eps)
+    for o in range(d):
+        row = scratch[z + o * bp:z + (o + 1) * bp]
+        hat = scratch[zh + o * bp:zh + (o + 1) * bp]
+        gamma, beta = p[g0 + o], p[g0 + d + o]
+        for b in range(bp):
+            h = t((np.float64(row[b]) - mean[b]) * inv[b])
+            hat[b] = h
+            row[b] = gamma * h + beta
+    inv_col = scratch[zh + d * bp:zh + d * bp + bp]
+    for b in range(bp):
+        inv_col[b] = t(inv[b])
 
 
 @jit
 def layer_backward(p, g0, g, scratch, dn, zh, d, bp, nb):
     """dN at scratch[dn:] (d, bp) becomes dZ in place; dgamma, dbeta (summed over the nb real
-    samples) into g. Four units', then four samples' float64 chains side by side, each in
-    order (``layer_forward``)."""
+    samples) into g: four units' sums side by side (``_grad_sums``), then the sums over the
+    units a row at a time into float64 sums per sample (``layer_forward``)."""
     t = scratch.dtype.type
     for o4 in range(0, d, 4):
         k = min(4, d - o4)
@@ -211,38 +216,27 @@ def layer_backward(p, g0, g, scratch, dn, zh, d, bp, nb):
         for j in range(k):
             g[g0 + o4 + j] = t(hsums[j])
             g[g0 + d + o4 + j] = t(sums[j])
-    inv = zh + d * bp
-    for b4 in range(0, nb, 4):
-        c0, c1, c2, c3 = _rows(b4, _ZERO, min(4, nb - b4), _ONE)   # samples past nb: b4
-        s0 = s1 = s2 = s3 = 0.0
-        t0 = t1 = t2 = t3 = 0.0
-        for o in range(d):
-            r, rh, gamma = dn + o * bp, zh + o * bp, np.float64(p[g0 + o])
-            e0 = gamma * np.float64(scratch[r + c0])
-            e1 = gamma * np.float64(scratch[r + c1])
-            e2 = gamma * np.float64(scratch[r + c2])
-            e3 = gamma * np.float64(scratch[r + c3])
-            s0 += e0
-            s1 += e1
-            s2 += e2
-            s3 += e3
-            t0 += e0 * np.float64(scratch[rh + c0])
-            t1 += e1 * np.float64(scratch[rh + c1])
-            t2 += e2 * np.float64(scratch[rh + c2])
-            t3 += e3 * np.float64(scratch[rh + c3])
-        i0, i1 = np.float64(scratch[inv + c0]), np.float64(scratch[inv + c1])
-        i2, i3 = np.float64(scratch[inv + c2]), np.float64(scratch[inv + c3])
-        for o in range(d):
-            r, rh, gamma = dn + o * bp, zh + o * bp, np.float64(p[g0 + o])
-            x0 = t(i0 * (gamma * np.float64(scratch[r + c0]) - s0 / d
-                         - np.float64(scratch[rh + c0]) * t0 / d))
-            x1 = t(i1 * (gamma * np.float64(scratch[r + c1]) - s1 / d
-                         - np.float64(scratch[rh + c1]) * t1 / d))
-            x2 = t(i2 * (gamma * np.float64(scratch[r + c2]) - s2 / d
-                         - np.float64(scratch[rh + c2]) * t2 / d))
-            x3 = t(i3 * (gamma * np.float64(scratch[r + c3]) - s3 / d
-                         - np.float64(scratch[rh + c3]) * t3 / d))
-            scratch[r + c0], scratch[r + c1], scratch[r + c2], scratch[r + c3] = x0, x1, x2, x3
+    w = layer_work(zh, d, bp)
+    work = scratch[w:w + LAYER_WORK * bp].view(np.float64)
+    s, sh = work[:bp], work[bp:2 * bp]
+    inv = scratch[zh + d * bp:zh + d * bp + bp]
+    for b in range(nb):
+        s[b] = 0.0
+        sh[b] = 0.0
     for o in range(d):
+        grad = scratch[dn + o * bp:dn + (o + 1) * bp]
+        hat = scratch[zh + o * bp:zh + (o + 1) * bp]
+        gamma = np.float64(p[g0 + o])
+        for b in range(nb):
+            e = gamma * np.float64(grad[b])
+            s[b] += e
+            sh[b] += e * np.float64(hat[b])
+    for o in range(d):
+        grad = scratch[dn + o * bp:dn + (o + 1) * bp]
+        hat = scratch[zh + o * bp:zh + (o + 1) * bp]
+        gamma = np.float64(p[g0 + o])
+        for b in range(nb):
+            grad[b] = t(np.float64(inv[b]) * (gamma * np.float64(grad[b]) - s[b] / d
+                                              - np.float64(hat[b]) * sh[b] / d))
         for b in range(nb, bp):
-            scratch[dn + o * bp + b] = 0.0
+            grad[b] = 0.0

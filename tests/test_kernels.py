@@ -198,10 +198,10 @@ def test_batch_norm_rows_in_fours_have_the_bits_of_rows_one_at_a_time(mode, dtyp
     np.testing.assert_allclose(grad[:d], (dn * hat).sum(1), rtol=tol, atol=tol)
 
 
-def test_layer_norm_four_samples_at_a_time_have_the_bits_of_one_at_a_time(dtype):
-    """Layer norm runs four samples' float64 chains side by side; each sample's sums stay in
-    unit order, so a batch of 13 real samples (a last group of one) gives the bits of each
-    sample alone (a block one column wide), and NumPy's values to rounding."""
+def test_layer_norm_of_a_batch_has_the_bits_of_each_sample_alone(dtype):
+    """Layer norm sums over the units a row at a time into a sum per sample, each sample's in
+    unit order: a batch of 13 real samples in a block of 16 gives the bits of each sample
+    alone (a block one column wide), and NumPy's values to rounding."""
     from fastinit.kernels import norm
     d, eps = 7, 1e-5
     g = np.random.default_rng(6)
@@ -211,14 +211,15 @@ def test_layer_norm_four_samples_at_a_time_have_the_bits_of_one_at_a_time(dtype)
 
     def run(z, dn, nb):
         bp = z.shape[1]
-        scratch = np.concatenate([z.ravel(), dn.ravel(), np.zeros(d * bp + bp, dtype)])
+        work = norm.LAYER_WORK * bp + 1                    # as dense.layout reserves it
+        scratch = np.concatenate([z.ravel(), dn.ravel(), np.zeros(d * bp + bp + work, dtype)])
         grad, zh = np.zeros(2 * d, dtype), np.int64(2 * d * bp)
         reference.call(norm.layer_forward, p, np.int64(0), scratch, np.int64(0), zh,
                        np.int64(d), np.int64(bp), eps)
         reference.call(norm.layer_backward, p, np.int64(0), grad, scratch, np.int64(d * bp),
                        zh, np.int64(d), np.int64(bp), np.int64(nb))
         parts = scratch[:d * bp], scratch[zh:zh + d * bp], scratch[d * bp:2 * d * bp]
-        return [x.reshape(d, bp) for x in parts] + [scratch[zh + d * bp:], grad]
+        return [x.reshape(d, bp) for x in parts] + [scratch[zh + d * bp:zh + d * bp + bp], grad]
 
     out, hat, dz, inv, grad = run(z0, dn0, 13)
     for b in range(16):
