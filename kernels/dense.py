@@ -280,12 +280,13 @@ def residual_backward(p, g, arch, scratch, lay, l, cur, bp, nb):
     dout, zoff, sk, ai = arch.dims[l + 1], lay.zoff[l], lay.sk, arch.alpha_idx[l]
     alpha = p[ai]
     acc = 0.0
-    for o in range(dout):
-        zr = scratch[zoff + o * bp:zoff + o * bp + nb]
-        gr = scratch[cur + o * bp:cur + o * bp + nb]
-        for b in range(nb):
-            acc += np.float64(gr[b]) * np.float64(zr[b])
-    g[ai] = acc if arch.alpha_train else 0.0
+    if arch.alpha_train:        # one chain of dout nb dependent additions: only when it is used
+        for o in range(dout):
+            zr = scratch[zoff + o * bp:zoff + o * bp + nb]
+            gr = scratch[cur + o * bp:cur + o * bp + nb]
+            for b in range(nb):
+                acc += np.float64(gr[b]) * np.float64(zr[b])
+    g[ai] = acc
     for i in range(dout * bp):
         scratch[sk + i] = scratch[cur + i]
         scratch[cur + i] *= alpha
