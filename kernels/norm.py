@@ -15,9 +15,11 @@ batch norm, bp for layer norm). gamma and beta are parameters at p[g0:] and p[g0
 Backward, with dN = dL/dN: dbeta = sum dN, dgamma = sum dN Zhat, dZhat = gamma dN and
 dZ = inv_std / n (n dZhat - sum dZhat - Zhat sum dZhat Zhat), the sums over the samples (batch)
 or the units (layer), n their count; at EVAL batch norm is affine: dZ = gamma inv_std dN.
-Sums are float64 in a fixed order (each row's or sample's, from the first value to the last);
-four rows' (batch) or samples' (layer) sums run side by side, four independent chains of
-additions instead of one, with the bits of one at a time. Padding columns get dZ = 0.
+Sums are float64 in a fixed order (each row's or sample's, from the first value to the last),
+with the bits of one at a time however they are interleaved: batch norm runs four rows' chains
+side by side (four independent chains of additions instead of one, each waiting on its own);
+layer norm adds a row at a time into a float64 sum per sample (``layer_work``, after its
+inverse deviations), so its loops run along the batch and vectorise. Padding columns get dZ = 0.
 """
 import math
 
