@@ -48,8 +48,8 @@ def cross_entropy(z, ldz, nc, nb, y, dz, work):
         row = z[c * ldz:c * ldz + nb]
         tc = t(c)
         for b in range(nb):
-            # every value loaded first, so both stores are unconditional: selects, not the
-            # masked stores a store in one branch becomes (slow on AMD: 3.1 -> 1.9 us a call)
+            # every value loaded first: the class is a select and a plain store (written in
+            # one branch it became a masked load and store, slow on AMD: 3.1 -> 1.9 us a call)
             r, m, a = row[b], mx[b], arg[b]
             mx[b] = max(m, r)              # r if r > m else m: NaN never replaces
             arg[b] = tc if r > m else a

@@ -16,10 +16,11 @@ Backward, with dN = dL/dN: dbeta = sum dN, dgamma = sum dN Zhat, dZhat = gamma d
 dZ = inv_std / n (n dZhat - sum dZhat - Zhat sum dZhat Zhat), the sums over the samples (batch)
 or the units (layer), n their count; at EVAL batch norm is affine: dZ = gamma inv_std dN.
 Sums are float64 in a fixed order (each row's or sample's, from the first value to the last),
-with the bits of one at a time however they are interleaved: batch norm runs four rows' chains
-side by side (four independent chains of additions instead of one, each waiting on its own);
-layer norm adds a row at a time into a float64 sum per sample (``layer_work``, after its
-inverse deviations), so its loops run along the batch and vectorise. Padding columns get dZ = 0.
+with the bits of one at a time however they are interleaved: batch norm's statistics run four
+rows' chains side by side (four independent chains of additions instead of one, each waiting
+on its own); layer norm adds a row at a time into a float64 sum per sample (``layer_work``,
+after its inverse deviations), so its loops run along the batch and vectorise. Padding
+columns get dZ = 0.
 """
 import math
 
@@ -107,7 +108,7 @@ def batch_forward(p, g0, state, s0, scratch, z, zh, d, r0, r1, bp, nb, mode, mom
 @jit
 def _grad_sums(scratch, dn, zh, o, k, bp, nb):
     """(sum dN, sum dN Zhat) of rows o..o+k-1, in sample order, four rows side by side
-    (``_moments``)."""
+    (``_moments``): layer norm's dgamma and dbeta."""
     a0, a1, a2, a3 = _rows(dn, o, k, bp)
     g0, g1, g2, g3 = (scratch[a0:a0 + bp], scratch[a1:a1 + bp], scratch[a2:a2 + bp],
                       scratch[a3:a3 + bp])
@@ -130,29 +131,31 @@ def _grad_sums(scratch, dn, zh, o, k, bp, nb):
 
 @jit
 def batch_backward(p, g0, g, scratch, dn, zh, d, r0, r1, bp, nb, mode):
-    """Rows r0..r1: dN at scratch[dn:] becomes dZ in place; dgamma, dbeta into g."""
+    """Rows r0..r1: dN at scratch[dn:] becomes dZ in place; dgamma, dbeta into g. (A row at
+    a time: its two sums' chains already overlap; four rows side by side, as ``_grad_sums``
+    does for layer norm, measured no faster: 2.7-4.5 against 2.8-3.7 us for 64 rows x 32.)"""
     t = scratch.dtype.type
-    for o4 in range(r0, r1, 4):
-        k = min(4, r1 - o4)
-        sums, hsums = _grad_sums(scratch, dn, zh, o4, k, bp, nb)
-        for j in range(k):
-            o = o4 + j
-            grad = scratch[dn + o * bp:dn + (o + 1) * bp]
-            hat = scratch[zh + o * bp:zh + (o + 1) * bp]
-            inv = np.float64(scratch[zh + d * bp + o])
-            gamma = np.float64(p[g0 + o])
-            s, sh = sums[j], hsums[j]
-            g[g0 + o] = t(sh)
-            g[g0 + d + o] = t(s)
-            if mode == EVAL:
-                for b in range(nb):
-                    grad[b] = t(gamma * inv * np.float64(grad[b]))
-            else:
-                for b in range(nb):
-                    grad[b] = t(gamma * inv * (np.float64(grad[b]) - s / nb
-                                               - np.float64(hat[b]) * sh / nb))
-            for b in range(nb, bp):
-                grad[b] = 0.0
+    for o in range(r0, r1):
+        grad = scratch[dn + o * bp:dn + (o + 1) * bp]
+        hat = scratch[zh + o * bp:zh + (o + 1) * bp]
+        inv = np.float64(scratch[zh + d * bp + o])
+        gamma = np.float64(p[g0 + o])
+        s = 0.0
+        sh = 0.0
+        for b in range(nb):
+            s += np.float64(grad[b])
+            sh += np.float64(grad[b]) * np.float64(hat[b])
+        g[g0 + o] = t(sh)
+        g[g0 + d + o] = t(s)
+        if mode == EVAL:
+            for b in range(nb):
+                grad[b] = t(gamma * inv * np.float64(grad[b]))
+        else:
+            for b in range(nb):
+                grad[b] = t(gamma * inv * (np.float64(grad[b]) - s / nb
+                                           - np.float64(hat[b]) * sh / nb))
+        for b in range(nb, bp):
+            grad[b] = 0.0
 
 
 @jit(forceinline=True)
