@@ -150,9 +150,10 @@ def test_cross_entropy_against_numpy(dtype):
 
 @pytest.mark.parametrize("mode", [0, 1, 2])           # norm.TRAIN, PROBE, EVAL
 def test_batch_norm_rows_in_fours_have_the_bits_of_rows_one_at_a_time(mode, dtype):
-    """Batch norm sums four rows' chains side by side: any split of the rows (threads split
-    them by blocks of 6; one row at a time is the plain sequential sum) gives the same bits,
-    and the values are NumPy's (float64 statistics over the nb real samples)."""
+    """Batch norm's statistics sum four rows' chains side by side: any split of the rows
+    (threads split them by blocks of 6; one row at a time is the plain sequential sum) gives
+    the same bits, forward and backward, and the values are NumPy's (float64 statistics over
+    the nb real samples)."""
     from fastinit.kernels import norm
     d, bp, nb, eps, mom = 13, 32, 29, 1e-5, 0.1
     g = np.random.default_rng(4)
