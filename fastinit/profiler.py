@@ -3,7 +3,7 @@ count of this machine, and what a sweep of such populations will take.
 
 An epoch is one compiled call (kernels.train.train_epoch, or train_epoch_split when a
 population has fewer members than threads and large steps). It is timed as fastinit.train runs
-it, and inside it, with a monotonic clock read in compiled code (kernels.clock), each member's
+it, the second of a run (the first maps the run's scratch memory), and inside it, with a monotonic clock read in compiled code (kernels.clock), each member's
 phases are timed in place: the network passes (batch gather, forward, backward), the loss and
 the optimizer. The network passes are split into their parts (the GEMMs forward, dW and dX, the
 transposes, the elementwise passes, batch or layer normalization) in the proportions those parts
@@ -11,7 +11,7 @@ take when each is replayed alone with the same network, members, data, steps and
 (kernels.profile); the loss and the optimizer are their in-place times. So the parts are what
 they cost inside the real epoch, caches shared and evicted as training shares and evicts them,
 on any CPU; what each part costs alone is kept too (``alone``). ``call`` is what one compiled
-call costs with no step at all (threads started and joined, scratch allocated), and ``rest`` is
+call costs with no step at all (threads started and joined, scratch set), and ``rest`` is
 the real epoch minus the parts and the call: the loops' bookkeeping and, on several threads,
 threads waiting for the slowest. An epoch longer than ``budget`` seconds is timed on its first
 steps and scaled to all of them. Every time is the median of ``repeats`` taken in rounds
@@ -20,6 +20,7 @@ loading kernels (fastinit.compilelog) is left out of every time and reported apa
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
@@ -32,17 +33,15 @@ from ._validate import check_int, check_real, check_targets, check_x
 from .datasets import permutation
 from .kernels import profile as replay
 from .network import LOSSES, MLP, evaluate as evaluate_net
-from .spread import over_members
-from .training import OPTIMIZERS, as_dataset, numba_threads, splits, train
+from .spread import over_members, splits
+from .training import OPTIMIZERS, STATES, as_dataset, evaluations, numba_threads, train
 
 _FUNC = "fastinit.profile"
 PARALLEL, SPLIT = "population-parallel", "row-split"
 PART_CODES = {"gemm_forward": replay.GEMM_FORWARD, "gemm_dw": replay.GEMM_DW,
               "gemm_dx": replay.GEMM_DX, "transposes": replay.TRANSPOSES,
               "elementwise": replay.ELEMENTWISE, "normalization": replay.NORMALIZATION,
-              "loss": replay.LOSS,
-              "optimizer": replay.OPTIMIZER}
-_STATES = {"sgd": 0, "momentum": 1, "nesterov": 1, "adam": 2, "adamw": 2}
+              "loss": replay.LOSS, "optimizer": replay.OPTIMIZER}
 NETWORK_PARTS = ("gemm_forward", "gemm_dw", "gemm_dx", "transposes", "elementwise",
                  "normalization")
 _NO_CLOCK = np.zeros((0, kernels.clock.PHASES), dtype=np.int64)
@@ -160,7 +159,7 @@ def thread_counts(threads=None, func: str = _FUNC) -> list[int]:
 
 def mode(net: MLP, batch: int, threads: int) -> str:
     """How fastinit.train spreads this population over ``threads``: its members over the
-    threads, or each member's products split by rows (fastinit.training.splits)."""
+    threads, or each member's products split by rows (fastinit.spread.splits)."""
     return SPLIT if splits(net, batch, threads) else PARALLEL
 
 
@@ -184,7 +183,7 @@ class _Inputs:
                                        each(momentum, "momentum"), betas[0], betas[1], eps,
                                        each(weight_decay, "weight_decay"))
         P = net.params.shape[1]
-        self.states = tuple(np.zeros((K, P if _STATES[optimizer] > i else 0), dtype=dt)
+        self.states = tuple(np.zeros((K, P if STATES[optimizer] > i else 0), dtype=dt)
                             for i in range(2))
         self.plan = lambda s: kernels.train.Plan(self.batch, s, 0, 0, np.zeros((0, K)),
                                                  np.zeros((0, K, net.depth)), _NO_CLOCK,
@@ -204,6 +203,11 @@ class _Inputs:
                         self.loss, self.batch, self.template)
         for lo, hi in (self.grads, (int(lay.sk), int(lay.pre))):
             self.template[lo:hi] = 0
+        # a scratch and a gradient per block of members (per thread), touched here: the
+        # replays reuse them as a training run's epochs reuse their memory after the first
+        blocks = min(K, numba.config.NUMBA_NUM_THREADS)   # spread.blocks: one per thread at most
+        self.work = np.zeros((blocks, self.total), dtype=net.dtype)
+        self.grad = np.zeros((blocks, net.params.shape[1]), dtype=net.dtype)
 
     def arch(self):
         """The network's record with its own batch-norm statistics (a replay updates them)."""
@@ -218,18 +222,10 @@ class _Inputs:
         with numba_threads(threads):
             t0 = time.perf_counter()
             if how == PARALLEL:
-                over_members(replay.replay, self.net.n, *args)
+                over_members(replay.replay, self.net.n, *args, each=(self.work, self.grad))
             else:
-                replay.replay_split(*args, threads)
+                replay.replay_split(*args, self.work[0], self.grad[0], threads)
             return time.perf_counter() - t0
-
-
-def evaluations(epochs: int, every: int) -> int:
-    """Evaluation passes of a training run: at init, every ``every`` epochs and after the last
-    (fastinit.train's eval_every; 0: none)."""
-    if every == 0:
-        return 0
-    return 1 + epochs // every + (1 if epochs % every else 0)
 
 
 def _label(net: MLP, batch: int, optimizer: str, loss: str) -> str:
@@ -283,15 +279,21 @@ def measure(net: MLP, ds, *, threads: list, repeats: int, budget: float, eval_ev
     diverged: set = set()
 
     def real(T, steps, clock=None):
-        h = train(start.copy(), ds, steps=steps, eval_every=0, threads=T, _clock=clock,
+        """A warm epoch of ``steps`` steps: the second of two on the first steps x batch
+        samples (a training run's first epoch maps fresh memory for its scratch, about a
+        millisecond for 4 MB, which its later epochs reuse). ``clock``: the second's phases."""
+        rows = min(n, steps * batch)
+        some = dataclasses.replace(ds, x_train=ds.x_train[:rows], y_train=ds.y_train[:rows])
+        h = train(start.copy(), some, epochs=2, eval_every=0, threads=T, _clock=clock,
                   _adaptive=False, **options)
         if h.diverged.any():
             diverged.add(int(h.diverged.sum()))
-        return float(h.epoch_time[1])
+        return float(h.epoch_time[2])
 
     with compilelog.announcing() as block:
         try:
-            one = real(threads[0], 1)
+            train(start.copy(), ds, steps=1, eval_every=0, threads=threads[0], _adaptive=False,
+                  **options)
         except (TypeError, ValueError) as e:      # train's checks, named for this function
             raise type(e)(str(e).replace("fastinit.train", _FUNC)) from None
         inputs = _Inputs(net, ds, loss=loss, **{k: options[k] for k in (
@@ -355,7 +357,7 @@ def measure(net: MLP, ds, *, threads: list, repeats: int, budget: float, eval_ev
             if eval_every:
                 runs["evaluation"].append(evaluation(T))
         mid = {k: float(np.median(v)) if v else 0.0 for k, v in runs.items()}
-        # a call's own cost (threads started and joined, scratch allocated) comes once per
+        # a call's own cost (threads started and joined, scratch set) comes once per
         # epoch: in the epoch, not in each replay; only the steps scale with their number
         call = min(mid["call"], mid["epoch"])
         pop.epoch[T] = (mid["epoch"] - call) * scale + call
@@ -370,7 +372,7 @@ def measure(net: MLP, ds, *, threads: list, repeats: int, budget: float, eval_ev
     P = net.params.shape[1]
     pop.work = roofline.work(net.arch, batch, n, steps, net.dtype.itemsize, loss,
                              options["optimizer"], P, net.dropout)
-    pop.working_set = (inputs.total + (2 + _STATES[options["optimizer"]]) * P) * \
+    pop.working_set = (inputs.total + (2 + STATES[options["optimizer"]]) * P) * \
         net.dtype.itemsize
     if diverged:
         pop.notes.append(f"up to {max(diverged)} member(s) diverged while being timed: a "

@@ -16,6 +16,10 @@ times over (about 20 s more per kernel on a cold cache, measured on 2 cores). A 
 arithmetic never depends on which thread or block runs it, so the bits are the same on any
 thread count. Waiting threads sleep (no spinning), so a busy core costs a population at most
 its share of the work.
+
+With fewer members than threads, an epoch may instead split each member's products by rows
+over the threads (kernels.train.train_epoch_split, the same bits): ``splits`` says when that
+may pay and ``SplitChoice`` keeps whichever way measures faster on this machine and load.
 """
 from __future__ import annotations
 
@@ -24,6 +28,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numba
+import numpy as np
 
 from . import kernels
 
@@ -61,17 +66,22 @@ def blocks(K: int, threads: int) -> list[tuple[int, int]]:
     return out
 
 
-def over_members(kernel, K: int, *args) -> None:
+def over_members(kernel, K: int, *args, each=None) -> None:
     """kernel(lo, hi, *args) for every block of the K members, on Numba's thread count for
     this thread; returns when every block is done, raising the first block's error (the
-    caller's block first)."""
+    caller's block first). ``each``: a sequence of arrays with a row per block (at least
+    len(blocks(K, threads)) rows), block b's row passed after ``args``: memory of its own that
+    the caller allocates once for many calls."""
     parts = blocks(K, numba.get_num_threads())
+    own = [()] * len(parts) if each is None else [tuple(a[b] for a in each)
+                                                   for b in range(len(parts))]
     if len(parts) == 1:
-        kernel(0, K, *args)
+        kernel(0, K, *args, *own[0])
         return
-    futures = [_pool().submit(kernel, lo, hi, *args) for lo, hi in parts[1:]]
+    futures = [_pool().submit(kernel, lo, hi, *args, *own[b])
+               for b, (lo, hi) in enumerate(parts) if b]
     try:
-        kernel(*parts[0], *args)
+        kernel(*parts[0], *args, *own[0])
     finally:                            # every block done before returning or raising; the
         for f in futures:               # caller's own error, if any, is the one raised
             f.exception()
@@ -82,3 +92,82 @@ def over_members(kernel, K: int, *args) -> None:
 def fill(kernel, out, *args) -> None:
     """A chunked sampling fill (kernels.sampling) of ``out`` (N, M), its tasks over the threads."""
     over_members(kernel, kernels.sampling.tasks(out), out, *args)
+
+
+def split_worthwhile(net, batch_size: int) -> bool:
+    """Whether one member's step is big enough to gain from several threads (a parallel region
+    costs microseconds; a [64, 64, 64, 10] step at batch 32 takes about ten)."""
+    macs = sum(a * b for a, b in zip(net.layer_sizes[:-1], net.layer_sizes[1:]))
+    return macs * batch_size >= 2_000_000
+
+
+class SplitChoice:
+    """Whether an epoch splits every member's products over the threads, decided by timing
+    both ways: the row-split epoch and the plain one (each member on one thread) give the same
+    bits (kernels/train.py), so fastinit.train may take either. When a split may pay
+    (``worth``: ``splits``), the first epoch splits and the second does not; then the faster
+    way is kept and the other tried again after 2, 4, 8, ... up to 64 epochs (after 2 again
+    when the other won), or at once when the kept way took 1.5x its last epoch. A split waits
+    for every thread at every layer, so when another process takes a core it can be slower
+    than one thread; the next try notices, whichever way the load changes. One choice serves
+    every fastinit.train call on the same shapes in this process (``for_shape``), so many
+    short calls learn as one long one."""
+
+    LONGEST = 64
+    SLOWER = 1.5        # an epoch this much slower than the last one the same way: retry now
+
+    def __init__(self, worth: bool, adaptive: bool = True):
+        self.worth = worth
+        self.adaptive = adaptive                    # False: split whenever worth it
+        self.seconds = {True: None, False: None}    # the last epoch each way took
+        self.epochs = 0                             # epochs timed so far
+        self.best = True
+        self.gap = 2
+        self.retry = 0                              # the epoch that next tries the other way
+
+    def split(self) -> bool:
+        """Whether the next epoch splits."""
+        e = self.epochs + 1
+        if not self.worth or not self.adaptive:
+            return self.worth
+        if e <= 2:
+            return e == 1
+        return self.best if e < self.retry else not self.best
+
+    def took(self, split: bool, seconds: float) -> None:
+        """The epoch went ``split`` and took ``seconds`` (compiling left out)."""
+        self.epochs += 1
+        e = self.epochs
+        before, self.seconds[split] = self.seconds[split], seconds
+        if not (self.worth and self.adaptive) or e < 2:
+            return
+        faster = self.seconds[True] < self.seconds[False]
+        if e == 2 or e >= self.retry:               # the second way, or the other, just tried
+            self.gap = 2 if e == 2 or faster != self.best else min(2 * self.gap, self.LONGEST)
+            self.best = faster
+            self.retry = e + 1 + self.gap
+        elif seconds > self.SLOWER * before:        # the load changed: try the other way now
+            self.retry = e + 1
+
+
+_CHOICES: dict = {}
+
+
+def for_shape(net, batch_size: int, threads: int) -> SplitChoice:
+    """The SplitChoice of ``net``'s shapes, batch and thread count in this process."""
+    key = (tuple(net.layer_sizes), net.n, net.dtype.name, batch_size, threads,
+           net.arch.skip.tobytes(), net.arch.norm.tobytes())
+    if key not in _CHOICES:
+        if len(_CHOICES) >= 256:                    # a long session of many shapes
+            _CHOICES.pop(next(iter(_CHOICES)))
+        _CHOICES[key] = SplitChoice(splits(net, batch_size, threads))
+    return _CHOICES[key]
+
+
+def splits(net, batch_size: int, threads: int) -> bool:
+    """Whether fastinit.train runs an epoch on ``threads`` by splitting each member's products
+    by rows (kernels.train.train_epoch_split) instead of spreading the members over the
+    threads: fewer members than threads, no residual layer and no layer norm (their passes
+    mix rows), and a step worth splitting."""
+    rows_only = not (np.any(net.arch.skip >= 0) or np.any(net.arch.norm == kernels.norm.LAYER))
+    return net.n < threads and rows_only and split_worthwhile(net, batch_size)

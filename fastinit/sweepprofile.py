@@ -18,12 +18,12 @@ import time
 
 from . import compilelog, roofline
 from .datasets import load_dataset
-from .profiler import Profile, evaluations, measure, thread_counts
+from .profiler import Profile, measure, thread_counts
 from .runkeys import RUN_KEYS
 from .sweep import MAX_RUNS, checked_spec, population_diagnostics, population_network, \
     training_options
 from ._validate import check_int, check_real
-from .training import train
+from .training import evaluations, train
 
 _FUNC = "fastinit.sweepprofile.profile_sweep"
 _MEMBER = {k.name for k in RUN_KEYS if k.member}

@@ -14,9 +14,11 @@ from ._validate import check_bool, check_choice, check_int, check_memory, check_
 from .datasets import Dataset, from_arrays, permutation
 from .diagnose import FIELDS as DIAGNOSTIC_FIELDS, diagnose
 from .network import LOSSES, MLP, evaluate as evaluate_net
-from .spread import over_members
+from .spread import SplitChoice, blocks as spread_blocks, for_shape, over_members, \
+    splits
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw")
+STATES = {"sgd": 0, "momentum": 1, "nesterov": 1, "adam": 2, "adamw": 2}   # (K, P) arrays each
 SHUFFLES = ("shared", "per_member")
 _FUNC = "fastinit.train"
 
@@ -125,83 +127,12 @@ def as_dataset(data, func: str = _FUNC) -> Dataset:
                     f"{type(data).__name__}.")
 
 
-def split_worthwhile(net: MLP, batch_size: int) -> bool:
-    """Whether one member's step is big enough to gain from several threads (a parallel region
-    costs microseconds; a [64, 64, 64, 10] step at batch 32 takes about ten)."""
-    macs = sum(a * b for a, b in zip(net.layer_sizes[:-1], net.layer_sizes[1:]))
-    return macs * batch_size >= 2_000_000
-
-
-class SplitChoice:
-    """Whether an epoch splits every member's products over the threads, decided by timing
-    both ways: the row-split epoch and the plain one (each member on one thread) give the same
-    bits (kernels/train.py), so fastinit.train may take either. When a split may pay
-    (``worth``: ``splits``), the first epoch splits and the second does not; then the faster
-    way is kept and the other tried again after 2, 4, 8, ... up to 64 epochs (after 2 again
-    when the other won), or at once when the kept way took 1.5x its last epoch. A split waits
-    for every thread at every layer, so when another process takes a core it can be slower
-    than one thread; the next try notices, whichever way the load changes. One choice serves
-    every fastinit.train call on the same shapes in this process (``for_shape``), so many
-    short calls learn as one long one."""
-
-    LONGEST = 64
-    SLOWER = 1.5        # an epoch this much slower than the last one the same way: retry now
-
-    def __init__(self, worth: bool, adaptive: bool = True):
-        self.worth = worth
-        self.adaptive = adaptive                    # False: split whenever worth it
-        self.seconds = {True: None, False: None}    # the last epoch each way took
-        self.epochs = 0                             # epochs timed so far
-        self.best = True
-        self.gap = 2
-        self.retry = 0                              # the epoch that next tries the other way
-
-    def split(self) -> bool:
-        """Whether the next epoch splits."""
-        e = self.epochs + 1
-        if not self.worth or not self.adaptive:
-            return self.worth
-        if e <= 2:
-            return e == 1
-        return self.best if e < self.retry else not self.best
-
-    def took(self, split: bool, seconds: float) -> None:
-        """The epoch went ``split`` and took ``seconds`` (compiling left out)."""
-        self.epochs += 1
-        e = self.epochs
-        before, self.seconds[split] = self.seconds[split], seconds
-        if not (self.worth and self.adaptive) or e < 2:
-            return
-        faster = self.seconds[True] < self.seconds[False]
-        if e == 2 or e >= self.retry:               # the second way, or the other, just tried
-            self.gap = 2 if e == 2 or faster != self.best else min(2 * self.gap, self.LONGEST)
-            self.best = faster
-            self.retry = e + 1 + self.gap
-        elif seconds > self.SLOWER * before:        # the load changed: try the other way now
-            self.retry = e + 1
-
-
-_CHOICES: dict = {}
-
-
-def for_shape(net: MLP, batch_size: int, threads: int) -> SplitChoice:
-    """The SplitChoice of ``net``'s shapes, batch and thread count in this process."""
-    key = (tuple(net.layer_sizes), net.n, net.dtype.name, batch_size, threads,
-           net.arch.skip.tobytes(), net.arch.norm.tobytes())
-    if key not in _CHOICES:
-        if len(_CHOICES) >= 256:                    # a long session of many shapes
-            _CHOICES.pop(next(iter(_CHOICES)))
-        _CHOICES[key] = SplitChoice(splits(net, batch_size, threads))
-    return _CHOICES[key]
-
-
-def splits(net: MLP, batch_size: int, threads: int) -> bool:
-    """Whether fastinit.train runs an epoch on ``threads`` by splitting each member's products
-    by rows (kernels.train.train_epoch_split) instead of spreading the members over the
-    threads: fewer members than threads, no residual layer and no layer norm (their passes
-    mix rows), and a step worth splitting."""
-    rows_only = not (np.any(net.arch.skip >= 0) or np.any(net.arch.norm == kernels.norm.LAYER))
-    return net.n < threads and rows_only and split_worthwhile(net, batch_size)
+def evaluations(epochs: int, every: int) -> int:
+    """Evaluation passes of a training run: at init, every ``every`` epochs and after the last
+    (fastinit.train's eval_every; 0: none)."""
+    if every == 0:
+        return 0
+    return 1 + epochs // every + (1 if epochs % every else 0)
 
 
 def _progress_bar(enabled, total, desc):
@@ -254,7 +185,7 @@ def train(net: MLP, data, *, epochs: int | None = None, steps: int | None = None
     record_every_steps : k > 0 records, inside the compiled epoch, every k-th step's minibatch
         loss and per-layer gradient norm (History.steps, step_loss, step_grad_norm)
     progress : a tqdm progress bar with ETA;  callback : called as callback(epoch, history)
-    _clock : fastinit.profile's: a (K, 3) int64 array every epoch adds each member's
+    _clock : fastinit.profile's: a (K, 3) int64 array the last epoch adds each member's
         nanoseconds by phase into, timed inside the compiled epoch (kernels/clock.py);
     _adaptive : False splits whenever a split may pay (``splits``), as fastinit.profile does
         to time one way
@@ -319,7 +250,7 @@ def train(net: MLP, data, *, epochs: int | None = None, steps: int | None = None
         total_steps = check_int(steps, "steps", _FUNC, minimum=0)
         epochs = -(-total_steps // steps_per_epoch)
     classify = loss not in ("mse", "mse_sum")
-    states = {"sgd": 0, "momentum": 1, "nesterov": 1, "adam": 2, "adamw": 2}[optimizer]
+    states = STATES[optimizer]
     P = net.params.shape[1]
     check_memory(states * K * P * dt.itemsize, f"{_FUNC}: the {optimizer} state of {K} "
                  f"members of {P} parameters")
@@ -365,7 +296,8 @@ def train(net: MLP, data, *, epochs: int | None = None, steps: int | None = None
         for f in DIAGNOSTIC_FIELDS:
             hist.diagnostics.setdefault(f, []).append(getattr(d, f))
 
-    clock = np.zeros((0, kernels.clock.PHASES), dtype=np.int64) if _clock is None else _clock
+    untimed = np.zeros((0, kernels.clock.PHASES), dtype=np.int64)
+    clock = untimed if _clock is None else _clock
     s1 = np.zeros((K, P if states >= 1 else 0), dtype=net.dtype)
     s2 = np.zeros((K, P if states >= 2 else 0), dtype=net.dtype)
     loss_sum = np.zeros(K)
@@ -384,6 +316,12 @@ def train(net: MLP, data, *, epochs: int | None = None, steps: int | None = None
         nthreads = numba.get_num_threads()
         choice = for_shape(net, batch, nthreads) if _adaptive else \
             SplitChoice(splits(net, batch, nthreads), adaptive=False)
+        # a scratch and a gradient per block of members (one block per thread), for every
+        # epoch: only the first maps their memory (kernels/train.py)
+        blocks = len(spread_blocks(K, nthreads))
+        work = np.empty((blocks, int(kernels.dense.layout(net.arch, kernels.gemm.padded(
+            batch)).total)), dtype=net.dtype)
+        grad = np.empty((blocks, P), dtype=net.dtype)
         evaluate(0)
         record(0)
         for e in range(1, epochs + 1):
@@ -396,16 +334,17 @@ def train(net: MLP, data, *, epochs: int | None = None, steps: int | None = None
             taken = min(steps_per_epoch, total_steps - step0)
             mine = (records >= step0) & (records < step0 + taken)  # this epoch's records
             plan = kernels.train.Plan(batch, taken, step0, every, hist.step_loss[mine],
-                                      hist.step_grad_norm[mine], clock, time.CLOCK_MONOTONIC)
+                                      hist.step_grad_norm[mine], clock if e == epochs else
+                                      untimed, time.CLOCK_MONOTONIC)
             t0, ready = time.perf_counter(), compilelog.seconds()
             args = (net.params, s1, s2, x_train, y_lab, y_tgt, order, net.arch,
                     LOSSES.index(loss), opt, plan, net.diverged, loss_sum, correct,
                     diverged_step)
             split = choice.split()
             if split:                          # few members: split each one's products
-                kernels.train.train_epoch_split(*args, nthreads)
+                kernels.train.train_epoch_split(*args, work[0], grad[0], nthreads)
             else:
-                over_members(kernels.train.train_epoch, K, *args)
+                over_members(kernels.train.train_epoch, K, *args, each=(work, grad))
             ready = compilelog.seconds() - ready
             hist.compile_time[e] += ready
             hist.epoch_time[e] = time.perf_counter() - t0 - ready

@@ -13,10 +13,10 @@ only one part of each step:
 
 ``replay`` runs a block of members, as train_epoch does (fastinit.spread: a block per thread);
 ``replay_split`` runs them one after another, each product split by rows, as
-train_epoch_split does. Each member allocates
-its scratch and gradient as the epoch does, the scratch a copy of the caller's ``template``
-(total,) (``snapshot``'s values of a real step, the gradient blocks dz, da and sk zeroed), the
-gradient zero; a part alone never
+train_epoch_split does. Each member starts from the caller's scratch ``work`` (total,) and
+gradient ``grad`` (P,), one pair per block as in the epoch, set to a copy of the caller's
+``template`` (total,) (``snapshot``'s values of a real step, the gradient blocks dz, da and
+sk zeroed) and to zero; the caller maps them once, as a training run does. A part alone never
 feeds its own output back into its input (the GEMMs read dZ and write dA, never the other way;
 the elementwise and normalization passes multiply zero gradients; biases are zero in the
 caller's copy of the parameters), so the values stay finite and never denormal however often a
@@ -202,19 +202,18 @@ def _normalization_split(p, g, arch, m, scratch, lay, bp, nb, parts, step):
 
 @jit(inline="always")   # its callers compile it in place (no finalize of its own)
 def _member(part, m, parts, params, s1, s2, x, y, t, order, arch, loss_code, opt, plan,
-            template):
-    """Member m's epoch, only ``part`` of each step (train._member_epoch's loop), on its own
-    scratch and gradient, allocated as the epoch allocates them; products split over ``parts``
-    threads unless parts is None (which prunes the split calls, as in train)."""
+            template, scratch, g):
+    """Member m's epoch, only ``part`` of each step (train._member_epoch's loop), on the
+    caller's ``scratch`` (set to ``template``) and gradient ``g`` (set to zero); products split
+    over ``parts`` threads unless parts is None (which prunes the split calls, as in train)."""
     n = x.shape[0]
     batch, step0 = plan.batch, plan.step0
     bp = padded(batch)
     lay = dense.layout(arch, bp)
     L = arch.dims.shape[0] - 1
     p = params[m]
-    scratch = np.empty(lay.total, dtype=params.dtype)
     scratch[:] = template
-    g = np.zeros(params.shape[1], dtype=params.dtype)
+    g[:] = 0
     ybuf = np.empty(bp, dtype=np.int64)
     orow = order[0] if order.shape[0] == 1 else order[m]
     if part == OPTIMIZER:
@@ -252,21 +251,22 @@ def _member(part, m, parts, params, s1, s2, x, y, t, order, arch, loss_code, opt
 
 @kernel
 def replay(lo, hi, part, params, s1, s2, x, y, t, order, arch, loss_code, opt, plan,
-           template):
-    """``part`` of train_epoch: members lo..hi-1 (fastinit.spread: a block per thread)."""
+           template, work, grad):
+    """``part`` of train_epoch: members lo..hi-1 (fastinit.spread: a block per thread), on
+    this block's ``work`` and ``grad``."""
     for m in range(lo, hi):
         _member(part, m, None, params, s1, s2, x, y, t, order, arch, loss_code, opt, plan,
-                template)
+                template, work, grad)
 
 
 @kernel
 def replay_split(part, params, s1, s2, x, y, t, order, arch, loss_code, opt, plan, template,
-                 parts):
-    """``part`` of train_epoch_split: members one after another, products over ``parts``
-    threads."""
+                 work, grad, parts):
+    """``part`` of train_epoch_split: members one after another on ``work`` and ``grad``,
+    products over ``parts`` threads."""
     for m in range(params.shape[0]):
         _member(part, m, parts, params, s1, s2, x, y, t, order, arch, loss_code, opt, plan,
-                template)
+                template, work, grad)
 
 
 @kernel

@@ -13,6 +13,9 @@ architecture record ``arch``):
               nanoseconds by phase are added to it (clock.py; read with ``clock_id``); with
               clock (0, PHASES), nothing is timed
     frozen    (K,) bool  members that diverged: never updated again
+    work, grad (total,), (P,) one block's scratch (dense.layout's total at the batch) and
+              gradient: the caller allocates them once for every epoch of a run, so an epoch
+              after the first maps no fresh memory (about a millisecond for 4 MB)
 Outputs per member: loss_sum, correct (K,) float64 over the epoch's batches; diverged_step (K,).
 
 train_epoch, evaluate and gradients take ``lo, hi`` first and run members lo..hi-1 one after
@@ -71,12 +74,12 @@ def _record(plan, m, t, lsum, nb, g, arch):
 
 @jit(inline="always")
 def _member_epoch(m, parts, params, s1, s2, x, y, t, order, arch, loss_code, opt, plan,
-                  frozen, loss_sum, correct, diverged_step):
-    """One epoch of member m; its products split over ``parts`` threads unless parts is None
-    (a None parts prunes the split calls before typing, so train_epoch never compiles them).
-    Inlined into its two callers (Numba IR), so its calls compile once per caller, not once
-    more on their own."""
-    K, P = params.shape
+                  frozen, loss_sum, correct, diverged_step, scratch, g):
+    """One epoch of member m on the caller's ``scratch`` (dense.layout's total) and gradient
+    ``g`` (P,), set to zero here; its products split over ``parts`` threads unless parts is
+    None (a None parts prunes the split calls before typing, so train_epoch never compiles
+    them). Inlined into its two callers (Numba IR), so its calls compile once per caller, not
+    once more on their own."""
     dims, ld = arch.dims, arch.ld
     n = x.shape[0]
     batch, step0 = plan.batch, plan.step0
@@ -92,8 +95,7 @@ def _member_epoch(m, parts, params, s1, s2, x, y, t, order, arch, loss_code, opt
         diverged_step[m] = step0
     if frozen[m]:
         return
-    scratch = np.empty(lay.total, dtype=params.dtype)
-    g = np.zeros(P, dtype=params.dtype)
+    g[:] = 0
     ybuf = np.empty(bp, dtype=np.int64)
     orow = order[0] if order.shape[0] == 1 else order[m]
     lr, mu, wd = opt.lr[m], opt.momentum[m], opt.weight_decay[m]
@@ -147,24 +149,25 @@ def _member_epoch(m, parts, params, s1, s2, x, y, t, order, arch, loss_code, opt
 
 @kernel
 def train_epoch(lo, hi, params, s1, s2, x, y, t, order, arch, loss_code, opt, plan, frozen,
-                loss_sum, correct, diverged_step):
+                loss_sum, correct, diverged_step, work, grad):
     """One epoch of minibatch training for members lo..hi-1 that are not frozen, one after
-    another (fastinit.spread runs one block of members per thread)."""
+    another, on this block's scratch ``work`` and gradient ``grad`` (fastinit.spread runs one
+    block of members per thread, each on memory of its own)."""
     for m in range(lo, hi):
         _member_epoch(m, None, params, s1, s2, x, y, t, order, arch, loss_code, opt, plan,
-                      frozen, loss_sum, correct, diverged_step)
+                      frozen, loss_sum, correct, diverged_step, work, grad)
     return loss_sum
 
 
 @kernel
 def train_epoch_split(params, s1, s2, x, y, t, order, arch, loss_code, opt, plan, frozen,
-                      loss_sum, correct, diverged_step, parts):
-    """train_epoch for populations smaller than the thread count: members one after another,
-    each member's products split over ``parts`` threads. Same bits as train_epoch. Plain
-    (non-residual) networks only."""
+                      loss_sum, correct, diverged_step, work, grad, parts):
+    """train_epoch for populations smaller than the thread count: members one after another
+    on ``work`` and ``grad``, each member's products split over ``parts`` threads. Same bits
+    as train_epoch. Plain (non-residual) networks only."""
     for m in range(params.shape[0]):
         _member_epoch(m, parts, params, s1, s2, x, y, t, order, arch, loss_code, opt, plan,
-                      frozen, loss_sum, correct, diverged_step)
+                      frozen, loss_sum, correct, diverged_step, work, grad)
     return loss_sum
 
 

@@ -135,7 +135,7 @@ for dt in (np.float32, np.float64):
 # one member big enough that two threads split its products (train_epoch_split): on two
 # threads epoch 1 splits, epoch 2 does not, epoch 5 goes the way 3 and 4 did not
 one = fastinit.MLP([64, 256, 256, 10], activation="tanh", init="orthogonal", n=1, seed=2)
-assert fastinit.training.split_worthwhile(one, 48)
+assert fastinit.spread.split_worthwhile(one, 48)
 fastinit.train(one, ds, epochs=5, batch_size=48, lr=0.01, optimizer="adam")
 out["split"] = hashlib.sha256(one.params.tobytes()).hexdigest()
 print(json.dumps(out))
@@ -153,9 +153,41 @@ def test_training_bitwise_identical_on_one_and_two_threads():
     assert runs[0] == runs[1]
 
 
+_FAULTS_SCRIPT = """
+import json, resource, numpy as np, fastinit
+g = np.random.default_rng(0)
+x, y = g.standard_normal((1024, 784)).astype(np.float32), g.integers(0, 10, 1024)
+out = {}
+for name, n in (("population", 2), ("split", 1)):     # 2 threads: a block each; split rows
+    net = fastinit.MLP([784, 256, 256, 10], n=n)
+    faults = []
+    fastinit.train(net, (x, y), epochs=4, batch_size=128, eval_every=0, threads=2,
+                   callback=lambda e, h: faults.append(resource.getrusage(
+                       resource.RUSAGE_SELF).ru_minflt))
+    lay = fastinit.kernels.dense.layout(net.arch, fastinit.kernels.gemm.padded(128))
+    out[name] = {"after_first": (faults[-1] - faults[0]) / 3,
+                 "scratch_pages": int(lay.total) * 4 // 4096}
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc tunables")
+def test_epochs_after_the_first_map_no_memory():
+    """An epoch's scratch and gradient are allocated once per run, not once per epoch: with an
+    allocator that gives freed memory back at once (glibc, a fixed mmap threshold), the 4 MB
+    scratch mapped afresh every epoch cost about a millisecond of page faults."""
+    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="131072")
+    res = subprocess.run([sys.executable, "-c", _FAULTS_SCRIPT], env=env, check=True,
+                         capture_output=True, text=True)
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    for name, seen in out.items():
+        assert seen["scratch_pages"] > 500, seen
+        assert seen["after_first"] < 0.05 * seen["scratch_pages"], (name, seen)
+
+
 def test_split_choice_keeps_the_faster_way_and_tries_the_other_ever_less_often():
     def ways(worth, seconds, epochs=60):
-        c, went = fastinit.training.SplitChoice(worth), ""
+        c, went = fastinit.spread.SplitChoice(worth), ""
         for e in range(1, epochs + 1):
             split = c.split()
             went += "s" if split else "-"
@@ -175,10 +207,10 @@ def test_one_split_choice_serves_every_call_on_the_same_shapes():
     net = fastinit.MLP([64, 256, 256, 10], n=1, seed=0, dtype=np.float64)
     for _ in range(3):
         fastinit.train(net, (x, y), epochs=1, batch_size=64, threads=2, eval_every=0)
-    c = fastinit.training.for_shape(net, 64, 2)
+    c = fastinit.spread.for_shape(net, 64, 2)
     assert c.worth and c.epochs == 3               # split, then not, then the faster way
     assert c.seconds[True] > 0 and c.seconds[False] > 0
-    assert fastinit.training.for_shape(net, 64, 1) is not c
+    assert fastinit.spread.for_shape(net, 64, 1) is not c
 
 
 def test_shuffle_is_shared_by_default_and_per_member_on_request():

@@ -295,7 +295,7 @@ def busy_core():
 def busy(quick=False) -> dict:
     """fastinit's time per epoch on 2 threads over 1 thread, both cores free and with another
     process busy on one core: {case: (free, busy)} (below 1: two threads are faster). fastinit
-    keeps splitting a member only while splitting is faster (fastinit.training.SplitChoice),
+    keeps splitting a member only while splitting is faster (fastinit.spread.SplitChoice),
     so a busy core should cost two threads no more than one."""
     table, out = cases(quick), {}
     reps = 3 if quick else 7
