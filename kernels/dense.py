@@ -39,7 +39,7 @@ from numba import prange
 
 from ._config import jit, kernel, pjit
 from . import activations, losses, norm, rng
-from .gemm import MR, gemm, gemm_rows, transpose
+from .gemm import LANES, MR, gemm, gemm_rows, transpose
 
 Arch = namedtuple("Arch", ("dims", "ld", "woff", "boff", "act", "act_param", "skip",
                            "alpha_idx", "alpha_train", "dropout", "key", "stream", "norm",
@@ -129,17 +129,42 @@ def normalize_backward(p, g, arch, scratch, lay, l, grad, r0, r1, bp, nb, step):
 def gather(x, rows, nb, scratch, a0, x0, ld0, bp):
     """The batch's input rows x[rows[b]] into x0 (nb, ld0) (padding columns zero) and, as
     A_0^T[i, b], into a0 (d0, bp): row copies, then a transpose."""
+    _copy_rows(x, rows, ROW0, nb, scratch, x0, ld0)
+    _transpose_inputs(scratch, a0, x0, ld0, bp, nb, ROW0, x.shape[1])
+
+
+@pjit
+def gather_split(x, rows, nb, scratch, a0, x0, ld0, bp, parts):
+    """gather with its row copies, then its transpose's features, split over ``parts``
+    threads (the same values: copies)."""
+    size = (nb + parts - 1) // parts
+    for c in prange(parts):
+        _copy_rows(x, rows, c * size, min(nb, (c + 1) * size), scratch, x0, ld0)
     d0 = x.shape[1]
-    for b in range(nb):
+    size = ((d0 + parts - 1) // parts + LANES - 1) // LANES * LANES   # whole transpose tiles
+    for c in prange((d0 + size - 1) // size):
+        _transpose_inputs(scratch, a0, x0, ld0, bp, nb, c * size, min(d0, (c + 1) * size))
+
+
+@jit
+def _copy_rows(x, rows, b0, b1, scratch, x0, ld0):
+    """x[rows[b]] into row b of x0 (nb, ld0), padding columns zero, for b0 <= b < b1."""
+    d0 = x.shape[1]
+    for b in range(b0, b1):
         src = x[rows[b]]
         dst = scratch[x0 + b * ld0:x0 + (b + 1) * ld0]
         for i in range(d0):
             dst[i] = src[i]
         for i in range(d0, ld0):
             dst[i] = 0.0
-    transpose(scratch, a0, bp, scratch, x0, ld0, nb, d0)
+
+
+@jit
+def _transpose_inputs(scratch, a0, x0, ld0, bp, nb, i0, i1):
+    """Features i0..i1-1 of x0 (nb, ld0) into rows i0..i1-1 of a0 (d0, bp)."""
+    transpose(scratch, a0 + i0 * bp, bp, scratch, x0 + i0, ld0, nb, i1 - i0)
     if nb < bp:                 # padding samples: zeros, so no stale value (NaN, denormal) runs
-        for i in range(d0):     # through the forward pass; their results are never read
+        for i in range(i0, i1):  # through the forward pass; their results are never read
             for b in range(nb, bp):
                 scratch[a0 + i * bp + b] = 0.0
 
@@ -229,8 +254,22 @@ def hidden_backward(arch, m, l, step, scratch, lay, grad, r0, r1, bp):
 @jit
 def transpose_acts(scratch, a_in, xt, din, ldl, bp, nb):
     """xt[b, i] = A^T[i, b] for the nb real samples; padding columns 0."""
-    transpose(scratch, xt, ldl, scratch, a_in, bp, din, nb)
-    for b in range(nb):
+    _acts_t(scratch, a_in, xt, din, ldl, bp, ROW0, nb)
+
+
+@pjit
+def transpose_acts_split(scratch, a_in, xt, din, ldl, bp, nb, parts):
+    """transpose_acts with the samples split over ``parts`` threads (the same values)."""
+    size = ((nb + parts - 1) // parts + LANES - 1) // LANES * LANES   # whole transpose tiles
+    for c in prange((nb + size - 1) // size):
+        _acts_t(scratch, a_in, xt, din, ldl, bp, c * size, min(nb, (c + 1) * size))
+
+
+@jit
+def _acts_t(scratch, a_in, xt, din, ldl, bp, b0, b1):
+    """transpose_acts for samples b0..b1-1."""
+    transpose(scratch, xt + b0 * ldl, ldl, scratch, a_in + b0, bp, din, b1 - b0)
+    for b in range(b0, b1):
         for i in range(din, ldl):
             scratch[xt + b * ldl + i] = 0.0
 
@@ -377,12 +416,7 @@ def backward_split(p, g, arch, m, scratch, lay, bp, nb, parts, step):
         din, dout, ldl = dims[l], dims[l + 1], ld[l]
         a_rows = lay.x0 if l == 0 else xt
         if l > 0:
-            a_in = aoff[l]
-            for b in prange(nb):
-                for i in range(din):
-                    scratch[xt + b * ldl + i] = scratch[a_in + i * bp + b]
-                for i in range(din, ldl):
-                    scratch[xt + b * ldl + i] = 0.0
+            transpose_acts_split(scratch, aoff[l], xt, din, ldl, bp, nb, parts)
         chunk, nch = _row_chunks(dout, parts)
         for c in prange(nch):
             r0 = c * chunk

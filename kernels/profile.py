@@ -88,21 +88,16 @@ def _rows_gemm(part, p, wo, ldl, scratch, out, src, g, bp, nb, din, dout, parts)
 def _transposes(x, rows, nb, scratch, lay, arch, bp, parts):
     """The batch gather (rows, then A_0^T), and A_l^T for each dW with l > 0."""
     dims, ld = arch.dims, arch.ld
-    dense.gather(x, rows, nb, scratch, lay.aoff[0], lay.x0, ld[0], bp)
+    if parts is not None:
+        dense.gather_split(x, rows, nb, scratch, lay.aoff[0], lay.x0, ld[0], bp, parts)
+    else:
+        dense.gather(x, rows, nb, scratch, lay.aoff[0], lay.x0, ld[0], bp)
     for l in range(dims.shape[0] - 2, 0, -1):
         if parts is not None:
-            _rows_transpose(scratch, lay.aoff[l], lay.xt, dims[l], ld[l], bp, nb)
+            dense.transpose_acts_split(scratch, lay.aoff[l], lay.xt, dims[l], ld[l], bp, nb,
+                                       parts)
         else:
             dense.transpose_acts(scratch, lay.aoff[l], lay.xt, dims[l], ld[l], bp, nb)
-
-
-@pjit
-def _rows_transpose(scratch, a_in, xt, din, ldl, bp, nb):
-    for b in prange(nb):
-        for i in range(din):
-            scratch[xt + b * ldl + i] = scratch[a_in + i * bp + b]
-        for i in range(din, ldl):
-            scratch[xt + b * ldl + i] = 0.0
 
 
 @jit

@@ -107,10 +107,11 @@ def _member_epoch(m, parts, params, s1, s2, x, y, t, order, arch, loss_code, opt
         rows = orow[start:start + nb]
         if timed:
             c0 = clock.now(plan.clock_id, s)
-        dense.gather(x, rows, nb, scratch, lay.aoff[0], lay.x0, ld[0], bp)
         if parts is not None:
+            dense.gather_split(x, rows, nb, scratch, lay.aoff[0], lay.x0, ld[0], bp, parts)
             dense.forward_split(p, arch, m, scratch, lay, bp, nb, parts, step0 + s)
         else:
+            dense.gather(x, rows, nb, scratch, lay.aoff[0], lay.x0, ld[0], bp)
             dense.forward(p, arch, m, scratch, lay, bp, nb, step0 + s)
         if timed:
             c1 = clock.now(plan.clock_id, s)
