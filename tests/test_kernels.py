@@ -108,6 +108,44 @@ def test_transpose(rows, cols, dtype):
     assert np.all(dst[3:].reshape(cols, ldd)[:, rows:] == 0)   # nothing written outside
 
 
+@pytest.mark.parametrize("d,ld,nb,bp", [(37, 48, 45, 48), (64, 64, 128, 128), (5, 16, 1, 16),
+                                         (100, 112, 33, 48)])
+def test_split_gather_and_transposes_write_what_the_plain_ones_write(d, ld, nb, bp, dtype):
+    """A split epoch's batch gather and A^T (over ``parts`` threads, by feature and by sample
+    chunks) write exactly what the one-thread ones write, and that is x[rows] and its
+    transpose, padding zero."""
+    g = np.random.default_rng(d)
+    x = g.standard_normal((200, d)).astype(dtype)
+    rows = g.permutation(200)[:nb].astype(np.int64)
+    i64 = np.int64
+
+    def run(parts):                     # A_0^T (d, bp) at 0, x0 (bp, ld) after it
+        s = np.full(d * bp + bp * ld, np.nan, dtype)
+        args = (x, rows, i64(nb), s, i64(0), i64(d * bp), i64(ld), i64(bp))
+        if parts is None:
+            reference.call(dense.gather, *args)
+        else:
+            reference.call(dense.gather_split, *args, i64(parts))
+        t = np.full(d * bp + nb * ld, np.nan, dtype)      # A (d, bp) at 0, its xt (nb, ld)
+        t[:d * bp] = s[:d * bp]
+        args = (t, i64(0), i64(d * bp), i64(d), i64(ld), i64(bp), i64(nb))
+        if parts is None:
+            reference.call(dense.transpose_acts, *args)
+        else:
+            reference.call(dense.transpose_acts_split, *args, i64(parts))
+        return s, t
+
+    s, t = run(None)
+    np.testing.assert_array_equal(s[:d * bp].reshape(d, bp)[:, :nb], x[rows].T)
+    assert np.all(s[:d * bp].reshape(d, bp)[:, nb:] == 0)
+    np.testing.assert_array_equal(s[d * bp:].reshape(bp, ld)[:nb, :d], x[rows])
+    np.testing.assert_array_equal(t[d * bp:].reshape(nb, ld), np.pad(x[rows], ((0, 0),
+                                                                              (0, ld - d))))
+    for parts in (1, 2, 3):
+        for a, b in zip((s, t), run(parts)):
+            np.testing.assert_array_equal(a, b)
+
+
 def test_cross_entropy_against_numpy(dtype):
     """Loss sum, correct count and dL/dz of softmax cross-entropy against NumPy, in the
     features x batch layout with padding: ties count the first maximum; a NaN logit at class 0
