@@ -10,6 +10,7 @@ no strings, no I/O. Numba options live in ``_config``. Modules:
     losses       cross-entropy, MSE, BCE with their gradients
     optim        fused SGD / momentum / Nesterov / Adam / AdamW updates; Optim, their record
     dense        one member's forward and backward pass; Arch, the architecture record
+    split        the same passes with each product's rows split over threads
     clock        a monotonic clock in compiled code: the real epoch's phases, timed in place
     train        population drivers: an epoch, an evaluation, a gradient, in one call each
     stats        diagnostic statistics: layer moments, dead units, unit symmetry
@@ -21,4 +22,4 @@ helper never leaves a caller running its old code. Defining kernels compiles not
 compilation happens on first call, then comes from the cache.
 """
 from . import (activations, clock, dense, gemm, losses, optim, rng, sampling,  # noqa: F401
-               stats, train)
+               split, stats, train)

@@ -35,11 +35,10 @@ Scratch is not zeroed: every value read is written first (padding samples start 
 from collections import namedtuple
 
 import numpy as np
-from numba import prange
 
-from ._config import jit, kernel, pjit
+from ._config import jit, kernel
 from . import activations, losses, norm, rng
-from .gemm import LANES, MR, gemm, gemm_rows, transpose
+from .gemm import gemm, transpose
 
 Arch = namedtuple("Arch", ("dims", "ld", "woff", "boff", "act", "act_param", "skip",
                            "alpha_idx", "alpha_train", "dropout", "key", "stream", "norm",
@@ -129,25 +128,12 @@ def normalize_backward(p, g, arch, scratch, lay, l, grad, r0, r1, bp, nb, step):
 def gather(x, rows, nb, scratch, a0, x0, ld0, bp):
     """The batch's input rows x[rows[b]] into x0 (nb, ld0) (padding columns zero) and, as
     A_0^T[i, b], into a0 (d0, bp): row copies, then a transpose."""
-    _copy_rows(x, rows, ROW0, nb, scratch, x0, ld0)
-    _transpose_inputs(scratch, a0, x0, ld0, bp, nb, ROW0, x.shape[1])
-
-
-@pjit
-def gather_split(x, rows, nb, scratch, a0, x0, ld0, bp, parts):
-    """gather with its row copies, then its transpose's features, split over ``parts``
-    threads (the same values: copies)."""
-    size = (nb + parts - 1) // parts
-    for c in prange(parts):
-        _copy_rows(x, rows, c * size, min(nb, (c + 1) * size), scratch, x0, ld0)
-    d0 = x.shape[1]
-    size = ((d0 + parts - 1) // parts + LANES - 1) // LANES * LANES   # whole transpose tiles
-    for c in prange((d0 + size - 1) // size):
-        _transpose_inputs(scratch, a0, x0, ld0, bp, nb, c * size, min(d0, (c + 1) * size))
+    copy_rows(x, rows, ROW0, nb, scratch, x0, ld0)
+    transpose_inputs(scratch, a0, x0, ld0, bp, nb, ROW0, x.shape[1])
 
 
 @jit
-def _copy_rows(x, rows, b0, b1, scratch, x0, ld0):
+def copy_rows(x, rows, b0, b1, scratch, x0, ld0):
     """x[rows[b]] into row b of x0 (nb, ld0), padding columns zero, for b0 <= b < b1."""
     d0 = x.shape[1]
     for b in range(b0, b1):
@@ -160,7 +146,7 @@ def _copy_rows(x, rows, b0, b1, scratch, x0, ld0):
 
 
 @jit
-def _transpose_inputs(scratch, a0, x0, ld0, bp, nb, i0, i1):
+def transpose_inputs(scratch, a0, x0, ld0, bp, nb, i0, i1):
     """Features i0..i1-1 of x0 (nb, ld0) into rows i0..i1-1 of a0 (d0, bp)."""
     transpose(scratch, a0 + i0 * bp, bp, scratch, x0 + i0, ld0, nb, i1 - i0)
     if nb < bp:                 # padding samples: zeros, so no stale value (NaN, denormal) runs
@@ -254,19 +240,11 @@ def hidden_backward(arch, m, l, step, scratch, lay, grad, r0, r1, bp):
 @jit
 def transpose_acts(scratch, a_in, xt, din, ldl, bp, nb):
     """xt[b, i] = A^T[i, b] for the nb real samples; padding columns 0."""
-    _acts_t(scratch, a_in, xt, din, ldl, bp, ROW0, nb)
-
-
-@pjit
-def transpose_acts_split(scratch, a_in, xt, din, ldl, bp, nb, parts):
-    """transpose_acts with the samples split over ``parts`` threads (the same values)."""
-    size = ((nb + parts - 1) // parts + LANES - 1) // LANES * LANES   # whole transpose tiles
-    for c in prange((nb + size - 1) // size):
-        _acts_t(scratch, a_in, xt, din, ldl, bp, c * size, min(nb, (c + 1) * size))
+    acts_t(scratch, a_in, xt, din, ldl, bp, ROW0, nb)
 
 
 @jit
-def _acts_t(scratch, a_in, xt, din, ldl, bp, b0, b1):
+def acts_t(scratch, a_in, xt, din, ldl, bp, b0, b1):
     """transpose_acts for samples b0..b1-1."""
     transpose(scratch, xt + b0 * ldl, ldl, scratch, a_in + b0, bp, din, b1 - b0)
     for b in range(b0, b1):
@@ -365,73 +343,4 @@ def backward(p, g, arch, m, scratch, lay, bp, nb, step):
                 for i in range(n):
                     scratch[other + i] += scratch[sk + i]
             hidden_backward(arch, m, l - 1, step, scratch, lay, other, ROW0, din, bp)
-            cur, other = other, cur
-
-
-# -- one member on several threads: each product split by rows ---------------------------------
-# Splitting C's rows changes no element's arithmetic (each is the same fma chain), so these give
-# the same bits as forward / backward above.
-
-@jit
-def _row_chunks(m, parts):
-    """Boundaries of `parts` chunks of m rows, each a multiple of MR rows (a block) but the
-    last."""
-    chunk = ((m + parts - 1) // parts + MR - 1) // MR * MR
-    return chunk, (m + chunk - 1) // chunk
-
-
-@pjit
-def forward_split(p, arch, m, scratch, lay, bp, nb, parts, step):
-    """forward for plain networks (no skip, no layer norm), each product's rows split."""
-    dims, ld, woff, boff = arch.dims, arch.ld, arch.woff, arch.boff
-    aoff, zoff = lay.aoff, lay.zoff
-    L = dims.shape[0] - 1
-    for l in range(L):
-        dout = dims[l + 1]
-        chunk, nch = _row_chunks(dout, parts)
-        for c in prange(nch):
-            r0 = c * chunk
-            r1 = min(dout, r0 + chunk)
-            gemm_rows(scratch, zoff[l], bp, p, woff[l], ld[l], 1, scratch, aoff[l], bp, r0, r1,
-                      bp, dims[l], 0)
-            if boff[l] >= 0:
-                add_bias(p, boff[l], scratch, zoff[l], r0, r1, bp)
-            if l + 1 < L:
-                normalize(p, arch, m, scratch, lay, l, r0, r1, bp, nb, step)   # batch norm
-                activations.forward(arch.act[l], arch.act_param[m, l],
-                                    scratch[zoff[l] + r0 * bp:zoff[l] + r1 * bp],
-                                    scratch[aoff[l + 1] + r0 * bp:aoff[l + 1] + r1 * bp])
-                if step >= 0 and arch.dropout[m] > 0:
-                    dropout(scratch, aoff[l + 1], r0, r1, bp, l, step, arch, m)
-
-
-@pjit
-def backward_split(p, g, arch, m, scratch, lay, bp, nb, parts, step):
-    """backward for plain networks (no skip, no layer norm), each product's rows split."""
-    dims, ld, woff, boff = arch.dims, arch.ld, arch.woff, arch.boff
-    aoff, xt = lay.aoff, lay.xt
-    L = dims.shape[0] - 1
-    cur, other = lay.dz, lay.da
-    for l in range(L - 1, -1, -1):
-        din, dout, ldl = dims[l], dims[l + 1], ld[l]
-        a_rows = lay.x0 if l == 0 else xt
-        if l > 0:
-            transpose_acts_split(scratch, aoff[l], xt, din, ldl, bp, nb, parts)
-        chunk, nch = _row_chunks(dout, parts)
-        for c in prange(nch):
-            r0 = c * chunk
-            r1 = min(dout, r0 + chunk)
-            normalize_backward(p, g, arch, scratch, lay, l, cur, r0, r1, bp, nb, step)
-            gemm_rows(g, woff[l], ldl, scratch, cur, bp, 1, scratch, a_rows, ldl, r0, r1, ldl,
-                      nb, 0)
-            if boff[l] >= 0:
-                bias_grad(g, boff[l], scratch, cur, r0, r1, bp, nb)
-        if l > 0:
-            chunk, nch = _row_chunks(din, parts)
-            for c in prange(nch):
-                r0 = c * chunk
-                r1 = min(din, r0 + chunk)
-                gemm_rows(scratch, other, bp, p, woff[l], 1, ldl, scratch, cur, bp, r0, r1, bp,
-                          dout, 0)
-                hidden_backward(arch, m, l - 1, step, scratch, lay, other, r0, r1, bp)
             cur, other = other, cur

@@ -27,7 +27,7 @@ import numpy as np
 from numba import prange
 
 from ._config import jit, kernel, pjit, pkernel
-from . import activations, dense, norm, optim
+from . import activations, dense, norm, optim, split
 from .gemm import gemm, gemm_rows, padded
 from .train import batch_loss
 
@@ -69,10 +69,10 @@ def _gemms(part, p, g, arch, scratch, lay, bp, nb, parts):
 @pjit
 def _rows_gemm(part, p, wo, ldl, scratch, out, src, g, bp, nb, din, dout, parts):
     """One of _gemms' products with its rows split over ``parts`` threads (gemm_rows), as
-    dense.forward_split and backward_split split them: forward Z (at out) = W A (at src);
+    split.forward_split and backward_split split them: forward Z (at out) = W A (at src);
     dW (into g) = dZ (at out) A (rows at src); dA (at out) = W^T dZ (at src)."""
     m = din if part == GEMM_DX else dout
-    chunk, nch = dense._row_chunks(m, parts)
+    chunk, nch = split.row_chunks(m, parts)
     for c in prange(nch):
         r0 = c * chunk
         r1 = min(m, r0 + chunk)
@@ -89,12 +89,12 @@ def _transposes(x, rows, nb, scratch, lay, arch, bp, parts):
     """The batch gather (rows, then A_0^T), and A_l^T for each dW with l > 0."""
     dims, ld = arch.dims, arch.ld
     if parts is not None:
-        dense.gather_split(x, rows, nb, scratch, lay.aoff[0], lay.x0, ld[0], bp, parts)
+        split.gather_split(x, rows, nb, scratch, lay.aoff[0], lay.x0, ld[0], bp, parts)
     else:
         dense.gather(x, rows, nb, scratch, lay.aoff[0], lay.x0, ld[0], bp)
     for l in range(dims.shape[0] - 2, 0, -1):
         if parts is not None:
-            dense.transpose_acts_split(scratch, lay.aoff[l], lay.xt, dims[l], ld[l], bp, nb,
+            split.transpose_acts_split(scratch, lay.aoff[l], lay.xt, dims[l], ld[l], bp, nb,
                                        parts)
         else:
             dense.transpose_acts(scratch, lay.aoff[l], lay.xt, dims[l], ld[l], bp, nb)
@@ -127,12 +127,12 @@ def _elementwise(p, g, arch, m, scratch, lay, bp, nb, step):
 
 @pjit
 def _elementwise_split(p, g, arch, m, scratch, lay, bp, nb, parts, step):
-    """The elementwise work of dense.forward_split and backward_split (no residual layers)."""
+    """The elementwise work of split.forward_split and backward_split (no residual layers)."""
     dims, boff, aoff, zoff = arch.dims, arch.boff, lay.aoff, lay.zoff
     L = dims.shape[0] - 1
     for l in range(L):
         dout = dims[l + 1]
-        chunk, nch = dense._row_chunks(dout, parts)
+        chunk, nch = split.row_chunks(dout, parts)
         for c in prange(nch):
             r0 = c * chunk
             r1 = min(dout, r0 + chunk)
@@ -148,12 +148,12 @@ def _elementwise_split(p, g, arch, m, scratch, lay, bp, nb, parts, step):
     for l in range(L - 1, -1, -1):
         din, dout = dims[l], dims[l + 1]
         if boff[l] >= 0:
-            chunk, nch = dense._row_chunks(dout, parts)
+            chunk, nch = split.row_chunks(dout, parts)
             for c in prange(nch):
                 r0 = c * chunk
                 dense.bias_grad(g, boff[l], scratch, cur, r0, min(dout, r0 + chunk), bp, nb)
         if l > 0:
-            chunk, nch = dense._row_chunks(din, parts)
+            chunk, nch = split.row_chunks(din, parts)
             for c in prange(nch):
                 r0 = c * chunk
                 dense.hidden_backward(arch, m, l - 1, step, scratch, lay, other, r0,
@@ -177,18 +177,18 @@ def _normalization(p, g, arch, m, scratch, lay, bp, nb, step):
 @pjit
 def _normalization_split(p, g, arch, m, scratch, lay, bp, nb, parts, step):
     """_normalization with each layer's rows over ``parts`` threads (batch norm only, as in
-    dense.forward_split and backward_split)."""
+    split.forward_split and backward_split)."""
     d = arch.dims
     for l in range(d.shape[0] - 2):
         if arch.norm[l] != norm.NONE:
-            chunk, nch = dense._row_chunks(d[l + 1], parts)
+            chunk, nch = split.row_chunks(d[l + 1], parts)
             for c in prange(nch):
                 r0 = c * chunk
                 dense.normalize(p, arch, m, scratch, lay, l, r0, min(d[l + 1], r0 + chunk), bp,
                                 nb, step)
     for l in range(d.shape[0] - 3, -1, -1):
         if arch.norm[l] != norm.NONE:
-            chunk, nch = dense._row_chunks(d[l + 1], parts)
+            chunk, nch = split.row_chunks(d[l + 1], parts)
             for c in prange(nch):
                 r0 = c * chunk
                 dense.normalize_backward(p, g, arch, scratch, lay, l, lay.da, r0,

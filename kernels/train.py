@@ -32,7 +32,7 @@ from collections import namedtuple
 import numpy as np
 
 from ._config import jit, kernel
-from . import clock, dense, losses, optim
+from . import clock, dense, losses, optim, split
 from .gemm import padded
 
 Plan = namedtuple("Plan", ("batch", "steps", "step0", "every", "loss", "grad_norm", "clock",
@@ -108,8 +108,8 @@ def _member_epoch(m, parts, params, s1, s2, x, y, t, order, arch, loss_code, opt
         if timed:
             c0 = clock.now(plan.clock_id, s)
         if parts is not None:
-            dense.gather_split(x, rows, nb, scratch, lay.aoff[0], lay.x0, ld[0], bp, parts)
-            dense.forward_split(p, arch, m, scratch, lay, bp, nb, parts, step0 + s)
+            split.gather_split(x, rows, nb, scratch, lay.aoff[0], lay.x0, ld[0], bp, parts)
+            split.forward_split(p, arch, m, scratch, lay, bp, nb, parts, step0 + s)
         else:
             dense.gather(x, rows, nb, scratch, lay.aoff[0], lay.x0, ld[0], bp)
             dense.forward(p, arch, m, scratch, lay, bp, nb, step0 + s)
@@ -123,7 +123,7 @@ def _member_epoch(m, parts, params, s1, s2, x, y, t, order, arch, loss_code, opt
         if timed:
             c2 = clock.now(plan.clock_id, s)
         if parts is not None:
-            dense.backward_split(p, g, arch, m, scratch, lay, bp, nb, parts, step0 + s)
+            split.backward_split(p, g, arch, m, scratch, lay, bp, nb, parts, step0 + s)
         else:
             dense.backward(p, g, arch, m, scratch, lay, bp, nb, step0 + s)
         if timed:

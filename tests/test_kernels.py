@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import reference
-from fastinit.kernels import _config, _linking, dense, gemm
+from fastinit.kernels import _config, _linking, dense, gemm, split
 
 
 @pytest.mark.parametrize("m,n,k", [(1, 16, 1), (7, 16, 3), (13, 48, 29), (64, 64, 64),
@@ -125,14 +125,14 @@ def test_split_gather_and_transposes_write_what_the_plain_ones_write(d, ld, nb, 
         if parts is None:
             reference.call(dense.gather, *args)
         else:
-            reference.call(dense.gather_split, *args, i64(parts))
+            reference.call(split.gather_split, *args, i64(parts))
         t = np.full(d * bp + nb * ld, np.nan, dtype)      # A (d, bp) at 0, its xt (nb, ld)
         t[:d * bp] = s[:d * bp]
         args = (t, i64(0), i64(d * bp), i64(d), i64(ld), i64(bp), i64(nb))
         if parts is None:
             reference.call(dense.transpose_acts, *args)
         else:
-            reference.call(dense.transpose_acts_split, *args, i64(parts))
+            reference.call(split.transpose_acts_split, *args, i64(parts))
         return s, t
 
     s, t = run(None)
