@@ -41,7 +41,7 @@ PARALLEL, SPLIT = "population-parallel", "row-split"
 PART_CODES = {"gemm_forward": replay.GEMM_FORWARD, "gemm_dw": replay.GEMM_DW,
               "gemm_dx": replay.GEMM_DX, "transposes": replay.TRANSPOSES,
               "elementwise": replay.ELEMENTWISE, "normalization": replay.NORMALIZATION,
-              "loss": replay.LOSS, "optimizer": replay.OPTIMIZER}
+              "loss": replay.LOSS, "optimizer": replay.OPTIMIZER, "call": replay.CALL}
 NETWORK_PARTS = ("gemm_forward", "gemm_dw", "gemm_dx", "transposes", "elementwise",
                  "normalization")
 _NO_CLOCK = np.zeros((0, kernels.clock.PHASES), dtype=np.int64)
@@ -345,24 +345,27 @@ def measure(net: MLP, ds, *, threads: list, repeats: int, budget: float, eval_ev
             for part in parts:
                 inputs.replay(part, T, how, 1)
         _compiled(compile, block, "replays")
-        runs = {k: [] for k in ("epoch", "evaluation", "call", *parts)}
+        runs = {k: [] for k in ("epoch", "evaluation", "call", "setup", *parts)}
         inside = []                            # each round's in-place phases, summed members
         for _ in range(repeats):               # interleaved: a busy spell slows them alike
             clock = np.zeros((net.n, kernels.clock.PHASES), dtype=np.int64)
             runs["epoch"].append(real(T, measured, clock))
             inside.append(clock.sum(axis=0) * 1e-9)
-            runs["call"].append(inputs.replay("loss", T, how, 0))
+            runs["call"].append(inputs.replay("call", T, how, 0))
+            runs["setup"].append(inputs.replay("loss", T, how, 0))   # and the scratch set
             for part in parts:
                 runs[part].append(inputs.replay(part, T, how, measured))
             if eval_every:
                 runs["evaluation"].append(evaluation(T))
         mid = {k: float(np.median(v)) if v else 0.0 for k, v in runs.items()}
-        # a call's own cost (threads started and joined, scratch set) comes once per
-        # epoch: in the epoch, not in each replay; only the steps scale with their number
+        # a call's own cost (threads started and joined) comes once per epoch: in the epoch,
+        # not in each replay; only the steps scale with their number. A replay also sets each
+        # member's scratch from the template, which the epoch does not: "setup" has both
         call = min(mid["call"], mid["epoch"])
+        setup = max(mid["setup"], call)
         pop.epoch[T] = (mid["epoch"] - call) * scale + call
         pop.evaluation[T] = mid["evaluation"]
-        pop.alone[T] = {part: max(0.0, mid[part] - call) * scale if part in mid else 0.0
+        pop.alone[T] = {part: max(0.0, mid[part] - setup) * scale if part in mid else 0.0
                         for part in roofline.PARTS}
         pop.phases[T] = _in_place(np.median(inside, axis=0) * scale,
                                   1 if how == SPLIT else min(T, net.n))

@@ -10,6 +10,8 @@ only one part of each step:
                   gradients
     NORMALIZATION batch or layer norm of the hidden Z, forward and backward (norm.py)
     LOSS          the batch's loss and dL/dZ       OPTIMIZER    finiteness checks, the update
+    CALL          nothing: with no step, what a call costs (threads, each member's zeroed
+                  gradient) without setting any scratch from the template
 
 ``replay`` runs a block of members, as train_epoch does (fastinit.spread: a block per thread);
 ``replay_split`` runs them one after another, each product split by rows, as
@@ -32,7 +34,7 @@ from .gemm import gemm, gemm_rows, padded
 from .train import batch_loss
 
 (GEMM_FORWARD, GEMM_DW, GEMM_DX, TRANSPOSES, ELEMENTWISE, NORMALIZATION, LOSS,
- OPTIMIZER) = range(8)
+ OPTIMIZER, CALL) = range(9)
 
 
 @jit
@@ -207,7 +209,8 @@ def _member(part, m, parts, params, s1, s2, x, y, t, order, arch, loss_code, opt
     lay = dense.layout(arch, bp)
     L = arch.dims.shape[0] - 1
     p = params[m]
-    scratch[:] = template
+    if part != CALL:
+        scratch[:] = template
     g[:] = 0
     ybuf = np.empty(bp, dtype=np.int64)
     orow = order[0] if order.shape[0] == 1 else order[m]

@@ -135,6 +135,20 @@ def test_a_wide_networks_parts_add_up_too():
                                                "transposes", "elementwise", "optimizer")), r
 
 
+def test_a_call_is_timed_without_setting_any_scratch():
+    """The profile's "call" is a replay with no step that sets no scratch: the epoch never
+    copies a template into its scratch, the part replays do (and have that taken off)."""
+    net = fastinit.MLP([24, 96, 96, 6], n=3)
+    inputs = fastinit.profiler._Inputs(net, fastinit.training.as_dataset((X, Y)), 32, False,
+                                       "sgd", 0.01, "cross_entropy", 0.9, (0.9, 0.999), 1e-8,
+                                       0.0, 0)
+    inputs.work[:] = np.nan
+    inputs.replay("call", 1, fastinit.profiler.PARALLEL, 0)
+    assert np.isnan(inputs.work).all()
+    inputs.replay("loss", 1, fastinit.profiler.PARALLEL, 0)
+    np.testing.assert_array_equal(inputs.work[0], inputs.template)
+
+
 def test_the_clock_times_the_last_epoch_only():
     """fastinit.profile's clock (train's _clock) adds the phases of the last epoch: inside
     that epoch's wall time."""
