@@ -17,7 +17,7 @@ from . import activations, kernels, population, registry, streams
 from ._validate import check_bool, check_choice, check_dtype, check_int, check_memory, \
     check_targets, check_x
 from .sample import draw
-from .spread import over_members
+from .spread import over_members, workspace
 
 ACTIVATIONS = activations.NETWORK
 LOSSES = ("cross_entropy", "mse", "bce", "mse_sum")   # kernels.losses codes 0..3
@@ -402,14 +402,18 @@ class MLP:
 
 
 def evaluate(net: MLP, x, labels, targets, loss: str, *, write_out: bool = False,
-             batch: int = 256):
+             batch: int = 256, work=None):
     """(loss sums (K,), correct counts (K,), logits (K, n, out) or a stub) of every member over
-    checked arrays x, labels, targets, in batches of ``batch`` (one compiled call)."""
+    checked arrays x, labels, targets, in batches of ``batch`` (one compiled call). ``work``:
+    spread.workspace(net, batch or more) to reuse (default: allocated for this call)."""
     n = x.shape[0]
     loss_sum, correct = np.zeros(net.n), np.zeros(net.n)
     out = np.empty((net.n, n, net.layer_sizes[-1]) if write_out else (1, 1, 1), dtype=net.dtype)
+    work = workspace(net, min(batch, n)) if work is None else work
+    if work.shape[1] < kernels.dense.layout(net.arch, kernels.gemm.padded(min(batch, n))).total:
+        raise ValueError("fastinit.network.evaluate: 'work' is smaller than a batch's scratch")
     over_members(kernels.train.evaluate, net.n, net.params, x, labels, targets, min(batch, n),
-                 net.arch, LOSSES.index(loss), loss_sum, correct, out, write_out)
+                 net.arch, LOSSES.index(loss), loss_sum, correct, out, write_out, each=(work,))
     return loss_sum, correct, out
 
 

@@ -33,7 +33,7 @@ from ._validate import check_int, check_real, check_targets, check_x
 from .datasets import permutation
 from .kernels import profile as replay
 from .network import LOSSES, MLP, evaluate as evaluate_net
-from .spread import over_members, splits
+from .spread import over_members, splits, workspace
 from .training import OPTIMIZERS, STATES, as_dataset, evaluations, numba_threads, train
 
 _FUNC = "fastinit.profile"
@@ -317,12 +317,13 @@ def measure(net: MLP, ds, *, threads: list, repeats: int, budget: float, eval_ev
         subsets.append((x[:m], y[:m] if loss == "cross_entropy" else y,
                         tg if loss == "cross_entropy" else tg[:m], len(x) / m))
 
-    def evaluation(T):
-        total = 0.0
+    def evaluation(T):          # on scratch mapped before, as a run's evaluations after its first
+        work = workspace(net, min(eval_batch_size, max(len(s[0]) for s in subsets)), T)
+        total, work[:] = 0.0, 0
         with numba_threads(T):
             for x, y, tg, scale in subsets:
                 t0 = time.perf_counter()
-                evaluate_net(net, x, y, tg, loss, batch=eval_batch_size)
+                evaluate_net(net, x, y, tg, loss, batch=eval_batch_size, work=work)
                 total += (time.perf_counter() - t0) * scale
         return total
 

@@ -89,6 +89,15 @@ def over_members(kernel, K: int, *args, each=None) -> None:
         f.result()
 
 
+def workspace(net, batch: int, threads: int | None = None) -> np.ndarray:
+    """Scratch for ``net``'s passes over batches of ``batch`` samples, a row (dense.layout's
+    total) per block of members over_members makes on ``threads`` (default: Numba's count for
+    this thread): allocated once for many calls, so only the first maps its memory."""
+    T = numba.get_num_threads() if threads is None else threads
+    total = kernels.dense.layout(net.arch, kernels.gemm.padded(batch)).total
+    return np.empty((len(blocks(net.n, T)), int(total)), dtype=net.dtype)
+
+
 def fill(kernel, out, *args) -> None:
     """A chunked sampling fill (kernels.sampling) of ``out`` (N, M), its tasks over the threads."""
     over_members(kernel, kernels.sampling.tasks(out), out, *args)

@@ -14,8 +14,7 @@ from ._validate import check_bool, check_choice, check_int, check_memory, check_
 from .datasets import Dataset, from_arrays, permutation
 from .diagnose import FIELDS as DIAGNOSTIC_FIELDS, diagnose
 from .network import LOSSES, MLP, evaluate as evaluate_net
-from .spread import SplitChoice, blocks as spread_blocks, for_shape, over_members, \
-    splits
+from .spread import SplitChoice, for_shape, over_members, splits, workspace
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw")
 STATES = {"sgd": 0, "momentum": 1, "nesterov": 1, "adam": 2, "adamw": 2}   # (K, P) arrays each
@@ -272,12 +271,14 @@ def train(net: MLP, data, *, epochs: int | None = None, steps: int | None = None
         if eval_every == 0 or (e % eval_every and e != epochs):
             return
         t0, ready = time.perf_counter(), compilelog.seconds()
-        ls, cs, _ = evaluate_net(net, x_train, y_lab, y_tgt, loss, batch=eval_batch_size)
+        ls, cs, _ = evaluate_net(net, x_train, y_lab, y_tgt, loss, batch=eval_batch_size,
+                                 work=ework)
         hist.train_loss[e] = ls / n
         if classify:
             hist.train_acc[e] = cs / n
         if has_test:
-            ls, cs, _ = evaluate_net(net, x_test, t_lab, t_tgt, loss, batch=eval_batch_size)
+            ls, cs, _ = evaluate_net(net, x_test, t_lab, t_tgt, loss, batch=eval_batch_size,
+                                     work=ework)
             hist.test_loss[e] = ls / len(x_test)
             if classify:
                 hist.test_acc[e] = cs / len(x_test)
@@ -316,12 +317,11 @@ def train(net: MLP, data, *, epochs: int | None = None, steps: int | None = None
         nthreads = numba.get_num_threads()
         choice = for_shape(net, batch, nthreads) if _adaptive else \
             SplitChoice(splits(net, batch, nthreads), adaptive=False)
-        # a scratch and a gradient per block of members (one block per thread), for every
-        # epoch: only the first maps their memory (kernels/train.py)
-        blocks = len(spread_blocks(K, nthreads))
-        work = np.empty((blocks, int(kernels.dense.layout(net.arch, kernels.gemm.padded(
-            batch)).total)), dtype=net.dtype)
-        grad = np.empty((blocks, P), dtype=net.dtype)
+        # a scratch and a gradient per block of members (one block per thread), and the
+        # evaluations' scratch, for every epoch: only the first maps their memory
+        work = workspace(net, batch)
+        grad = np.empty((len(work), P), dtype=net.dtype)
+        ework = workspace(net, min(eval_batch_size, max(n, len(ds.x_test))))
         evaluate(0)
         record(0)
         for e in range(1, epochs + 1):

@@ -174,9 +174,9 @@ def train_epoch_split(params, s1, s2, x, y, t, order, arch, loss_code, opt, plan
 
 @kernel
 def evaluate(lo, hi, params, x, y, t, batch, arch, loss_code, loss_sum, correct, out,
-             write_out):
+             write_out, scratch):
     """Loss sum and correct count of members lo..hi-1 over all of x; logits into out (K, n, dL)
-    when write_out."""
+    when write_out; on this block's ``scratch`` (at least dense.layout's total at the batch)."""
     dims, ld = arch.dims, arch.ld
     n = x.shape[0]
     nbatch = (n + batch - 1) // batch
@@ -186,7 +186,6 @@ def evaluate(lo, hi, params, x, y, t, batch, arch, loss_code, loss_sum, correct,
     rows_all = np.arange(n)
     lay = dense.layout(arch, bp)
     for m in range(lo, hi):
-        scratch = np.empty(lay.total, dtype=params.dtype)
         ybuf = np.empty(bp, dtype=np.int64)
         p = params[m]
         ls = 0.0
