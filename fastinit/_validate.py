@@ -175,7 +175,7 @@ def check_x(x, width: int, dtype, func: str, param: str = "X") -> np.ndarray:
     if arr.shape[0] == 0:
         raise ValueError(f"{_where(param, func)} has no samples.")
     arr = np.ascontiguousarray(arr, dtype=dtype)
-    if not np.all(np.isfinite(arr)):
+    if not np.isfinite(arr).all():      # the method: np.all's dispatch doubles the time
         bad = int(np.count_nonzero(~np.isfinite(arr)))
         raise ValueError(f"{_where(param, func)} contains {bad} NaN or infinite value(s).")
     return arr
@@ -197,10 +197,10 @@ def check_targets(y, n: int, outputs: int, loss: str, dtype, func: str, param: s
                              f"labels for cross_entropy. Got shape {arr.shape}, dtype "
                              f"{arr.dtype}.")
         if arr.dtype.kind == "f":
-            if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
+            if not np.isfinite(arr).all() or (arr != np.round(arr)).any():
                 raise ValueError(f"{_where(param, func)} must hold integer class labels. Got "
                                  f"non-integer values.")
-        labels = arr.astype(np.int64)
+        labels = arr.astype(np.int64, copy=False)
         if labels.min() < 0 or labels.max() >= outputs:
             raise ValueError(f"{_where(param, func)} holds labels in [{labels.min()}, "
                              f"{labels.max()}] but the network has {outputs} outputs: labels "
@@ -214,7 +214,7 @@ def check_targets(y, n: int, outputs: int, loss: str, dtype, func: str, param: s
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{_where(param, func)} must hold numbers. Got dtype {arr.dtype}.")
     targets = np.ascontiguousarray(arr, dtype=dtype)
-    if not np.all(np.isfinite(targets)):
+    if not np.isfinite(targets).all():
         raise ValueError(f"{_where(param, func)} contains NaN or infinite values.")
     if loss == "bce" and (targets.min() < 0 or targets.max() > 1):
         raise ValueError(f"{_where(param, func)} must hold targets in [0, 1] for bce. Got "

@@ -232,12 +232,13 @@ def from_arrays(x_train, y_train, x_test=None, y_test=None, task: str | None = N
                          f"train {len(x_train)} vs {len(y_train)}, test {len(x_test)} vs "
                          f"{len(y_test)}.")
     if task == "classification":
-        labels = np.concatenate([y_train.ravel(), y_test.ravel()])
-        if labels.size and labels.min() < 0:
+        sets = [y for y in (y_train, y_test) if y.size]
+        low, high = (min(y.min() for y in sets), max(y.max() for y in sets)) if sets else (0, -1)
+        if low < 0:
             raise ValueError(f"The class labels (y_train, y_test) of {func} must be 0, 1, "
-                             f"2, ... Got labels in [{labels.min()}, {labels.max()}] "
-                             f"({int(np.sum(labels < 0))} negative).")
-        outputs = int(labels.max()) + 1 if labels.size else 0
+                             f"2, ... Got labels in [{low}, {high}] "
+                             f"({sum(int(np.sum(y < 0)) for y in sets)} negative).")
+        outputs = int(high) + 1
     else:
         outputs = 1 if y_train.ndim == 1 else y_train.shape[1]
     return Dataset(name, x_train, y_train, x_test, y_test, task, outputs)

@@ -132,6 +132,14 @@ class MLP:
         L = self.depth
         return np.full(L, -1, np.int64), np.full(L, -1, np.int64), 0, False
 
+    def _scratch_size(self, batch: int) -> int:
+        """Values of a member's scratch for a pass over ``batch`` samples (kernels.dense.layout's
+        total), worked out once per batch size (the kernel call costs microseconds)."""
+        known = self.__dict__.setdefault("_scratch_sizes", {})
+        if batch not in known:
+            known[batch] = int(kernels.dense.layout(self.arch, kernels.gemm.padded(batch)).total)
+        return known[batch]
+
     def _layout(self, state=None):
         """Offsets of every parameter, the kernels' record ``arch`` and, for batch norm, the
         running statistics (``state``: a fresh mean 0 and variance 1 unless given)."""
@@ -410,7 +418,7 @@ def evaluate(net: MLP, x, labels, targets, loss: str, *, write_out: bool = False
     loss_sum, correct = np.zeros(net.n), np.zeros(net.n)
     out = np.empty((net.n, n, net.layer_sizes[-1]) if write_out else (1, 1, 1), dtype=net.dtype)
     work = workspace(net, min(batch, n)) if work is None else work
-    if work.shape[1] < kernels.dense.layout(net.arch, kernels.gemm.padded(min(batch, n))).total:
+    if work.shape[1] < net._scratch_size(min(batch, n)):
         raise ValueError("fastinit.network.evaluate: 'work' is smaller than a batch's scratch")
     over_members(kernels.train.evaluate, net.n, net.params, x, labels, targets, min(batch, n),
                  net.arch, LOSSES.index(loss), loss_sum, correct, out, write_out, each=(work,))

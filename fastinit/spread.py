@@ -94,8 +94,7 @@ def workspace(net, batch: int, threads: int | None = None) -> np.ndarray:
     total) per block of members over_members makes on ``threads`` (default: Numba's count for
     this thread): allocated once for many calls, so only the first maps its memory."""
     T = numba.get_num_threads() if threads is None else threads
-    total = kernels.dense.layout(net.arch, kernels.gemm.padded(batch)).total
-    return np.empty((len(blocks(net.n, T)), int(total)), dtype=net.dtype)
+    return np.empty((len(blocks(net.n, T)), net._scratch_size(batch)), dtype=net.dtype)
 
 
 def fill(kernel, out, *args) -> None:

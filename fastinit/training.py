@@ -321,7 +321,8 @@ def train(net: MLP, data, *, epochs: int | None = None, steps: int | None = None
         # evaluations' scratch, for every epoch: only the first maps their memory
         work = workspace(net, batch)
         grad = np.empty((len(work), P), dtype=net.dtype)
-        ework = workspace(net, min(eval_batch_size, max(n, len(ds.x_test))))
+        ework = workspace(net, min(eval_batch_size, max(n, len(ds.x_test)))) if eval_every \
+            else None
         evaluate(0)
         record(0)
         for e in range(1, epochs + 1):
