@@ -15,6 +15,7 @@ from .datasets import Dataset, from_arrays, permutation
 from .diagnose import FIELDS as DIAGNOSTIC_FIELDS, diagnose
 from .network import LOSSES, MLP, evaluate as evaluate_net
 from .spread import SplitChoice, for_shape, over_members, splits, workspace
+from .spread import split_worthwhile  # noqa: F401 - fastinit.training.split_worthwhile, as before
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw")
 STATES = {"sgd": 0, "momentum": 1, "nesterov": 1, "adam": 2, "adamw": 2}   # (K, P) arrays each
