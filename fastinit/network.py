@@ -418,8 +418,9 @@ def evaluate(net: MLP, x, labels, targets, loss: str, *, write_out: bool = False
     loss_sum, correct = np.zeros(net.n), np.zeros(net.n)
     out = np.empty((net.n, n, net.layer_sizes[-1]) if write_out else (1, 1, 1), dtype=net.dtype)
     work = workspace(net, min(batch, n)) if work is None else work
-    if work.shape[1] < net._scratch_size(min(batch, n)):
-        raise ValueError("fastinit.network.evaluate: 'work' is smaller than a batch's scratch")
+    if not (work.ndim == 2 and work.dtype == net.dtype and work.flags.c_contiguous
+            and work.shape[1] >= net._scratch_size(min(batch, n))):
+        raise ValueError("fastinit.network.evaluate: 'work' must be spread.workspace's")
     over_members(kernels.train.evaluate, net.n, net.params, x, labels, targets, min(batch, n),
                  net.arch, LOSSES.index(loss), loss_sum, correct, out, write_out, each=(work,))
     return loss_sum, correct, out

@@ -19,7 +19,7 @@ LABELS = {"gemm_forward": "GEMM forward (Z = W A)", "gemm_dw": "GEMM dW (dZ A)",
           "elementwise": "elementwise (bias, activation, dropout, residual; derivatives)",
           "normalization": "normalization (batch or layer norm, both passes)",
           "loss": "loss", "optimizer": "optimizer (+ finiteness checks)",
-          "call": "call (threads started and joined, scratch set)",
+          "call": "call (threads started and joined, gradients zeroed)",
           "rest": "rest (epoch - parts - call: loops, threads waiting)"}
 ROWS = (*roofline.PARTS, "call", "rest")
 

@@ -3,20 +3,21 @@ count of this machine, and what a sweep of such populations will take.
 
 An epoch is one compiled call (kernels.train.train_epoch, or train_epoch_split when a
 population has fewer members than threads and large steps). It is timed as fastinit.train runs
-it, the second of a run (the first maps the run's scratch memory), and inside it, with a monotonic clock read in compiled code (kernels.clock), each member's
-phases are timed in place: the network passes (batch gather, forward, backward), the loss and
-the optimizer. The network passes are split into their parts (the GEMMs forward, dW and dX, the
-transposes, the elementwise passes, batch or layer normalization) in the proportions those parts
-take when each is replayed alone with the same network, members, data, steps and threads
-(kernels.profile); the loss and the optimizer are their in-place times. So the parts are what
-they cost inside the real epoch, caches shared and evicted as training shares and evicts them,
-on any CPU; what each part costs alone is kept too (``alone``). ``call`` is what one compiled
-call costs with no step at all (threads started and joined, scratch set), and ``rest`` is
-the real epoch minus the parts and the call: the loops' bookkeeping and, on several threads,
-threads waiting for the slowest. An epoch longer than ``budget`` seconds is timed on its first
-steps and scaled to all of them. Every time is the median of ``repeats`` taken in rounds
-(epoch, then each part, then the evaluation), so a busy spell slows them alike. Compiling and
-loading kernels (fastinit.compilelog) is left out of every time and reported apart, once.
+a run's second epoch (the first maps the run's scratch memory), and inside it, with a clock
+read in compiled code (kernels.clock), each member's phases are timed in place: the network
+passes (batch gather, forward, backward), the loss and the optimizer. The network passes are
+split into their parts (the GEMMs forward, dW and dX, the transposes, the elementwise passes,
+batch or layer normalization) in the proportions those parts take when each is replayed alone
+with the same network, members, batch and threads (kernels.profile); the loss and the
+optimizer are their in-place times. So the parts are what they cost inside the real epoch,
+caches shared and evicted as training shares and evicts them, on any CPU; what each part costs
+alone is kept too (``alone``). ``call`` is what one compiled call costs with no step at all
+(threads started and joined, gradients zeroed), and ``rest`` is the real epoch minus the parts
+and the call: the loops' bookkeeping and, on several threads, threads waiting for the slowest.
+An epoch longer than ``budget`` seconds is timed on its first steps and scaled to all of them.
+Every time is the median of ``repeats`` taken in rounds (epoch, then each part, then the
+evaluation), so a busy spell slows them alike. Compiling and loading kernels
+(fastinit.compilelog) is left out of every time and reported apart, once.
 """
 from __future__ import annotations
 
@@ -280,10 +281,11 @@ def measure(net: MLP, ds, *, threads: list, repeats: int, budget: float, eval_ev
 
     def real(T, steps, clock=None):
         """A warm epoch of ``steps`` steps: the second of two on the first steps x batch
-        samples (a training run's first epoch maps fresh memory for its scratch, about a
-        millisecond for 4 MB, which its later epochs reuse). ``clock``: the second's phases."""
+        samples (a run's first epoch maps its scratch memory, about a millisecond for 4 MB;
+        the replays start from the initial parameters). ``clock``: the second's phases."""
         rows = min(n, steps * batch)
-        some = dataclasses.replace(ds, x_train=ds.x_train[:rows], y_train=ds.y_train[:rows])
+        some = dataclasses.replace(ds, x_train=ds.x_train[:rows], y_train=ds.y_train[:rows],
+                                   x_test=ds.x_test[:0], y_test=ds.y_test[:0])
         h = train(start.copy(), some, epochs=2, eval_every=0, threads=T, _clock=clock,
                   _adaptive=False, **options)
         if h.diverged.any():
@@ -359,11 +361,9 @@ def measure(net: MLP, ds, *, threads: list, repeats: int, budget: float, eval_ev
             if eval_every:
                 runs["evaluation"].append(evaluation(T))
         mid = {k: float(np.median(v)) if v else 0.0 for k, v in runs.items()}
-        # a call's own cost (threads started and joined) comes once per epoch: in the epoch,
-        # not in each replay; only the steps scale with their number. A replay also sets each
-        # member's scratch from the template, which the epoch does not: "setup" has both
-        call = min(mid["call"], mid["epoch"])
-        setup = max(mid["setup"], call)
+        # a call's own cost comes once per epoch, not in each replay: only the steps scale.
+        # A replay also sets each member's scratch from the template ("setup"); epochs do not
+        call, setup = min(mid["call"], mid["epoch"]), max(mid["setup"], mid["call"])
         pop.epoch[T] = (mid["epoch"] - call) * scale + call
         pop.evaluation[T] = mid["evaluation"]
         pop.alone[T] = {part: max(0.0, mid[part] - setup) * scale if part in mid else 0.0

@@ -318,12 +318,14 @@ def train(net: MLP, data, *, epochs: int | None = None, steps: int | None = None
         nthreads = numba.get_num_threads()
         choice = for_shape(net, batch, nthreads) if _adaptive else \
             SplitChoice(splits(net, batch, nthreads), adaptive=False)
-        # a scratch and a gradient per block of members (one block per thread), and the
-        # evaluations' scratch, for every epoch: only the first maps their memory
-        work = workspace(net, batch)
+        # a scratch and a gradient per block of members, and the evaluations' scratch, for
+        # every epoch: only the first maps their memory. Rows for as many blocks as Numba
+        # allows threads (a callback may raise the count); rows never used are never mapped
+        most = numba.config.NUMBA_NUM_THREADS
+        work = workspace(net, batch, most)
         grad = np.empty((len(work), P), dtype=net.dtype)
-        ework = workspace(net, min(eval_batch_size, max(n, len(ds.x_test)))) if eval_every \
-            else None
+        ework = workspace(net, min(eval_batch_size, max(n, len(ds.x_test))), most) \
+            if eval_every else None
         evaluate(0)
         record(0)
         for e in range(1, epochs + 1):

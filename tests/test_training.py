@@ -187,6 +187,26 @@ def test_epochs_after_the_first_map_no_memory():
         assert seen["after_first"] < 0.05 * seen["scratch_pages"], (name, seen)
 
 
+def test_a_callback_may_raise_the_thread_count():
+    """An epoch's scratch has a row per block of members for as many threads as Numba allows,
+    so a callback that raises the count mid-run gets more blocks, not an error; the members'
+    bits stay those of one thread."""
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("one thread only")
+    x, y = DIGITS.x_train[:200], DIGITS.y_train[:200]
+    nets = [fastinit.MLP([64, 32, 10], n=4, seed=[0, 1, 2, 3]) for _ in range(2)]
+    prev = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        fastinit.train(nets[0], (x, y), epochs=3, batch_size=50,
+                       callback=lambda e, h: numba.set_num_threads(2))
+        numba.set_num_threads(1)
+        fastinit.train(nets[1], (x, y), epochs=3, batch_size=50)
+    finally:
+        numba.set_num_threads(prev)
+    np.testing.assert_array_equal(nets[0].params, nets[1].params)
+
+
 def test_split_choice_keeps_the_faster_way_and_tries_the_other_ever_less_often():
     def ways(worth, seconds, epochs=60):
         c, went = fastinit.spread.SplitChoice(worth), ""
