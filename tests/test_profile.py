@@ -111,6 +111,9 @@ for attempt in range(2):           # a shared machine: one busy spell gets a sec
     pop = fastinit.profile(fastinit.MLP([784, 256, 256, 10]), data, threads=[1], repeats=3,
                            batch_size=128, machine=machine).populations[0]
     print(json.dumps({"epoch": pop.epoch[1], "parts": pop.parts[1], "alone": pop.alone[1]}))
+    share = sum(v for k, v in pop.parts[1].items() if k != "rest") / pop.epoch[1]
+    if abs(share - 1) <= 0.05 and pop.parts[1]["call"] < 0.05 * pop.epoch[1]:
+        break
 """
 
 
