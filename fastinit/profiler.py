@@ -206,9 +206,9 @@ class _Inputs:
             self.template[lo:hi] = 0
         # a scratch and a gradient per block of members (per thread), touched here: the
         # replays reuse them as a training run's epochs reuse their memory after the first
-        blocks = min(K, numba.config.NUMBA_NUM_THREADS)   # spread.blocks: one per thread at most
-        self.work = np.zeros((blocks, self.total), dtype=net.dtype)
-        self.grad = np.zeros((blocks, net.params.shape[1]), dtype=net.dtype)
+        self.work = workspace(net, self.batch, numba.config.NUMBA_NUM_THREADS)
+        self.work[:] = 0
+        self.grad = np.zeros((len(self.work), net.params.shape[1]), dtype=net.dtype)
 
     def arch(self):
         """The network's record with its own batch-norm statistics (a replay updates them)."""

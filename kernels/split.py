@@ -22,17 +22,25 @@ def gather_split(x, rows, nb, scratch, a0, x0, ld0, bp, parts):
     for c in prange(parts):
         dense.copy_rows(x, rows, c * size, min(nb, (c + 1) * size), scratch, x0, ld0)
     d0 = x.shape[1]
-    size = ((d0 + parts - 1) // parts + LANES - 1) // LANES * LANES   # whole transpose tiles
-    for c in prange((d0 + size - 1) // size):
+    size, nch = tile_chunks(d0, parts)
+    for c in prange(nch):
         dense.transpose_inputs(scratch, a0, x0, ld0, bp, nb, c * size, min(d0, (c + 1) * size))
 
 
 @pjit
 def transpose_acts_split(scratch, a_in, xt, din, ldl, bp, nb, parts):
     """transpose_acts with the samples split over ``parts`` threads (the same values)."""
-    size = ((nb + parts - 1) // parts + LANES - 1) // LANES * LANES   # whole transpose tiles
-    for c in prange((nb + size - 1) // size):
+    size, nch = tile_chunks(nb, parts)
+    for c in prange(nch):
         dense.acts_t(scratch, a_in, xt, din, ldl, bp, c * size, min(nb, (c + 1) * size))
+
+
+@jit
+def tile_chunks(m, parts):
+    """row_chunks for a transpose: chunks of whole tiles (LANES values, a multiple of every
+    tile width)."""
+    chunk = ((m + parts - 1) // parts + LANES - 1) // LANES * LANES
+    return chunk, (m + chunk - 1) // chunk
 
 
 @jit
