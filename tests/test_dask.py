@@ -408,12 +408,19 @@ def test_ctrl_c_on_a_pool_saves_the_populations_in_flight(tmp_path, monkeypatch)
     """The first Ctrl-C stops submitting and waits for what is in flight, then stops: every
     population that started is saved, no more start."""
     probe = Probe(sweep_mod.run_population, hold=1)
-    monkeypatch.setattr(sweep_mod, "run_population", probe)
+    sent, first = threading.Event(), threading.Lock()
+
+    def second_waits(*args, **kwargs):   # the rest wait for Ctrl-C: one is surely in flight
+        if not first.acquire(blocking=False):
+            sent.wait(30)
+        return probe(*args, **kwargs)
+    monkeypatch.setattr(sweep_mod, "run_population", second_waits)
     heard = []
 
     def interrupt(n):
         if n == 1:
             os.kill(os.getpid(), signal.SIGINT)      # as Ctrl-C: the handler only notes it
+            sent.set()
     with cf.ThreadPoolExecutor(max_workers=2) as pool, pytest.raises(KeyboardInterrupt):
         run_sweep(WIDE, tmp_path / "c.db", executor=pool, on_commit=interrupt,
                   log=heard.append)
