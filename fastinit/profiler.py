@@ -204,7 +204,7 @@ class _Inputs:
                         self.loss, self.batch, self.template)
         for lo, hi in (self.grads, (int(lay.sk), int(lay.pre))):
             self.template[lo:hi] = 0
-        # a scratch and a gradient per block of members (per thread), touched here: the
+        # a scratch and a gradient per thread, touched here: the
         # replays reuse them as a training run's epochs reuse their memory after the first
         self.work = workspace(net, self.batch, numba.config.NUMBA_NUM_THREADS)
         self.work[:] = 0

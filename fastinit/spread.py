@@ -1,21 +1,24 @@
-"""A population's members spread over threads: one serial kernel call per block of members.
+"""A population's members spread over threads: serial kernel calls on runs of members.
 
 The population kernels (kernels.train.train_epoch, evaluate, gradients, kernels.stats
 .layer_moments and unit_symmetry, kernels.profile.replay, and the sampling fills, whose tasks are
 chunks of members' values) take ``lo, hi`` first and run members (tasks) lo..hi-1 one after
-another; ``over_members`` calls such a kernel once per thread on contiguous blocks of members
-(sizes differing by at most one, as a static parallel loop would), the first block on the
-calling thread, the others on a pool of Python threads. The kernels release the GIL (nogil), so
-the blocks run at once. The thread count is Numba's for the calling thread
+another; ``over_members`` runs such a kernel on ``blocks``' number of threads: the calling
+thread and a pool of Python threads, each with a row of its own of any scratch (``each``), claim
+contiguous runs of members from a shared counter until none is left, long runs first, shorter
+ones as the members run out (guided scheduling: about a dozen calls for 64 members on two
+threads, 6 us each). The kernels release the GIL (nogil), so the threads run at once, and a
+thread whose core is slower (another process on it, a noisy neighbour) takes fewer members
+instead of holding the others up: in equal halves, a population of 64 on two threads waited
+up to a fifth of its epoch for the slower half. The thread count is Numba's for the calling thread
 (``numba.get_num_threads()``: fastinit.train's ``threads`` and training.numba_threads set it).
 
 Why not ``prange``: Numba compiles a parallel loop's body into a function of its own and the
 kernel around it separately, each optimising and emitting machine code for everything the body
 calls, so a population kernel that calls the whole forward and backward pass compiled it three
 times over (about 20 s more per kernel on a cold cache, measured on 2 cores). A member's
-arithmetic never depends on which thread or block runs it, so the bits are the same on any
-thread count. Waiting threads sleep (no spinning), so a busy core costs a population at most
-its share of the work.
+arithmetic never depends on which thread or run of members runs it, so the bits are the same on any
+thread count. Waiting threads sleep (no spinning), and a busy core takes fewer members.
 
 With fewer members than threads, an epoch may instead split each member's products by rows
 over the threads (kernels.train.train_epoch_split, the same bits): ``splits`` says when that
@@ -66,23 +69,48 @@ def blocks(K: int, threads: int) -> list[tuple[int, int]]:
     return out
 
 
+class _Claims:
+    """The next members to run, handed out under a lock: runs of about 1 / (2 threads) of the
+    members left, at least one; none once every member is claimed or a thread has failed."""
+
+    def __init__(self, K: int, threads: int):
+        self.K, self.threads, self.next, self.failed = K, threads, 0, False
+        self._lock = threading.Lock()
+
+    def take(self) -> tuple[int, int] | None:
+        with self._lock:
+            if self.failed or self.next >= self.K:
+                return None
+            lo = self.next
+            self.next = lo + max(1, (self.K - lo) // (2 * self.threads))
+            return lo, self.next
+
+
 def over_members(kernel, K: int, *args, each=None) -> None:
-    """kernel(lo, hi, *args) for every block of the K members, on Numba's thread count for
-    this thread; returns when every block is done, raising the first block's error (the
-    caller's block first). ``each``: a sequence of arrays with a row per block (at least
-    len(blocks(K, threads)) rows), block b's row passed after ``args``: memory of its own that
-    the caller allocates once for many calls."""
-    parts = blocks(K, numba.get_num_threads())
-    own = [()] * len(parts) if each is None else [tuple(a[b] for a in each)
-                                                   for b in range(len(parts))]
-    if len(parts) == 1:
+    """kernel(lo, hi, *args) until every one of the K members has run once, on Numba's thread
+    count for this thread, each thread claiming runs of members as it finishes the last;
+    returns when every thread is done, raising the first error (the calling thread's first).
+    ``each``: a sequence of arrays with a row per thread (at least len(blocks(K, threads))
+    rows), thread b's row passed after ``args``: memory of its own that the caller allocates
+    once for many calls."""
+    T = len(blocks(K, numba.get_num_threads()))
+    own = [()] * T if each is None else [tuple(a[b] for a in each) for b in range(T)]
+    if T == 1:
         kernel(0, K, *args, *own[0])
         return
-    futures = [_pool().submit(kernel, lo, hi, *args, *own[b])
-               for b, (lo, hi) in enumerate(parts) if b]
+    claims = _Claims(K, T)
+
+    def run(b):
+        try:
+            while (block := claims.take()) is not None:
+                kernel(*block, *args, *own[b])
+        except BaseException:
+            claims.failed = True        # the other threads stop after the run they are on
+            raise
+    futures = [_pool().submit(run, b) for b in range(1, T)]
     try:
-        kernel(*parts[0], *args, *own[0])
-    finally:                            # every block done before returning or raising; the
+        run(0)
+    finally:                            # every thread done before returning or raising; the
         for f in futures:               # caller's own error, if any, is the one raised
             f.exception()
     for f in futures:
@@ -91,8 +119,8 @@ def over_members(kernel, K: int, *args, each=None) -> None:
 
 def workspace(net, batch: int, threads: int | None = None) -> np.ndarray:
     """Scratch for ``net``'s passes over batches of ``batch`` samples, a row (dense.layout's
-    total) per block of members over_members makes on ``threads`` (default: Numba's count for
-    this thread): allocated once for many calls, so only the first maps its memory."""
+    total) per thread over_members runs on ``threads`` (default: Numba's count for this
+    thread): allocated once for many calls, so only the first maps its memory."""
     T = numba.get_num_threads() if threads is None else threads
     return np.empty((len(blocks(net.n, T)), net._scratch_size(batch)), dtype=net.dtype)
 

@@ -318,9 +318,9 @@ def train(net: MLP, data, *, epochs: int | None = None, steps: int | None = None
         nthreads = numba.get_num_threads()
         choice = for_shape(net, batch, nthreads) if _adaptive else \
             SplitChoice(splits(net, batch, nthreads), adaptive=False)
-        # a scratch and a gradient per block of members, and the evaluations' scratch, for
-        # every epoch: only the first maps their memory. Rows for as many blocks as Numba
-        # allows threads (a callback may raise the count); rows never used are never mapped
+        # a scratch and a gradient per thread, and the evaluations' scratch, for every
+        # epoch: only the first maps their memory. Rows for as many threads as Numba
+        # allows (a callback may raise the count); rows never used are never mapped
         most = numba.config.NUMBA_NUM_THREADS
         work = workspace(net, batch, most)
         grad = np.empty((len(work), P), dtype=net.dtype)

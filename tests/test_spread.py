@@ -1,6 +1,8 @@
-"""fastinit.spread: a population's members in contiguous blocks, one per thread, every member
-exactly once, the first block on the calling thread, errors raised where the call was made."""
+"""fastinit.spread: a population's members over the threads, every member exactly once, each
+thread claiming runs of them with a row of scratch of its own, a slow thread taking fewer,
+errors raised where the call was made."""
 import threading
+import time
 
 import numba
 import pytest
@@ -19,45 +21,89 @@ def test_blocks_cover_every_member_once_in_near_equal_blocks(K, T):
     assert max(sizes) - min(sizes) <= 1 and min(sizes) >= 1
 
 
-def _recorder():
+def _recorder(hold=None):
+    """A kernel recording (lo, hi, tag, id of its row, thread name) of every call; ``hold``
+    (thread name -> seconds per member) slows a thread down."""
     calls, lock = [], threading.Lock()
 
-    def kernel(lo, hi, tag):
+    def kernel(lo, hi, tag, row=None):
         with lock:
-            calls.append((lo, hi, tag, threading.current_thread().name))
+            calls.append((lo, hi, tag, id(row), threading.current_thread().name))
+        time.sleep((hold or {}).get(threading.current_thread().name, 0) * (hi - lo))
     return calls, kernel
 
 
-@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="one Numba thread here")
-def test_blocks_run_on_numba_threads_count_first_on_the_caller():
+def _members(calls):
+    return sorted(m for c in calls for m in range(c[0], c[1]))
+
+
+two = pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="one Numba thread here")
+
+
+@two
+@pytest.mark.parametrize("K", [1, 2, 5, 64])
+def test_every_member_runs_once_and_a_threads_row_is_its_own(K):
     calls, kernel = _recorder()
+    rows = [[], []]
     with numba_threads(2):
-        spread.over_members(kernel, 5, "x")
-    assert sorted(c[:3] for c in calls) == [(0, 3, "x"), (3, 5, "x")]
-    first = [c for c in calls if c[0] == 0][0]
-    assert first[3] == threading.current_thread().name
+        spread.over_members(kernel, K, "x", each=(rows,))
+    assert _members(calls) == list(range(K)) and {c[2] for c in calls} == {"x"}
+    owner = {}
+    for *_, row, name in calls:
+        assert owner.setdefault(row, name) == name    # a row is never shared between threads
+    assert len(owner) <= min(K, 2)
     calls.clear()
     with numba_threads(1):
         spread.over_members(kernel, 5, "y")
-    assert calls == [(0, 5, "y", threading.current_thread().name)]
+    assert calls == [(0, 5, "y", id(None), threading.current_thread().name)]
 
 
-@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="one Numba thread here")
-def test_an_error_in_another_threads_block_is_raised_to_the_caller():
+@two
+def test_a_slow_thread_takes_fewer_members():
+    """A thread on a slow core (here: the caller's, 20 ms a member) does not hold the others
+    up: the other thread claims most members instead of half of them."""
+    calls, kernel = _recorder(hold={threading.current_thread().name: 0.02})
+    with numba_threads(2):
+        spread.over_members(kernel, 64, "x")
+    assert _members(calls) == list(range(64))
+    mine = sum(c[1] - c[0] for c in calls if c[4] == threading.current_thread().name)
+    assert mine <= 24
+    assert len(calls) <= 24                    # long runs first: a few calls, not 64
+
+
+def _on_caller():
+    return threading.current_thread() is threading.main_thread()
+
+
+@two
+def test_an_error_in_another_thread_is_raised_to_the_caller_and_stops_the_claims():
+    pool_ran, ran = threading.Event(), []
+
     def kernel(lo, hi):
-        if lo > 0:
-            raise ValueError(f"block {lo}..{hi}")
-    with numba_threads(2), pytest.raises(ValueError, match="block 2..4"):
-        spread.over_members(kernel, 4)
+        ran.extend(range(lo, hi))
+        if _on_caller():            # the caller waits for the pool thread's first run
+            pool_ran.wait(10)
+            time.sleep(0.01 * (hi - lo))
+            return
+        pool_ran.set()
+        raise ValueError(f"members {lo}..{hi}")
+    with numba_threads(2), pytest.raises(ValueError, match=r"members \d+\.\.\d+"):
+        spread.over_members(kernel, 64)
+    assert len(ran) < 64                       # no more claimed after the error
 
 
-@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="one Numba thread here")
-def test_the_callers_own_error_wins_and_every_block_finishes_first():
-    done = []
+@two
+def test_the_callers_own_error_wins_and_every_thread_finishes_first():
+    entered, done = threading.Event(), []
 
     def kernel(lo, hi):
+        if _on_caller():
+            entered.wait(10)
+            raise ValueError("the caller's")
+        entered.set()
+        time.sleep(0.05)
         done.append(lo)
-        raise ValueError(f"block {lo}..{hi}")
-    with numba_threads(2), pytest.raises(ValueError, match="block 0..2"):
+        raise ValueError("the pool's")
+    with numba_threads(2), pytest.raises(ValueError, match="the caller's"):
         spread.over_members(kernel, 4)
-    assert sorted(done) == [0, 2]
+    assert len(done) == 1
