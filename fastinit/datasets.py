@@ -28,7 +28,7 @@ import numpy as np
 from . import kernels, streams
 from ._validate import check_choice, check_int, check_real, check_seed
 from .network import MLP
-from .spread import fill
+from .spread import fill, over_members
 
 TASKS = ("classification", "regression", "binary")
 DATASETS = ("digits", "two_spirals", "blobs", "teacher_student")   # generated, by name
@@ -81,8 +81,17 @@ def _normals(seed: int, tag: int, shape) -> np.ndarray:
 
 def permutation(n: int, seed: int, tag: int = streams.data_tag(streams.PERMUTATION)
                 ) -> np.ndarray:
-    """A permutation of range(n), a pure function of (seed, tag): argsort of Philox uniforms."""
-    return np.argsort(_uniforms(seed, tag, n), kind="stable")
+    """A permutation of range(n), a pure function of (seed, tag): the stable argsort of the
+    Philox uniforms _uniforms(seed, tag, n) (kernels.sampling.permutations)."""
+    return permutations(n, np.array([seed], np.uint64), np.array([tag], np.uint64))[0]
+
+
+def permutations(n: int, seeds: np.ndarray, tags: np.ndarray) -> np.ndarray:
+    """(len(seeds), n) int64: row k the permutation(n, seeds[k], tags[k]), rows on Numba's
+    threads."""
+    out = np.empty((len(seeds), n), dtype=np.int64)
+    over_members(kernels.sampling.permutations, len(seeds), out, seeds, tags)
+    return out
 
 
 def _test_fraction(value, func: str) -> float:

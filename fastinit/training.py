@@ -11,7 +11,7 @@ import numpy as np
 from . import compilelog, jsonable, kernels, population, streams, tabular
 from ._validate import check_bool, check_choice, check_int, check_memory, check_real, \
     check_seed, check_targets, check_x
-from .datasets import Dataset, from_arrays, permutation
+from .datasets import Dataset, from_arrays, permutation, permutations
 from .diagnose import FIELDS as DIAGNOSTIC_FIELDS, diagnose
 from .network import LOSSES, MLP, evaluate as evaluate_net
 from .spread import SplitChoice, for_shape, over_members, splits, workspace
@@ -312,7 +312,8 @@ def train(net: MLP, data, *, epochs: int | None = None, steps: int | None = None
     opt = kernels.optim.Optim(OPTIMIZERS.index(optimizer), lrs, momenta, beta1, beta2, eps,
                               decays)
     if shuffle == "per_member":
-        mix = (net.keys.astype(object) * 0x9E3779B97F4A7C15 + seed) % 2**64
+        mix = np.array([(int(k) * 0x9E3779B97F4A7C15 + seed) % 2**64 for k in net.keys],
+                       dtype=np.uint64)
     bar = _progress_bar(progress, epochs, f"training {K} network{'s' * (K > 1)}")
     with numba_threads(threads), compilelog.announcing():
         nthreads = numba.get_num_threads()
@@ -332,8 +333,8 @@ def train(net: MLP, data, *, epochs: int | None = None, steps: int | None = None
             if shuffle == "shared":
                 order = permutation(n, seed, streams.ORDER + e)[None, :]
             else:
-                order = np.stack([permutation(n, int(mix[k]), (int(net.members[k]) << 32)
-                                              | (streams.ORDER + e)) for k in range(K)])
+                order = permutations(n, mix, np.array([(int(m) << 32) | (streams.ORDER + e)
+                                                       for m in net.members], np.uint64))
             step0 = (e - 1) * steps_per_epoch
             taken = min(steps_per_epoch, total_steps - step0)
             mine = (records >= step0) & (records < step0 + taken)  # this epoch's records

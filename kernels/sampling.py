@@ -8,8 +8,8 @@ Shapes (one row per population member):
 
 Value p of member m depends only on (key[m], stream[m], p): rows are cut into chunks of CHUNK
 values, task t being chunk t % nch of member t // nch; every fill takes ``lo, hi`` first and
-runs tasks lo..hi-1 (``tasks(out)`` of them in all; orthogonal_fill's tasks are members,
-sparse_zero's columns), and fastinit.spread runs one block of tasks per thread, so the result
+runs tasks lo..hi-1 (``tasks(out)`` of them in all; orthogonal_fill's and permutations' tasks
+are members, sparse_zero's columns), and fastinit.spread runs one block of tasks per thread, so the result
 is the same on any number of threads.
 float32 rows use one Philox word per value, float64 rows two. Inner loops over whole Philox
 blocks carry no branches, so LLVM vectorises them (Philox and Box-Muller in SIMD lanes).
@@ -354,3 +354,52 @@ def sparse_zero(lo, hi, out, key, stream, n_zero):
             idx[i], idx[j] = idx[j], idx[i]
             out[m, idx[i], c] = 0.0
     return out
+
+
+@kernel
+def permutations(lo, hi, out, key, stream):
+    """out[m] <- np.argsort(u, kind="stable") for rows lo..hi-1, u the float64 uniforms
+    uniform_fill makes for (key[m], stream[m]) on [0, 1): a permutation of range(n), a pure
+    function of the pair. u = q 2^-53 for the 53-bit integers q, so their order is q's."""
+    n = out.shape[1]
+    bits = 1
+    while (1 << bits) < n and bits < 22:   # about a bucket per value, at most 2^22 (32 MB)
+        bits += 1
+    q = np.empty(n, dtype=np.uint64)
+    count = np.empty((1 << bits) + 1, dtype=np.int64)
+    for m in range(lo, hi):
+        k, s = key[m], stream[m]
+        for i in range(n // 2):                 # two words a value, as uniform_fill's rows
+            w0, w1, w2, w3 = philox_block(np.uint64(i), s, k)
+            q[2 * i] = ((w0 << SHIFT32) | w1) >> np.uint64(11)
+            q[2 * i + 1] = ((w2 << SHIFT32) | w3) >> np.uint64(11)
+        if n % 2:
+            w0, w1, w2, w3 = philox_block(np.uint64(n // 2), s, k)
+            q[n - 1] = ((w0 << SHIFT32) | w1) >> np.uint64(11)
+        stable_order(q, out[m], count, np.uint64(53 - bits))
+
+
+@jit
+def stable_order(q, row, count, shift):
+    """row <- range(n) sorted by q (uint64 < 2^53), ties in index order (a stable argsort):
+    a counting sort on each q's top bits (q >> shift; count has 2^(53 - shift) + 1 slots),
+    which keeps index order within a bucket, then insertion sort, which moves a value only
+    past greater ones in its bucket: O(n) for uniform q, as many buckets as values."""
+    n = q.shape[0]
+    count[:] = 0
+    for i in range(n):
+        count[(q[i] >> shift) + np.uint64(1)] += 1
+    for b in range(1, count.shape[0]):
+        count[b] += count[b - 1]
+    for i in range(n):
+        b = q[i] >> shift
+        row[count[b]] = i
+        count[b] += 1
+    for j in range(1, n):
+        v = row[j]
+        qv = q[v]
+        i = j - 1
+        while i >= 0 and q[row[i]] > qv:
+            row[i + 1] = row[i]
+            i -= 1
+        row[i + 1] = v

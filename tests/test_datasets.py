@@ -163,3 +163,39 @@ def test_load_dataset_by_sweep_name_is_cached(tmp_path):
     assert len(a.x_train) + len(a.x_test) == 60
     with pytest.raises(ValueError, match="'name' parameter of fastinit.datasets.load_dataset"):
         datasets.load_dataset("spirals")
+
+
+# -- permutations ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("n", [0, 1, 2, 3, 8, 1537, 70001])
+@pytest.mark.parametrize("seed,tag", [(0, 5), (2**64 - 1, 2**63 + 7)])
+def test_a_permutation_is_the_stable_argsort_of_its_uniforms(n, seed, tag):
+    """The data order every epoch uses: NumPy's stable argsort of the Philox uniforms."""
+    want = np.argsort(datasets._uniforms(seed, tag, n), kind="stable")
+    got = datasets.permutation(n, seed, tag)
+    assert got.dtype == np.int64 and np.array_equal(got, want)
+
+
+def test_permutations_of_many_seeds_on_threads_are_each_their_own():
+    from fastinit.training import numba_threads
+    seeds = np.array([3, 2**64 - 5, 3, 0, 7], np.uint64)
+    tags = np.array([1, 1, 2, 2**40, 9], np.uint64)
+    with numba_threads(2):
+        got = datasets.permutations(999, seeds, tags)
+    for k in range(5):
+        assert np.array_equal(got[k], datasets.permutation(999, int(seeds[k]), int(tags[k])))
+
+
+@pytest.mark.parametrize("high,shift", [(4, 51), (2**53, 43), (2**53, 52), (40, 47)])
+def test_stable_order_breaks_ties_by_index(high, shift):
+    """The sort under permutations, on keys with many ties, in 2 buckets to 2^10 (or all in
+    one: insertion sort alone)."""
+    from fastinit import kernels
+    from reference import call
+    g = np.random.default_rng(high + shift)
+    q = g.integers(0, high, 3000, dtype=np.uint64)
+    q[::7] = q[0]
+    row = np.empty(3000, np.int64)
+    count = np.empty((1 << (53 - shift)) + 1, np.int64)
+    call(kernels.sampling.stable_order, q, row, count, np.uint64(shift))
+    assert np.array_equal(row, np.argsort(q, kind="stable"))
