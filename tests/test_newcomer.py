@@ -37,13 +37,17 @@ TWO_SPECS = [{"name": "kaiming_normal", "nonlinearity": "relu"},
 
 def _cache_without(root: pathlib.Path, kernel: str) -> pathlib.Path:
     """A NUMBA_CACHE_DIR holding every kernel `fastinit warmup` loads except ``kernel``
-    ("module.function"): a first run that compiles one kernel, in seconds, not a minute."""
+    ("module.function"): a first run that compiles one kernel, in seconds, not a minute.
+    The copy is taken under the cache's save lock: the other test process shares the cache and
+    may be saving a kernel (its temporary file gone before copytree reaches it, or an index
+    naming code not yet written)."""
     if _config.CACHE_DIR is None:
         pytest.skip("no writable Numba cache directory")
     copy = root / pathlib.Path(_config.CACHE_DIR).name
     if not copy.exists():
         warmup.warmup()                   # this process's cache holds what warmup loads
-        shutil.copytree(_config.CACHE_DIR, copy)
+        with _config._cache_lock():       # no process saves a kernel while it is copied
+            shutil.copytree(_config.CACHE_DIR, copy)
     gone = [f for f in copy.rglob(f"{kernel}-*") if f.suffix in (".nbi", ".nbc")]
     assert gone, f"{kernel} is not in the cache"
     for f in gone:
