@@ -408,11 +408,14 @@ def test_ctrl_c_on_a_pool_saves_the_populations_in_flight(tmp_path, monkeypatch)
     """The first Ctrl-C stops submitting and waits for what is in flight, then stops: every
     population that started is saved, no more start."""
     probe = Probe(sweep_mod.run_population, hold=1)
-    sent, first = threading.Event(), threading.Lock()
+    sent, second, first = threading.Event(), threading.Event(), threading.Lock()
 
-    def second_waits(*args, **kwargs):   # the rest wait for Ctrl-C: one is surely in flight
-        if not first.acquire(blocking=False):
-            sent.wait(30)
+    def second_waits(*args, **kwargs):
+        if first.acquire(blocking=False):
+            second.wait(30)             # finishes once another has started: it is in flight
+        else:
+            second.set()
+            sent.wait(30)               # the rest wait for Ctrl-C
         return probe(*args, **kwargs)
     monkeypatch.setattr(sweep_mod, "run_population", second_waits)
     heard = []
