@@ -94,13 +94,17 @@ def test_an_error_in_another_thread_is_raised_to_the_caller_and_stops_the_claims
 
 @two
 def test_the_callers_own_error_wins_and_every_thread_finishes_first():
-    entered, done = threading.Event(), []
+    """Both threads fail; the caller's error is the one raised, and only once the pool's
+    thread is done (its run outlasts the caller's)."""
+    entered, calling, done = threading.Event(), threading.Event(), []
 
     def kernel(lo, hi):
         if _on_caller():
+            calling.set()
             entered.wait(10)
             raise ValueError("the caller's")
         entered.set()
+        calling.wait(10)            # the caller has a run too, whichever thread claimed first
         time.sleep(0.05)
         done.append(lo)
         raise ValueError("the pool's")
