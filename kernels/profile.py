@@ -13,7 +13,7 @@ only one part of each step:
     CALL          nothing: with no step, what a call costs (threads, each member's zeroed
                   gradient) without setting any scratch from the template
 
-``replay`` runs a block of members, as train_epoch does (fastinit.spread: a block per thread);
+``replay`` runs members lo..hi-1, as train_epoch does (fastinit.spread: runs per thread);
 ``replay_split`` runs them one after another, each product split by rows, as
 train_epoch_split does. Each member starts from the caller's scratch ``work`` (total,) and
 gradient ``grad`` (P,), one pair per block as in the epoch, set to a copy of the caller's
@@ -22,7 +22,8 @@ sk zeroed) and to zero; the caller maps them once, as a training run does. A par
 feeds its own output back into its input (the GEMMs read dZ and write dA, never the other way;
 the elementwise and normalization passes multiply zero gradients; biases are zero in the
 caller's copy of the parameters), so the values stay finite and never denormal however often a
-part runs: their time is the time of the same instructions on the values of the real epoch. ``triad`` is a STREAM triad, for the memory bandwidth.
+part runs: their time is the time of the same instructions on the values of the real epoch.
+``triad`` is a STREAM triad, for the memory bandwidth.
 Shapes as in dense.py and train.py; ``lay`` is dense.layout's record.
 """
 import numpy as np
@@ -250,8 +251,8 @@ def _member(part, m, parts, params, s1, s2, x, y, t, order, arch, loss_code, opt
 @kernel
 def replay(lo, hi, part, params, s1, s2, x, y, t, order, arch, loss_code, opt, plan,
            template, work, grad):
-    """``part`` of train_epoch: members lo..hi-1 (fastinit.spread: a block per thread), on
-    this block's ``work`` and ``grad``."""
+    """``part`` of train_epoch: members lo..hi-1 (fastinit.spread: runs per thread), on
+    this thread's ``work`` and ``grad``."""
     for m in range(lo, hi):
         _member(part, m, None, params, s1, s2, x, y, t, order, arch, loss_code, opt, plan,
                 template, work, grad)

@@ -9,8 +9,8 @@ Shapes (one row per population member):
 Value p of member m depends only on (key[m], stream[m], p): rows are cut into chunks of CHUNK
 values, task t being chunk t % nch of member t // nch; every fill takes ``lo, hi`` first and
 runs tasks lo..hi-1 (``tasks(out)`` of them in all; orthogonal_fill's and permutations' tasks
-are members, sparse_zero's columns), and fastinit.spread runs one block of tasks per thread, so the result
-is the same on any number of threads.
+are members, sparse_zero's columns), and fastinit.spread runs runs of tasks on each thread,
+so the result is the same on any number of threads.
 float32 rows use one Philox word per value, float64 rows two. Inner loops over whole Philox
 blocks carry no branches, so LLVM vectorises them (Philox and Box-Muller in SIMD lanes).
 """

@@ -8,8 +8,8 @@ Shapes: params (K, P) as in train.py; x (n, d0) a probe batch (one batch of n sa
     unit_symmetry -> out (K, L, 2): distinct units (rows of [W_l | b_l] equal within tol count
                      once) and the largest cosine similarity between two units' rows.
 layer_moments takes ``lo, hi`` first: members lo..hi-1, unit_symmetry (member, layer) tasks
-lo..hi-1 (fastinit.spread runs one block per thread). Sums run in a fixed order (float64 accumulators), so results do not depend on the
-threads.
+lo..hi-1 (fastinit.spread: each thread runs such runs of them on its own). Sums run in a
+fixed order (float64 accumulators), so results do not depend on the threads.
 """
 import math
 

@@ -19,12 +19,13 @@ architecture record ``arch``):
 Outputs per member: loss_sum, correct (K,) float64 over the epoch's batches; diverged_step (K,).
 
 train_epoch, evaluate and gradients take ``lo, hi`` first and run members lo..hi-1 one after
-another: fastinit.spread runs one block of members per thread (no prange: see spread.py for
-what a parallel loop around a whole forward and backward pass costs to compile). A member's
-arithmetic never depends on the others or on the thread count, so its trajectory is the same alone or in any population. A member
-diverges at the first step whose loss or gradient is not finite, or when it starts an epoch
-with a parameter that is not (a NaN a relu hides from the loss): it is frozen with the
-parameters it had before that step.
+another: fastinit.spread has each thread claim such runs of members (no prange: see spread.py
+for what a parallel loop around a whole forward and backward pass costs to compile). A
+member's arithmetic never depends on the others, the thread count or the thread that runs it,
+so its trajectory is the same alone or in any population. A member diverges at the first
+step whose loss or gradient is not finite, or when it starts an epoch with a parameter that
+is not (a NaN a relu hides from the loss): it is frozen with the parameters it had before
+that step.
 """
 import math
 from collections import namedtuple
@@ -152,8 +153,8 @@ def _member_epoch(m, parts, params, s1, s2, x, y, t, order, arch, loss_code, opt
 def train_epoch(lo, hi, params, s1, s2, x, y, t, order, arch, loss_code, opt, plan, frozen,
                 loss_sum, correct, diverged_step, work, grad):
     """One epoch of minibatch training for members lo..hi-1 that are not frozen, one after
-    another, on this block's scratch ``work`` and gradient ``grad`` (fastinit.spread runs one
-    block of members per thread, each on memory of its own)."""
+    another, on this thread's scratch ``work`` and gradient ``grad`` (fastinit.spread runs
+    runs of members on each thread, each thread on memory of its own)."""
     for m in range(lo, hi):
         _member_epoch(m, None, params, s1, s2, x, y, t, order, arch, loss_code, opt, plan,
                       frozen, loss_sum, correct, diverged_step, work, grad)

@@ -188,9 +188,9 @@ def test_epochs_after_the_first_map_no_memory():
 
 
 def test_a_callback_may_raise_the_thread_count():
-    """An epoch's scratch has a row per block of members for as many threads as Numba allows,
-    so a callback that raises the count mid-run gets more blocks, not an error; the members'
-    bits stay those of one thread."""
+    """An epoch's scratch has a row per thread for as many threads as Numba allows, so a
+    callback that raises the count mid-run gets more threads, not an error; the members' bits
+    stay those of one thread."""
     if numba.config.NUMBA_NUM_THREADS < 2:
         pytest.skip("one thread only")
     x, y = DIGITS.x_train[:200], DIGITS.y_train[:200]
