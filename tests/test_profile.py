@@ -58,9 +58,11 @@ def _share(prof):
 
 @pytest.mark.parametrize("name", ARCHITECTURES)
 def test_parts_add_up_to_the_real_epoch(name):
-    share, pop = _share(_profile(name))
-    if abs(share - 1) > 0.10:          # a shared machine: one busy spell gets a second look
+    shown = ("gemm_forward", "gemm_dw", "gemm_dx", "elementwise")
+    for attempt in range(3):           # a shared machine: a busy spell gets another look
         share, pop = _share(_profile(name))
+        if abs(share - 1) <= 0.10 and all(pop.alone[1][k] > 0 for k in shown):
+            break
     assert abs(share - 1) <= 0.10, (share, pop.epoch, pop.parts)
     assert all(v >= 0 for k, v in pop.parts[1].items() if k != "rest")
     # the network passes' in-place time, shared among their parts as the parts alone share it
@@ -69,7 +71,7 @@ def test_parts_add_up_to_the_real_epoch(name):
     assert pop.parts[1]["loss"] == pop.phases[1]["loss"] > 0
     assert pop.parts[1]["optimizer"] == pop.phases[1]["optimizer"] > 0
     alone = pop.alone[1]
-    assert all(alone[k] > 0 for k in ("gemm_forward", "gemm_dw", "gemm_dx", "elementwise"))
+    assert all(alone[k] > 0 for k in shown)    # a part that is there reads so
     assert pop.parts[1]["gemm_dw"] / pop.parts[1]["gemm_forward"] == pytest.approx(
         alone["gemm_dw"] / alone["gemm_forward"])
     normed = ARCHITECTURES[name][0]().norm is not None
