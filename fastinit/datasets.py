@@ -87,8 +87,10 @@ def permutation(n: int, seed: int, tag: int = streams.data_tag(streams.PERMUTATI
 
 
 def permutations(n: int, seeds: np.ndarray, tags: np.ndarray) -> np.ndarray:
-    """(len(seeds), n) int64: row k the permutation(n, seeds[k], tags[k]), rows on Numba's
-    threads."""
+    """(len(seeds), n) int64: row k the permutation(n, seeds[k], tags[k]) (uint64 values),
+    rows on Numba's threads."""
+    seeds = np.ascontiguousarray(seeds, dtype=np.uint64)
+    tags = np.ascontiguousarray(tags, dtype=np.uint64)
     out = np.empty((len(seeds), n), dtype=np.int64)
     over_members(kernels.sampling.permutations, len(seeds), out, seeds, tags)
     return out

@@ -204,8 +204,8 @@ class _Inputs:
                         self.loss, self.batch, self.template)
         for lo, hi in (self.grads, (int(lay.sk), int(lay.pre))):
             self.template[lo:hi] = 0
-        # a scratch and a gradient per thread, touched here: the
-        # replays reuse them as a training run's epochs reuse their memory after the first
+        # a scratch and a gradient per thread, touched here: the replays reuse them as a
+        # training run's epochs reuse their memory after the first
         self.work = workspace(net, self.batch, numba.config.NUMBA_NUM_THREADS)
         self.work[:] = 0
         self.grad = np.zeros((len(self.work), net.params.shape[1]), dtype=net.dtype)

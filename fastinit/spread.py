@@ -1,24 +1,24 @@
 """A population's members spread over threads: serial kernel calls on runs of members.
 
 The population kernels (kernels.train.train_epoch, evaluate, gradients, kernels.stats
-.layer_moments and unit_symmetry, kernels.profile.replay, and the sampling fills, whose tasks are
-chunks of members' values) take ``lo, hi`` first and run members (tasks) lo..hi-1 one after
-another; ``over_members`` runs such a kernel on ``blocks``' number of threads: the calling
-thread and a pool of Python threads, each with a row of its own of any scratch (``each``), claim
-contiguous runs of members from a shared counter until none is left, long runs first, shorter
-ones as the members run out (guided scheduling: about a dozen calls for 64 members on two
-threads, 6 us each). The kernels release the GIL (nogil), so the threads run at once, and a
-thread whose core is slower (another process on it, a noisy neighbour) takes fewer members
-instead of holding the others up: in equal halves, a population of 64 on two threads waited
-up to a fifth of its epoch for the slower half. The thread count is Numba's for the calling thread
+.layer_moments and unit_symmetry, kernels.profile.replay, and the sampling fills, whose tasks
+are chunks of members' values) take ``lo, hi`` first and run members (tasks) lo..hi-1 one after
+another; ``over_members`` runs such a kernel on ``lanes`` threads: the calling thread and a
+pool of Python threads, each with a row of its own of any scratch (``each``), claim contiguous
+runs of members from a shared counter until none is left, long runs first, shorter ones as the
+members run out (guided scheduling: 15 calls for 64 members on two threads, 6 us each). The
+kernels release the GIL (nogil), so the threads run at once, and a thread whose core is slower
+(another process on it, a noisy neighbour) takes fewer members instead of holding the others
+up: in equal halves, a population of 64 on two threads waited up to a fifth of its epoch for
+the slower half. The thread count is Numba's for the calling thread
 (``numba.get_num_threads()``: fastinit.train's ``threads`` and training.numba_threads set it).
 
 Why not ``prange``: Numba compiles a parallel loop's body into a function of its own and the
 kernel around it separately, each optimising and emitting machine code for everything the body
 calls, so a population kernel that calls the whole forward and backward pass compiled it three
 times over (about 20 s more per kernel on a cold cache, measured on 2 cores). A member's
-arithmetic never depends on which thread or run of members runs it, so the bits are the same on any
-thread count. Waiting threads sleep (no spinning), and a busy core takes fewer members.
+arithmetic never depends on which thread or run of members runs it, so the bits are the same
+on any thread count. Waiting threads sleep (no spinning), and a busy core takes fewer members.
 
 With fewer members than threads, an epoch may instead split each member's products by rows
 over the threads (kernels.train.train_epoch_split, the same bits): ``splits`` says when that
@@ -57,43 +57,72 @@ def _pool() -> ThreadPoolExecutor:
         return _POOL
 
 
-def blocks(K: int, threads: int) -> list[tuple[int, int]]:
-    """Contiguous (lo, hi) blocks of K members for ``threads`` threads, sizes within one."""
-    T = max(1, min(threads, K))
-    size, extra = divmod(K, T)
-    out, lo = [], 0
-    for i in range(T):
-        hi = lo + size + (i < extra)
-        out.append((lo, hi))
-        lo = hi
-    return out
+def lanes(K: int, threads: int) -> int:
+    """How many threads over_members runs K members on: ``threads``, but no more than K (and
+    at least one)."""
+    return max(1, min(threads, K))
 
 
 class _Claims:
     """The next members to run, handed out under a lock: runs of about 1 / (2 threads) of the
-    members left, at least one; none once every member is claimed or a thread has failed."""
+    members left, at least one; none once every member is claimed or the claims are closed (an
+    error, a Ctrl-C). ``running`` counts the runs handed out and not yet done."""
 
     def __init__(self, K: int, threads: int):
-        self.K, self.threads, self.next, self.failed = K, threads, 0, False
-        self._lock = threading.Lock()
+        self.K, self.threads, self.next, self.closed, self.running = K, threads, 0, False, 0
+        self._idle = threading.Condition()
 
     def take(self) -> tuple[int, int] | None:
-        with self._lock:
-            if self.failed or self.next >= self.K:
+        with self._idle:
+            if self.closed or self.next >= self.K:
                 return None
             lo = self.next
             self.next = lo + max(1, (self.K - lo) // (2 * self.threads))
+            self.running += 1
             return lo, self.next
+
+    def done(self) -> None:
+        with self._idle:
+            self.running -= 1
+            self._idle.notify_all()
+
+    def close(self) -> None:
+        with self._idle:
+            self.closed = True
+
+    def settle(self, futures) -> None:
+        """Return once no run is going and none can start (the claims closed or all taken):
+        a thread's run still writing into the caller's arrays would race with whatever the
+        caller does next. Threads not started yet are cancelled (nothing is left for them). A
+        Ctrl-C while waiting closes the claims, waits on, and is raised at the end."""
+        interrupted = None
+        while True:
+            try:
+                for f in futures:
+                    f.cancel()
+                with self._idle:
+                    self._idle.wait_for(lambda: self.running == 0)
+                for f in futures:
+                    if not f.cancelled():
+                        f.exception()
+                break
+            except KeyboardInterrupt as e:
+                self.close()
+                interrupted = e
+        if interrupted is not None:
+            raise interrupted
 
 
 def over_members(kernel, K: int, *args, each=None) -> None:
     """kernel(lo, hi, *args) until every one of the K members has run once, on Numba's thread
-    count for this thread, each thread claiming runs of members as it finishes the last;
-    returns when every thread is done, raising the first error (the calling thread's first).
-    ``each``: a sequence of arrays with a row per thread (at least len(blocks(K, threads))
-    rows), thread b's row passed after ``args``: memory of its own that the caller allocates
-    once for many calls."""
-    T = len(blocks(K, numba.get_num_threads()))
+    count for this thread, each thread claiming runs of members as it finishes the last.
+    Returns, or raises, only when no thread is running the kernel any more (a Ctrl-C
+    included): an error in one thread closes the claims, so the others stop after the run
+    they are on, and the calling thread's error is raised, else the first pool thread's (by
+    thread number). ``each``: a sequence of arrays with a row per thread (at least
+    lanes(K, threads) rows), thread b's row passed after ``args``: memory of its own that the
+    caller allocates once for many calls."""
+    T = lanes(K, numba.get_num_threads())
     own = [()] * T if each is None else [tuple(a[b] for a in each) for b in range(T)]
     if T == 1:
         kernel(0, K, *args, *own[0])
@@ -101,20 +130,27 @@ def over_members(kernel, K: int, *args, each=None) -> None:
     claims = _Claims(K, T)
 
     def run(b):
-        try:
-            while (block := claims.take()) is not None:
+        while (block := claims.take()) is not None:
+            try:
                 kernel(*block, *args, *own[b])
-        except BaseException:
-            claims.failed = True        # the other threads stop after the run they are on
-            raise
-    futures = [_pool().submit(run, b) for b in range(1, T)]
+            except BaseException:
+                claims.close()          # the other threads stop after the run they are on
+                raise
+            finally:
+                claims.done()
+    futures = []
     try:
+        for b in range(1, T):
+            futures.append(_pool().submit(run, b))
         run(0)
-    finally:                            # every thread done before returning or raising; the
-        for f in futures:               # caller's own error, if any, is the one raised
-            f.exception()
+    except BaseException:
+        claims.close()
+        raise
+    finally:
+        claims.settle(futures)
     for f in futures:
-        f.result()
+        if not f.cancelled():
+            f.result()
 
 
 def workspace(net, batch: int, threads: int | None = None) -> np.ndarray:
@@ -122,7 +158,7 @@ def workspace(net, batch: int, threads: int | None = None) -> np.ndarray:
     total) per thread over_members runs on ``threads`` (default: Numba's count for this
     thread): allocated once for many calls, so only the first maps its memory."""
     T = numba.get_num_threads() if threads is None else threads
-    return np.empty((len(blocks(net.n, T)), net._scratch_size(batch)), dtype=net.dtype)
+    return np.empty((lanes(net.n, T), net._scratch_size(batch)), dtype=net.dtype)
 
 
 def fill(kernel, out, *args) -> None:

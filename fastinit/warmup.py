@@ -46,7 +46,7 @@ def _sampling(dtype):
     for scheme, kw in (("uniform", {}), ("normal", {}), ("trunc_normal", {}),
                        ("orthogonal", {}), ("sparse", {"sparsity": 0.5})):
         sample(scheme, (5, 4), seed=0, n=2, dtype=dtype, **kw)
-    sample("uniform", (5, 4), seed=0, dtype=np.float64)       # shuffling draws in float64
+    sample("uniform", (5, 4), seed=0, dtype=np.float64)  # the synthetic datasets draw float64
 
 
 def _net(dtype, n=2, sizes=(4, 8, 3)):

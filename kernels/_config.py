@@ -1,7 +1,7 @@
 """Numba options for every fastinit kernel, chosen in one place, and where compiled code is cached.
 
 ``kernel`` is for the entry points Python calls (a population's members, or a fill's chunks,
-are spread over threads by fastinit.spread, one serial call per block); ``jit`` for the helpers
+are spread over threads by fastinit.spread, serial calls on runs of them); ``jit`` for the helpers
 only other kernels call. ``pjit`` (a helper) and ``pkernel`` (an entry point) split loops over
 Numba threads with ``prange`` (one member's products by rows). All cache compiled code on disk,
 so a second process starts warm.

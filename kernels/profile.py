@@ -16,7 +16,7 @@ only one part of each step:
 ``replay`` runs members lo..hi-1, as train_epoch does (fastinit.spread: runs per thread);
 ``replay_split`` runs them one after another, each product split by rows, as
 train_epoch_split does. Each member starts from the caller's scratch ``work`` (total,) and
-gradient ``grad`` (P,), one pair per block as in the epoch, set to a copy of the caller's
+gradient ``grad`` (P,), one pair per thread as in the epoch, set to a copy of the caller's
 ``template`` (total,) (``snapshot``'s values of a real step, the gradient blocks dz, da and
 sk zeroed) and to zero; the caller maps them once, as a training run does. A part alone never
 feeds its own output back into its input (the GEMMs read dZ and write dA, never the other way;

@@ -177,7 +177,7 @@ def train_epoch_split(params, s1, s2, x, y, t, order, arch, loss_code, opt, plan
 def evaluate(lo, hi, params, x, y, t, batch, arch, loss_code, loss_sum, correct, out,
              write_out, scratch):
     """Loss sum and correct count of members lo..hi-1 over all of x; logits into out (K, n, dL)
-    when write_out; on this block's ``scratch`` (at least dense.layout's total at the batch)."""
+    when write_out; on this thread's ``scratch`` (at least dense.layout's total at the batch)."""
     dims, ld = arch.dims, arch.ld
     n = x.shape[0]
     nbatch = (n + batch - 1) // batch

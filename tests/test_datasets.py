@@ -167,10 +167,12 @@ def test_load_dataset_by_sweep_name_is_cached(tmp_path):
 
 # -- permutations ----------------------------------------------------------------------------
 
-@pytest.mark.parametrize("n", [0, 1, 2, 3, 8, 1537, 70001])
-@pytest.mark.parametrize("seed,tag", [(0, 5), (2**64 - 1, 2**63 + 7)])
+@pytest.mark.parametrize("n,seed,tag", [(n, seed, tag) for n in (0, 1, 2, 3, 8, 1537, 70001)
+                                         for seed, tag in ((0, 5), (2**64 - 1, 2**63 + 7))]
+                         + [(2**22 + 5, 3, 2**40 + 1)])
 def test_a_permutation_is_the_stable_argsort_of_its_uniforms(n, seed, tag):
-    """The data order every epoch uses: NumPy's stable argsort of the Philox uniforms."""
+    """The data order every epoch uses: NumPy's stable argsort of the Philox uniforms (past
+    2^22 values, several to a bucket)."""
     want = np.argsort(datasets._uniforms(seed, tag, n), kind="stable")
     got = datasets.permutation(n, seed, tag)
     assert got.dtype == np.int64 and np.array_equal(got, want)

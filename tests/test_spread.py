@@ -1,6 +1,8 @@
 """fastinit.spread: a population's members over the threads, every member exactly once, each
 thread claiming runs of them with a row of scratch of its own, a slow thread taking fewer,
 errors raised where the call was made."""
+import os
+import signal
 import threading
 import time
 
@@ -11,14 +13,10 @@ from fastinit import spread
 from fastinit.training import numba_threads
 
 
-@pytest.mark.parametrize("K,T", [(1, 1), (1, 4), (5, 2), (64, 2), (7, 3), (3, 8)])
-def test_blocks_cover_every_member_once_in_near_equal_blocks(K, T):
-    b = spread.blocks(K, T)
-    assert len(b) == min(K, T)
-    assert b[0][0] == 0 and b[-1][1] == K
-    assert all(hi0 == lo1 for (_, hi0), (lo1, _) in zip(b, b[1:]))
-    sizes = [hi - lo for lo, hi in b]
-    assert max(sizes) - min(sizes) <= 1 and min(sizes) >= 1
+@pytest.mark.parametrize("K,T,lanes", [(1, 1, 1), (1, 4, 1), (5, 2, 2), (64, 2, 2), (3, 8, 3),
+                                         (0, 2, 1)])
+def test_members_run_on_as_many_threads_as_there_are_members_at_most(K, T, lanes):
+    assert spread.lanes(K, T) == lanes
 
 
 def _recorder(hold=None):
@@ -111,3 +109,50 @@ def test_the_callers_own_error_wins_and_every_thread_finishes_first():
     with numba_threads(2), pytest.raises(ValueError, match="the caller's"):
         spread.over_members(kernel, 4)
     assert len(done) == 1
+
+
+@two
+def test_a_ctrl_c_while_waiting_returns_only_once_no_kernel_runs():
+    """Ctrl-C while the caller waits for a pool thread's run: over_members still returns (by
+    raising KeyboardInterrupt) only when that run is done, so nothing writes into the caller's
+    arrays after a notebook's interrupted train() returns."""
+    entered, caller_done, done = threading.Event(), threading.Event(), []
+
+    def kernel(lo, hi):
+        if _on_caller():
+            entered.wait(10)           # the pool thread has the other member
+            caller_done.set()
+            return
+        entered.set()
+        caller_done.wait(10)
+        time.sleep(0.05)               # the caller is waiting for this run now
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.3)
+        done.append(lo)
+    with numba_threads(2), pytest.raises(KeyboardInterrupt):
+        spread.over_members(kernel, 2)
+    assert len(done) == 1
+
+
+@two
+def test_an_interrupt_right_after_starting_a_thread_leaves_nothing_running(monkeypatch):
+    """A Ctrl-C just after a pool thread was started (here: its submit raises once the thread
+    is scheduled) closes the claims and waits for that thread's run: no member runs after
+    over_members has raised."""
+    from concurrent.futures import ThreadPoolExecutor
+    real, ran = ThreadPoolExecutor(1), []
+
+    class Interrupted:
+        def submit(self, *args):
+            real.submit(*args)
+            raise KeyboardInterrupt
+    monkeypatch.setattr(spread, "_pool", Interrupted)
+
+    def kernel(lo, hi):
+        time.sleep(0.005 * (hi - lo))
+        ran.extend(range(lo, hi))
+    with numba_threads(2), pytest.raises(KeyboardInterrupt):
+        spread.over_members(kernel, 64)
+    n = len(ran)
+    real.shutdown(wait=True)                   # whatever that thread was going to run, it ran
+    assert len(ran) == n < 64

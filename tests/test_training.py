@@ -248,6 +248,34 @@ def test_shuffle_is_shared_by_default_and_per_member_on_request():
     assert not np.array_equal(c.params[0], a.params[0])         # another data seed
 
 
+
+def test_each_epochs_orders_are_the_documented_permutations(monkeypatch):
+    """The data order of epoch e: permutation(n, seed, ORDER + e) shared, or per member
+    permutation(n, (key * 0x9E3779B97F4A7C15 + seed) mod 2^64, member << 32 | ORDER + e) (a
+    member's own, whatever population it is in)."""
+    from fastinit import datasets, kernels, streams
+    x, y = DIGITS.x_train[:77], DIGITS.y_train[:77]
+    real, seen = kernels.train.train_epoch, []
+
+    def epoch(lo, hi, *args, **kwargs):
+        seen.append(args[6].copy())                  # train_epoch's order
+        return real(lo, hi, *args, **kwargs)
+    monkeypatch.setattr(kernels.train, "train_epoch", epoch)
+    net = fastinit.MLP([64, 10], n=3, seed=[7, 2**40, 5])
+    for shuffle in ("shared", "per_member"):
+        seen.clear()
+        fastinit.train(net, (x, y), epochs=2, batch_size=16, seed=9, shuffle=shuffle,
+                       threads=1, eval_every=0)
+        for e, order in enumerate(seen, 1):
+            if shuffle == "shared":
+                want = [datasets.permutation(77, 9, streams.ORDER + e)]
+            else:
+                want = [datasets.permutation(77, (int(k) * 0x9E3779B97F4A7C15 + 9) % 2**64,
+                                             (int(m) << 32) | (streams.ORDER + e))
+                        for k, m in zip(net.keys, net.members)]
+            np.testing.assert_array_equal(order, np.stack(want))
+
+
 # -- the symmetry facts ----------------------------------------------------------------------
 
 @pytest.mark.parametrize("activation", ["tanh", "relu"])
