@@ -40,8 +40,9 @@ _POOL: ThreadPoolExecutor | None = None
 
 
 def _reset_after_fork() -> None:
-    global _POOL
-    _POOL = None                 # a forked child has none of its parent's threads
+    global _POOL, _LOCK
+    _POOL = None                 # a forked child has none of its parent's threads,
+    _LOCK = threading.Lock()     # and a lock one of them held would stay held
 
 
 if hasattr(os, "register_at_fork"):

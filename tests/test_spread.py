@@ -156,3 +156,22 @@ def test_an_interrupt_right_after_starting_a_thread_leaves_nothing_running(monke
     n = len(ran)
     real.shutdown(wait=True)                   # whatever that thread was going to run, it ran
     assert len(ran) == n < 64
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork here")
+def test_a_child_forked_while_the_pool_lock_is_held_can_start_its_pool():
+    with spread._LOCK:                      # as when another thread is inside _pool()
+        pid = os.fork()
+        if pid == 0:                        # the child: its own pool, not a deadlock
+            spread._pool()
+            os._exit(0)
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            assert os.waitstatus_to_exitcode(status) == 0
+            return
+        time.sleep(0.02)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    pytest.fail("the forked child waited forever for the pool lock")
