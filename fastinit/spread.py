@@ -95,7 +95,8 @@ class _Claims:
         """Return once no run is going and none can start (the claims closed or all taken):
         a thread's run still writing into the caller's arrays would race with whatever the
         caller does next. Threads not started yet are cancelled (nothing is left for them). A
-        Ctrl-C while waiting closes the claims, waits on, and is raised at the end."""
+        Ctrl-C while waiting (or whatever a signal handler raises) closes the claims, waits on,
+        and is raised at the end."""
         interrupted = None
         while True:
             try:
@@ -107,7 +108,7 @@ class _Claims:
                     if not f.cancelled():
                         f.exception()
                 break
-            except KeyboardInterrupt as e:
+            except BaseException as e:  # noqa: BLE001 - raised once the threads are done
                 self.close()
                 interrupted = e
         if interrupted is not None:
