@@ -67,19 +67,21 @@ def lanes(K: int, threads: int) -> int:
 class _Claims:
     """The next members to run, handed out under a lock: runs of about 1 / (2 threads) of the
     members left, at least one; none once every member is claimed or the claims are closed (an
-    error, a Ctrl-C). ``running`` counts the runs handed out and not yet done."""
+    error, a Ctrl-C). ``running`` counts the pool threads' runs handed out and not yet done
+    (not the calling thread's: a Ctrl-C, delivered to that thread, could land between a count
+    and its run, and the count would never come down)."""
 
     def __init__(self, K: int, threads: int):
         self.K, self.threads, self.next, self.closed, self.running = K, threads, 0, False, 0
         self._idle = threading.Condition()
 
-    def take(self) -> tuple[int, int] | None:
+    def take(self, counted: bool) -> tuple[int, int] | None:
         with self._idle:
             if self.closed or self.next >= self.K:
                 return None
             lo = self.next
             self.next = lo + max(1, (self.K - lo) // (2 * self.threads))
-            self.running += 1
+            self.running += counted
             return lo, self.next
 
     def done(self) -> None:
@@ -92,11 +94,12 @@ class _Claims:
             self.closed = True
 
     def settle(self, futures) -> None:
-        """Return once no run is going and none can start (the claims closed or all taken):
-        a thread's run still writing into the caller's arrays would race with whatever the
-        caller does next. Threads not started yet are cancelled (nothing is left for them). A
-        Ctrl-C while waiting (or whatever a signal handler raises) closes the claims, waits on,
-        and is raised at the end."""
+        """In the calling thread, after its own runs: return once no pool thread's run is
+        going and none can start (the claims closed or all taken): a run still writing into
+        the caller's arrays would race with whatever the caller does next. Threads not
+        started yet are cancelled (nothing is left for them). A Ctrl-C while waiting (or
+        whatever a signal handler raises) closes the claims, waits on, and is raised at the
+        end."""
         interrupted = None
         while True:
             try:
@@ -132,14 +135,15 @@ def over_members(kernel, K: int, *args, each=None) -> None:
     claims = _Claims(K, T)
 
     def run(b):
-        while (block := claims.take()) is not None:
+        while (block := claims.take(b > 0)) is not None:
             try:
                 kernel(*block, *args, *own[b])
             except BaseException:
                 claims.close()          # the other threads stop after the run they are on
                 raise
             finally:
-                claims.done()
+                if b > 0:
+                    claims.done()
     futures = []
     try:
         for b in range(1, T):

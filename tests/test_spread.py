@@ -194,3 +194,30 @@ def test_a_child_forked_while_the_pool_lock_is_held_can_start_its_pool():
     import sys
     res = subprocess.run([sys.executable, "-c", _FORK_SCRIPT], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
+
+
+@two
+def test_a_ctrl_c_between_the_callers_claim_and_its_run_does_not_hang(monkeypatch):
+    """A Ctrl-C can land in the calling thread right after it claimed a run and before it ran
+    it: over_members raises, it does not wait for that run forever."""
+    real, caller, hit, result = spread._Claims.take, [], [], []
+
+    def take(self, *args):
+        block = real(self, *args)
+        if block is not None and threading.current_thread() is caller[0] and not hit:
+            hit.append(block)
+            raise KeyboardInterrupt
+        return block
+    monkeypatch.setattr(spread._Claims, "take", take)
+
+    def call():                   # a thread of its own: a hang fails the test, not the run
+        caller.append(threading.current_thread())
+        try:
+            with numba_threads(2):
+                spread.over_members(lambda lo, hi: time.sleep(0.001 * (hi - lo)), 64)
+        except KeyboardInterrupt:
+            result.append("raised")
+    t = threading.Thread(target=call, daemon=True)
+    t.start()
+    t.join(30)
+    assert result == ["raised"] and hit
