@@ -135,14 +135,15 @@ def over_members(kernel, K: int, *args, each=None) -> None:
     claims = _Claims(K, T)
 
     def run(b):
-        while (block := claims.take(b > 0)) is not None:
+        counted = b > 0                 # a pool thread's run (see _Claims)
+        while (block := claims.take(counted)) is not None:
             try:
                 kernel(*block, *args, *own[b])
             except BaseException:
                 claims.close()          # the other threads stop after the run they are on
                 raise
             finally:
-                if b > 0:
+                if counted:
                     claims.done()
     futures = []
     try:

@@ -71,15 +71,21 @@ def u32_to_open_unit_f32(x):
 
 
 @jit(forceinline=True)
+def top53(hi, lo):
+    """Two words -> the top 53 of their 64 bits, an integer below 2^53."""
+    return ((hi << SHIFT32) | lo) >> np.uint64(11)
+
+
+@jit(forceinline=True)
 def u64_to_unit_f64(hi, lo):
-    """Two words -> float64 in [0, 1): the top 53 of their 64 bits, times 2^-53."""
-    return np.float64(((hi << SHIFT32) | lo) >> np.uint64(11)) * INV_2_53
+    """Two words -> float64 in [0, 1): top53 times 2^-53."""
+    return np.float64(top53(hi, lo)) * INV_2_53
 
 
 @jit(forceinline=True)
 def u64_to_open_unit_f64(hi, lo):
     """Two words -> float64 in (0, 1]."""
-    return np.float64((((hi << SHIFT32) | lo) >> np.uint64(11)) + np.uint64(1)) * INV_2_53
+    return np.float64(top53(hi, lo) + np.uint64(1)) * INV_2_53
 
 
 # -- vectorisable float math --------------------------------------------------------------------

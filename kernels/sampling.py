@@ -20,7 +20,8 @@ import numpy as np
 from ._config import jit, kernel, single
 from .gemm import LANES, gemm
 from .rng import (INV_2_32, INV_2_53, SHIFT32, _f32_bits, box_muller_f32, box_muller_f64, ndtr,
-                  ndtri, normal2_f64, normal4_f32, philox_block, u32_to_unit_f32, u64_to_unit_f64)
+                  ndtri, normal2_f64, normal4_f32, philox_block, top53, u32_to_unit_f32,
+                  u64_to_unit_f64)
 
 CHUNK = 8192      # values per parallel task: a multiple of 4, large enough to amortise scheduling
 MAX_RETRY = 64    # rejection retries before a truncated normal falls back to the inverse CDF
@@ -157,7 +158,7 @@ def _inverse_cdf_truncnorm(p, attempt, s, k, f32, lo_cdf, width_cdf, sign):
     else:
         w0, w1, w2, w3 = philox_block(np.uint64(p // 2) | (np.uint64(attempt) << SHIFT32), s, k)
         hi, lo = (w0, w1) if p % 2 == 0 else (w2, w3)
-        u = (np.float64(((hi << SHIFT32) | lo) >> np.uint64(11)) + 0.5) * INV_2_53
+        u = (np.float64(top53(hi, lo)) + 0.5) * INV_2_53
     return sign * ndtri(lo_cdf + u * width_cdf)
 
 
@@ -360,7 +361,8 @@ def sparse_zero(lo, hi, out, key, stream, n_zero):
 def permutations(lo, hi, out, key, stream):
     """out[m] <- np.argsort(u, kind="stable") for rows lo..hi-1, u the float64 uniforms
     uniform_fill makes for (key[m], stream[m]) on [0, 1): a permutation of range(n), a pure
-    function of the pair. u = q 2^-53 for the 53-bit integers q, so their order is q's."""
+    function of the pair. u = q 2^-53 for the 53-bit integers q (rng.top53), so their order
+    is q's."""
     n = out.shape[1]
     bits = 1
     while (1 << bits) < n and bits < 22:   # about a bucket per value, at most 2^22 (32 MB)
@@ -371,11 +373,11 @@ def permutations(lo, hi, out, key, stream):
         k, s = key[m], stream[m]
         for i in range(n // 2):                 # two words a value, as uniform_fill's rows
             w0, w1, w2, w3 = philox_block(np.uint64(i), s, k)
-            q[2 * i] = ((w0 << SHIFT32) | w1) >> np.uint64(11)
-            q[2 * i + 1] = ((w2 << SHIFT32) | w3) >> np.uint64(11)
+            q[2 * i] = top53(w0, w1)
+            q[2 * i + 1] = top53(w2, w3)
         if n % 2:
             w0, w1, w2, w3 = philox_block(np.uint64(n // 2), s, k)
-            q[n - 1] = ((w0 << SHIFT32) | w1) >> np.uint64(11)
+            q[n - 1] = top53(w0, w1)
         stable_order(q, out[m], count, np.uint64(53 - bits))
 
 
