@@ -4,7 +4,7 @@
 code (about 35 ns through the vDSO on Linux); the caller passes Python's
 ``time.CLOCK_MONOTONIC``, so the constant is the platform's own. ``index`` is the loop index
 the reading belongs to and is otherwise unused: it keeps a reading inside its loop.
-train._member_epoch adds each step's phases into ``Plan.clock`` only when that array has rows
+train._epoch adds each step's phases into ``Plan.clock`` only when that array has rows
 (fastinit.profile asks for it; training alone never reads the clock). Rows are members,
 columns the phases below, values nanoseconds summed over the epoch's steps:
 

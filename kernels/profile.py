@@ -13,9 +13,10 @@ only one part of each step:
     CALL          nothing: with no step, what a call costs (threads, each member's zeroed
                   gradient) without setting any scratch from the template
 
-``replay`` runs members lo..hi-1, as train_epoch does (fastinit.spread: runs per thread);
-``replay_split`` runs them one after another, each product split by rows, as
-train_epoch_split does. Each member starts from the caller's scratch ``work`` (total,) and
+``replay`` runs members lo..hi-1, as train_epoch does (fastinit.spread: runs per thread; the
+members sharing the data order in groups, step by step, each step's batch gathered once per
+group); ``replay_split`` runs all of them so, each product split by rows, as
+train_epoch_split does. Each group starts from the caller's scratch ``work`` (total,) and
 gradient ``grad`` (P,), one pair per thread as in the epoch, set to a copy of the caller's
 ``template`` (total,) (``snapshot``'s values of a real step, the gradient blocks dz, da and
 sk zeroed) and to zero; the caller maps them once, as a training run does. A part alone never
@@ -32,7 +33,7 @@ from numba import prange
 from ._config import jit, kernel, pjit, pkernel
 from . import activations, dense, norm, optim, split
 from .gemm import gemm, gemm_rows, padded
-from .train import batch_loss
+from .train import batch_loss, gather_batch, group_size
 
 (GEMM_FORWARD, GEMM_DW, GEMM_DX, TRANSPOSES, ELEMENTWISE, NORMALIZATION, LOSS,
  OPTIMIZER, CALL) = range(9)
@@ -88,13 +89,9 @@ def _rows_gemm(part, p, wo, ldl, scratch, out, src, g, bp, nb, din, dout, parts)
 
 
 @jit
-def _transposes(x, rows, nb, scratch, lay, arch, bp, parts):
-    """The batch gather (rows, then A_0^T), and A_l^T for each dW with l > 0."""
+def _transposes(scratch, lay, arch, bp, nb, parts):
+    """A_l^T for each dW with l > 0 (the batch gather is train.gather_batch)."""
     dims, ld = arch.dims, arch.ld
-    if parts is not None:
-        split.gather_split(x, rows, nb, scratch, lay.aoff[0], lay.x0, ld[0], bp, parts)
-    else:
-        dense.gather(x, rows, nb, scratch, lay.aoff[0], lay.x0, ld[0], bp)
     for l in range(dims.shape[0] - 2, 0, -1):
         if parts is not None:
             split.transpose_acts_split(scratch, lay.aoff[l], lay.xt, dims[l], ld[l], bp, nb,
@@ -199,53 +196,68 @@ def _normalization_split(p, g, arch, m, scratch, lay, bp, nb, parts, step):
 
 
 @jit(inline="always")   # its callers compile it in place (no finalize of its own)
-def _member(part, m, parts, params, s1, s2, x, y, t, order, arch, loss_code, opt, plan,
-            template, scratch, g):
-    """Member m's epoch, only ``part`` of each step (train._member_epoch's loop), on the
-    caller's ``scratch`` (set to ``template``) and gradient ``g`` (set to zero); products split
-    over ``parts`` threads unless parts is None (which prunes the split calls, as in train)."""
+def _members(part, lo, hi, parts, params, s1, s2, x, y, t, order, arch, loss_code, opt, plan,
+             template, scratch, g):
+    """Members lo..hi-1's epoch, only ``part`` of each step, in train._epoch's loops (members
+    sharing the data order in groups, step by step, each step's batch gathered once for the
+    group), on the caller's ``scratch`` (set to ``template`` for each group) and gradient ``g``
+    (set to zero); products split over ``parts`` threads unless parts is None (which prunes the
+    split calls, as in train)."""
     n = x.shape[0]
     batch, step0 = plan.batch, plan.step0
     bp = padded(batch)
     lay = dense.layout(arch, bp)
     L = arch.dims.shape[0] - 1
-    p = params[m]
-    if part != CALL:
-        scratch[:] = template
-    g[:] = 0
     ybuf = np.empty(bp, dtype=np.int64)
-    orow = order[0] if order.shape[0] == 1 else order[m]
-    if part == OPTIMIZER:
-        optim.all_finite(p)
-    for s in range(plan.steps):
-        start = s * batch
-        nb = min(batch, n - start)
-        rows = orow[start:start + nb]
-        if part <= GEMM_DX:
-            _gemms(part, p, g, arch, scratch, lay, bp, nb, parts)
-        elif part == TRANSPOSES:
-            _transposes(x, rows, nb, scratch, lay, arch, bp, parts)
-        elif part == ELEMENTWISE:
-            if parts is not None:
-                _elementwise_split(p, g, arch, m, scratch, lay, bp, nb, parts, step0 + s)
-            else:
-                _elementwise(p, g, arch, m, scratch, lay, bp, nb, step0 + s)
-        elif part == NORMALIZATION:
-            if parts is not None:
-                _normalization_split(p, g, arch, m, scratch, lay, bp, nb, parts, step0 + s)
-            else:
-                _normalization(p, g, arch, m, scratch, lay, bp, nb, step0 + s)
-        elif part == LOSS:
-            batch_loss(loss_code, scratch, lay, L, arch.dims[L], bp, nb, y, t, rows, ybuf)
-        else:
-            optim.all_finite(g)
-            if parts is not None:
-                optim.update_split(opt.code, p, g, s1[m], s2[m], opt.lr[m], opt.momentum[m],
-                                   opt.beta1, opt.beta2, opt.eps, opt.weight_decay[m],
-                                   step0 + s + 1, parts)
-            else:
-                optim.update(opt.code, p, g, s1[m], s2[m], opt.lr[m], opt.momentum[m],
-                             opt.beta1, opt.beta2, opt.eps, opt.weight_decay[m], step0 + s + 1)
+    shared = order.shape[0] == 1
+    group = group_size(params, s1, s2, order)
+    for m0 in range(lo, hi, group):
+        m1 = min(hi, m0 + group)
+        if part != CALL:
+            scratch[:] = template
+        g[:] = 0
+        if part == OPTIMIZER:
+            for m in range(m0, m1):
+                optim.all_finite(params[m])
+        for s in range(plan.steps):
+            start = s * batch
+            nb = min(batch, n - start)
+            if shared and part == TRANSPOSES:
+                gather_batch(x, order[0][start:start + nb], nb, scratch, lay, arch.ld, bp,
+                             parts)
+            for m in range(m0, m1):
+                rows = order[0 if shared else m][start:start + nb]
+                p = params[m]
+                if part <= GEMM_DX:
+                    _gemms(part, p, g, arch, scratch, lay, bp, nb, parts)
+                elif part == TRANSPOSES:
+                    if not shared:
+                        gather_batch(x, rows, nb, scratch, lay, arch.ld, bp, parts)
+                    _transposes(scratch, lay, arch, bp, nb, parts)
+                elif part == ELEMENTWISE:
+                    if parts is not None:
+                        _elementwise_split(p, g, arch, m, scratch, lay, bp, nb, parts, step0 + s)
+                    else:
+                        _elementwise(p, g, arch, m, scratch, lay, bp, nb, step0 + s)
+                elif part == NORMALIZATION:
+                    if parts is not None:
+                        _normalization_split(p, g, arch, m, scratch, lay, bp, nb, parts,
+                                             step0 + s)
+                    else:
+                        _normalization(p, g, arch, m, scratch, lay, bp, nb, step0 + s)
+                elif part == LOSS:
+                    batch_loss(loss_code, scratch, lay, L, arch.dims[L], bp, nb, y, t, rows,
+                               ybuf)
+                elif part == OPTIMIZER:
+                    optim.all_finite(g)
+                    if parts is not None:
+                        optim.update_split(opt.code, p, g, s1[m], s2[m], opt.lr[m],
+                                           opt.momentum[m], opt.beta1, opt.beta2, opt.eps,
+                                           opt.weight_decay[m], step0 + s + 1, parts)
+                    else:
+                        optim.update(opt.code, p, g, s1[m], s2[m], opt.lr[m], opt.momentum[m],
+                                     opt.beta1, opt.beta2, opt.eps, opt.weight_decay[m],
+                                     step0 + s + 1)
 
 
 @kernel
@@ -253,19 +265,17 @@ def replay(lo, hi, part, params, s1, s2, x, y, t, order, arch, loss_code, opt, p
            template, work, grad):
     """``part`` of train_epoch: members lo..hi-1 (fastinit.spread: runs per thread), on
     this thread's ``work`` and ``grad``."""
-    for m in range(lo, hi):
-        _member(part, m, None, params, s1, s2, x, y, t, order, arch, loss_code, opt, plan,
-                template, work, grad)
+    _members(part, lo, hi, None, params, s1, s2, x, y, t, order, arch, loss_code, opt, plan,
+             template, work, grad)
 
 
 @kernel
 def replay_split(part, params, s1, s2, x, y, t, order, arch, loss_code, opt, plan, template,
                  work, grad, parts):
-    """``part`` of train_epoch_split: members one after another on ``work`` and ``grad``,
+    """``part`` of train_epoch_split: every member on ``work`` and ``grad``,
     products over ``parts`` threads."""
-    for m in range(params.shape[0]):
-        _member(part, m, parts, params, s1, s2, x, y, t, order, arch, loss_code, opt, plan,
-                template, work, grad)
+    _members(part, dense.ROW0, params.shape[0], parts, params, s1, s2, x, y, t, order, arch,
+             loss_code, opt, plan, template, work, grad)
 
 
 @kernel

@@ -18,9 +18,12 @@ architecture record ``arch``):
               after the first maps no fresh memory (about a millisecond for 4 MB)
 Outputs per member: loss_sum, correct (K,) float64 over the epoch's batches; diverged_step (K,).
 
-train_epoch, evaluate and gradients take ``lo, hi`` first and run members lo..hi-1 one after
-another: fastinit.spread has each thread claim such runs of members (no prange: see spread.py
-for what a parallel loop around a whole forward and backward pass costs to compile). A
+train_epoch, evaluate and gradients take ``lo, hi`` first and run members lo..hi-1:
+fastinit.spread has each thread claim such runs of members (no prange: see spread.py for what
+a parallel loop around a whole forward and backward pass costs to compile). train_epoch runs
+members that share the data order in groups, step by step, so each step's batch is gathered
+once for the group (group_size: as many members as keep their parameters and optimizer state
+in a core's L2); evaluate and gradients run them one after another. A
 member's arithmetic never depends on the others, the thread count or the thread that runs it,
 so its trajectory is the same alone or in any population. A member diverges at the first
 step whose loss or gradient is not finite, or when it starts an epoch with a parameter that
@@ -73,103 +76,156 @@ def _record(plan, m, t, lsum, nb, g, arch):
         plan.grad_norm[r, m, l] = math.sqrt(acc)
 
 
+# Members stepped together share each step's batch gather: as many as keep their parameters
+# and optimizer state within this many bytes (about a core's L2 on recent CPUs), at least one
+GROUP_BYTES = 1024 * 1024
+
+
+@jit
+def group_size(params, s1, s2, order):
+    """Members run step by step together (``_epoch``): those sharing the data order whose
+    parameters and optimizer state fit GROUP_BYTES; one when each member has its own order."""
+    if order.shape[0] > 1:
+        return 1
+    per = (params.shape[1] + s1.shape[1] + s2.shape[1]) * params.itemsize
+    return max(1, GROUP_BYTES // per)
+
+
+@jit
+def gather_batch(x, rows, nb, scratch, lay, ld, bp, parts):
+    """The batch's input rows and A_0^T into scratch, over ``parts`` threads unless None."""
+    if parts is not None:
+        split.gather_split(x, rows, nb, scratch, lay.aoff[0], lay.x0, ld[0], bp, parts)
+    else:
+        dense.gather(x, rows, nb, scratch, lay.aoff[0], lay.x0, ld[0], bp)
+
+
+@jit
+def start_members(m0, m1, params, frozen, loss_sum, correct, diverged_step, step0):
+    """Zero members m0..m1-1's epoch sums and freeze those starting with a parameter that is
+    not finite (a NaN or inf put in between epochs); how many are not frozen."""
+    live = 0
+    for m in range(m0, m1):
+        loss_sum[m] = 0.0
+        correct[m] = 0.0
+        if not frozen[m] and not optim.all_finite(params[m]):
+            frozen[m] = True
+            diverged_step[m] = step0
+        live += 0 if frozen[m] else 1
+    return live
+
+
 @jit(inline="always")
-def _member_epoch(m, parts, params, s1, s2, x, y, t, order, arch, loss_code, opt, plan,
-                  frozen, loss_sum, correct, diverged_step, scratch, g):
-    """One epoch of member m on the caller's ``scratch`` (dense.layout's total) and gradient
-    ``g`` (P,), set to zero here; its products split over ``parts`` threads unless parts is
-    None (a None parts prunes the split calls before typing, so train_epoch never compiles
-    them). Inlined into its two callers (Numba IR), so its calls compile once per caller, not
-    once more on their own."""
-    dims, ld = arch.dims, arch.ld
+def _epoch(lo, hi, parts, params, s1, s2, x, y, t, order, arch, loss_code, opt, plan,
+           frozen, loss_sum, correct, diverged_step, scratch, g):
+    """One epoch of members lo..hi-1 on the caller's ``scratch`` (dense.layout's total) and
+    gradient ``g`` (P,); their products split over ``parts`` threads unless parts is None (a
+    None parts prunes the split calls before typing, so train_epoch never compiles them).
+    Members sharing the data order run in groups (group_size), step by step: each step's batch
+    is gathered once for the group, then each member takes that step. A member's arithmetic
+    is the same whatever its group. Inlined into its two callers (Numba IR), so its calls
+    compile once per caller, not once more on their own."""
+    dims = arch.dims
     n = x.shape[0]
     batch, step0 = plan.batch, plan.step0
     bp = padded(batch)
     lay = dense.layout(arch, bp)
     L = dims.shape[0] - 1
     dl = dims[L]
-    loss_sum[m] = 0.0
-    correct[m] = 0.0
-    p = params[m]
-    if not frozen[m] and not optim.all_finite(p):    # NaN or inf put in between epochs
-        frozen[m] = True
-        diverged_step[m] = step0
-    if frozen[m]:
-        return
-    g[:] = 0
     ybuf = np.empty(bp, dtype=np.int64)
-    orow = order[0] if order.shape[0] == 1 else order[m]
-    lr, mu, wd = opt.lr[m], opt.momentum[m], opt.weight_decay[m]
     timed = plan.clock.shape[0] > 0
+    shared = order.shape[0] == 1
+    group = group_size(params, s1, s2, order)
     c0 = c1 = c2 = c3 = np.int64(0)
-    for s in range(plan.steps):
-        start = s * batch
-        nb = min(batch, n - start)
-        rows = orow[start:start + nb]
-        if timed:
-            c0 = clock.now(plan.clock_id, s)
-        if parts is not None:
-            split.gather_split(x, rows, nb, scratch, lay.aoff[0], lay.x0, ld[0], bp, parts)
-            split.forward_split(p, arch, m, scratch, lay, bp, nb, parts, step0 + s)
-        else:
-            dense.gather(x, rows, nb, scratch, lay.aoff[0], lay.x0, ld[0], bp)
-            dense.forward(p, arch, m, scratch, lay, bp, nb, step0 + s)
-        if timed:
-            c1 = clock.now(plan.clock_id, s)
-        lsum, corr = batch_loss(loss_code, scratch, lay, L, dl, bp, nb, y, t, rows, ybuf)
-        if not math.isfinite(lsum):
-            frozen[m] = True
-            diverged_step[m] = step0 + s
-            return
-        if timed:
-            c2 = clock.now(plan.clock_id, s)
-        if parts is not None:
-            split.backward_split(p, g, arch, m, scratch, lay, bp, nb, parts, step0 + s)
-        else:
-            dense.backward(p, g, arch, m, scratch, lay, bp, nb, step0 + s)
-        if timed:
-            c3 = clock.now(plan.clock_id, s)
-        if not optim.all_finite(g):      # a NaN weight a relu hides from the loss shows here
-            frozen[m] = True
-            diverged_step[m] = step0 + s
-            return
-        loss_sum[m] += lsum
-        correct[m] += corr
-        if plan.every > 0 and (step0 + s) % plan.every == 0:
-            _record(plan, m, step0 + s, lsum, nb, g, arch)
-        if parts is not None:
-            optim.update_split(opt.code, p, g, s1[m], s2[m], lr, mu, opt.beta1, opt.beta2,
-                               opt.eps, wd, step0 + s + 1, parts)
-        else:
-            optim.update(opt.code, p, g, s1[m], s2[m], lr, mu, opt.beta1, opt.beta2, opt.eps,
-                         wd, step0 + s + 1)
-        if timed:
-            plan.clock[m, clock.NETWORK] += (c1 - c0) + (c3 - c2)
-            plan.clock[m, clock.LOSS] += c2 - c1
-            plan.clock[m, clock.OPTIMIZER] += clock.now(plan.clock_id, s) - c3
+    for m0 in range(lo, hi, group):
+        m1 = min(hi, m0 + group)
+        if start_members(m0, m1, params, frozen, loss_sum, correct, diverged_step, step0) == 0:
+            continue
+        g[:] = 0
+        for s in range(plan.steps):
+            start = s * batch
+            nb = min(batch, n - start)
+            if shared:
+                if timed:
+                    c0 = clock.now(plan.clock_id, s)
+                gather_batch(x, order[0][start:start + nb], nb, scratch, lay, arch.ld, bp,
+                             parts)
+                if timed:       # the gather's time, shared among the members taking the step
+                    live = np.int64(0)
+                    for m in range(m0, m1):
+                        live += 0 if frozen[m] else 1
+                    share = (clock.now(plan.clock_id, s) - c0) // max(live, np.int64(1))
+                    for m in range(m0, m1):
+                        plan.clock[m, clock.NETWORK] += 0 if frozen[m] else share
+            for m in range(m0, m1):
+                if frozen[m]:
+                    continue
+                rows = order[0 if shared else m][start:start + nb]
+                p = params[m]
+                if timed:
+                    c0 = clock.now(plan.clock_id, s)
+                if not shared:
+                    gather_batch(x, rows, nb, scratch, lay, arch.ld, bp, parts)
+                if parts is not None:
+                    split.forward_split(p, arch, m, scratch, lay, bp, nb, parts, step0 + s)
+                else:
+                    dense.forward(p, arch, m, scratch, lay, bp, nb, step0 + s)
+                if timed:
+                    c1 = clock.now(plan.clock_id, s)
+                lsum, corr = batch_loss(loss_code, scratch, lay, L, dl, bp, nb, y, t, rows,
+                                        ybuf)
+                if not math.isfinite(lsum):
+                    frozen[m] = True
+                    diverged_step[m] = step0 + s
+                    continue
+                if timed:
+                    c2 = clock.now(plan.clock_id, s)
+                if parts is not None:
+                    split.backward_split(p, g, arch, m, scratch, lay, bp, nb, parts, step0 + s)
+                else:
+                    dense.backward(p, g, arch, m, scratch, lay, bp, nb, step0 + s)
+                if timed:
+                    c3 = clock.now(plan.clock_id, s)
+                if not optim.all_finite(g):  # a NaN weight a relu hides from the loss shows here
+                    frozen[m] = True
+                    diverged_step[m] = step0 + s
+                    continue
+                loss_sum[m] += lsum
+                correct[m] += corr
+                if plan.every > 0 and (step0 + s) % plan.every == 0:
+                    _record(plan, m, step0 + s, lsum, nb, g, arch)
+                lr, mu, wd = opt.lr[m], opt.momentum[m], opt.weight_decay[m]
+                if parts is not None:
+                    optim.update_split(opt.code, p, g, s1[m], s2[m], lr, mu, opt.beta1,
+                                       opt.beta2, opt.eps, wd, step0 + s + 1, parts)
+                else:
+                    optim.update(opt.code, p, g, s1[m], s2[m], lr, mu, opt.beta1, opt.beta2,
+                                 opt.eps, wd, step0 + s + 1)
+                if timed:
+                    plan.clock[m, clock.NETWORK] += (c1 - c0) + (c3 - c2)
+                    plan.clock[m, clock.LOSS] += c2 - c1
+                    plan.clock[m, clock.OPTIMIZER] += clock.now(plan.clock_id, s) - c3
 
 
 @kernel
 def train_epoch(lo, hi, params, s1, s2, x, y, t, order, arch, loss_code, opt, plan, frozen,
                 loss_sum, correct, diverged_step, work, grad):
-    """One epoch of minibatch training for members lo..hi-1 that are not frozen, one after
-    another, on this thread's scratch ``work`` and gradient ``grad`` (fastinit.spread runs
-    runs of members on each thread, each thread on memory of its own)."""
-    for m in range(lo, hi):
-        _member_epoch(m, None, params, s1, s2, x, y, t, order, arch, loss_code, opt, plan,
-                      frozen, loss_sum, correct, diverged_step, work, grad)
+    """One epoch of minibatch training for members lo..hi-1 that are not frozen (_epoch), on
+    this thread's scratch ``work`` and gradient ``grad`` (fastinit.spread runs runs of
+    members on each thread, each thread on memory of its own)."""
+    _epoch(lo, hi, None, params, s1, s2, x, y, t, order, arch, loss_code, opt, plan, frozen,
+           loss_sum, correct, diverged_step, work, grad)
     return loss_sum
 
 
 @kernel
 def train_epoch_split(params, s1, s2, x, y, t, order, arch, loss_code, opt, plan, frozen,
                       loss_sum, correct, diverged_step, work, grad, parts):
-    """train_epoch for populations smaller than the thread count: members one after another
-    on ``work`` and ``grad``, each member's products split over ``parts`` threads. Same bits
-    as train_epoch. Plain (non-residual) networks only."""
-    for m in range(params.shape[0]):
-        _member_epoch(m, parts, params, s1, s2, x, y, t, order, arch, loss_code, opt, plan,
-                      frozen, loss_sum, correct, diverged_step, work, grad)
+    """train_epoch for populations smaller than the thread count: every member on ``work``
+    and ``grad``, each member's products split over ``parts`` threads. Same bits as
+    train_epoch. Plain (non-residual) networks only."""
+    _epoch(dense.ROW0, params.shape[0], parts, params, s1, s2, x, y, t, order, arch,
+           loss_code, opt, plan, frozen, loss_sum, correct, diverged_step, work, grad)
     return loss_sum
 
 
