@@ -16,8 +16,8 @@ def _workers(config) -> int:
 
 
 def pytest_configure(config):
-    if hasattr(config, "workerinput") or _workers(config) < 2:
-        return                          # a worker, or no xdist: nothing to do ahead
+    if hasattr(config, "workerinput") or _workers(config) < 2 or config.option.collectonly:
+        return                          # a worker, no xdist, or nothing will run
     from fastinit import warmup
     from fastinit.kernels import _config
     if _config.CACHE_DIR is None:       # no writable cache: the workers compile their own
