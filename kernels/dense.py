@@ -39,6 +39,7 @@ import numpy as np
 from ._config import jit, kernel
 from . import activations, losses, norm, rng
 from .gemm import gemm, transpose
+from .sums import fixed_sum
 
 Arch = namedtuple("Arch", ("dims", "ld", "woff", "boff", "act", "act_param", "skip",
                            "alpha_idx", "alpha_train", "dropout", "key", "stream", "norm",
@@ -158,25 +159,8 @@ def transpose_inputs(scratch, a0, x0, ld0, bp, nb, i0, i1):
 @jit(forceinline=True)
 def row_sum(x):
     """Sum with a fixed order on every machine: 8 interleaved partial sums, then a fixed tree
-    (vectorisable, unlike one running sum)."""
-    n = x.shape[0]
-    t = x.dtype.type
-    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = t(0.0)
-    i = 0
-    while i + 8 <= n:
-        s0 += x[i]
-        s1 += x[i + 1]
-        s2 += x[i + 2]
-        s3 += x[i + 3]
-        s4 += x[i + 4]
-        s5 += x[i + 5]
-        s6 += x[i + 6]
-        s7 += x[i + 7]
-        i += 8
-    while i < n:
-        s0 += x[i]
-        i += 1
-    return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
+    (sums.fixed_sum: the partial sums one vector of eight lanes)."""
+    return fixed_sum(x)
 
 
 @jit(forceinline=True)

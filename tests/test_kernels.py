@@ -318,6 +318,37 @@ def test_single_passed_on_is_one_specialisation():
     assert len(helper.signatures) == 1, helper.signatures
 
 
+def _fixed_order_sum(x):
+    """The documented order of dense.row_sum, one scalar addition at a time in x's dtype."""
+    s = [x.dtype.type(0.0)] * 8
+    whole = len(x) - len(x) % 8
+    with np.errstate(invalid="ignore", over="ignore"):
+        for i in range(whole):
+            s[i % 8] = s[i % 8] + x[i]
+        for i in range(whole, len(x)):
+            s[0] = s[0] + x[i]
+        return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]))
+
+
+@pytest.mark.parametrize("dt", [np.float32, np.float64], ids=["f32", "f64"])
+def test_row_sum_is_its_documented_order_bit_for_bit(dt):
+    """row_sum's eight partial sums run as one vector of eight lanes (kernels/sums.py): the
+    same bits as the scalar order, for every length (whole blocks, a tail, shorter than a
+    block, empty), slices at any offset, magnitudes 1e-20..1e20 that make rounding order
+    visible, signed zeros, infinities and NaN."""
+    g = np.random.default_rng(7)
+    for n in list(range(0, 40)) + [63, 64, 65, 127, 1000]:
+        for offset in (0, 3):
+            x = (g.standard_normal(n + offset) * 10.0 ** g.integers(-20, 21, n + offset))
+            x = x.astype(dt)[offset:]
+            got, want = reference.call(dense.row_sum, x), _fixed_order_sum(x)
+            assert np.array(got, dt).tobytes() == np.array(want, dt).tobytes(), (n, offset)
+    for x in ([-0.0] * 9, [1.0, np.inf, 2.0], [np.inf, -np.inf] * 5, [1.0, np.nan] * 6):
+        x = np.array(x, dt)
+        got, want = reference.call(dense.row_sum, x), _fixed_order_sum(x)
+        assert np.array(got, dt).tobytes() == np.array(want, dt).tobytes(), x
+
+
 def test_a_helper_called_from_python_says_so():
     """A helper has no Python entry point (kernels/_config.py): called from Python it raises
     TypeError, also once compiled for those types (Numba would jump to address 0), and called
