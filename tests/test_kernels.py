@@ -349,6 +349,29 @@ def test_row_sum_is_its_documented_order_bit_for_bit(dt):
         assert np.array(got, dt).tobytes() == np.array(want, dt).tobytes(), x
 
 
+@pytest.mark.parametrize("dt", [np.float32, np.float64], ids=["f32", "f64"])
+def test_all_finite_agrees_with_numpy_on_every_exponent(dt):
+    """optim.all_finite (the divergence check on every step's gradient) against np.isfinite:
+    every exponent value with the smallest, a middle and the largest mantissa, both signs, at
+    the start, middle and end of arrays of odd and vector-sized lengths, and empty arrays."""
+    from fastinit.kernels import optim
+    bits, ebits = (np.uint32, 8) if dt == np.float32 else (np.uint64, 11)
+    mbits = np.finfo(dt).nmant
+    exps = np.arange(2 ** ebits, dtype=bits) << bits(mbits)
+    specials = np.concatenate([(exps | bits(m) | bits(s)).view(dt)
+                               for m in (0, 1, 1 << (mbits - 1), (1 << mbits) - 1)
+                               for s in (0, 1 << (8 * np.dtype(dt).itemsize - 1))])
+    assert reference.call(optim.all_finite, np.zeros(0, dt))
+    for n in (1, 7, 16, 33, 1000):
+        base = np.linspace(-3, 3, n).astype(dt)
+        assert reference.call(optim.all_finite, base)
+        for pos in {0, n // 2, n - 1}:
+            for v in specials:
+                x = base.copy()
+                x[pos] = v
+                assert reference.call(optim.all_finite, x) == bool(np.isfinite(x).all()), (n, v)
+
+
 def test_a_helper_called_from_python_says_so():
     """A helper has no Python entry point (kernels/_config.py): called from Python it raises
     TypeError, also once compiled for those types (Numba would jump to address 0), and called
