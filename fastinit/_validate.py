@@ -60,7 +60,8 @@ def check_choice(value: Any, param: str, func: str, choices: Iterable[str]) -> s
 def check_int(value: Any, param: str, func: str, *, minimum: int | None = None,
               maximum: int | None = None) -> int:
     """An integer (Python or NumPy, not bool) within [minimum, maximum]."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+    if type(value) is not int and (isinstance(value, (bool, np.bool_))   # int: no ABC check
+                                   or not isinstance(value, numbers.Integral)):
         raise TypeError(f"{_where(param, func)} must be an integer. "
                         f"Got {value!r} of type {type(value).__name__} instead.")
     value = int(value)
@@ -75,7 +76,8 @@ def check_int(value: Any, param: str, func: str, *, minimum: int | None = None,
 
 def check_seed(value: Any, param: str, func: str) -> int:
     """A seed: an integer in [0, 2**64 - 1]."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+    if type(value) is not int and (isinstance(value, (bool, np.bool_))
+                                   or not isinstance(value, numbers.Integral)):
         raise TypeError(f"{_where(param, func)} must be a non-negative integer in "
                         f"[0, 2**64 - 1]. Got {value!r} of type {type(value).__name__} instead.")
     value = int(value)
@@ -89,7 +91,8 @@ def check_real(value: Any, param: str, func: str, *, low: float | None = None,
                high: float | None = None, low_open: bool = False, high_open: bool = False,
                finite: bool = True) -> float:
     """A real number (not bool) in the interval given by low/high and their openness."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+    if type(value) is not float and type(value) is not int and (
+            isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real)):
         raise TypeError(f"{_where(param, func)} must be a real number. "
                         f"Got {value!r} of type {type(value).__name__} instead.")
     value = float(value)

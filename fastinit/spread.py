@@ -234,7 +234,7 @@ _CHOICES: dict = {}
 
 def for_shape(net, batch_size: int, threads: int) -> SplitChoice:
     """The SplitChoice of ``net``'s shapes, batch and thread count in this process."""
-    key = (tuple(net.layer_sizes), net.n, net.dtype.name, batch_size, threads,
+    key = (tuple(net.layer_sizes), net.n, net.dtype, batch_size, threads,
            net.arch.skip.tobytes(), net.arch.norm.tobytes())
     if key not in _CHOICES:
         if len(_CHOICES) >= 256:                    # a long session of many shapes
