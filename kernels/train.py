@@ -23,7 +23,7 @@ fastinit.spread has each thread claim such runs of members (no prange: see sprea
 a parallel loop around a whole forward and backward pass costs to compile). train_epoch runs
 members that share the data order in groups, step by step, so each step's batch is gathered
 once for the group (group_size: as many members as keep their parameters and optimizer state
-in a core's L2); evaluate and gradients run them one after another. A
+in a core's L2), and evaluate batch by batch likewise; gradients runs them one after another. A
 member's arithmetic never depends on the others, the thread count or the thread that runs it,
 so its trajectory is the same alone or in any population. A member diverges at the first
 step whose loss or gradient is not finite, or when it starts an epoch with a parameter that
@@ -87,8 +87,13 @@ def group_size(params, s1, s2, order):
     parameters and optimizer state fit GROUP_BYTES; one when each member has its own order."""
     if order.shape[0] > 1:
         return 1
-    per = (params.shape[1] + s1.shape[1] + s2.shape[1]) * params.itemsize
-    return max(1, GROUP_BYTES // per)
+    return members_in((params.shape[1] + s1.shape[1] + s2.shape[1]) * params.itemsize)
+
+
+@jit
+def members_in(member_bytes):
+    """How many members of ``member_bytes`` each fit GROUP_BYTES (at least one)."""
+    return max(1, GROUP_BYTES // member_bytes)
 
 
 @jit
@@ -233,7 +238,9 @@ def train_epoch_split(params, s1, s2, x, y, t, order, arch, loss_code, opt, plan
 def evaluate(lo, hi, params, x, y, t, batch, arch, loss_code, loss_sum, correct, out,
              write_out, scratch):
     """Loss sum and correct count of members lo..hi-1 over all of x; logits into out (K, n, dL)
-    when write_out; on this thread's ``scratch`` (at least dense.layout's total at the batch)."""
+    when write_out; on this thread's ``scratch`` (at least dense.layout's total at the batch).
+    Members run in groups (group_size, by their parameters), batch by batch: each batch is
+    gathered once for the group; a member's sums add its batches in order, as alone."""
     dims, ld = arch.dims, arch.ld
     n = x.shape[0]
     nbatch = (n + batch - 1) // batch
@@ -242,27 +249,29 @@ def evaluate(lo, hi, params, x, y, t, batch, arch, loss_code, loss_sum, correct,
     dl = dims[L]
     rows_all = np.arange(n)
     lay = dense.layout(arch, bp)
-    for m in range(lo, hi):
-        ybuf = np.empty(bp, dtype=np.int64)
-        p = params[m]
-        ls = 0.0
-        cs = 0.0
+    ybuf = np.empty(bp, dtype=np.int64)
+    group = members_in(params.shape[1] * params.itemsize)
+    for m0 in range(lo, hi, group):
+        m1 = min(hi, m0 + group)
+        for m in range(m0, m1):
+            loss_sum[m] = 0.0
+            correct[m] = 0.0
         for s in range(nbatch):
             start = s * batch
             nb = min(batch, n - start)
             rows = rows_all[start:start + nb]
             dense.gather(x, rows, nb, scratch, lay.aoff[0], lay.x0, ld[0], bp)
-            dense.forward(p, arch, m, scratch, lay, bp, nb, dense.EVAL_STEP)
-            lsum, corr = batch_loss(loss_code, scratch, lay, L, dl, bp, nb, y, t, rows, ybuf)
-            ls += lsum
-            cs += corr
-            if write_out:
-                zl = lay.zoff[L - 1]
-                for b in range(nb):
-                    for c in range(dl):
-                        out[m, start + b, c] = scratch[zl + c * bp + b]
-        loss_sum[m] = ls
-        correct[m] = cs
+            for m in range(m0, m1):
+                dense.forward(params[m], arch, m, scratch, lay, bp, nb, dense.EVAL_STEP)
+                lsum, corr = batch_loss(loss_code, scratch, lay, L, dl, bp, nb, y, t, rows,
+                                        ybuf)
+                loss_sum[m] += lsum
+                correct[m] += corr
+                if write_out:
+                    zl = lay.zoff[L - 1]
+                    for b in range(nb):
+                        for c in range(dl):
+                            out[m, start + b, c] = scratch[zl + c * bp + b]
     return loss_sum
 
 

@@ -90,10 +90,11 @@ def test_population_mixing_every_scheme_equals_each_member_alone(activation, dty
 @pytest.mark.parametrize("shuffle", ["shared", "per_member"])
 def test_members_stepped_in_groups_equal_each_member_alone(shuffle):
     """train_epoch steps the members sharing the data order in groups (each step's batch
-    gathered once per group): members in every position of a group, a group cut short by the
-    run's end, and a member diverging part way through an epoch inside its group are each
-    their solo run, parameters, losses and divergence step."""
+    gathered once per group), and evaluate likewise: members in every position of a group, a
+    group cut short by the run's end, and a member diverging part way through an epoch inside
+    its group are each their solo run, parameters, losses, divergence step and outputs."""
     x, y = _data()
+    wide = _data(n=600)[0]
     sizes = [12, 200, 200, 3]                 # 44k float64 parameters: two to a group
     seeds, lrs = [11, 12, 13, 14, 15], [0.01, 1e5, 0.02, 0.03, 0.04]   # member 1 diverges
     pop = fastinit.MLP(sizes, init="he_normal", n=5, seed=seeds, dtype=np.float64)
@@ -111,6 +112,8 @@ def test_members_stepped_in_groups_equal_each_member_alone(shuffle):
         np.testing.assert_array_equal(pop.params[k], solo.params[0])
         np.testing.assert_array_equal(hp.train_loss[:, k], hs.train_loss[:, 0])
         assert hp.diverged_step[k] == hs.diverged_step[0]
+        # evaluation in groups too, over several batches of 256
+        np.testing.assert_array_equal(pop.forward(wide)[k], solo.forward(wide)[0])
 
 
 def test_zero_relu_member_is_the_zero_network_in_any_population():
