@@ -1,31 +1,49 @@
-"""Before pytest-xdist starts its workers: the kernels the on-disk cache lacks, compiled once in
-parallel processes (fastinit.warmup), instead of once in every worker. Each worker of a cold
-`pytest -n 2` compiled every kernel it called itself, the same kernels on both cores at once
-(a fresh clone here: the tests 232 s; the same tests on a warm cache 143 s). A run without
-xdist compiles lazily, only what its tests call."""
+"""Before pytest-xdist starts its workers on the whole suite: the kernels the on-disk cache
+lacks, compiled once in parallel processes (fastinit.warmup), instead of once in every worker.
+Each worker of a cold `pytest -n 2` compiled every kernel it called itself, the same kernels
+on both cores at once (a fresh clone here: the tests 232 s; the same tests on a warm cache
+143 s). A run of chosen tests (paths, -k, --lf), a run without xdist and `FASTINIT_TEST_WARMUP=0`
+compile lazily, only what their tests call."""
 import os
 import sys
 import time
 
 
 def _workers(config) -> int:
+    """The worker processes xdist will start (0: no xdist), --maxprocesses included."""
     n = getattr(config.option, "numprocesses", None) or 0
-    if n == "auto" or n == "logical":
-        return len(os.sched_getaffinity(0))
-    return int(n)
+    if n in ("auto", "logical"):
+        n = len(os.sched_getaffinity(0))
+    most = getattr(config.option, "maxprocesses", None)
+    return min(int(n), int(most)) if most else int(n)
+
+
+def _whole_suite(config) -> bool:
+    """Whether this run is every test (pyproject's testpaths, no selection), with tests to run:
+    a chosen few would pay for compiling every kernel."""
+    o = config.option
+    return (config.args_source == config.ArgsSource.TESTPATHS and not o.keyword
+            and not getattr(o, "lf", False) and not getattr(o, "stepwise", False)
+            and not o.collectonly and not getattr(o, "help", False)
+            and not getattr(o, "markers", False))
 
 
 def pytest_configure(config):
-    if hasattr(config, "workerinput") or _workers(config) < 2 or config.option.collectonly:
-        return                          # a worker, no xdist, or nothing will run
+    if (hasattr(config, "workerinput") or _workers(config) < 2 or not _whole_suite(config)
+            or os.environ.get("FASTINIT_TEST_WARMUP", "1") == "0"):
+        return
     from fastinit import warmup
     from fastinit.kernels import _config
     if _config.CACHE_DIR is None:       # no writable cache: the workers compile their own
         return
     todo = warmup.missing()
-    if todo:
-        t0 = time.perf_counter()
-        with warmup.Ahead(todo, min(_workers(config), len(todo))):
-            pass                        # leaving the block waits for them
-        print(f"fastinit: {len(todo)} kernel groups compiled in "
-              f"{time.perf_counter() - t0:.0f} s before the tests start", file=sys.stderr)
+    if not todo:
+        return
+    t0 = time.perf_counter()
+    with warmup.Ahead(todo, min(_workers(config), len(todo))) as running:
+        pass                            # leaving the block waits for them
+    failed = [p.exitcode for p in running.processes if p.exitcode]
+    print(f"fastinit: {len(todo)} kernel groups compiled in {time.perf_counter() - t0:.0f} s "
+          f"before the tests start" + (f"; {len(failed)} compiling process(es) failed (exit "
+                                       f"{failed}): the workers compile what they left"
+                                       if failed else ""), file=sys.stderr)

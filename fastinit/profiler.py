@@ -362,7 +362,7 @@ def measure(net: MLP, ds, *, threads: list, repeats: int, budget: float, eval_ev
                 runs["evaluation"].append(evaluation(T))
         mid = {k: float(np.median(v)) if v else 0.0 for k, v in runs.items()}
         # a call's own cost comes once per epoch, not in each replay: only the steps scale.
-        # A replay also sets each member's scratch from the template ("setup"); epochs do not
+        # A replay also sets each group's scratch from the template ("setup"); epochs do not
         call, setup = min(mid["call"], mid["epoch"]), max(mid["setup"], mid["call"])
         pop.epoch[T] = (mid["epoch"] - call) * scale + call
         pop.evaluation[T] = mid["evaluation"]

@@ -188,7 +188,8 @@ def train(net: MLP, data, *, epochs: int | None = None, steps: int | None = None
         default) every member sees the same batches, a fair comparison between schemes;
         "per_member" gives each member its own order (from seed and its own seed and stream)
     momentum : for "momentum" / "nesterov";  betas, eps : for Adam;  weight_decay : L2 added to
-        the gradient (sgd, momentum, adam) or decoupled (adamw)
+        the gradient (sgd, momentum, adam) or decoupled (adamw); never to a residual network's
+        branch scales that are not trained (train_alpha=False: constants, as PyTorch buffers)
     eval_every : evaluate train and test sets at initialisation, every ``eval_every`` epochs and
         after the last (0: never; rows not evaluated stay NaN)
     diagnose_every : record fastinit.diagnose on the first ``diagnose_samples`` training

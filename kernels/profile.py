@@ -10,7 +10,7 @@ only one part of each step:
                   gradients
     NORMALIZATION batch or layer norm of the hidden Z, forward and backward (norm.py)
     LOSS          the batch's loss and dL/dZ       OPTIMIZER    finiteness checks, the update
-    CALL          nothing: with no step, what a call costs (threads, each member's zeroed
+    CALL          nothing: with no step, what a call costs (threads, each group's zeroed
                   gradient) without setting any scratch from the template
 
 ``replay`` runs members lo..hi-1, as train_epoch does (fastinit.spread: runs per thread; the

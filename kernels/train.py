@@ -77,7 +77,8 @@ def _record(plan, m, t, lsum, nb, g, arch):
 
 
 # Members stepped together share each step's batch gather: as many as keep their parameters
-# and optimizer state within this many bytes (about a core's L2 on recent CPUs), at least one
+# and optimizer state within this many bytes (a Zen 4 core's L2; Zen 3 has half: speed only,
+# never bits), at least one
 GROUP_BYTES = 1024 * 1024
 
 
@@ -120,6 +121,26 @@ def start_members(m0, m1, params, frozen, loss_sum, correct, diverged_step, step
     return live
 
 
+@jit
+def hold_alphas(arch, p, held):
+    """A residual network's branch scales that are not trained (not arch.alpha_train) are
+    constants of the architecture, not parameters: copied into ``held`` before an update and
+    back after it (restore_alphas), so weight decay never shrinks them."""
+    if not arch.alpha_train:
+        for l in range(arch.alpha_idx.shape[0]):
+            if arch.alpha_idx[l] >= 0:
+                held[l] = p[arch.alpha_idx[l]]
+
+
+@jit
+def restore_alphas(arch, p, held):
+    """The branch scales hold_alphas copied, back into p."""
+    if not arch.alpha_train:
+        for l in range(arch.alpha_idx.shape[0]):
+            if arch.alpha_idx[l] >= 0:
+                p[arch.alpha_idx[l]] = held[l]
+
+
 @jit(inline="always")
 def _epoch(lo, hi, parts, params, s1, s2, x, y, t, order, arch, loss_code, opt, plan,
            frozen, loss_sum, correct, diverged_step, scratch, g):
@@ -138,16 +159,18 @@ def _epoch(lo, hi, parts, params, s1, s2, x, y, t, order, arch, loss_code, opt, 
     L = dims.shape[0] - 1
     dl = dims[L]
     ybuf = np.empty(bp, dtype=np.int64)
+    held = np.empty(L, dtype=params.dtype)
     timed = plan.clock.shape[0] > 0
     shared = order.shape[0] == 1
     group = group_size(params, s1, s2, order)
     c0 = c1 = c2 = c3 = np.int64(0)
     for m0 in range(lo, hi, group):
         m1 = min(hi, m0 + group)
-        if start_members(m0, m1, params, frozen, loss_sum, correct, diverged_step, step0) == 0:
-            continue
+        live = start_members(m0, m1, params, frozen, loss_sum, correct, diverged_step, step0)
         g[:] = 0
         for s in range(plan.steps):
+            if live == 0:       # every member of the group frozen: no step left to take
+                break
             start = s * batch
             nb = min(batch, n - start)
             if shared:
@@ -156,10 +179,7 @@ def _epoch(lo, hi, parts, params, s1, s2, x, y, t, order, arch, loss_code, opt, 
                 gather_batch(x, order[0][start:start + nb], nb, scratch, lay, arch.ld, bp,
                              parts)
                 if timed:       # the gather's time, shared among the members taking the step
-                    live = np.int64(0)
-                    for m in range(m0, m1):
-                        live += 0 if frozen[m] else 1
-                    share = (clock.now(plan.clock_id, s) - c0) // max(live, np.int64(1))
+                    share = (clock.now(plan.clock_id, s) - c0) // live
                     for m in range(m0, m1):
                         plan.clock[m, clock.NETWORK] += 0 if frozen[m] else share
             for m in range(m0, m1):
@@ -182,6 +202,7 @@ def _epoch(lo, hi, parts, params, s1, s2, x, y, t, order, arch, loss_code, opt, 
                 if not math.isfinite(lsum):
                     frozen[m] = True
                     diverged_step[m] = step0 + s
+                    live -= 1
                     continue
                 if timed:
                     c2 = clock.now(plan.clock_id, s)
@@ -194,18 +215,21 @@ def _epoch(lo, hi, parts, params, s1, s2, x, y, t, order, arch, loss_code, opt, 
                 if not optim.all_finite(g):  # a NaN weight a relu hides from the loss shows here
                     frozen[m] = True
                     diverged_step[m] = step0 + s
+                    live -= 1
                     continue
                 loss_sum[m] += lsum
                 correct[m] += corr
                 if plan.every > 0 and (step0 + s) % plan.every == 0:
                     _record(plan, m, step0 + s, lsum, nb, g, arch)
                 lr, mu, wd = opt.lr[m], opt.momentum[m], opt.weight_decay[m]
+                hold_alphas(arch, p, held)
                 if parts is not None:
                     optim.update_split(opt.code, p, g, s1[m], s2[m], lr, mu, opt.beta1,
                                        opt.beta2, opt.eps, wd, step0 + s + 1, parts)
                 else:
                     optim.update(opt.code, p, g, s1[m], s2[m], lr, mu, opt.beta1, opt.beta2,
                                  opt.eps, wd, step0 + s + 1)
+                restore_alphas(arch, p, held)
                 if timed:
                     plan.clock[m, clock.NETWORK] += (c1 - c0) + (c3 - c2)
                     plan.clock[m, clock.LOSS] += c2 - c1

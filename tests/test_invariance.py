@@ -91,22 +91,24 @@ def test_population_mixing_every_scheme_equals_each_member_alone(activation, dty
 def test_members_stepped_in_groups_equal_each_member_alone(shuffle):
     """train_epoch steps the members sharing the data order in groups (each step's batch
     gathered once per group), and evaluate likewise: members in every position of a group, a
-    group cut short by the run's end, and a member diverging part way through an epoch inside
-    its group are each their solo run, parameters, losses, divergence step and outputs."""
+    member diverging part way through an epoch beside a live one, a group whose members all
+    diverge (its steps stop) are each their solo run: parameters, losses, divergence step and
+    outputs."""
     x, y = _data()
     wide = _data(n=600)[0]
     sizes = [12, 200, 200, 3]                 # 44k float64 parameters: two to a group
-    seeds, lrs = [11, 12, 13, 14, 15], [0.01, 1e5, 0.02, 0.03, 0.04]   # member 1 diverges
-    pop = fastinit.MLP(sizes, init="he_normal", n=5, seed=seeds, dtype=np.float64)
-    order = np.zeros((1 if shuffle == "shared" else 5, len(x)), dtype=np.int64)
-    none = np.zeros((5, 0))
+    seeds, lrs = [11, 12, 13, 14, 15, 16], [0.01, 1e5, 1e5, 2e5, 0.03, 0.04]
+    pop = fastinit.MLP(sizes, init="he_normal", n=6, seed=seeds, dtype=np.float64)
+    order = np.zeros((1 if shuffle == "shared" else 6, len(x)), dtype=np.int64)
+    none = np.zeros((6, 0))
     expected = 2 if shuffle == "shared" else 1
     assert call(fastinit.kernels.train.group_size, pop.params, none, none, order) == expected
     kw = dict(epochs=2, batch_size=16, shuffle=shuffle, optimizer="sgd")
     hp = fastinit.train(pop, (x, y), lr=lrs, **kw)
-    assert hp.diverged.tolist() == [False, True, False, False, False]
-    assert hp.diverged_step[1] > 0           # part way through, not at the start
-    for k in range(5):
+    # member 1 diverges beside a live member; 2 and 3, a whole group, both diverge
+    assert hp.diverged.tolist() == [False, True, True, True, False, False]
+    assert min(hp.diverged_step[1:4]) > 0    # part way through, not at the start
+    for k in range(6):
         solo = fastinit.MLP(sizes, init="he_normal", seed=seeds[k], dtype=np.float64)
         hs = fastinit.train(solo, (x, y), lr=lrs[k], **kw)
         np.testing.assert_array_equal(pop.params[k], solo.params[0])

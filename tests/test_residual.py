@@ -112,3 +112,23 @@ def test_resmlp_errors():
         fastinit.ResMLP(4, 4, 2, 2, residual="rezer")
     with pytest.raises(ValueError, match="'blocks' parameter.*>= 1"):
         fastinit.ResMLP(4, 4, 0, 2)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "nesterov", "adam", "adamw"])
+def test_weight_decay_leaves_a_fixed_alpha_alone(optimizer):
+    """A branch scale that is not trained (train_alpha=False: "plain" keeps alpha = 1) is a
+    constant of the architecture, like a buffer in PyTorch, not a parameter: weight decay
+    (L2 or decoupled) shrank it by a factor every step (1 -> 0.92 in 8 steps); a trained one
+    still moves."""
+    g = np.random.default_rng(0)
+    x, y = g.standard_normal((64, 12)), g.integers(0, 3, 64)
+    kw = dict(epochs=2, batch_size=16, optimizer=optimizer, weight_decay=0.1, lr=0.05,
+              eval_every=0)
+    fixed = fastinit.ResMLP(12, 16, 2, 3, residual="plain", n=2, seed=[1, 2])
+    trained = fastinit.ResMLP(12, 16, 2, 3, residual="plain", n=2, seed=[1, 2],
+                              train_alpha=True)
+    before = fixed.alphas.copy()
+    fastinit.train(fixed, (x, y), **kw)
+    fastinit.train(trained, (x, y), **kw)
+    np.testing.assert_array_equal(fixed.alphas, before)
+    assert np.all(trained.alphas != before)
