@@ -87,29 +87,41 @@ def test_population_mixing_every_scheme_equals_each_member_alone(activation, dty
         np.testing.assert_array_equal(hp.train_loss[:, k], hs.train_loss[:, 0], err_msg=str(sp))
 
 
+# (sizes, dtype, optimizer, optimizer states, network options): two members to a group of
+# GROUP_BYTES (1 MiB) each way: 44k float64 parameters for SGD; 37k float32 parameters and
+# Adam's two states, with batch norm (its running statistics per member) and dropout
+GROUPED = {"f64-sgd": ([12, 200, 200, 3], np.float64, "sgd", 0, {}),
+           "f32-adam-norm-dropout": ([12, 180, 180, 3], np.float32, "adam", 2,
+                                     {"norm": "batch", "dropout": 0.1})}
+
+
+@pytest.mark.parametrize("case", list(GROUPED))
 @pytest.mark.parametrize("shuffle", ["shared", "per_member"])
-def test_members_stepped_in_groups_equal_each_member_alone(shuffle):
+def test_members_stepped_in_groups_equal_each_member_alone(shuffle, case):
     """train_epoch steps the members sharing the data order in groups (each step's batch
     gathered once per group), and evaluate likewise: members in every position of a group, a
     member diverging part way through an epoch beside a live one, a group whose members all
     diverge (its steps stop) are each their solo run: parameters, losses, divergence step and
     outputs."""
+    sizes, dt, optimizer, states, options = GROUPED[case]
     x, y = _data()
     wide = _data(n=600)[0]
-    sizes = [12, 200, 200, 3]                 # 44k float64 parameters: two to a group
     seeds, lrs = [11, 12, 13, 14, 15, 16], [0.01, 1e5, 1e5, 2e5, 0.03, 0.04]
-    pop = fastinit.MLP(sizes, init="he_normal", n=6, seed=seeds, dtype=np.float64)
+    if optimizer == "adam":                 # Adam's steps are lr-sized: diverge by a huge lr
+        lrs = [1e-3, 1e30, 1e30, 1e31, 2e-3, 3e-3]
+    pop = fastinit.MLP(sizes, init="he_normal", n=6, seed=seeds, dtype=dt, **options)
     order = np.zeros((1 if shuffle == "shared" else 6, len(x)), dtype=np.int64)
-    none = np.zeros((6, 0))
+    state = np.zeros((6, pop.params.shape[1] if states else 0), dtype=dt)
     expected = 2 if shuffle == "shared" else 1
-    assert call(fastinit.kernels.train.group_size, pop.params, none, none, order) == expected
-    kw = dict(epochs=2, batch_size=16, shuffle=shuffle, optimizer="sgd")
+    assert call(fastinit.kernels.train.group_size, pop.params, state,
+                state if states == 2 else state[:, :0], order) == expected
+    kw = dict(epochs=2, batch_size=16, shuffle=shuffle, optimizer=optimizer)
     hp = fastinit.train(pop, (x, y), lr=lrs, **kw)
     # member 1 diverges beside a live member; 2 and 3, a whole group, both diverge
     assert hp.diverged.tolist() == [False, True, True, True, False, False]
     assert min(hp.diverged_step[1:4]) > 0    # part way through, not at the start
     for k in range(6):
-        solo = fastinit.MLP(sizes, init="he_normal", seed=seeds[k], dtype=np.float64)
+        solo = fastinit.MLP(sizes, init="he_normal", seed=seeds[k], dtype=dt, **options)
         hs = fastinit.train(solo, (x, y), lr=lrs[k], **kw)
         np.testing.assert_array_equal(pop.params[k], solo.params[0])
         np.testing.assert_array_equal(hp.train_loss[:, k], hs.train_loss[:, 0])
