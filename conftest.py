@@ -22,7 +22,8 @@ def _whole_suite(config) -> bool:
     """Whether this run is every test (pyproject's testpaths, no selection), with tests to run:
     a chosen few would pay for compiling every kernel."""
     o = config.option
-    return (config.args_source == config.ArgsSource.TESTPATHS and not o.keyword
+    testpaths = getattr(getattr(config, "ArgsSource", None), "TESTPATHS", None)  # pytest >= 7.2
+    return (testpaths is not None and config.args_source == testpaths and not o.keyword
             and not getattr(o, "lf", False) and not getattr(o, "stepwise", False)
             and not o.collectonly and not getattr(o, "help", False)
             and not getattr(o, "markers", False))
