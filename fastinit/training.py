@@ -117,12 +117,19 @@ def numba_threads(n):
         numba.set_num_threads(prev)
 
 
-def as_dataset(data, func: str = _FUNC) -> Dataset:
-    """A Dataset, an (X, y) pair or an (X_train, y_train, X_test, y_test) tuple."""
+def as_dataset(data, func: str = _FUNC, checked: bool = True) -> Dataset:
+    """A Dataset, an (X, y) pair or an (X_train, y_train, X_test, y_test) tuple. ``checked``
+    False: a tuple's arrays as they are, its task from y's dtype, for a caller that checks them
+    against the network itself (train: check_x, check_targets), without from_arrays' passes."""
     if isinstance(data, Dataset):
         return data
     if isinstance(data, (tuple, list)) and len(data) in (2, 4):
-        return from_arrays(*data)
+        if checked:
+            return from_arrays(*data)
+        x, y = np.asarray(data[0]), np.asarray(data[1])
+        xt, yt = (x[:0], y[:0]) if len(data) == 2 else map(np.asarray, data[2:])
+        return Dataset("arrays", x, y, xt, yt,
+                       "classification" if y.dtype.kind in "iub" else "regression")
     raise TypeError(f"The 'data' parameter of {func} must be a fastinit.datasets.Dataset, "
                     f"(X, y) or (X_train, y_train, X_test, y_test). Got "
                     f"{type(data).__name__}.")
@@ -212,7 +219,7 @@ def train(net: MLP, data, *, epochs: int | None = None, steps: int | None = None
     if not isinstance(net, MLP):
         raise TypeError(f"The 'net' parameter of {_FUNC} must be a fastinit.MLP. Got "
                         f"{type(net).__name__}.")
-    ds = as_dataset(data)
+    ds = as_dataset(data, checked=False)
     K = net.n
     if (epochs is None) == (steps is None):
         raise TypeError(f"{_FUNC} needs exactly one of 'epochs' and 'steps'. Got "
@@ -271,9 +278,11 @@ def train(net: MLP, data, *, epochs: int | None = None, steps: int | None = None
                  f"members of {P} parameters")
 
     shape = (epochs + 1, K)
+    diverged_step = np.empty(K, dtype=np.int64)
+    diverged_step.fill(-1)
     hist = History(_nans(shape), _nans(shape), _nans(shape), _nans(shape),
                    np.zeros(epochs + 1), np.zeros(epochs + 1),
-                   net.diverged, np.full(K, -1, dtype=np.int64), net.labels,
+                   net.diverged, diverged_step, net.labels,
                    {"layer_sizes": net.layer_sizes, "activation": net.activation,
                     "epochs": epochs, "steps": total_steps, "batch_size": batch_size,
                     "drop_last": drop_last, "optimizer": optimizer,
@@ -319,7 +328,6 @@ def train(net: MLP, data, *, epochs: int | None = None, steps: int | None = None
     s2 = np.zeros((K, P if states >= 2 else 0), dtype=net.dtype)
     loss_sum = np.zeros(K)
     correct = np.zeros(K)
-    diverged_step = np.full(K, -1, dtype=np.int64)
     records = np.arange(0, total_steps, every) if every else np.zeros(0, dtype=np.int64)
     hist.steps = records
     hist.step_loss = _nans((len(records), K))
@@ -352,10 +360,13 @@ def train(net: MLP, data, *, epochs: int | None = None, steps: int | None = None
                                                        for m in net.members], np.uint64))
             step0 = (e - 1) * steps_per_epoch
             taken = min(steps_per_epoch, total_steps - step0)
-            mine = (records >= step0) & (records < step0 + taken)  # this epoch's records
-            plan = kernels.train.Plan(batch, taken, step0, every, hist.step_loss[mine],
-                                      hist.step_grad_norm[mine], clock if e == epochs else
-                                      untimed, time.CLOCK_MONOTONIC)
+            if every:                                  # this epoch's records
+                mine = (records >= step0) & (records < step0 + taken)
+                kept = hist.step_loss[mine], hist.step_grad_norm[mine]
+            else:
+                kept = hist.step_loss, hist.step_grad_norm     # none: (0, K), (0, K, L)
+            plan = kernels.train.Plan(batch, taken, step0, every, *kept,
+                                      clock if e == epochs else untimed, time.CLOCK_MONOTONIC)
             t0, ready = time.perf_counter(), compilelog.seconds()
             args = (net.params, s1, s2, x_train, y_lab, y_tgt, order, net.arch,
                     LOSSES.index(loss), opt, plan, net.diverged, loss_sum, correct,
@@ -369,7 +380,8 @@ def train(net: MLP, data, *, epochs: int | None = None, steps: int | None = None
             hist.compile_time[e] += ready
             hist.epoch_time[e] = time.perf_counter() - t0 - ready
             choice.took(split, hist.epoch_time[e])
-            hist.step_loss[mine], hist.step_grad_norm[mine] = plan.loss, plan.grad_norm
+            if every:
+                hist.step_loss[mine], hist.step_grad_norm[mine] = plan.loss, plan.grad_norm
             evaluate(e)
             record(e)
             if bar is not None:
@@ -384,5 +396,4 @@ def train(net: MLP, data, *, epochs: int | None = None, steps: int | None = None
         bar.close()
     hist.diagnostics = {k: np.stack(v) for k, v in hist.diagnostics.items()}
     hist.diverged = net.diverged.copy()
-    hist.diverged_step = diverged_step
     return hist

@@ -348,8 +348,17 @@ def test_bad_data_errors():
         fastinit.train(net, (x, np.array([0, 1, 2, 3, 1, 0])), epochs=1)
     with pytest.raises(ValueError, match="integer class labels"):
         fastinit.train(net, (x, y + 0.5), epochs=1, loss="cross_entropy")
-    with pytest.raises(ValueError, match="same number of samples"):
+    with pytest.raises(ValueError, match=r"'data \(y_train\)' parameter of fastinit.train "
+                       r"must have one entry per sample of X \(6\). Got shape \(5,\)"):
         fastinit.train(net, (x, y[:5]), epochs=1)
+    with pytest.raises(ValueError, match=r"'data \(y_test\)' .* one entry per sample of X "
+                       r"\(6\). Got shape \(5,\)"):
+        fastinit.train(net, (x, y, x, y[:5]), epochs=1)
+    with pytest.raises(ValueError, match=r"'data \(y_train\)' .* labels in \[-2, 2\] but the "
+                       r"network has 3 outputs"):
+        fastinit.train(net, (x, np.array([0, 1, 2, -2, 1, 0])), epochs=1)
+    with pytest.raises(TypeError, match=r"'data \(X_train\)' .* must hold numbers"):
+        fastinit.train(net, (np.full((6, 4), "a"), y), epochs=1)
     with pytest.raises(ValueError, match="has 5 features but the network's input width is 4"):
         fastinit.train(net, (np.ones((6, 5)), y), epochs=1)
     with pytest.raises(ValueError, match=r"must have shape \(6, 3\) for mse"):
