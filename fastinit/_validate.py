@@ -18,6 +18,8 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from . import kernels
+
 MAX_SEED = 2**64 - 1
 
 
@@ -158,12 +160,6 @@ def check_shape(value: Any, param: str, func: str) -> tuple[int, ...]:
 
 # -- data and resources ---------------------------------------------------------------------
 
-def _kernels():
-    """fastinit.kernels, imported when a check first needs it (this module imports no Numba)."""
-    from . import kernels
-    return kernels
-
-
 def check_x(x, width: int, dtype, func: str, param: str = "X") -> np.ndarray:
     """Inputs as a C-contiguous (n, width) array of ``dtype``, finite, at least one sample."""
     try:
@@ -184,7 +180,7 @@ def check_x(x, width: int, dtype, func: str, param: str = "X") -> np.ndarray:
     if arr.shape[0] == 0:
         raise ValueError(f"{_where(param, func)} has no samples.")
     arr = np.ascontiguousarray(arr, dtype=dtype)
-    if not _kernels().optim.finite(arr.reshape(-1)):
+    if not kernels.optim.finite(arr.reshape(-1)):
         bad = int(np.count_nonzero(~np.isfinite(arr)))
         raise ValueError(f"{_where(param, func)} contains {bad} NaN or infinite value(s).")
     return arr

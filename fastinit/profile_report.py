@@ -14,9 +14,11 @@ import os
 from . import roofline
 from .report import pyplot
 
-LABELS = {"gemm_forward": "GEMM forward (Z = W A)", "gemm_dw": "GEMM dW (dZ A)",
-          "gemm_dx": "GEMM dX (W^T dZ)", "transposes": "transposes (gather, A^T for dW)",
-          "elementwise": "elementwise (bias, activation, dropout, residual; derivatives)",
+LABELS = {"gemm_forward": "GEMM forward (Z = W A; + b, relu where fused)",
+          "gemm_dw": "GEMM dW (dZ A)", "gemm_dx": "GEMM dX (W^T dZ; x relu' where fused)",
+          "transposes": "transposes (gather, A^T for dW)",
+          "elementwise": "elementwise (bias, activation, dropout, residual; derivatives: "
+                         "unfused)",
           "normalization": "normalization (batch or layer norm, both passes)",
           "loss": "loss", "optimizer": "optimizer (+ finiteness checks)",
           "call": "call (threads started and joined, gradients zeroed)",

@@ -38,7 +38,7 @@ import numpy as np
 
 from ._config import jit, kernel
 from . import activations, losses, norm, rng
-from .gemm import gemm, transpose
+from .gemm import EPI_COPY, EPI_NONE, EPI_RELU, EPI_RELU_GRAD, gemm, gemm_epi, transpose
 from .sums import fixed_sum
 
 Arch = namedtuple("Arch", ("dims", "ld", "woff", "boff", "act", "act_param", "skip",
@@ -50,6 +50,7 @@ Arch = namedtuple("Arch", ("dims", "ld", "woff", "boff", "act", "act_param", "sk
 ROW0 = np.int64(0)           # the first row of a block
 EVAL_STEP = np.int64(-1)     # a pass that evaluates: no dropout, running statistics
 PROBE_STEP = np.int64(-2)    # a pass that probes: batch statistics, nothing updated
+NO_BIAS = np.int64(-1)       # gemm_epi's bias offset for none
 
 Layout = namedtuple("Layout", ("aoff", "zoff", "zh", "dz", "da", "xt", "tgt", "work", "x0",
                                "sk", "pre", "total"))
@@ -237,22 +238,50 @@ def acts_t(scratch, a_in, xt, din, ldl, bp, b0, b1):
 
 
 @jit
+def act_epilogue(arch, l):
+    """gemm_epi's epilogue for layer l's Z: its activation fused when it is relu or linear and
+    nothing comes between Z and phi(Z) (a hidden layer with no norm, not residual); else
+    EPI_NONE (hidden_forward's pass). Dropout, applied to A after, stays a pass."""
+    if l + 1 >= arch.dims.shape[0] - 1 or arch.norm[l] != norm.NONE or arch.skip[l] >= 0:
+        return EPI_NONE
+    if arch.act[l] == activations.RELU:
+        return EPI_RELU
+    return EPI_COPY if arch.act[l] == activations.LINEAR else EPI_NONE
+
+
+@jit
+def grad_epilogue(arch, m, l, step):
+    """gemm_epi's epilogue for dA_l = W_l^T dZ_l (l > 0): relu'(Z_{l-1}) fused when layer l-1
+    is relu and nothing comes between dA_l and the derivative (no skip path adds into dA_l,
+    no dropout mask at this step); else EPI_NONE (hidden_backward's pass)."""
+    L = arch.dims.shape[0] - 1
+    if (l + 1 < L and arch.skip[l + 1] == l) or (step >= 0 and arch.dropout[m] > 0):
+        return EPI_NONE
+    return EPI_RELU_GRAD if arch.act[l - 1] == activations.RELU else EPI_NONE
+
+
+@jit
 def forward(p, arch, m, scratch, lay, bp, nb, step):
     """Member m: Z_l = W_l A_l + b_l (normalized when the layer has a norm), then A_{l+1} =
     phi_l(Z_l) (dropped out at a training step when the member drops), or for a residual layer
     (skip[l] >= 0) A_{l+1} = A_{skip[l]} + alpha Z_l with alpha = p[alpha_idx[l]]; the last
-    layer stays Z."""
+    layer stays Z. The bias, and a relu or linear activation, are added in the GEMM's
+    epilogue (act_epilogue): the same values as their own passes."""
     dims, ld, woff, boff = arch.dims, arch.ld, arch.woff, arch.boff
     aoff, zoff = lay.aoff, lay.zoff
     L = dims.shape[0] - 1
     for l in range(L):
         dout = dims[l + 1]
-        gemm(scratch, zoff[l], bp, p, woff[l], ld[l], 1, scratch, aoff[l], bp, dout, bp, dims[l], 0)
-        if boff[l] >= 0:
-            add_bias(p, boff[l], scratch, zoff[l], ROW0, dout, bp)
+        epi = act_epilogue(arch, l)
+        gemm_epi(scratch, zoff[l], bp, p, woff[l], ld[l], 1, scratch, aoff[l], bp, dout, bp,
+                 dims[l], p, boff[l], epi, aoff[l + 1] if l + 1 < L else zoff[l],
+                 arch.act_param[m, l])
         if l + 1 < L:
             normalize(p, arch, m, scratch, lay, l, ROW0, dout, bp, nb, step)
-            hidden_forward(p, arch, m, scratch, lay, l, bp, step)
+            if epi == EPI_NONE:
+                hidden_forward(p, arch, m, scratch, lay, l, bp, step)
+            elif step >= 0 and arch.dropout[m] > 0:
+                dropout(scratch, aoff[l + 1], ROW0, dout, bp, l, step, arch, m)
 
 
 @jit
@@ -320,11 +349,15 @@ def backward(p, g, arch, m, scratch, lay, bp, nb, step):
         if boff[l] >= 0:                   # db_l = sum over the real samples
             bias_grad(g, boff[l], scratch, cur, ROW0, dout, bp, nb)
         if l > 0:
-            # dA_l = W_l^T (din, dout) @ dZ (dout, bp), then dZ_{l-1} = dA_l * phi'(Z_{l-1})
-            gemm(scratch, other, bp, p, woff[l], 1, ldl, scratch, cur, bp, din, bp, dout, 0)
+            # dA_l = W_l^T (din, dout) @ dZ (dout, bp), then dZ_{l-1} = dA_l * phi'(Z_{l-1}),
+            # relu's in the GEMM's epilogue (grad_epilogue)
+            epi = grad_epilogue(arch, m, l, step)
+            gemm_epi(scratch, other, bp, p, woff[l], 1, ldl, scratch, cur, bp, din, bp, dout, p,
+                     NO_BIAS, epi, lay.zoff[l - 1], arch.act_param[m, l - 1])
             n = din * bp
             if l + 1 < L and skip[l + 1] == l:   # A_l also feeds the next layer's skip path
                 for i in range(n):
                     scratch[other + i] += scratch[sk + i]
-            hidden_backward(arch, m, l - 1, step, scratch, lay, other, ROW0, din, bp)
+            if epi == EPI_NONE:
+                hidden_backward(arch, m, l - 1, step, scratch, lay, other, ROW0, din, bp)
             cur, other = other, cur

@@ -29,6 +29,7 @@ from numba.extending import intrinsic
 from ._config import jit, kernel
 
 LANES = 16   # padding granularity of N (rows of activations, batches): a multiple of every NR
+EPI_NONE, EPI_RELU, EPI_COPY, EPI_RELU_GRAD = 0, 1, 2, 3    # gemm_epi's epilogues
 
 
 def vector_bytes(features: str | None = None) -> int:
@@ -51,9 +52,10 @@ def _vector(dtype) -> ir.VectorType:
     return ir.VectorType(ir.DoubleType() if is64 else ir.FloatType(), VBYTES // (8 if is64 else 4))
 
 
-def _emit(builder, ptrs, offs, accumulate, fma, mr, nvec, vty):
+def _emit(builder, ptrs, offs, accumulate, fma, mr, nvec, vty, epi=None):
     """The micro-kernel: C[mr, nvec vectors] (+)= A[mr, kc] B[kc, nvec vectors]; ``ptrs`` are
-    C's, A's and B's data, ``offs`` gemm's offsets, strides and kc as i64 values."""
+    C's, A's and B's data, ``offs`` gemm's offsets, strides and kc as i64 values; ``epi``
+    gemm_epi's epilogue values (_epilogue), or None."""
     cptr, aptr, bptr = ptrs
     c_off, ldc, a_off, a_rs, a_ks, b_off, ldb, kc = offs
     width = vty.count
@@ -86,26 +88,76 @@ def _emit(builder, ptrs, offs, accumulate, fma, mr, nvec, vty):
             for v in range(nvec):
                 slot = slots[r][v][0]
                 builder.store(builder.call(fma, [sv, bvec[v], builder.load(slot)]), slot)
+    if epi is None:
+        for row in slots:
+            for slot, p in row:
+                builder.store(builder.load(slot), p, align=4)
+    else:
+        _epilogue(builder, slots, epi, cptr, c_off, ldc, mr, nvec, vty)
+
+
+def _epilogue(builder, slots, epi, cptr, c_off, ldc, mr, nvec, vty):
+    """The fused epilogue of gemm_epi on a finished block: C += the row's bias (when bias_off
+    >= 0), then by ``act``: EPI_RELU stores relu(C) and EPI_COPY stores C at o_off's block
+    too (the activation's output); EPI_RELU_GRAD multiplies C by relu'(Z), Z at o_off's block
+    (param where Z is 0). The same IEEE operations as the separate passes, so the same bits."""
+    bias, bias_off, act, o_off, param = epi
+    i64 = ir.IntType(64)
+    const = lambda v: ir.Constant(i64, v)
+    width = vty.count
+    vptr = vty.as_pointer()
+    zero = ir.Constant(vty, [0.0] * width)
+    one = ir.Constant(vty, [1.0] * width)
+    undef = ir.Constant(vty, ir.Undefined)
+    splat = ir.Constant(ir.VectorType(ir.IntType(32), width), [0] * width)
+    bcast = lambda s: builder.shuffle_vector(
+        builder.insert_element(undef, s, ir.Constant(ir.IntType(32), 0)), undef, splat)
+    has_bias = builder.icmp_signed(">=", bias_off, const(0))
+    at = lambda off, r, v: builder.bitcast(builder.gep(cptr, [builder.add(
+        off, builder.add(builder.mul(const(r), ldc), const(v * width)))]), vptr)
+    for r in range(mr):            # bias row r: element 0 when there is none (never used)
+        b = bcast(builder.load(builder.gep(bias, [builder.select(
+            has_bias, builder.add(bias_off, const(r)), const(0))])))
+        for slot, _ in slots[r]:
+            acc = builder.load(slot)
+            builder.store(builder.select(has_bias, builder.fadd(acc, b), acc), slot)
+    with builder.if_then(builder.icmp_signed("==", act, const(EPI_RELU_GRAD))):
+        p = bcast(param)
+        for r in range(mr):
+            for v, (slot, _) in enumerate(slots[r]):
+                z = builder.load(at(o_off, r, v), align=4)
+                d = builder.select(builder.fcmp_ordered(">", z, zero), one, builder.select(
+                    builder.fcmp_ordered("==", z, zero), p, zero))
+                builder.store(builder.fmul(builder.load(slot), d), slot)
     for row in slots:
         for slot, p in row:
             builder.store(builder.load(slot), p, align=4)
+    relu = builder.icmp_signed("==", act, const(EPI_RELU))
+    with builder.if_then(builder.or_(relu, builder.icmp_signed("==", act, const(EPI_COPY)))):
+        for r in range(mr):
+            for v, (slot, _) in enumerate(slots[r]):
+                z = builder.load(slot)
+                a = builder.select(builder.fcmp_ordered(">", z, zero), z, zero)
+                builder.store(builder.select(relu, a, z), at(o_off, r, v), align=4)
 
 
-@intrinsic
-def _block(typingctx, mr, two, c, c_off, ldc, a, a_off, a_rs, a_ks, b, b_off, ldb, kc,
-           accumulate):
-    """C[mr, NR] (+)= A[mr, kc] B[kc, NR] (two) or C[mr, NR / 2] (not two), mr = 1..MR."""
-    sig = types.void(mr, two, c, c_off, ldc, a, a_off, a_rs, a_ks, b, b_off, ldb, kc, accumulate)
-    vty = _vector(c.dtype)
-    half = 2 * vty.count > LANES               # can N end in half a block? (gemm_rows)
-
+def _codegen(half, vty, epi):
+    """_block's (epi False) or _block_epi's code: a switch over the block's rows (and, when N
+    can end in half a block, its width) to a micro-kernel for each."""
     def codegen(context, builder, sig, args):
         tys = sig.args
         i64 = ir.IntType(64)
         as_i64 = lambda k: context.cast(builder, args[k], tys[k], types.int64)
         ptrs = [context.make_array(tys[k])(context, builder, args[k]).data for k in (2, 5, 9)]
         offs = [as_i64(k) for k in (3, 4, 6, 7, 8, 10, 11, 12)]
-        accumulate = builder.icmp_signed("!=", as_i64(13), ir.Constant(i64, 0))
+        ends = None
+        if epi:
+            accumulate = ir.Constant(ir.IntType(1), 0)
+            ends = (context.make_array(tys[13])(context, builder, args[13]).data, as_i64(14),
+                    as_i64(15), as_i64(16), context.cast(builder, args[17], tys[17],
+                                                         tys[2].dtype))
+        else:
+            accumulate = builder.icmp_signed("!=", as_i64(13), ir.Constant(i64, 0))
         fma = cgutils.get_or_insert_function(
             builder.module, ir.FunctionType(vty, [vty, vty, vty]),
             f"llvm.fma.v{vty.count}f{64 if isinstance(vty.element, ir.DoubleType) else 32}")
@@ -120,12 +172,30 @@ def _block(typingctx, mr, two, c, c_off, ldc, a, a_off, a_rs, a_ks, b, b_off, ld
                 bb = builder.append_basic_block(f"block.{r}x{nvec}")
                 switch.add_case(ir.Constant(i64, 2 * r + (nvec - 1 if half else 0)), bb)
                 builder.position_at_end(bb)
-                _emit(builder, ptrs, offs, accumulate, fma, r, nvec, vty)
+                _emit(builder, ptrs, offs, accumulate, fma, r, nvec, vty, ends)
                 builder.branch(done)
         builder.position_at_end(done)
         return context.get_dummy_value()
+    return codegen
 
-    return sig, codegen
+
+@intrinsic
+def _block(typingctx, mr, two, c, c_off, ldc, a, a_off, a_rs, a_ks, b, b_off, ldb, kc,
+           accumulate):
+    """C[mr, NR] (+)= A[mr, kc] B[kc, NR] (two) or C[mr, NR / 2] (not two), mr = 1..MR."""
+    sig = types.void(mr, two, c, c_off, ldc, a, a_off, a_rs, a_ks, b, b_off, ldb, kc, accumulate)
+    vty = _vector(c.dtype)
+    return sig, _codegen(2 * vty.count > LANES, vty, False)   # N may end in half a block?
+
+
+@intrinsic
+def _block_epi(typingctx, mr, two, c, c_off, ldc, a, a_off, a_rs, a_ks, b, b_off, ldb, kc,
+               bias, bias_off, act, o_off, param):
+    """_block overwriting C, then _epilogue."""
+    sig = types.void(mr, two, c, c_off, ldc, a, a_off, a_rs, a_ks, b, b_off, ldb, kc, bias,
+                     bias_off, act, o_off, param)
+    vty = _vector(c.dtype)
+    return sig, _codegen(2 * vty.count > LANES, vty, True)
 
 
 @jit
@@ -147,6 +217,24 @@ def gemm_rows(c, c_off, ldc, a, a_off, a_rs, a_ks, b, b_off, ldb, i0, i1, n, k, 
         for r0 in range(i0, i1, MR):
             _block(min(MR, i1 - r0), two, c, c_off + r0 * ldc + j0, ldc, a,
                    a_off + r0 * a_rs, a_rs, a_ks, b, b_off + j0, ldb, k, accumulate)
+
+
+@jit
+def gemm_epi(c, c_off, ldc, a, a_off, a_rs, a_ks, b, b_off, ldb, m, n, k, bias, bias_off, act,
+             o_off, param):
+    """C[m, n] = A[m, k] @ B[k, n] as gemm, each block finished while in registers: plus
+    bias[bias_off + i] on row i (bias_off < 0: none), then by ``act`` (EPI_NONE: nothing
+    more): EPI_RELU also writes relu(C) and EPI_COPY C itself at c[o_off + i * ldc + j] (a
+    layer's activation A); EPI_RELU_GRAD multiplies C by relu'(Z) for Z at c[o_off + i * ldc
+    + j] (``param`` where Z is 0), as activations.backward. Each value is bit for bit the one
+    gemm, then dense.add_bias, then the activation's pass give."""
+    w = 2 * (VBYTES // c.itemsize)
+    for j0 in range(0, n, w):
+        two = n - j0 >= w
+        for r0 in range(0, m, MR):
+            _block_epi(min(MR, m - r0), two, c, c_off + r0 * ldc + j0, ldc, a, a_off + r0 * a_rs,
+                       a_rs, a_ks, b, b_off + j0, ldb, k, bias, bias_off + r0 if bias_off >= 0
+                       else bias_off, act, o_off + r0 * ldc + j0, param)
 
 
 @intrinsic

@@ -7,7 +7,9 @@ only one part of each step:
     GEMM_FORWARD  Z_l = W_l A_l                    GEMM_DW      dW_l = dZ_l A_l
     GEMM_DX       dA_l = W_l^T dZ_l (l > 0)        TRANSPOSES   the batch gather, A_l^T for dW
     ELEMENTWISE   bias, activation, dropout, residual add; their derivatives, bias and alpha
-                  gradients
+                  gradients; where the epoch fuses the bias and activation (or relu's
+                  derivative) into a GEMM's epilogue (dense.act_epilogue, grad_epilogue: a
+                  member per thread), the replays do too: that work counts as the GEMM's
     NORMALIZATION batch or layer norm of the hidden Z, forward and backward (norm.py)
     LOSS          the batch's loss and dL/dZ       OPTIMIZER    finiteness checks, the update
     CALL          nothing: with no step, what a call costs (threads, each group's zeroed
@@ -32,7 +34,7 @@ from numba import prange
 
 from ._config import jit, kernel, pjit, pkernel
 from . import activations, dense, norm, optim, split
-from .gemm import gemm, gemm_rows, padded
+from .gemm import EPI_NONE, gemm, gemm_epi, gemm_rows, padded
 from .train import batch_loss, gather_batch, group_size
 
 (GEMM_FORWARD, GEMM_DW, GEMM_DX, TRANSPOSES, ELEMENTWISE, NORMALIZATION, LOSS,
@@ -40,19 +42,22 @@ from .train import batch_loss, gather_batch, group_size
 
 
 @jit
-def _gemms(part, p, g, arch, scratch, lay, bp, nb, parts):
+def _gemms(part, p, g, arch, m, scratch, lay, bp, nb, parts, step):
     """One step's GEMMs of one kind: forward Z_l = W A_l; dW_l = dZ A_l into g; dA_l =
-    W_l^T dZ (l > 0), always from dz into da; rows split over ``parts`` threads unless None."""
+    W_l^T dZ (l > 0), always from dz into da; rows split over ``parts`` threads unless None,
+    else with dense.forward's and backward's epilogues."""
     dims, ld, woff = arch.dims, arch.ld, arch.woff
-    for l in range(dims.shape[0] - 1):
+    L = dims.shape[0] - 1
+    for l in range(L):
         din, dout, ldl = dims[l], dims[l + 1], ld[l]
         if part == GEMM_FORWARD:
             if parts is not None:
                 _rows_gemm(part, p, woff[l], ldl, scratch, lay.zoff[l], lay.aoff[l], g, bp, nb,
                            din, dout, parts)
             else:
-                gemm(scratch, lay.zoff[l], bp, p, woff[l], ldl, 1, scratch, lay.aoff[l], bp,
-                     dout, bp, din, 0)
+                gemm_epi(scratch, lay.zoff[l], bp, p, woff[l], ldl, 1, scratch, lay.aoff[l], bp,
+                         dout, bp, din, p, arch.boff[l], dense.act_epilogue(arch, l),
+                         lay.aoff[l + 1] if l + 1 < L else lay.zoff[l], arch.act_param[m, l])
         elif part == GEMM_DW:
             a_rows = lay.x0 if l == 0 else lay.xt
             if parts is not None:
@@ -66,8 +71,9 @@ def _gemms(part, p, g, arch, scratch, lay, bp, nb, parts):
                 _rows_gemm(part, p, woff[l], ldl, scratch, lay.da, lay.dz, g, bp, nb, din, dout,
                            parts)
             else:
-                gemm(scratch, lay.da, bp, p, woff[l], 1, ldl, scratch, lay.dz, bp, din, bp,
-                     dout, 0)
+                gemm_epi(scratch, lay.da, bp, p, woff[l], 1, ldl, scratch, lay.dz, bp, din, bp,
+                         dout, p, dense.NO_BIAS, dense.grad_epilogue(arch, m, l, step),
+                         lay.zoff[l - 1], arch.act_param[m, l - 1])
 
 
 @pjit
@@ -102,14 +108,16 @@ def _transposes(scratch, lay, arch, bp, nb, parts):
 
 @jit
 def _elementwise(p, g, arch, m, scratch, lay, bp, nb, step):
-    """dense.forward and dense.backward without their GEMMs, transposes and norms."""
+    """dense.forward and dense.backward without their GEMMs (epilogues included), transposes
+    and norms."""
     dims, boff, skip = arch.dims, arch.boff, arch.skip
     L = dims.shape[0] - 1
-    for l in range(L):
-        if boff[l] >= 0:
-            dense.add_bias(p, boff[l], scratch, lay.zoff[l], dense.ROW0, dims[l + 1], bp)
-        if l + 1 < L:
+    for l in range(L - 1):
+        if dense.act_epilogue(arch, l) == EPI_NONE:
             dense.hidden_forward(p, arch, m, scratch, lay, l, bp, step)
+        elif step >= 0 and arch.dropout[m] > 0:
+            dense.dropout(scratch, lay.aoff[l + 1], dense.ROW0, dims[l + 1], bp, l, step, arch,
+                          m)
     cur, other = lay.dz, lay.da
     for l in range(L - 1, -1, -1):
         if skip[l] >= 0:
@@ -120,8 +128,9 @@ def _elementwise(p, g, arch, m, scratch, lay, bp, nb, step):
             if l + 1 < L and skip[l + 1] == l:
                 for i in range(dims[l] * bp):
                     scratch[other + i] += scratch[lay.sk + i]
-            dense.hidden_backward(arch, m, l - 1, step, scratch, lay, other, dense.ROW0, dims[l],
-                                  bp)
+            if dense.grad_epilogue(arch, m, l, step) == EPI_NONE:
+                dense.hidden_backward(arch, m, l - 1, step, scratch, lay, other, dense.ROW0,
+                                      dims[l], bp)
             cur, other = other, cur
 
 
@@ -229,7 +238,7 @@ def _members(part, lo, hi, parts, params, s1, s2, x, y, t, order, arch, loss_cod
                 rows = order[0 if shared else m][start:start + nb]
                 p = params[m]
                 if part <= GEMM_DX:
-                    _gemms(part, p, g, arch, scratch, lay, bp, nb, parts)
+                    _gemms(part, p, g, arch, m, scratch, lay, bp, nb, parts, step0 + s)
                 elif part == TRANSPOSES:
                     if not shared:
                         gather_batch(x, rows, nb, scratch, lay, arch.ld, bp, parts)
