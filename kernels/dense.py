@@ -38,7 +38,7 @@ import numpy as np
 
 from ._config import jit, kernel
 from . import activations, losses, norm, rng
-from .gemm import EPI_COPY, EPI_NONE, EPI_RELU, EPI_RELU_GRAD, gemm, gemm_epi, transpose
+from .gemm import EPI_COPY, EPI_NONE, EPI_RELU, gemm_act, gemm_grad, transpose
 from .sums import fixed_sum
 
 Arch = namedtuple("Arch", ("dims", "ld", "woff", "boff", "act", "act_param", "skip",
@@ -50,7 +50,8 @@ Arch = namedtuple("Arch", ("dims", "ld", "woff", "boff", "act", "act_param", "sk
 ROW0 = np.int64(0)           # the first row of a block
 EVAL_STEP = np.int64(-1)     # a pass that evaluates: no dropout, running statistics
 PROBE_STEP = np.int64(-2)    # a pass that probes: batch statistics, nothing updated
-NO_BIAS = np.int64(-1)       # gemm_epi's bias offset for none
+NO_BIAS = np.int64(-1)       # gemm_act's bias offset for none
+NO_EPILOGUE = np.int64(EPI_NONE)
 
 Layout = namedtuple("Layout", ("aoff", "zoff", "zh", "dz", "da", "xt", "tgt", "work", "x0",
                                "sk", "pre", "total"))
@@ -239,7 +240,7 @@ def acts_t(scratch, a_in, xt, din, ldl, bp, b0, b1):
 
 @jit
 def act_epilogue(arch, l):
-    """gemm_epi's epilogue for layer l's Z: its activation fused when it is relu or linear and
+    """gemm_act's epilogue for layer l's Z: its activation fused when it is relu or linear and
     nothing comes between Z and phi(Z) (a hidden layer with no norm, not residual); else
     EPI_NONE (hidden_forward's pass). Dropout, applied to A after, stays a pass."""
     if l + 1 >= arch.dims.shape[0] - 1 or arch.norm[l] != norm.NONE or arch.skip[l] >= 0:
@@ -251,13 +252,13 @@ def act_epilogue(arch, l):
 
 @jit
 def grad_epilogue(arch, m, l, step):
-    """gemm_epi's epilogue for dA_l = W_l^T dZ_l (l > 0): relu'(Z_{l-1}) fused when layer l-1
-    is relu and nothing comes between dA_l and the derivative (no skip path adds into dA_l,
-    no dropout mask at this step); else EPI_NONE (hidden_backward's pass)."""
+    """gemm_grad's ``relu`` for dA_l = W_l^T dZ_l (l > 0): EPI_RELU (relu'(Z_{l-1}) fused) when
+    layer l-1 is relu and nothing comes between dA_l and the derivative (no skip path adds into
+    dA_l, no dropout mask at this step); else EPI_NONE (hidden_backward's pass)."""
     L = arch.dims.shape[0] - 1
     if (l + 1 < L and arch.skip[l + 1] == l) or (step >= 0 and arch.dropout[m] > 0):
         return EPI_NONE
-    return EPI_RELU_GRAD if arch.act[l - 1] == activations.RELU else EPI_NONE
+    return EPI_RELU if arch.act[l - 1] == activations.RELU else EPI_NONE
 
 
 @jit
@@ -273,21 +274,18 @@ def forward(p, arch, m, scratch, lay, bp, nb, step):
     for l in range(L):
         dout = dims[l + 1]
         epi = act_epilogue(arch, l)
-        gemm_epi(scratch, zoff[l], bp, p, woff[l], ld[l], 1, scratch, aoff[l], bp, dout, bp,
-                 dims[l], p, boff[l], epi, aoff[l + 1] if l + 1 < L else zoff[l],
-                 arch.act_param[m, l])
+        gemm_act(scratch, zoff[l], bp, p, woff[l], ld[l], 1, scratch, aoff[l], bp, dout, bp,
+                 dims[l], p, boff[l], epi, aoff[l + 1] if l + 1 < L else zoff[l])
         if l + 1 < L:
             normalize(p, arch, m, scratch, lay, l, ROW0, dout, bp, nb, step)
-            if epi == EPI_NONE:
-                hidden_forward(p, arch, m, scratch, lay, l, bp, step)
-            elif step >= 0 and arch.dropout[m] > 0:
-                dropout(scratch, aoff[l + 1], ROW0, dout, bp, l, step, arch, m)
+            hidden_forward(p, arch, m, scratch, lay, l, bp, step, epi)
 
 
 @jit
-def hidden_forward(p, arch, m, scratch, lay, l, bp, step):
-    """A_{l+1} from Z_l: phi_l(Z_l), dropped out at a training step when the member drops, or
-    for a residual layer A_{skip[l]} + alpha Z_l."""
+def hidden_forward(p, arch, m, scratch, lay, l, bp, step, epi):
+    """A_{l+1} from Z_l: phi_l(Z_l) (already there when the GEMM's epilogue ``epi`` wrote it),
+    dropped out at a training step when the member drops, or for a residual layer
+    A_{skip[l]} + alpha Z_l."""
     n = arch.dims[l + 1] * bp
     z = scratch[lay.zoff[l]:lay.zoff[l] + n]
     a = scratch[lay.aoff[l + 1]:lay.aoff[l + 1] + n]
@@ -298,7 +296,8 @@ def hidden_forward(p, arch, m, scratch, lay, l, bp, step):
         for i in range(n):
             a[i] = h[i] + alpha * z[i]
     else:
-        activations.forward(arch.act[l], arch.act_param[m, l], z, a)
+        if epi == EPI_NONE:
+            activations.forward(arch.act[l], arch.act_param[m, l], z, a)
         if step >= 0 and arch.dropout[m] > 0:
             dropout(scratch, lay.aoff[l + 1], ROW0, arch.dims[l + 1], bp, l, step, arch, m)
 
@@ -344,16 +343,18 @@ def backward(p, g, arch, m, scratch, lay, bp, nb, step):
         a_rows = lay.x0 if l == 0 else lay.xt     # layer 0's A: the gathered input rows
         if l > 0:
             transpose_acts(scratch, aoff[l], lay.xt, din, ldl, bp, nb)
-        # dW_l = dZ (dout, nb) @ A_l (nb, ldl)
-        gemm(g, woff[l], ldl, scratch, cur, bp, 1, scratch, a_rows, ldl, dout, ldl, nb, 0)
+        # dW_l = dZ (dout, nb) @ A_l (nb, ldl): gemm_act with no epilogue, the forward's
+        # compiled code (its argument types), so the passes compile one GEMM per stride order
+        gemm_act(g, woff[l], ldl, scratch, cur, bp, 1, scratch, a_rows, ldl, dout, ldl, nb, p,
+                 NO_BIAS, NO_EPILOGUE, ROW0)
         if boff[l] >= 0:                   # db_l = sum over the real samples
             bias_grad(g, boff[l], scratch, cur, ROW0, dout, bp, nb)
         if l > 0:
             # dA_l = W_l^T (din, dout) @ dZ (dout, bp), then dZ_{l-1} = dA_l * phi'(Z_{l-1}),
             # relu's in the GEMM's epilogue (grad_epilogue)
             epi = grad_epilogue(arch, m, l, step)
-            gemm_epi(scratch, other, bp, p, woff[l], 1, ldl, scratch, cur, bp, din, bp, dout, p,
-                     NO_BIAS, epi, lay.zoff[l - 1], arch.act_param[m, l - 1])
+            gemm_grad(scratch, other, bp, p, woff[l], 1, ldl, scratch, cur, bp, din, bp, dout,
+                      epi, lay.zoff[l - 1], arch.act_param[m, l - 1])
             n = din * bp
             if l + 1 < L and skip[l + 1] == l:   # A_l also feeds the next layer's skip path
                 for i in range(n):

@@ -29,7 +29,7 @@ from numba.extending import intrinsic
 from ._config import jit, kernel
 
 LANES = 16   # padding granularity of N (rows of activations, batches): a multiple of every NR
-EPI_NONE, EPI_RELU, EPI_COPY, EPI_RELU_GRAD = 0, 1, 2, 3    # gemm_epi's epilogues
+EPI_NONE, EPI_RELU, EPI_COPY = 0, 1, 2    # the epilogues of gemm_act (gemm_grad: relu)
 
 
 def vector_bytes(features: str | None = None) -> int:
@@ -54,8 +54,8 @@ def _vector(dtype) -> ir.VectorType:
 
 def _emit(builder, ptrs, offs, accumulate, fma, mr, nvec, vty, epi=None):
     """The micro-kernel: C[mr, nvec vectors] (+)= A[mr, kc] B[kc, nvec vectors]; ``ptrs`` are
-    C's, A's and B's data, ``offs`` gemm's offsets, strides and kc as i64 values; ``epi``
-    gemm_epi's epilogue values (_epilogue), or None."""
+    C's, A's and B's data, ``offs`` gemm's offsets, strides and kc as i64 values; ``epi`` an
+    epilogue (_act_epilogue, _grad_epilogue) and its values, or None."""
     cptr, aptr, bptr = ptrs
     c_off, ldc, a_off, a_rs, a_ks, b_off, ldb, kc = offs
     width = vty.count
@@ -93,69 +93,89 @@ def _emit(builder, ptrs, offs, accumulate, fma, mr, nvec, vty, epi=None):
             for slot, p in row:
                 builder.store(builder.load(slot), p, align=4)
     else:
-        _epilogue(builder, slots, epi, cptr, c_off, ldc, mr, nvec, vty)
+        epi[0](builder, slots, epi[1], cptr, ldc, mr, vty)
 
 
-def _epilogue(builder, slots, epi, cptr, c_off, ldc, mr, nvec, vty):
-    """The fused epilogue of gemm_epi on a finished block: C += the row's bias (when bias_off
-    >= 0), then by ``act``: EPI_RELU stores relu(C) and EPI_COPY stores C at o_off's block
-    too (the activation's output); EPI_RELU_GRAD multiplies C by relu'(Z), Z at o_off's block
-    (param where Z is 0). The same IEEE operations as the separate passes, so the same bits."""
-    bias, bias_off, act, o_off, param = epi
-    i64 = ir.IntType(64)
-    const = lambda v: ir.Constant(i64, v)
+def _vectors(builder, vty):
+    """(zero, one, broadcast of a scalar) for ``vty`` vectors."""
     width = vty.count
-    vptr = vty.as_pointer()
-    zero = ir.Constant(vty, [0.0] * width)
-    one = ir.Constant(vty, [1.0] * width)
     undef = ir.Constant(vty, ir.Undefined)
     splat = ir.Constant(ir.VectorType(ir.IntType(32), width), [0] * width)
-    bcast = lambda s: builder.shuffle_vector(
-        builder.insert_element(undef, s, ir.Constant(ir.IntType(32), 0)), undef, splat)
+    return (ir.Constant(vty, [0.0] * width), ir.Constant(vty, [1.0] * width),
+            lambda s: builder.shuffle_vector(
+                builder.insert_element(undef, s, ir.Constant(ir.IntType(32), 0)), undef, splat))
+
+
+def _at(builder, cptr, off, ldc, r, v, vty):
+    """A pointer to vector v of row r of the block at ``off`` (row stride ldc)."""
+    const = lambda x: ir.Constant(ir.IntType(64), x)
+    return builder.bitcast(builder.gep(cptr, [builder.add(off, builder.add(
+        builder.mul(const(r), ldc), const(v * vty.count)))]), vty.as_pointer())
+
+
+def _act_epilogue(builder, slots, values, cptr, ldc, mr, vty):
+    """gemm_act's epilogue on a finished block: C + the row's bias (bias_off >= 0) stored to
+    C, and by ``act``: EPI_RELU stores relu(C) and EPI_COPY C itself at o_off's block too."""
+    bias, bias_off, act, o_off = values
+    const = lambda v: ir.Constant(ir.IntType(64), v)
+    zero, _, bcast = _vectors(builder, vty)
     has_bias = builder.icmp_signed(">=", bias_off, const(0))
-    at = lambda off, r, v: builder.bitcast(builder.gep(cptr, [builder.add(
-        off, builder.add(builder.mul(const(r), ldc), const(v * width)))]), vptr)
     for r in range(mr):            # bias row r: element 0 when there is none (never used)
         b = bcast(builder.load(builder.gep(bias, [builder.select(
             has_bias, builder.add(bias_off, const(r)), const(0))])))
-        for slot, _ in slots[r]:
+        for slot, p in slots[r]:
             acc = builder.load(slot)
-            builder.store(builder.select(has_bias, builder.fadd(acc, b), acc), slot)
-    with builder.if_then(builder.icmp_signed("==", act, const(EPI_RELU_GRAD))):
-        p = bcast(param)
-        for r in range(mr):
-            for v, (slot, _) in enumerate(slots[r]):
-                z = builder.load(at(o_off, r, v), align=4)
-                d = builder.select(builder.fcmp_ordered(">", z, zero), one, builder.select(
-                    builder.fcmp_ordered("==", z, zero), p, zero))
-                builder.store(builder.fmul(builder.load(slot), d), slot)
-    for row in slots:
-        for slot, p in row:
-            builder.store(builder.load(slot), p, align=4)
+            acc = builder.select(has_bias, builder.fadd(acc, b), acc)
+            builder.store(acc, slot)
+            builder.store(acc, p, align=4)
     relu = builder.icmp_signed("==", act, const(EPI_RELU))
     with builder.if_then(builder.or_(relu, builder.icmp_signed("==", act, const(EPI_COPY)))):
         for r in range(mr):
             for v, (slot, _) in enumerate(slots[r]):
                 z = builder.load(slot)
                 a = builder.select(builder.fcmp_ordered(">", z, zero), z, zero)
-                builder.store(builder.select(relu, a, z), at(o_off, r, v), align=4)
+                builder.store(builder.select(relu, a, z), _at(builder, cptr, o_off, ldc, r, v,
+                                                              vty), align=4)
 
 
-def _codegen(half, vty, epi):
-    """_block's (epi False) or _block_epi's code: a switch over the block's rows (and, when N
-    can end in half a block, its width) to a micro-kernel for each."""
+def _grad_epilogue(builder, slots, values, cptr, ldc, mr, vty):
+    """gemm_grad's epilogue on a finished block: C times relu'(Z) (1 where Z > 0, ``param``
+    where Z is 0, else 0), Z at z_off's block, when ``relu``; then C stored."""
+    relu, z_off, param = values
+    zero, one, bcast = _vectors(builder, vty)
+    with builder.if_then(builder.icmp_signed("!=", relu, ir.Constant(ir.IntType(64), 0))):
+        p = bcast(param)
+        for r in range(mr):
+            for v, (slot, _) in enumerate(slots[r]):
+                z = builder.load(_at(builder, cptr, z_off, ldc, r, v, vty), align=4)
+                d = builder.select(builder.fcmp_ordered(">", z, zero), one, builder.select(
+                    builder.fcmp_ordered("==", z, zero), p, zero))
+                builder.store(builder.fmul(builder.load(slot), d), slot)
+    for row in slots:
+        for slot, p in row:
+            builder.store(builder.load(slot), p, align=4)
+
+
+def _codegen(half, vty, epilogue=None):
+    """_block's code (no epilogue: C (+)= A B) or, with ``epilogue`` (_act_epilogue or
+    _grad_epilogue, whose values follow kc in the arguments), C = A B then the epilogue: a
+    switch over the block's rows (and, when N can end in half a block, its width) to a
+    micro-kernel for each."""
     def codegen(context, builder, sig, args):
         tys = sig.args
         i64 = ir.IntType(64)
         as_i64 = lambda k: context.cast(builder, args[k], tys[k], types.int64)
         ptrs = [context.make_array(tys[k])(context, builder, args[k]).data for k in (2, 5, 9)]
         offs = [as_i64(k) for k in (3, 4, 6, 7, 8, 10, 11, 12)]
-        ends = None
-        if epi:
+        epi = None
+        if epilogue is _act_epilogue:       # bias, bias_off, act, o_off
             accumulate = ir.Constant(ir.IntType(1), 0)
-            ends = (context.make_array(tys[13])(context, builder, args[13]).data, as_i64(14),
-                    as_i64(15), as_i64(16), context.cast(builder, args[17], tys[17],
-                                                         tys[2].dtype))
+            epi = (epilogue, (context.make_array(tys[13])(context, builder, args[13]).data,
+                              as_i64(14), as_i64(15), as_i64(16)))
+        elif epilogue is _grad_epilogue:    # relu, z_off, param
+            accumulate = ir.Constant(ir.IntType(1), 0)
+            epi = (epilogue, (as_i64(13), as_i64(14),
+                              context.cast(builder, args[15], tys[15], tys[2].dtype)))
         else:
             accumulate = builder.icmp_signed("!=", as_i64(13), ir.Constant(i64, 0))
         fma = cgutils.get_or_insert_function(
@@ -172,7 +192,7 @@ def _codegen(half, vty, epi):
                 bb = builder.append_basic_block(f"block.{r}x{nvec}")
                 switch.add_case(ir.Constant(i64, 2 * r + (nvec - 1 if half else 0)), bb)
                 builder.position_at_end(bb)
-                _emit(builder, ptrs, offs, accumulate, fma, r, nvec, vty, ends)
+                _emit(builder, ptrs, offs, accumulate, fma, r, nvec, vty, epi)
                 builder.branch(done)
         builder.position_at_end(done)
         return context.get_dummy_value()
@@ -185,17 +205,27 @@ def _block(typingctx, mr, two, c, c_off, ldc, a, a_off, a_rs, a_ks, b, b_off, ld
     """C[mr, NR] (+)= A[mr, kc] B[kc, NR] (two) or C[mr, NR / 2] (not two), mr = 1..MR."""
     sig = types.void(mr, two, c, c_off, ldc, a, a_off, a_rs, a_ks, b, b_off, ldb, kc, accumulate)
     vty = _vector(c.dtype)
-    return sig, _codegen(2 * vty.count > LANES, vty, False)   # N may end in half a block?
+    return sig, _codegen(2 * vty.count > LANES, vty)   # N may end in half a block?
 
 
 @intrinsic
-def _block_epi(typingctx, mr, two, c, c_off, ldc, a, a_off, a_rs, a_ks, b, b_off, ldb, kc,
-               bias, bias_off, act, o_off, param):
-    """_block overwriting C, then _epilogue."""
+def _block_act(typingctx, mr, two, c, c_off, ldc, a, a_off, a_rs, a_ks, b, b_off, ldb, kc,
+               bias, bias_off, act, o_off):
+    """_block overwriting C, then _act_epilogue."""
     sig = types.void(mr, two, c, c_off, ldc, a, a_off, a_rs, a_ks, b, b_off, ldb, kc, bias,
-                     bias_off, act, o_off, param)
+                     bias_off, act, o_off)
     vty = _vector(c.dtype)
-    return sig, _codegen(2 * vty.count > LANES, vty, True)
+    return sig, _codegen(2 * vty.count > LANES, vty, _act_epilogue)
+
+
+@intrinsic
+def _block_grad(typingctx, mr, two, c, c_off, ldc, a, a_off, a_rs, a_ks, b, b_off, ldb, kc,
+                relu, z_off, param):
+    """_block overwriting C, then _grad_epilogue."""
+    sig = types.void(mr, two, c, c_off, ldc, a, a_off, a_rs, a_ks, b, b_off, ldb, kc, relu,
+                     z_off, param)
+    vty = _vector(c.dtype)
+    return sig, _codegen(2 * vty.count > LANES, vty, _grad_epilogue)
 
 
 @jit
@@ -220,21 +250,33 @@ def gemm_rows(c, c_off, ldc, a, a_off, a_rs, a_ks, b, b_off, ldb, i0, i1, n, k, 
 
 
 @jit
-def gemm_epi(c, c_off, ldc, a, a_off, a_rs, a_ks, b, b_off, ldb, m, n, k, bias, bias_off, act,
-             o_off, param):
-    """C[m, n] = A[m, k] @ B[k, n] as gemm, each block finished while in registers: plus
-    bias[bias_off + i] on row i (bias_off < 0: none), then by ``act`` (EPI_NONE: nothing
-    more): EPI_RELU also writes relu(C) and EPI_COPY C itself at c[o_off + i * ldc + j] (a
-    layer's activation A); EPI_RELU_GRAD multiplies C by relu'(Z) for Z at c[o_off + i * ldc
-    + j] (``param`` where Z is 0), as activations.backward. Each value is bit for bit the one
-    gemm, then dense.add_bias, then the activation's pass give."""
+def gemm_act(c, c_off, ldc, a, a_off, a_rs, a_ks, b, b_off, ldb, m, n, k, bias, bias_off, act,
+             o_off):
+    """C[m, n] = A[m, k] @ B[k, n] as gemm, plus bias[bias_off + i] on row i (bias_off < 0:
+    none), each block finished while in registers; ``act`` EPI_RELU also writes relu(C), and
+    EPI_COPY C itself, at c[o_off + i * ldc + j] (a layer's activation A); EPI_NONE nothing
+    more. Each value has the bits of gemm, then dense.add_bias, then the activation's pass."""
     w = 2 * (VBYTES // c.itemsize)
     for j0 in range(0, n, w):
         two = n - j0 >= w
         for r0 in range(0, m, MR):
-            _block_epi(min(MR, m - r0), two, c, c_off + r0 * ldc + j0, ldc, a, a_off + r0 * a_rs,
-                       a_rs, a_ks, b, b_off + j0, ldb, k, bias, bias_off + r0 if bias_off >= 0
-                       else bias_off, act, o_off + r0 * ldc + j0, param)
+            _block_act(min(MR, m - r0), two, c, c_off + r0 * ldc + j0, ldc, a, a_off + r0 * a_rs,
+                       a_rs, a_ks, b, b_off + j0, ldb, k, bias,
+                       bias_off + r0 if bias_off >= 0 else bias_off, act, o_off + r0 * ldc + j0)
+
+
+@jit
+def gemm_grad(c, c_off, ldc, a, a_off, a_rs, a_ks, b, b_off, ldb, m, n, k, relu, z_off, param):
+    """C[m, n] = A[m, k] @ B[k, n] as gemm, times relu'(Z) when ``relu`` != 0 (Z at
+    c[z_off + i * ldc + j]; ``param`` where Z is 0), each block finished while in registers:
+    the bits of gemm, then activations.backward's relu pass."""
+    w = 2 * (VBYTES // c.itemsize)
+    for j0 in range(0, n, w):
+        two = n - j0 >= w
+        for r0 in range(0, m, MR):
+            _block_grad(min(MR, m - r0), two, c, c_off + r0 * ldc + j0, ldc, a,
+                        a_off + r0 * a_rs, a_rs, a_ks, b, b_off + j0, ldb, k, relu,
+                        z_off + r0 * ldc + j0, param)
 
 
 @intrinsic

@@ -34,7 +34,7 @@ from numba import prange
 
 from ._config import jit, kernel, pjit, pkernel
 from . import activations, dense, norm, optim, split
-from .gemm import EPI_NONE, gemm, gemm_epi, gemm_rows, padded
+from .gemm import EPI_NONE, gemm_act, gemm_grad, gemm_rows, padded
 from .train import batch_loss, gather_batch, group_size
 
 (GEMM_FORWARD, GEMM_DW, GEMM_DX, TRANSPOSES, ELEMENTWISE, NORMALIZATION, LOSS,
@@ -55,25 +55,25 @@ def _gemms(part, p, g, arch, m, scratch, lay, bp, nb, parts, step):
                 _rows_gemm(part, p, woff[l], ldl, scratch, lay.zoff[l], lay.aoff[l], g, bp, nb,
                            din, dout, parts)
             else:
-                gemm_epi(scratch, lay.zoff[l], bp, p, woff[l], ldl, 1, scratch, lay.aoff[l], bp,
+                gemm_act(scratch, lay.zoff[l], bp, p, woff[l], ldl, 1, scratch, lay.aoff[l], bp,
                          dout, bp, din, p, arch.boff[l], dense.act_epilogue(arch, l),
-                         lay.aoff[l + 1] if l + 1 < L else lay.zoff[l], arch.act_param[m, l])
+                         lay.aoff[l + 1] if l + 1 < L else lay.zoff[l])
         elif part == GEMM_DW:
             a_rows = lay.x0 if l == 0 else lay.xt
             if parts is not None:
                 _rows_gemm(part, p, woff[l], ldl, scratch, lay.dz, a_rows, g, bp, nb, din, dout,
                            parts)
             else:
-                gemm(g, woff[l], ldl, scratch, lay.dz, bp, 1, scratch, a_rows, ldl, dout, ldl,
-                     nb, 0)
+                gemm_act(g, woff[l], ldl, scratch, lay.dz, bp, 1, scratch, a_rows, ldl, dout,
+                         ldl, nb, p, dense.NO_BIAS, dense.NO_EPILOGUE, dense.ROW0)
         elif l > 0:
             if parts is not None:
                 _rows_gemm(part, p, woff[l], ldl, scratch, lay.da, lay.dz, g, bp, nb, din, dout,
                            parts)
             else:
-                gemm_epi(scratch, lay.da, bp, p, woff[l], 1, ldl, scratch, lay.dz, bp, din, bp,
-                         dout, p, dense.NO_BIAS, dense.grad_epilogue(arch, m, l, step),
-                         lay.zoff[l - 1], arch.act_param[m, l - 1])
+                gemm_grad(scratch, lay.da, bp, p, woff[l], 1, ldl, scratch, lay.dz, bp, din, bp,
+                          dout, dense.grad_epilogue(arch, m, l, step), lay.zoff[l - 1],
+                          arch.act_param[m, l - 1])
 
 
 @pjit
@@ -113,11 +113,7 @@ def _elementwise(p, g, arch, m, scratch, lay, bp, nb, step):
     dims, boff, skip = arch.dims, arch.boff, arch.skip
     L = dims.shape[0] - 1
     for l in range(L - 1):
-        if dense.act_epilogue(arch, l) == EPI_NONE:
-            dense.hidden_forward(p, arch, m, scratch, lay, l, bp, step)
-        elif step >= 0 and arch.dropout[m] > 0:
-            dense.dropout(scratch, lay.aoff[l + 1], dense.ROW0, dims[l + 1], bp, l, step, arch,
-                          m)
+        dense.hidden_forward(p, arch, m, scratch, lay, l, bp, step, dense.act_epilogue(arch, l))
     cur, other = lay.dz, lay.da
     for l in range(L - 1, -1, -1):
         if skip[l] >= 0:

@@ -12,7 +12,8 @@ import fastinit.kernels
 # kernels whose literal arguments are deliberate: the GEMM micro-kernels' unit strides and their
 # accumulate flag, known at compile time, let LLVM vectorise the loads and drop a branch (one
 # specialisation per literal value; an unsigned index is still a mistake there)
-LITERAL_OK = {"gemm", "gemm_rows", "_block", "gemm_epi", "_block_epi"}
+LITERAL_OK = {"gemm", "gemm_rows", "_block", "gemm_act", "_block_act", "gemm_grad",
+              "_block_grad"}
 
 
 def _plain(t):
