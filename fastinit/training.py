@@ -126,13 +126,34 @@ def as_dataset(data, func: str = _FUNC, checked: bool = True) -> Dataset:
     if isinstance(data, (tuple, list)) and len(data) in (2, 4):
         if checked:
             return from_arrays(*data)
-        x, y = np.asarray(data[0]), np.asarray(data[1])
-        xt, yt = (x[:0], y[:0]) if len(data) == 2 else map(np.asarray, data[2:])
-        return Dataset("arrays", x, y, xt, yt,
-                       "classification" if y.dtype.kind in "iub" else "regression")
+        return _arrays(data, func)
     raise TypeError(f"The 'data' parameter of {func} must be a fastinit.datasets.Dataset, "
                     f"(X, y) or (X_train, y_train, X_test, y_test). Got "
                     f"{type(data).__name__}.")
+
+
+def _arrays(data, func: str) -> Dataset:
+    """as_dataset's unchecked tuple: X 2-D with a y entry per sample, X_test None for no test
+    set (as from_arrays), the values left to the caller's checks."""
+    def pair(xa, ya, xn, yn):
+        xa, ya = np.asarray(xa), np.asarray(ya)
+        if xa.ndim != 2:
+            raise ValueError(f"The 'data ({xn})' parameter of {func} must be 2-D (samples, "
+                             f"features). Got shape {xa.shape}.")
+        if ya.shape[:1] != xa.shape[:1]:
+            raise ValueError(f"The 'data ({yn})' parameter of {func} must have one entry per "
+                             f"sample of {xn} ({len(xa)}). Got shape {ya.shape}.")
+        return xa, ya
+    x, y = pair(data[0], data[1], "X_train", "y_train")
+    if len(data) == 2 or data[2] is None:
+        xt, yt = x[:0], y[:0]
+    elif data[3] is None:
+        raise ValueError(f"The 'data' parameter of {func} gives X_test but y_test is None: give "
+                         f"both, or neither (None, None) for no test set.")
+    else:
+        xt, yt = pair(data[2], data[3], "X_test", "y_test")
+    return Dataset("arrays", x, y, xt, yt,
+                   "classification" if y.dtype.kind in "iub" else "regression")
 
 
 def _nans(shape) -> np.ndarray:

@@ -254,8 +254,9 @@ def gemm_act(c, c_off, ldc, a, a_off, a_rs, a_ks, b, b_off, ldb, m, n, k, bias, 
              o_off):
     """C[m, n] = A[m, k] @ B[k, n] as gemm, plus bias[bias_off + i] on row i (bias_off < 0:
     none), each block finished while in registers; ``act`` EPI_RELU also writes relu(C), and
-    EPI_COPY C itself, at c[o_off + i * ldc + j] (a layer's activation A); EPI_NONE nothing
-    more. Each value has the bits of gemm, then dense.add_bias, then the activation's pass."""
+    EPI_COPY C itself, at c[o_off + i * ldc + j] (a layer's activation A, C's row stride);
+    EPI_NONE nothing more. Each value has the bits of gemm, then dense.add_bias, then the
+    activation's pass. ``bias`` is never empty: with no bias its element 0 is read and unused."""
     w = 2 * (VBYTES // c.itemsize)
     for j0 in range(0, n, w):
         two = n - j0 >= w

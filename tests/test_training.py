@@ -349,11 +349,26 @@ def test_bad_data_errors():
     with pytest.raises(ValueError, match="integer class labels"):
         fastinit.train(net, (x, y + 0.5), epochs=1, loss="cross_entropy")
     with pytest.raises(ValueError, match=r"'data \(y_train\)' parameter of fastinit.train "
-                       r"must have one entry per sample of X \(6\). Got shape \(5,\)"):
+                       r"must have one entry per sample of X_train \(6\). Got shape \(5,\)"):
         fastinit.train(net, (x, y[:5]), epochs=1)
-    with pytest.raises(ValueError, match=r"'data \(y_test\)' .* one entry per sample of X "
-                       r"\(6\). Got shape \(5,\)"):
+    with pytest.raises(ValueError, match=r"'data \(y_test\)' .* one entry per sample of "
+                       r"X_test \(6\). Got shape \(5,\)"):
         fastinit.train(net, (x, y, x, y[:5]), epochs=1)
+    with pytest.raises(ValueError, match=r"'data \(y_test\)' .* one entry per sample of "
+                       r"X_test \(0\). Got shape \(6,\)"):
+        fastinit.train(net, (x, y, x[:0], y), epochs=1)       # no test samples, 6 labels
+    with pytest.raises(ValueError, match=r"'data \(X_train\)' .* must be 2-D \(samples, "
+                       r"features\). Got shape \(4,\)"):
+        fastinit.train(net, (x[0], y[:1]), epochs=1)           # one sample, not a row
+    with pytest.raises(ValueError, match=r"'data \(X_test\)' .* must be 2-D"):
+        fastinit.train(net, (x, y, x[0], y[:1]), epochs=1)
+    with pytest.raises(ValueError, match=r"'data \(y_train\)' .* Got shape \(\)"):
+        fastinit.train(net, (x, None), epochs=1)
+    with pytest.raises(ValueError, match=r"'data' parameter of fastinit.train gives X_test but "
+                       r"y_test is None"):
+        fastinit.train(net, (x, y, x, None), epochs=1)
+    h = fastinit.train(net, (x, y, None, None), epochs=1)    # no test set, as from_arrays
+    assert np.isnan(h.test_loss).all() and np.isfinite(h.train_loss).all()
     with pytest.raises(ValueError, match=r"'data \(y_train\)' .* labels in \[-2, 2\] but the "
                        r"network has 3 outputs"):
         fastinit.train(net, (x, np.array([0, 1, 2, -2, 1, 0])), epochs=1)
