@@ -123,7 +123,9 @@ for dtype in (np.float32, np.float64):
         want = 0.5 + a.astype(float) @ b.astype(float)
         assert np.allclose(c, want, rtol=1e-4, atol=1e-4 * max(1, k)), (dtype, m, n, k)
         out.append(c.tobytes())
-        for act in (g.EPI_NONE, g.EPI_RELU, g.EPI_COPY):   # the epilogues
+        if dtype != np.float32:    # the epilogues: float32 has every block shape (half or not)
+            continue
+        for act in (g.EPI_NONE, g.EPI_RELU, g.EPI_COPY):
             s = np.zeros(2 * m * n, dtype=dtype)
             s[m * n:] = rng.standard_normal(m * n)
             bias = rng.standard_normal(m + 2).astype(dtype)
