@@ -194,8 +194,6 @@ def check_targets(y, n: int, outputs: int, loss: str, dtype, func: str, param: s
     if arr.shape[:1] != (n,):
         raise ValueError(f"{_where(param, func)} must have one entry per sample of X ({n}). "
                          f"Got shape {arr.shape}.")
-    stub_y = np.zeros(1, dtype=np.int64)
-    stub_t = np.zeros((1, 1), dtype=dtype)
     if loss == "cross_entropy":
         if arr.ndim != 1 or arr.dtype.kind not in "biuf":
             raise ValueError(f"{_where(param, func)} must be a 1-D array of integer class "
@@ -210,7 +208,7 @@ def check_targets(y, n: int, outputs: int, loss: str, dtype, func: str, param: s
             raise ValueError(f"{_where(param, func)} holds labels in [{labels.min()}, "
                              f"{labels.max()}] but the network has {outputs} outputs: labels "
                              f"must be in [0, {outputs - 1}].")
-        return np.ascontiguousarray(labels), stub_t
+        return np.ascontiguousarray(labels), np.zeros((1, 1), dtype=dtype)   # targets' stub
     if arr.ndim == 1:
         arr = arr[:, None]
     if arr.ndim != 2 or arr.shape[1] != outputs:
@@ -219,12 +217,12 @@ def check_targets(y, n: int, outputs: int, loss: str, dtype, func: str, param: s
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{_where(param, func)} must hold numbers. Got dtype {arr.dtype}.")
     targets = np.ascontiguousarray(arr, dtype=dtype)
-    if not np.isfinite(targets).all():
+    if not kernels.optim.finite(targets.reshape(-1)):
         raise ValueError(f"{_where(param, func)} contains NaN or infinite values.")
     if loss == "bce" and (targets.min() < 0 or targets.max() > 1):
         raise ValueError(f"{_where(param, func)} must hold targets in [0, 1] for bce. Got "
                          f"values in [{targets.min()}, {targets.max()}].")
-    return stub_y, targets
+    return np.zeros(1, dtype=np.int64), targets                          # labels' stub
 
 
 def available_memory() -> int:

@@ -83,7 +83,10 @@ def permutation(n: int, seed: int, tag: int = streams.data_tag(streams.PERMUTATI
                 ) -> np.ndarray:
     """A permutation of range(n), a pure function of (seed, tag): the stable argsort of the
     Philox uniforms _uniforms(seed, tag, n) (kernels.sampling.permutations)."""
-    return permutations(n, np.array([seed], np.uint64), np.array([tag], np.uint64))[0]
+    out = np.empty((1, n), dtype=np.int64)       # one row: no threads to spread it over
+    kernels.sampling.permutations(0, 1, out, np.array([seed], np.uint64),
+                                  np.array([tag], np.uint64))
+    return out[0]
 
 
 def permutations(n: int, seeds: np.ndarray, tags: np.ndarray) -> np.ndarray:
