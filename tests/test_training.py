@@ -378,6 +378,12 @@ def test_bad_data_errors():
         fastinit.train(net, (np.ones((6, 5)), y), epochs=1)
     with pytest.raises(ValueError, match=r"must have shape \(6, 3\) for mse"):
         fastinit.train(net, (x, np.ones((6, 2))), epochs=1, loss="mse")
+    for bad_value in (np.nan, np.inf, -np.inf):
+        targets = np.ones((6, 3))
+        targets[4, 2] = bad_value
+        with pytest.raises(ValueError, match=r"'data \(y_train\)' .* contains NaN or infinite "
+                           r"values"):
+            fastinit.train(net, (x, targets), epochs=1, loss="mse")
     with pytest.raises(ValueError, match=r"targets in \[0, 1\] for bce"):
         fastinit.train(net, (x, 2 * np.ones((6, 3))), epochs=1, loss="bce")
     with pytest.raises(ValueError, match="contains 1 NaN"):
