@@ -18,6 +18,13 @@ in 32. (A 32-column float32 block of 8 rows needs 32 of AVX2's 16 registers: it 
 of the speed.) Compiled code is cached per CPU, so the choice is made where the code runs.
 ``_block`` is one intrinsic: a switch over the block's rows (and, where N can end in half a
 block, its width) to a micro-kernel for each.
+
+A dense layer's elementwise work can finish a block while it is still in registers:
+``gemm_act`` adds the bias and writes the activation (relu, or Z itself for a linear layer),
+``gemm_grad`` multiplies dA by relu'(Z). Each is the same IEEE operation, in the same order, as
+the separate pass it replaces (dense.add_bias, activations.forward / backward), so the same bits
+(tests/test_kernels.py); a pass over the whole layer from L1 or L2 is saved (a population of
+64 [64, 64, 64, 10] networks: 8.3 -> 5.9 ms of an epoch outside the GEMMs).
 """
 import numpy as np
 from llvmlite import ir
