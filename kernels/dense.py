@@ -38,7 +38,7 @@ import numpy as np
 
 from ._config import jit, kernel
 from . import activations, losses, norm, rng
-from .gemm import EPI_COPY, EPI_NONE, EPI_RELU, gemm_act, gemm_grad, transpose
+from .gemm import EPI_COPY, EPI_LEAKY, EPI_NONE, EPI_RELU, gemm_act, gemm_grad, transpose
 from .sums import fixed_sum
 
 Arch = namedtuple("Arch", ("dims", "ld", "woff", "boff", "act", "act_param", "skip",
@@ -52,6 +52,7 @@ EVAL_STEP = np.int64(-1)     # a pass that evaluates: no dropout, running statis
 PROBE_STEP = np.int64(-2)    # a pass that probes: batch statistics, nothing updated
 NO_BIAS = np.int64(-1)       # gemm_act's bias offset for none
 NO_EPILOGUE = np.int64(EPI_NONE)
+NO_PARAM = 0.0               # gemm_act's slope when it has no activation to apply
 
 Layout = namedtuple("Layout", ("aoff", "zoff", "zh", "dz", "da", "xt", "tgt", "work", "x0",
                                "sk", "pre", "total"))
@@ -240,25 +241,32 @@ def acts_t(scratch, a_in, xt, din, ldl, bp, b0, b1):
 
 @jit
 def act_epilogue(arch, l):
-    """gemm_act's epilogue for layer l's Z: its activation fused when it is relu or linear and
-    nothing comes between Z and phi(Z) (a hidden layer with no norm, not residual); else
-    EPI_NONE (hidden_forward's pass). Dropout, applied to A after, stays a pass."""
+    """gemm_act's epilogue for layer l's Z: its activation fused when it is relu, leaky relu or
+    linear and nothing comes between Z and phi(Z) (a hidden layer with no norm, not residual);
+    else EPI_NONE (hidden_forward's pass). Dropout, applied to A after, stays a pass."""
     if l + 1 >= arch.dims.shape[0] - 1 or arch.norm[l] != norm.NONE or arch.skip[l] >= 0:
         return EPI_NONE
-    if arch.act[l] == activations.RELU:
+    code = arch.act[l]
+    if code == activations.RELU:
         return EPI_RELU
-    return EPI_COPY if arch.act[l] == activations.LINEAR else EPI_NONE
+    if code == activations.LEAKY_RELU:
+        return EPI_LEAKY
+    return EPI_COPY if code == activations.LINEAR else EPI_NONE
 
 
 @jit
 def grad_epilogue(arch, m, l, step):
-    """gemm_grad's ``relu`` for dA_l = W_l^T dZ_l (l > 0): EPI_RELU (relu'(Z_{l-1}) fused) when
-    layer l-1 is relu and nothing comes between dA_l and the derivative (no skip path adds into
-    dA_l, no dropout mask at this step); else EPI_NONE (hidden_backward's pass)."""
+    """gemm_grad's epilogue for dA_l = W_l^T dZ_l (l > 0): phi'(Z_{l-1}) fused (EPI_RELU,
+    EPI_LEAKY) when layer l-1 is relu or leaky relu and nothing comes between dA_l and the
+    derivative (no skip path adds into dA_l, no dropout mask at this step); else EPI_NONE
+    (hidden_backward's pass)."""
     L = arch.dims.shape[0] - 1
     if (l + 1 < L and arch.skip[l + 1] == l) or (step >= 0 and arch.dropout[m] > 0):
         return EPI_NONE
-    return EPI_RELU if arch.act[l - 1] == activations.RELU else EPI_NONE
+    code = arch.act[l - 1]
+    if code == activations.RELU:
+        return EPI_RELU
+    return EPI_LEAKY if code == activations.LEAKY_RELU else EPI_NONE
 
 
 @jit
@@ -266,8 +274,8 @@ def forward(p, arch, m, scratch, lay, bp, nb, step):
     """Member m: Z_l = W_l A_l + b_l (normalized when the layer has a norm), then A_{l+1} =
     phi_l(Z_l) (dropped out at a training step when the member drops), or for a residual layer
     (skip[l] >= 0) A_{l+1} = A_{skip[l]} + alpha Z_l with alpha = p[alpha_idx[l]]; the last
-    layer stays Z. The bias, and a relu or linear activation, are added in the GEMM's
-    epilogue (act_epilogue): the same values as their own passes."""
+    layer stays Z. The bias, and a relu, leaky relu or linear activation, are added in the
+    GEMM's epilogue (act_epilogue): the same values as their own passes."""
     dims, ld, woff, boff = arch.dims, arch.ld, arch.woff, arch.boff
     aoff, zoff = lay.aoff, lay.zoff
     L = dims.shape[0] - 1
@@ -275,7 +283,8 @@ def forward(p, arch, m, scratch, lay, bp, nb, step):
         dout = dims[l + 1]
         epi = act_epilogue(arch, l)
         gemm_act(scratch, zoff[l], bp, p, woff[l], ld[l], 1, scratch, aoff[l], bp, dout, bp,
-                 dims[l], p, boff[l], epi, aoff[l + 1] if l + 1 < L else zoff[l])
+                 dims[l], p, boff[l], epi, aoff[l + 1] if l + 1 < L else zoff[l],
+                 arch.act_param[m, l])
         if l + 1 < L:
             normalize(p, arch, m, scratch, lay, l, ROW0, dout, bp, nb, step)
             hidden_forward(p, arch, m, scratch, lay, l, bp, step, epi)
@@ -346,7 +355,7 @@ def backward(p, g, arch, m, scratch, lay, bp, nb, step):
         # dW_l = dZ (dout, nb) @ A_l (nb, ldl): gemm_act with no epilogue, the forward's
         # compiled code (its argument types), so the passes compile one GEMM per stride order
         gemm_act(g, woff[l], ldl, scratch, cur, bp, 1, scratch, a_rows, ldl, dout, ldl, nb, p,
-                 NO_BIAS, NO_EPILOGUE, ROW0)
+                 NO_BIAS, NO_EPILOGUE, ROW0, NO_PARAM)
         if boff[l] >= 0:                   # db_l = sum over the real samples
             bias_grad(g, boff[l], scratch, cur, ROW0, dout, bp, nb)
         if l > 0:

@@ -20,11 +20,12 @@ of the speed.) Compiled code is cached per CPU, so the choice is made where the 
 block, its width) to a micro-kernel for each.
 
 A dense layer's elementwise work can finish a block while it is still in registers:
-``gemm_act`` adds the bias and writes the activation (relu, or Z itself for a linear layer),
-``gemm_grad`` multiplies dA by relu'(Z). Each is the same IEEE operation, in the same order, as
-the separate pass it replaces (dense.add_bias, activations.forward / backward), so the same bits
-(tests/test_kernels.py); a pass over the whole layer from L1 or L2 is saved (a population of
-64 [64, 64, 64, 10] networks: 8.3 -> 5.9 ms of an epoch outside the GEMMs).
+``gemm_act`` adds the bias and writes the activation (relu, leaky relu, or Z itself for a
+linear layer), ``gemm_grad`` multiplies dA by relu'(Z) or leaky relu'(Z). Each is the same
+IEEE operation, in the same order, as the separate pass it replaces (dense.add_bias,
+activations.forward / backward), so the same bits (tests/test_kernels.py); a pass over the
+whole layer from L1 or L2 is saved (a population of 64 [64, 64, 64, 10] networks: 8.3 -> 5.9
+ms of an epoch outside the GEMMs).
 """
 import numpy as np
 from llvmlite import ir
@@ -36,7 +37,7 @@ from numba.extending import intrinsic
 from ._config import jit, kernel
 
 LANES = 16   # padding granularity of N (rows of activations, batches): a multiple of every NR
-EPI_NONE, EPI_RELU, EPI_COPY = 0, 1, 2    # the epilogues of gemm_act (gemm_grad: relu)
+EPI_NONE, EPI_RELU, EPI_COPY, EPI_LEAKY = 0, 1, 2, 3    # gemm_act's and gemm_grad's epilogues
 
 
 def vector_bytes(features: str | None = None) -> int:
@@ -122,8 +123,9 @@ def _at(builder, cptr, off, ldc, r, v, vty):
 
 def _act_epilogue(builder, slots, values, cptr, ldc, mr, vty):
     """gemm_act's epilogue on a finished block: C + the row's bias (bias_off >= 0) stored to
-    C, and by ``act``: EPI_RELU stores relu(C) and EPI_COPY C itself at o_off's block too."""
-    bias, bias_off, act, o_off = values
+    C, and by ``act``: EPI_RELU stores relu(C), EPI_LEAKY C where C > 0 else param C, and
+    EPI_COPY C itself, at o_off's block too."""
+    bias, bias_off, act, o_off, param = values
     const = lambda v: ir.Constant(ir.IntType(64), v)
     zero, _, bcast = _vectors(builder, vty)
     has_bias = builder.icmp_signed(">=", bias_off, const(0))
@@ -136,27 +138,34 @@ def _act_epilogue(builder, slots, values, cptr, ldc, mr, vty):
             builder.store(acc, slot)
             builder.store(acc, p, align=4)
     relu = builder.icmp_signed("==", act, const(EPI_RELU))
-    with builder.if_then(builder.or_(relu, builder.icmp_signed("==", act, const(EPI_COPY)))):
+    leaky = builder.icmp_signed("==", act, const(EPI_LEAKY))
+    with builder.if_then(builder.icmp_signed("!=", act, const(EPI_NONE))):
+        p = bcast(param)
         for r in range(mr):
             for v, (slot, _) in enumerate(slots[r]):
                 z = builder.load(slot)
-                a = builder.select(builder.fcmp_ordered(">", z, zero), z, zero)
-                builder.store(builder.select(relu, a, z), _at(builder, cptr, o_off, ldc, r, v,
-                                                              vty), align=4)
+                positive = builder.fcmp_ordered(">", z, zero)
+                a = builder.select(relu, builder.select(positive, z, zero), builder.select(
+                    leaky, builder.select(positive, z, builder.fmul(p, z)), z))
+                builder.store(a, _at(builder, cptr, o_off, ldc, r, v, vty), align=4)
 
 
 def _grad_epilogue(builder, slots, values, cptr, ldc, mr, vty):
-    """gemm_grad's epilogue on a finished block: C times relu'(Z) (1 where Z > 0, ``param``
-    where Z is 0, else 0), Z at z_off's block, when ``relu``; then C stored."""
-    relu, z_off, param = values
+    """gemm_grad's epilogue on a finished block: C times, by ``act``, relu'(Z) (EPI_RELU: 1
+    where Z > 0, ``param`` where Z is 0, else 0) or leaky relu'(Z) (EPI_LEAKY: 1 where Z > 0,
+    else param), Z at z_off's block; then C stored."""
+    act, z_off, param = values
     zero, one, bcast = _vectors(builder, vty)
-    with builder.if_then(builder.icmp_signed("!=", relu, ir.Constant(ir.IntType(64), 0))):
+    const = lambda v: ir.Constant(ir.IntType(64), v)
+    relu = builder.icmp_signed("==", act, const(EPI_RELU))
+    with builder.if_then(builder.icmp_signed("!=", act, const(EPI_NONE))):
         p = bcast(param)
         for r in range(mr):
             for v, (slot, _) in enumerate(slots[r]):
                 z = builder.load(_at(builder, cptr, z_off, ldc, r, v, vty), align=4)
-                d = builder.select(builder.fcmp_ordered(">", z, zero), one, builder.select(
-                    builder.fcmp_ordered("==", z, zero), p, zero))
+                rest = builder.select(relu, builder.select(builder.fcmp_ordered("==", z, zero),
+                                                           p, zero), p)
+                d = builder.select(builder.fcmp_ordered(">", z, zero), one, rest)
                 builder.store(builder.fmul(builder.load(slot), d), slot)
     for row in slots:
         for slot, p in row:
@@ -175,11 +184,12 @@ def _codegen(half, vty, epilogue=None):
         ptrs = [context.make_array(tys[k])(context, builder, args[k]).data for k in (2, 5, 9)]
         offs = [as_i64(k) for k in (3, 4, 6, 7, 8, 10, 11, 12)]
         epi = None
-        if epilogue is _act_epilogue:       # bias, bias_off, act, o_off
+        if epilogue is _act_epilogue:       # bias, bias_off, act, o_off, param
             accumulate = ir.Constant(ir.IntType(1), 0)
             epi = (epilogue, (context.make_array(tys[13])(context, builder, args[13]).data,
-                              as_i64(14), as_i64(15), as_i64(16)))
-        elif epilogue is _grad_epilogue:    # relu, z_off, param
+                              as_i64(14), as_i64(15), as_i64(16),
+                              context.cast(builder, args[17], tys[17], tys[2].dtype)))
+        elif epilogue is _grad_epilogue:    # act, z_off, param
             accumulate = ir.Constant(ir.IntType(1), 0)
             epi = (epilogue, (as_i64(13), as_i64(14),
                               context.cast(builder, args[15], tys[15], tys[2].dtype)))
@@ -217,19 +227,19 @@ def _block(typingctx, mr, two, c, c_off, ldc, a, a_off, a_rs, a_ks, b, b_off, ld
 
 @intrinsic
 def _block_act(typingctx, mr, two, c, c_off, ldc, a, a_off, a_rs, a_ks, b, b_off, ldb, kc,
-               bias, bias_off, act, o_off):
+               bias, bias_off, act, o_off, param):
     """_block overwriting C, then _act_epilogue."""
     sig = types.void(mr, two, c, c_off, ldc, a, a_off, a_rs, a_ks, b, b_off, ldb, kc, bias,
-                     bias_off, act, o_off)
+                     bias_off, act, o_off, param)
     vty = _vector(c.dtype)
     return sig, _codegen(2 * vty.count > LANES, vty, _act_epilogue)
 
 
 @intrinsic
 def _block_grad(typingctx, mr, two, c, c_off, ldc, a, a_off, a_rs, a_ks, b, b_off, ldb, kc,
-                relu, z_off, param):
+                act, z_off, param):
     """_block overwriting C, then _grad_epilogue."""
-    sig = types.void(mr, two, c, c_off, ldc, a, a_off, a_rs, a_ks, b, b_off, ldb, kc, relu,
+    sig = types.void(mr, two, c, c_off, ldc, a, a_off, a_rs, a_ks, b, b_off, ldb, kc, act,
                      z_off, param)
     vty = _vector(c.dtype)
     return sig, _codegen(2 * vty.count > LANES, vty, _grad_epilogue)
@@ -258,32 +268,35 @@ def gemm_rows(c, c_off, ldc, a, a_off, a_rs, a_ks, b, b_off, ldb, i0, i1, n, k, 
 
 @jit
 def gemm_act(c, c_off, ldc, a, a_off, a_rs, a_ks, b, b_off, ldb, m, n, k, bias, bias_off, act,
-             o_off):
+             o_off, param):
     """C[m, n] = A[m, k] @ B[k, n] as gemm, plus bias[bias_off + i] on row i (bias_off < 0:
-    none), each block finished while in registers; ``act`` EPI_RELU also writes relu(C), and
-    EPI_COPY C itself, at c[o_off + i * ldc + j] (a layer's activation A, C's row stride);
-    EPI_NONE nothing more. Each value has the bits of gemm, then dense.add_bias, then the
-    activation's pass. ``bias`` is never empty: with no bias its element 0 is read and unused."""
+    none), each block finished while in registers; ``act`` EPI_RELU also writes relu(C),
+    EPI_LEAKY leaky relu(C) with slope ``param``, and EPI_COPY C itself, at c[o_off + i * ldc
+    + j] (a layer's activation A, C's row stride); EPI_NONE nothing more. Each value has the
+    bits of gemm, then dense.add_bias, then the activation's pass. ``bias`` is never empty:
+    with no bias its element 0 is read and unused."""
     w = 2 * (VBYTES // c.itemsize)
     for j0 in range(0, n, w):
         two = n - j0 >= w
         for r0 in range(0, m, MR):
             _block_act(min(MR, m - r0), two, c, c_off + r0 * ldc + j0, ldc, a, a_off + r0 * a_rs,
                        a_rs, a_ks, b, b_off + j0, ldb, k, bias,
-                       bias_off + r0 if bias_off >= 0 else bias_off, act, o_off + r0 * ldc + j0)
+                       bias_off + r0 if bias_off >= 0 else bias_off, act, o_off + r0 * ldc + j0,
+                       param)
 
 
 @jit
-def gemm_grad(c, c_off, ldc, a, a_off, a_rs, a_ks, b, b_off, ldb, m, n, k, relu, z_off, param):
-    """C[m, n] = A[m, k] @ B[k, n] as gemm, times relu'(Z) when ``relu`` != 0 (Z at
-    c[z_off + i * ldc + j]; ``param`` where Z is 0), each block finished while in registers:
-    the bits of gemm, then activations.backward's relu pass."""
+def gemm_grad(c, c_off, ldc, a, a_off, a_rs, a_ks, b, b_off, ldb, m, n, k, act, z_off, param):
+    """C[m, n] = A[m, k] @ B[k, n] as gemm, times phi'(Z) for ``act`` EPI_RELU (``param``
+    where Z is 0) or EPI_LEAKY (slope ``param``), Z at c[z_off + i * ldc + j]; EPI_NONE:
+    nothing more. Each block is finished while in registers: the bits of gemm, then
+    activations.backward's pass."""
     w = 2 * (VBYTES // c.itemsize)
     for j0 in range(0, n, w):
         two = n - j0 >= w
         for r0 in range(0, m, MR):
             _block_grad(min(MR, m - r0), two, c, c_off + r0 * ldc + j0, ldc, a,
-                        a_off + r0 * a_rs, a_rs, a_ks, b, b_off + j0, ldb, k, relu,
+                        a_off + r0 * a_rs, a_rs, a_ks, b, b_off + j0, ldb, k, act,
                         z_off + r0 * ldc + j0, param)
 
 

@@ -57,7 +57,7 @@ def _gemms(part, p, g, arch, m, scratch, lay, bp, nb, parts, step):
             else:
                 gemm_act(scratch, lay.zoff[l], bp, p, woff[l], ldl, 1, scratch, lay.aoff[l], bp,
                          dout, bp, din, p, arch.boff[l], dense.act_epilogue(arch, l),
-                         lay.aoff[l + 1] if l + 1 < L else lay.zoff[l])
+                         lay.aoff[l + 1] if l + 1 < L else lay.zoff[l], arch.act_param[m, l])
         elif part == GEMM_DW:
             a_rows = lay.x0 if l == 0 else lay.xt
             if parts is not None:
@@ -65,7 +65,8 @@ def _gemms(part, p, g, arch, m, scratch, lay, bp, nb, parts, step):
                            parts)
             else:
                 gemm_act(g, woff[l], ldl, scratch, lay.dz, bp, 1, scratch, a_rows, ldl, dout,
-                         ldl, nb, p, dense.NO_BIAS, dense.NO_EPILOGUE, dense.ROW0)
+                         ldl, nb, p, dense.NO_BIAS, dense.NO_EPILOGUE, dense.ROW0,
+                         dense.NO_PARAM)
         elif l > 0:
             if parts is not None:
                 _rows_gemm(part, p, woff[l], ldl, scratch, lay.da, lay.dz, g, bp, nb, din, dout,

@@ -53,10 +53,10 @@ def test_gemm_blocking_does_not_change_bits():
 @pytest.mark.parametrize("m,n,k", [(1, 16, 3), (7, 16, 5), (13, 48, 29), (6, 80, 9),
                                    (64, 32, 64), (5, 32, 0)])
 def test_gemm_epilogues_are_gemm_then_their_passes_bit_for_bit(m, n, k, dtype):
-    """gemm_act = gemm, then + bias per row, then relu (or a copy) of Z into A; gemm_grad =
-    gemm, then dZ = dA x relu'(Z) with relu'(0) = param: each value the bits NumPy's IEEE
-    operations give, with infinities and NaN in the product, zeros, -0 and NaN in Z, and no
-    bias (-1). Neither writes outside its blocks."""
+    """gemm_act = gemm, then + bias per row, then relu, leaky relu (slope param) or a copy of
+    Z into A; gemm_grad = gemm, then dZ = dA x relu'(Z) with relu'(0) = param, or x leaky
+    relu'(Z): each value the bits NumPy's IEEE operations give, with infinities and NaN in the
+    product, zeros, -0 and NaN in Z, and no bias (-1). Neither writes outside its blocks."""
     g = np.random.default_rng(m * 1000 + n + k)
     a = g.standard_normal((m, k)).astype(dtype)
     b = g.standard_normal((k, n)).astype(dtype)
@@ -79,20 +79,25 @@ def test_gemm_epilogues_are_gemm_then_their_passes_bit_for_bit(m, n, k, dtype):
         assert (s[:7] == 9).all() and (s[7 + 2 * m * n:] == 9).all()
         return s[7:7 + m * n].reshape(m, n), s[7 + m * n:7 + 2 * m * n].reshape(m, n)
 
+    slope = dtype(0.5)
     for bias_off in (-1, 3):
         with_bias = plain + bias[bias_off:bias_off + m, None] if bias_off >= 0 else plain
         relu = np.where(with_bias > zero, with_bias, zero)
+        with np.errstate(invalid="ignore"):
+            leaky = np.where(with_bias > zero, with_bias, slope * with_bias)
         for act, want_o in ((gemm.EPI_NONE, z), (gemm.EPI_RELU, relu),
-                            (gemm.EPI_COPY, with_bias)):
+                            (gemm.EPI_LEAKY, leaky), (gemm.EPI_COPY, with_bias)):
             got_c, got_o = run(gemm.gemm_act, bias, np.int64(bias_off), np.int64(act),
-                               7 + m * n)
+                               7 + m * n, 0.5)
             np.testing.assert_array_equal(bits(got_c), bits(with_bias), err_msg=str(act))
             np.testing.assert_array_equal(bits(got_o), bits(want_o), err_msg=str(act))
     with np.errstate(invalid="ignore"):                    # inf x 0
-        grad = plain * np.where(z > zero, dtype(1), np.where(z == zero, dtype(0.5), zero))
-    for relu_flag, want_c in ((gemm.EPI_NONE, plain), (gemm.EPI_RELU, grad)):
-        got_c, got_z = run(gemm.gemm_grad, np.int64(relu_flag), 7 + m * n, 0.5)
-        np.testing.assert_array_equal(bits(got_c), bits(want_c), err_msg=str(relu_flag))
+        grad = plain * np.where(z > zero, dtype(1), np.where(z == zero, slope, zero))
+        leaky_grad = plain * np.where(z > zero, dtype(1), slope)
+    for act, want_c in ((gemm.EPI_NONE, plain), (gemm.EPI_RELU, grad),
+                        (gemm.EPI_LEAKY, leaky_grad)):
+        got_c, got_z = run(gemm.gemm_grad, np.int64(act), 7 + m * n, 0.5)
+        np.testing.assert_array_equal(bits(got_c), bits(want_c), err_msg=str(act))
         np.testing.assert_array_equal(bits(got_z), bits(z))
 
 
@@ -125,15 +130,15 @@ for dtype in (np.float32, np.float64):
         out.append(c.tobytes())
         if dtype != np.float32:    # the epilogues: float32 has every block shape (half or not)
             continue
-        for act in (g.EPI_NONE, g.EPI_RELU, g.EPI_COPY):
+        for act in (g.EPI_NONE, g.EPI_RELU, g.EPI_COPY, g.EPI_LEAKY):
             s = np.zeros(2 * m * n, dtype=dtype)
             s[m * n:] = rng.standard_normal(m * n)
             bias = rng.standard_normal(m + 2).astype(dtype)
             call(g.gemm_act, s, 0, n, a.ravel(), 0, k, 1, b.ravel(), 0, n, m, n, k, bias,
-                 np.int64(2), np.int64(act), m * n)
+                 np.int64(2), np.int64(act), m * n, 0.25)
             out.append(s.tobytes())
             call(g.gemm_grad, s, 0, n, a.ravel(), 0, k, 1, b.ravel(), 0, n, m, n, k,
-                 np.int64(act == g.EPI_RELU), m * n, 0.25)
+                 np.int64(act if act != g.EPI_COPY else g.EPI_NONE), m * n, 0.25)
             out.append(s.tobytes())
 sys.stdout.buffer.write(b"".join(out))
 """
