@@ -14,8 +14,8 @@ import os
 from . import roofline
 from .report import pyplot
 
-LABELS = {"gemm_forward": "GEMM forward (Z = W A; + b, relu where fused)",
-          "gemm_dw": "GEMM dW (dZ A)", "gemm_dx": "GEMM dX (W^T dZ; x relu' where fused)",
+LABELS = {"gemm_forward": "GEMM forward (Z = W A; + b, activation where fused)",
+          "gemm_dw": "GEMM dW (dZ A)", "gemm_dx": "GEMM dX (W^T dZ; x phi' where fused)",
           "transposes": "transposes (gather, A^T for dW)",
           "elementwise": "elementwise (bias, activation, dropout, residual; derivatives: "
                          "unfused)",

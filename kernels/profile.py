@@ -7,7 +7,7 @@ only one part of each step:
     GEMM_FORWARD  Z_l = W_l A_l                    GEMM_DW      dW_l = dZ_l A_l
     GEMM_DX       dA_l = W_l^T dZ_l (l > 0)        TRANSPOSES   the batch gather, A_l^T for dW
     ELEMENTWISE   bias, activation, dropout, residual add; their derivatives, bias and alpha
-                  gradients; where the epoch fuses the bias and activation (or relu's
+                  gradients; where the epoch fuses the bias and activation (or its
                   derivative) into a GEMM's epilogue (dense.act_epilogue, grad_epilogue: a
                   member per thread), the replays do too: that work counts as the GEMM's
     NORMALIZATION batch or layer norm of the hidden Z, forward and backward (norm.py)
