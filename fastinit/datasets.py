@@ -226,6 +226,11 @@ def blobs(n: int = 1000, centers: int = 3, n_features: int = 2, spread: float = 
                    f"{centers} Gaussian blobs in {n_features}-D, spread {spread}")
 
 
+def inferred_task(y: np.ndarray) -> str:
+    """The task of arrays given without one: integer (or bool) y is classification."""
+    return "classification" if y.dtype.kind in "iub" else "regression"
+
+
 def from_arrays(x_train, y_train, x_test=None, y_test=None, task: str | None = None,
                 name: str = "arrays") -> Dataset:
     """A Dataset from arrays; the task is inferred (integer y: classification) unless given."""
@@ -236,7 +241,7 @@ def from_arrays(x_train, y_train, x_test=None, y_test=None, task: str | None = N
         x_test, y_test = x_train[:0], y_train[:0]
     x_test, y_test = np.asarray(x_test), np.asarray(y_test)
     if task is None:
-        task = "classification" if y_train.dtype.kind in "iub" else "regression"
+        task = inferred_task(y_train)
     check_choice(task, "task", func, TASKS)
     if x_train.ndim != 2:
         raise ValueError(f"The 'x_train' parameter of {func} must be 2-D (samples, features). "

@@ -12,7 +12,7 @@ import numpy as np
 from . import compilelog, jsonable, kernels, population, streams, tabular
 from ._validate import check_bool, check_choice, check_int, check_memory, check_real, \
     check_seed, check_targets, check_x
-from .datasets import Dataset, from_arrays, permutation, permutations
+from .datasets import Dataset, from_arrays, inferred_task, permutation, permutations
 from .diagnose import FIELDS as DIAGNOSTIC_FIELDS, diagnose
 from .network import LOSSES, MLP, evaluate as evaluate_net
 from .spread import SplitChoice, for_shape, over_members, splits, workspace
@@ -152,8 +152,7 @@ def _arrays(data, func: str) -> Dataset:
                          f"both, or neither (None, None) for no test set.")
     else:
         xt, yt = pair(data[2], data[3], "X_test", "y_test")
-    return Dataset("arrays", x, y, xt, yt,
-                   "classification" if y.dtype.kind in "iub" else "regression")
+    return Dataset("arrays", x, y, xt, yt, inferred_task(y))
 
 
 def _nans(shape) -> np.ndarray:
