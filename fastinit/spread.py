@@ -184,15 +184,20 @@ class SplitChoice:
     """Whether an epoch splits every member's products over the threads, decided by timing
     both ways: the row-split epoch and the plain one (each member on one thread) give the same
     bits (kernels/train.py), so fastinit.train may take either. When a split may pay
-    (``worth``: ``splits``), the first epoch splits and the second does not; then the faster
-    way is kept and the other tried again after 2, 4, 8, ... up to 64 epochs (after 2 again
-    when the other won), or at once when the kept way took 1.5x its last epoch. A split waits
-    for every thread at every layer, so when another process takes a core it can be slower
-    than one thread; the next try notices, whichever way the load changes. One choice serves
-    every fastinit.train call on the same shapes in this process (``for_shape``), so many
-    short calls learn as one long one."""
+    (``worth``: ``splits``), the first epoch splits and the second does not; then the way
+    that measured faster is kept, a split only when it took under 0.9x the plain epoch's time
+    (``PAYS``: when it gains less, a second core is not worth taking, and timing noise would
+    pick either way at random), and the other way is tried again after 2, 4, 8, ... epochs
+    (after 2 again when the other won), up to 64 while splitting and 16 while not, or at once
+    when the kept way took 1.5x its last epoch. A split waits for every thread at every layer,
+    so when another process takes a core it can be slower than one thread: the slower split
+    epoch notices that load arriving at once, and the try every 16 epochs at most notices a
+    core coming free. One choice serves every fastinit.train call on the same shapes in this
+    process (``for_shape``), so many short calls learn as one long one."""
 
-    LONGEST = 64
+    LONGEST = 64        # epochs between tries of one thread while splitting, at most
+    LONGEST_PLAIN = 16  # and of a split while not splitting
+    PAYS = 0.9          # a split is kept only when it took under this times the plain epoch
     SLOWER = 1.5        # an epoch this much slower than the last one the same way: retry now
 
     def __init__(self, worth: bool, adaptive: bool = True):
@@ -220,10 +225,11 @@ class SplitChoice:
         before, self.seconds[split] = self.seconds[split], seconds
         if not (self.worth and self.adaptive) or e < 2:
             return
-        faster = self.seconds[True] < self.seconds[False]
+        pays = self.seconds[True] < self.PAYS * self.seconds[False]
         if e == 2 or e >= self.retry:               # the second way, or the other, just tried
-            self.gap = 2 if e == 2 or faster != self.best else min(2 * self.gap, self.LONGEST)
-            self.best = faster
+            longest = self.LONGEST if pays else self.LONGEST_PLAIN
+            self.gap = 2 if e == 2 or pays != self.best else min(2 * self.gap, longest)
+            self.best = pays
             self.retry = e + 1 + self.gap
         elif seconds > self.SLOWER * before:        # the load changed: try the other way now
             self.retry = e + 1

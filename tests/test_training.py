@@ -223,6 +223,26 @@ def test_split_choice_keeps_the_faster_way_and_tries_the_other_ever_less_often()
     assert ways(False, split_faster) == "-" * 60        # not worth splitting: never tried
 
 
+def test_split_choice_splits_only_when_it_pays_and_notices_a_core_coming_free():
+    """A split no more than 10% faster is not worth a second busy core (with another process
+    on one core both ways take about as long, and the timing noise picked either); while one
+    thread is kept, splitting is tried again at least every 16 epochs, so a core that comes
+    free is used within 16 epochs (the slower-epoch trigger only notices load arriving)."""
+    def ways(seconds, epochs=160):
+        c, went = fastinit.spread.SplitChoice(True), ""
+        for e in range(1, epochs + 1):
+            split = c.split()
+            went += "s" if split else "-"
+            c.took(split, seconds(e, split))
+        return went
+    assert "ss" not in ways(lambda e, split: 0.95 if split else 1.0)
+    assert ways(lambda e, split: 0.85 if split else 1.0)[-40:].count("s") > 36
+    free_after_100 = lambda e, split: (0.6 if e > 100 else 1.2) if split else 1.0
+    went = ways(free_after_100)
+    assert went[:100].count("s") < 10                   # a try every 16 epochs at most
+    assert "s" in went[100:116] and went[-40:].count("s") > 36
+
+
 @pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs 2 Numba threads")
 def test_one_split_choice_serves_every_call_on_the_same_shapes():
     x, y = DIGITS.x_train[:256], DIGITS.y_train[:256]
