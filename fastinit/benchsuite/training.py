@@ -370,13 +370,16 @@ def main(threads=None, quick=False, peak=None):
             peak = None
     table = cases(quick)
     rows, ours, rates = [], {}, []
-    for t in threads:
-        harness.set_threads(t)
-        for case, (c, impls) in table.items():
-            for impl in impls:
-                fn = make(table, case, impl)
-                if fn is None:
-                    continue
+    # each implementation at every thread count back to back, and a case's peers in the
+    # same minutes: on a shared machine a ratio of times taken minutes apart (all of one
+    # thread count first) measured the machine's drift as much as the threads
+    for case, (c, impls) in table.items():
+        for impl in impls:
+            fn = make(table, case, impl)
+            if fn is None:
+                continue
+            for t in threads:
+                harness.set_threads(t)
                 sec = harness.median_time(fn, repeats=3 if quick else 5,
                                           min_seconds=0.3 if quick else 1.0)
                 rows.append((f"{case} threads={t}", f"[{impl}]", sec))
@@ -384,6 +387,8 @@ def main(threads=None, quick=False, peak=None):
                               train_flops(c["sizes"], c["n"] * c["K"]) / sec / 1e9))
                 if impl == "fastinit":
                     ours[(case, t)] = sec
+    order = {case: i for i, case in enumerate(table)}
+    rates.sort(key=lambda r: (threads.index(r[1]), order[r[0]]))   # stable: peers in order
     peak, line = remeasured(peak)
     extra = ["| case | threads | implementation | samples/s | GFLOP/s | % of sgemm peak |",
              "|---|---|---|---|---|---|"]
