@@ -5,6 +5,7 @@ import contextlib
 import os
 import sys
 
+import numba
 import pytest
 
 from fastinit.benchsuite import harness, training
@@ -77,3 +78,29 @@ def test_each_cold_start_workload_gets_a_cache_of_its_own(monkeypatch):
     assert seen == [("train", []), ("train", ["train.nbi"]), ("demo", []),
                     ("demo", ["demo.nbi"])]
     assert [r["workload"] for r in rows] == ["train", "demo"] and "| fastinit demo" in text
+
+
+def test_an_implementations_thread_counts_are_timed_back_to_back(monkeypatch):
+    """A "2 threads vs 1" ratio is of two times taken one after the other, and a case's
+    peers are timed in the same minutes: on a shared machine, times taken minutes apart
+    measure its drift as much as the threads."""
+    timed = []
+    monkeypatch.setattr(training, "make", lambda table, case, impl: (case, impl))
+    monkeypatch.setattr(training, "busy", lambda quick: {})
+    monkeypatch.setattr(training, "scaling", lambda t, quick: {})
+    monkeypatch.setattr(training, "scaling_markdown", lambda *a: "")
+    monkeypatch.setattr(training, "remeasured", lambda peak: (peak, ""))
+
+    def median_time(fn, **kw):
+        timed.append((*fn, numba.get_num_threads()))
+        return 1.0
+    monkeypatch.setattr(harness, "median_time", median_time)
+    text, res = training.main([1, 2], quick=True, peak=100.0)
+    pairs = [(case, impl) for case, impl, _ in timed]
+    assert [t for _, _, t in timed] == [1, 2] * (len(timed) // 2)
+    assert pairs[::2] == pairs[1::2]                      # each pair back to back
+    cases = [case for case, _ in pairs]
+    assert cases == sorted(cases, key=cases.index)         # a case's peers together
+    rows = [line for line in text.splitlines() if line.count("|") == 7][2:]
+    half = len(rows) // 2                                 # the rates table: 1 thread, then 2
+    assert [r.split(" | ")[1] for r in rows] == ["1"] * half + ["2"] * half
