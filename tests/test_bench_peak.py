@@ -104,3 +104,30 @@ def test_an_implementations_thread_counts_are_timed_back_to_back(monkeypatch):
     rows = [line for line in text.splitlines() if line.count("|") == 7][2:]
     half = len(rows) // 2                                 # the rates table: 1 thread, then 2
     assert [r.split(" | ")[1] for r in rows] == ["1"] * half + ["2"] * half
+
+
+def test_sampling_thread_counts_are_timed_back_to_back(monkeypatch):
+    from fastinit.benchsuite import sampling
+    timed = []
+    monkeypatch.setattr(sampling, "startup_times", lambda: (0.1, 0.1))
+
+    def median_time(fn, **kw):
+        timed.append((fn, numba.get_num_threads()))
+        return 1.0
+    monkeypatch.setattr(harness, "median_time", median_time)
+    sampling.main([1, 2], quick=True)
+    assert [t for _, t in timed] == [1, 2] * (len(timed) // 2)
+    assert [f for f, _ in timed][::2] == [f for f, _ in timed][1::2]
+
+
+def test_a_peer_runs_at_the_thread_count_it_is_timed_at():
+    """harness.set_threads holds NumPy's BLAS (a sampling peer's QR) to the count too."""
+    import numpy as np
+    np.ones((4, 4)) @ np.ones((4, 4))                    # BLAS loaded
+    prev = harness.set_threads(1)
+    try:
+        assert {i["num_threads"] for i in threadpoolctl.threadpool_info()} == {1}
+        assert numba.get_num_threads() == 1
+    finally:
+        harness.set_threads(prev)
+    assert numba.get_num_threads() == prev

@@ -34,12 +34,19 @@ def jax_or_none():
 
 
 def set_threads(n: int) -> int:
-    """Set Numba's and PyTorch's thread counts to n; return Numba's previous count."""
+    """Set Numba's and PyTorch's thread counts to n, and every BLAS and OpenMP pool's when
+    threadpoolctl is installed (NumPy's QR, a peer, runs OpenBLAS's threads); return Numba's
+    previous count."""
     prev = numba.get_num_threads()
     numba.set_num_threads(n)
     torch = torch_or_none()
     if torch is not None:
         torch.set_num_threads(n)
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return prev
+    threadpool_limits(n)            # applied now, kept until the next call (not a block)
     return prev
 
 

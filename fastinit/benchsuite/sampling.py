@@ -116,13 +116,13 @@ def main(threads=None, quick=False):
     threads = threads or harness.THREADS
     rows = []
     table = cases(quick)
-    for t in threads:
-        harness.set_threads(t)
-        for case, impls in table.items():
-            for impl, factory in impls.items():
-                fn = factory()
-                if fn is None:
-                    continue
+    for case, impls in table.items():       # thread counts back to back (training.main)
+        for impl, factory in impls.items():
+            fn = factory()
+            if fn is None:
+                continue
+            for t in threads:
+                harness.set_threads(t)
                 rows.append((f"{case} threads={t}", f"[{impl}]",
                              harness.median_time(fn, repeats=3 if quick else 7)))
     out = [harness.ratio_table(rows)]
