@@ -207,14 +207,20 @@ def test_a_callback_may_raise_the_thread_count():
     np.testing.assert_array_equal(nets[0].params, nets[1].params)
 
 
+def _split_ways(worth, seconds, epochs):
+    """The ways a fresh SplitChoice takes over ``epochs`` epochs timed by seconds(e, split):
+    "s" a split epoch, "-" a plain one."""
+    c, went = fastinit.spread.SplitChoice(worth), ""
+    for e in range(1, epochs + 1):
+        split = c.split()
+        went += "s" if split else "-"
+        c.took(split, seconds(e, split))
+    return went
+
+
 def test_split_choice_keeps_the_faster_way_and_tries_the_other_ever_less_often():
-    def ways(worth, seconds, epochs=60):
-        c, went = fastinit.spread.SplitChoice(worth), ""
-        for e in range(1, epochs + 1):
-            split = c.split()
-            went += "s" if split else "-"
-            c.took(split, seconds(e, split))
-        return went
+    def ways(worth, seconds):
+        return _split_ways(worth, seconds, 60)
     split_faster = lambda e, split: 1.0 if split else 2.0
     assert ways(True, split_faster) == "s-ss-ssss-" + "s" * 8 + "-" + "s" * 16 + "-" + "s" * 24
     busy_after_30 = lambda e, split: (3.0 if e > 30 else 1.0) if split else 2.0
@@ -228,13 +234,8 @@ def test_split_choice_splits_only_when_it_pays_and_notices_a_core_coming_free():
     on one core both ways take about as long, and the timing noise picked either); while one
     thread is kept, splitting is tried again at least every 16 epochs, so a core that comes
     free is used within 16 epochs (the slower-epoch trigger only notices load arriving)."""
-    def ways(seconds, epochs=160):
-        c, went = fastinit.spread.SplitChoice(True), ""
-        for e in range(1, epochs + 1):
-            split = c.split()
-            went += "s" if split else "-"
-            c.took(split, seconds(e, split))
-        return went
+    def ways(seconds):
+        return _split_ways(True, seconds, 160)
     assert "ss" not in ways(lambda e, split: 0.95 if split else 1.0)
     assert ways(lambda e, split: 0.85 if split else 1.0)[-40:].count("s") > 36
     free_after_100 = lambda e, split: (0.6 if e > 100 else 1.2) if split else 1.0
