@@ -17,7 +17,7 @@ from . import activations, kernels, population, registry, streams
 from ._validate import check_bool, check_choice, check_dtype, check_int, check_memory, \
     check_targets, check_x
 from .sample import draw
-from .spread import over_members, workspace
+from .spread import evaluate as spread_evaluate, over_members
 
 ACTIVATIONS = activations.NETWORK
 LOSSES = ("cross_entropy", "mse", "bce", "mse_sum")   # kernels.losses codes 0..3
@@ -412,18 +412,10 @@ class MLP:
 def evaluate(net: MLP, x, labels, targets, loss: str, *, write_out: bool = False,
              batch: int = 256, work=None):
     """(loss sums (K,), correct counts (K,), logits (K, n, out) or a stub) of every member over
-    checked arrays x, labels, targets, in batches of ``batch`` (one compiled call). ``work``:
-    spread.workspace(net, batch or more) to reuse (default: allocated for this call)."""
-    n = x.shape[0]
-    loss_sum, correct = np.zeros(net.n), np.zeros(net.n)
-    out = np.empty((net.n, n, net.layer_sizes[-1]) if write_out else (1, 1, 1), dtype=net.dtype)
-    work = workspace(net, min(batch, n)) if work is None else work
-    if not (work.ndim == 2 and work.dtype == net.dtype and work.flags.c_contiguous
-            and work.shape[1] >= net._scratch_size(min(batch, n))):
-        raise ValueError("fastinit.network.evaluate: 'work' must be spread.workspace's")
-    over_members(kernels.train.evaluate, net.n, net.params, x, labels, targets, min(batch, n),
-                 net.arch, LOSSES.index(loss), loss_sum, correct, out, write_out, each=(work,))
-    return loss_sum, correct, out
+    checked arrays x, labels, targets, in batches of ``batch`` (spread.evaluate: fewer members
+    than threads spread their batches over the threads). ``work``: spread.workspace(net, batch
+    or more, evaluation=True) to reuse (default: allocated for this call)."""
+    return spread_evaluate(net, x, labels, targets, LOSSES.index(loss), write_out, batch, work)
 
 
 __all__ = ["MLP", "ACTIVATIONS", "LOSSES", "evaluate"]

@@ -320,7 +320,7 @@ def measure(net: MLP, ds, *, threads: list, repeats: int, budget: float, eval_ev
                         tg if loss == "cross_entropy" else tg[:m], len(x) / m))
 
     def evaluation(T):          # on scratch mapped before, as a run's evaluations after its first
-        work = workspace(net, min(eval_batch_size, max(len(s[0]) for s in subsets)), T)
+        work = workspace(net, min(eval_batch_size, max(len(v[0]) for v in xs)), T, evaluation=True)
         total, work[:] = 0.0, 0
         with numba_threads(T):
             for x, y, tg, scale in subsets:

@@ -22,7 +22,10 @@ on any thread count. Waiting threads sleep (no spinning), and a busy core takes 
 
 With fewer members than threads, an epoch may instead split each member's products by rows
 over the threads (kernels.train.train_epoch_split, the same bits): ``splits`` says when that
-may pay and ``SplitChoice`` keeps whichever way measures faster on this machine and load.
+may pay and ``SplitChoice`` keeps whichever way measures faster on this machine and load. An
+evaluation with fewer members than threads spreads runs of each member's batches instead
+(``batch_runs``, ``evaluate``): each batch's sums are kept and added in batch order, the same
+bits.
 """
 from __future__ import annotations
 
@@ -160,12 +163,51 @@ def over_members(kernel, K: int, *args, each=None) -> None:
             f.result()
 
 
-def workspace(net, batch: int, threads: int | None = None) -> np.ndarray:
+def workspace(net, batch: int, threads: int | None = None, evaluation: bool = False
+              ) -> np.ndarray:
     """Scratch for ``net``'s passes over batches of ``batch`` samples, a row (dense.layout's
     total) per thread over_members runs on ``threads`` (default: Numba's count for this
-    thread): allocated once for many calls, so only the first maps its memory."""
+    thread; ``evaluation``: a row for every thread, as evaluation spreads a few members'
+    batches over them, see ``batch_runs``): allocated once for many calls, so only the first
+    maps its memory (and only the rows used are ever mapped)."""
     T = numba.get_num_threads() if threads is None else threads
-    return np.empty((lanes(net.n, T), net._scratch_size(batch)), dtype=net.dtype)
+    rows = T if evaluation else lanes(net.n, T)
+    return np.empty((rows, net._scratch_size(batch)), dtype=net.dtype)
+
+
+def batch_runs(net, n: int, batch: int, threads: int) -> int:
+    """How many runs of batches an evaluation of ``n`` samples cuts each member's pass into,
+    each run a task of its own (kernels.train.evaluate): one when the members fill the threads
+    (a thread takes whole members) or the pass is too small to gain from more threads, else
+    four per thread (a slower thread takes fewer), at most one per batch. A member's sums are
+    added in batch order either way: the same bits. Too small: under 16 M multiply-adds, about
+    0.4 ms on one thread; waking a pool thread and waiting for it costs about 0.1 ms (a
+    [64, 64, 64, 10] net, one thread vs two: 240 samples 65 vs 170 us, 1536 samples 340 vs
+    310-330, 4000 samples 830 vs 580-590)."""
+    if net.n >= threads or _macs(net) * n < 16_000_000:
+        return 1
+    return min(-(-n // batch), 4 * threads)
+
+
+def evaluate(net, x, labels, targets, loss_code: int, write_out: bool, batch: int, work=None):
+    """fastinit.network.evaluate's sums and logits: every member over x in batches of
+    ``batch``, on ``lanes`` threads, runs of members or (fewer members than threads) runs of
+    batches (``batch_runs``) as the tasks of kernels.train.evaluate; each member's batches
+    then added in batch order (NumPy's accumulate is sequential), the bits of one thread."""
+    n, K, T = x.shape[0], net.n, numba.get_num_threads()
+    batch = min(batch, n)
+    runs = batch_runs(net, n, batch, T)
+    sums = np.zeros((2, K, -(-n // batch) + 1))    # per batch; column 0: where the sums start
+    out = np.empty((K, n, net.layer_sizes[-1]) if write_out else (1, 1, 1), dtype=net.dtype)
+    work = workspace(net, batch, evaluation=True) if work is None else work
+    if not (work.ndim == 2 and work.dtype == net.dtype and work.flags.c_contiguous
+            and work.shape[1] >= net._scratch_size(batch) and len(work) >= lanes(K * runs, T)):
+        raise ValueError("fastinit.network.evaluate: 'work' must be spread.workspace's "
+                         "(evaluation=True)")
+    over_members(kernels.train.evaluate, K * runs, net.params, x, labels, targets, batch, runs,
+                 net.arch, loss_code, sums, out, write_out, each=(work,))
+    total = np.add.accumulate(sums, axis=2)[:, :, -1]
+    return total[0], total[1], out
 
 
 def fill(kernel, out, *args) -> None:
@@ -173,11 +215,15 @@ def fill(kernel, out, *args) -> None:
     over_members(kernel, kernels.sampling.tasks(out), out, *args)
 
 
+def _macs(net) -> int:
+    """Multiply-adds of one member's forward pass, per sample."""
+    return sum(a * b for a, b in zip(net.layer_sizes[:-1], net.layer_sizes[1:]))
+
+
 def split_worthwhile(net, batch_size: int) -> bool:
     """Whether one member's step is big enough to gain from several threads (a parallel region
     costs microseconds; a [64, 64, 64, 10] step at batch 32 takes about ten)."""
-    macs = sum(a * b for a, b in zip(net.layer_sizes[:-1], net.layer_sizes[1:]))
-    return macs * batch_size >= 2_000_000
+    return _macs(net) * batch_size >= 2_000_000
 
 
 class SplitChoice:

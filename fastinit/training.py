@@ -368,8 +368,8 @@ def train(net: MLP, data, *, epochs: int | None = None, steps: int | None = None
         most = numba.config.NUMBA_NUM_THREADS
         work = workspace(net, batch, most)
         grad = np.empty((len(work), P), dtype=net.dtype)
-        ework = workspace(net, min(eval_batch_size, max(n, len(ds.x_test))), most) \
-            if eval_every else None
+        ework = workspace(net, min(eval_batch_size, max(n, len(ds.x_test))), most,
+                          evaluation=True) if eval_every else None
         evaluate(0)
         record(0)
         for e in range(1, epochs + 1):

@@ -18,17 +18,17 @@ architecture record ``arch``):
               after the first maps no fresh memory (about a millisecond for 4 MB)
 Outputs per member: loss_sum, correct (K,) float64 over the epoch's batches; diverged_step (K,).
 
-train_epoch, evaluate and gradients take ``lo, hi`` first and run members lo..hi-1:
-fastinit.spread has each thread claim such runs of members (no prange: see spread.py for what
-a parallel loop around a whole forward and backward pass costs to compile). train_epoch runs
-members that share the data order in groups, step by step, so each step's batch is gathered
-once for the group (group_size: as many members as keep their parameters and optimizer state
-in a core's L2), and evaluate batch by batch likewise; gradients runs them one after another. A
-member's arithmetic never depends on the others, the thread count or the thread that runs it,
-so its trajectory is the same alone or in any population. A member diverges at the first
-step whose loss or gradient is not finite, or when it starts an epoch with a parameter that
-is not (a NaN a relu hides from the loss): it is frozen with the parameters it had before
-that step.
+train_epoch, evaluate and gradients take ``lo, hi`` first and run members lo..hi-1 (evaluate:
+tasks, each a member on a run of batches): fastinit.spread has each thread claim such runs
+(no prange: see spread.py for what a parallel loop around a whole forward and backward pass
+costs to compile). train_epoch runs members that share the data order in groups, step by
+step, so each step's batch is gathered once for the group (group_size: as many members as
+keep their parameters and optimizer state in a core's L2), and evaluate batch by batch
+likewise; gradients runs them one after another. A member's arithmetic never depends on the
+others, the thread count or the thread that runs it, so its trajectory is the same alone or
+in any population. A member diverges at the first step whose loss or gradient is not
+finite, or when it starts an epoch with a parameter that is not (a NaN a relu hides from the
+loss): it is frozen with the parameters it had before that step.
 """
 import math
 from collections import namedtuple
@@ -259,13 +259,18 @@ def train_epoch_split(params, s1, s2, x, y, t, order, arch, loss_code, opt, plan
 
 
 @kernel
-def evaluate(lo, hi, params, x, y, t, batch, arch, loss_code, loss_sum, correct, out,
-             write_out, scratch):
-    """Loss sum and correct count of members lo..hi-1 over all of x; logits into out (K, n, dL)
-    when write_out; on this thread's ``scratch`` (at least dense.layout's total at the batch).
-    Members run in groups (group_size, by their parameters), batch by batch: each batch is
-    gathered once for the group; a member's sums add its batches in order, as alone."""
+def evaluate(lo, hi, params, x, y, t, batch, chunks, arch, loss_code, sums, out, write_out,
+             scratch):
+    """Tasks lo..hi-1 of K members x ``chunks`` runs of batches (task r K + m: member m on
+    run r, the batches nbatch r / chunks .. nbatch (r + 1) / chunks - 1, so fewer members
+    than threads still fill every thread): each batch's loss sum and correct count into
+    sums[0, m, s + 1] and sums[1, m, s + 1] (column 0 is the caller's: the sums in batch order
+    start from it, as alone), logits into out (K, n, dL) when write_out; on this thread's
+    ``scratch`` (at least dense.layout's total at the batch). A run's members go in groups
+    (group_size, by their parameters), batch by batch: each batch gathered once for the
+    group."""
     dims, ld = arch.dims, arch.ld
+    K = params.shape[0]
     n = x.shape[0]
     nbatch = (n + batch - 1) // batch
     bp = padded(batch)
@@ -275,28 +280,27 @@ def evaluate(lo, hi, params, x, y, t, batch, arch, loss_code, loss_sum, correct,
     lay = dense.layout(arch, bp)
     ybuf = np.empty(bp, dtype=np.int64)
     group = members_in(params.shape[1] * params.itemsize)
-    for m0 in range(lo, hi, group):
-        m1 = min(hi, m0 + group)
-        for m in range(m0, m1):
-            loss_sum[m] = 0.0
-            correct[m] = 0.0
-        for s in range(nbatch):
-            start = s * batch
-            nb = min(batch, n - start)
-            rows = rows_all[start:start + nb]
-            dense.gather(x, rows, nb, scratch, lay.aoff[0], lay.x0, ld[0], bp)
-            for m in range(m0, m1):
-                dense.forward(params[m], arch, m, scratch, lay, bp, nb, dense.EVAL_STEP)
-                lsum, corr = batch_loss(loss_code, scratch, lay, L, dl, bp, nb, y, t, rows,
-                                        ybuf)
-                loss_sum[m] += lsum
-                correct[m] += corr
-                if write_out:
-                    zl = lay.zoff[L - 1]
-                    for b in range(nb):
-                        for c in range(dl):
-                            out[m, start + b, c] = scratch[zl + c * bp + b]
-    return loss_sum
+    for r in range(lo // K, (hi - 1) // K + 1):
+        first, last = max(lo, r * K) - r * K, min(hi, (r + 1) * K) - r * K
+        for m0 in range(first, last, group):
+            m1 = min(last, m0 + group)
+            for s in range(nbatch * r // chunks, nbatch * (r + 1) // chunks):
+                start = s * batch
+                nb = min(batch, n - start)
+                rows = rows_all[start:start + nb]
+                dense.gather(x, rows, nb, scratch, lay.aoff[0], lay.x0, ld[0], bp)
+                for m in range(m0, m1):
+                    dense.forward(params[m], arch, m, scratch, lay, bp, nb, dense.EVAL_STEP)
+                    lsum, corr = batch_loss(loss_code, scratch, lay, L, dl, bp, nb, y, t, rows,
+                                            ybuf)
+                    sums[0, m, s + 1] = lsum
+                    sums[1, m, s + 1] = corr
+                    if write_out:
+                        zl = lay.zoff[L - 1]
+                        for b in range(nb):
+                            for c in range(dl):
+                                out[m, start + b, c] = scratch[zl + c * bp + b]
+    return sums
 
 
 @kernel

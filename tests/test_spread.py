@@ -7,8 +7,10 @@ import threading
 import time
 
 import numba
+import numpy as np
 import pytest
 
+import fastinit
 from fastinit import spread
 from fastinit.training import numba_threads
 
@@ -170,6 +172,7 @@ def test_an_interrupt_right_after_starting_a_thread_leaves_nothing_running(monke
 
 _FORK_SCRIPT = """
 import os, signal, sys, time
+import fastinit
 from fastinit import spread
 with spread._LOCK:                      # as when another thread is inside _pool()
     pid = os.fork()
@@ -221,3 +224,51 @@ def test_a_ctrl_c_between_the_callers_claim_and_its_run_does_not_hang(monkeypatc
     t.start()
     t.join(30)
     assert result == ["raised"] and hit
+
+
+@two
+def test_fewer_members_than_threads_evaluate_their_batches_on_every_thread(monkeypatch):
+    """One network's evaluation (train's every epoch, forward, loss, accuracy) runs its
+    batches on every thread, not one thread for its one member, with the bits of one thread:
+    each batch's sums are kept and added in batch order."""
+    from fastinit import kernels
+    g = np.random.default_rng(3)
+    x, y = g.standard_normal((1500, 64)).astype(np.float32), g.integers(0, 10, 1500)
+    net = fastinit.MLP([64, 128, 128, 10])
+    with numba_threads(1):
+        alone = net.loss(x, y), net.accuracy(x, y), net.forward(x)
+        h1 = fastinit.train(net.copy(), (x, y, x[:700], y[:700]), epochs=1, batch_size=500,
+                            eval_batch_size=100, threads=1)
+    real, seen = kernels.train.evaluate, set()
+
+    def spy(lo, hi, *args):
+        seen.add(threading.current_thread().name)
+        time.sleep(0.05)               # the other thread claims its share meanwhile
+        return real(lo, hi, *args)
+    monkeypatch.setattr(kernels.train, "evaluate", spy)
+    with numba_threads(2):
+        spread_out = net.loss(x, y), net.accuracy(x, y), net.forward(x)
+    assert len(seen) == 2, seen
+    for a, b in zip(alone, spread_out):
+        np.testing.assert_array_equal(a, b)
+    monkeypatch.setattr(kernels.train, "evaluate", real)
+    h2 = fastinit.train(net.copy(), (x, y, x[:700], y[:700]), epochs=1, batch_size=500,
+                        eval_batch_size=100, threads=2)
+    for f in ("train_loss", "train_acc", "test_loss", "test_acc"):
+        np.testing.assert_array_equal(getattr(h1, f), getattr(h2, f))
+
+
+@two
+def test_evaluation_refuses_scratch_without_a_row_for_each_thread_it_spreads_over():
+    from fastinit import network
+    x = np.zeros((3000, 64), np.float32)
+    net = fastinit.MLP([64, 128, 128, 10])
+    with numba_threads(2):
+        for bad in (spread.workspace(net, 256), spread.workspace(net, 8, evaluation=True),
+                    spread.workspace(net, 256, evaluation=True).astype(np.float64)):
+            with pytest.raises(ValueError, match=r"'work' must be spread.workspace's "
+                                                 r"\(evaluation=True\)"):
+                network.evaluate(net, x, np.zeros(3000, np.int64), np.zeros((1, 1), np.float32),
+                                 "cross_entropy", work=bad)
+        network.evaluate(net, x, np.zeros(3000, np.int64), np.zeros((1, 1), np.float32),
+                         "cross_entropy", work=spread.workspace(net, 256, evaluation=True))
