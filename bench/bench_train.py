@@ -6,7 +6,9 @@
 Cases in fastinit.benchsuite.training: one epoch of SGD, same architecture, data, batch size
 and optimizer. small_b32: one [64, 64, 64, 10] network, batch 32 [>= 10x torch]; medium_b128:
 one [784, 256, 256, 10], batch 128 [>= 1.0x torch]; population64: 64 networks [64, 64, 64, 10],
-batch 64 [>= 8x a torch loop, >= 1.25x the best batched torch]. Also GFLOP/s against the
+batch 64 [>= 8x a torch loop, >= 1.25x the best batched torch]; medium_eval256: one
+evaluation (loss and accuracy) of a [784, 256, 256, 10] over 4096 samples in batches of 256,
+as fastinit.train runs every epoch. Also GFLOP/s against the
 machine's measured single-thread sgemm, thread scaling, two threads against one with a core
 busy, and time per epoch vs K, depth, width.
 """
@@ -15,7 +17,7 @@ import sys
 import pytest
 
 from fastinit.benchsuite import harness
-from fastinit.benchsuite.training import busy, busy_markdown, cases, main, make, train_flops
+from fastinit.benchsuite.training import busy, busy_markdown, case_flops, cases, main, make
 
 TABLE = cases(harness.SMOKE)    # quick cases when run untimed (bench/conftest.py)
 PAIRS = [(c, i) for c, (_, impls) in TABLE.items() for i in impls]
@@ -32,7 +34,7 @@ def test_train(benchmark, threads, impl_case):
     benchmark.group = f"{case} threads={threads}"
     benchmark.extra_info.update(threads=threads, case=case, implementation=impl,
                                 samples=c["n"] * c["K"],
-                                flops=train_flops(c["sizes"], c["n"] * c["K"]))
+                                flops=case_flops(c))
     benchmark(fn)
 
 

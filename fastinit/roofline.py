@@ -4,7 +4,7 @@ and move per second, and what each part computes and moves.
     attainable GFLOP/s = min(peak x threads, intensity x bandwidth)    (Williams, Waterman and
                                                                         Patterson, CACM 2009)
 
-``peak``: the honest single-thread GEMM rate (fastinit.benchsuite.training.gemm_peak: NumPy's
+``peak``: the honest single-thread GEMM rate (fastinit.benchsuite.peak.gemm_peak: NumPy's
 BLAS or PyTorch, n = 1024, every BLAS and OpenMP pool limited to one thread and checked; an
 unchecked peak gives no "% of peak"). ``bandwidth``: a STREAM triad a = b + s c (McCalpin,
 1995; 24 bytes per element) compiled with Numba, on arrays of 32 MB each (memory) and on arrays
@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import numba
 import numpy as np
 
-from .benchsuite.training import Peak, gemm_peak
+from .benchsuite.peak import Peak, gemm_peak
 from .kernels import profile as replay
 from .kernels.gemm import padded
 from .store import machine as machine_name

@@ -8,7 +8,7 @@ import sys
 import numba
 import pytest
 
-from fastinit.benchsuite import harness, training
+from fastinit.benchsuite import harness, peak, training
 
 threadpoolctl = pytest.importorskip("threadpoolctl")
 
@@ -16,7 +16,7 @@ threadpoolctl = pytest.importorskip("threadpoolctl")
 def test_inside_the_limit_every_blas_runs_one_thread():
     import numpy as np
     np.ones((4, 4)) @ np.ones((4, 4))                    # BLAS loaded
-    with training.one_thread():                         # raises unless every one runs 1
+    with peak.one_thread():                         # raises unless every one runs 1
         from threadpoolctl import threadpool_info
         assert {i["num_threads"] for i in threadpool_info()} == {1}
         torch = harness.torch_or_none()

@@ -14,7 +14,7 @@ import pytest
 import fastinit
 import fastinit.cli as cli
 from fastinit import roofline
-from fastinit.benchsuite.training import Peak
+from fastinit.benchsuite.peak import Peak
 from fastinit.profile_report import parts_of
 from fastinit.runkeys import RUN_KEYS
 from fastinit.sweepprofile import profile_sweep
@@ -103,7 +103,7 @@ def test_the_epochs_own_clock_changes_no_bit_and_times_each_member(threads):
 _WIDE_SCRIPT = """
 import json, sys, numpy as np, fastinit
 from fastinit import roofline
-from fastinit.benchsuite.training import Peak
+from fastinit.benchsuite.peak import Peak
 machine = roofline.Machine("test cpu", 2, 2, "omp", 2 ** 20,
                            {"float32": Peak(50.0, True, "stated")}, {1: 10.0}, {1: 100.0})
 g = np.random.default_rng(0)

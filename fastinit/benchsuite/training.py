@@ -5,13 +5,13 @@ import copy
 import subprocess
 import sys
 import time
-from typing import NamedTuple
 
 import numpy as np
 
 import fastinit
 
 from . import harness
+from .peak import PeakUnverified, sgemm_peak
 
 SMALL = [64, 64, 64, 10]
 MEDIUM = [784, 256, 256, 10]
@@ -30,12 +30,29 @@ def train_flops(sizes, samples):
     return 2 * samples * (2 * sum(macs) + sum(macs[1:]))
 
 
+def forward_flops(sizes, samples):
+    """Multiply-adds x 2 of the forward pass (an evaluation)."""
+    return 2 * samples * sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+
+
+def case_flops(c) -> float:
+    """A case's floating-point operations: its settings' ``flops`` (default train_flops)."""
+    return c.get("flops", train_flops)(c["sizes"], c["n"] * c["K"])
+
+
 # -- implementations: each returns a zero-argument function that runs one epoch -------------
 
 def fastinit_epoch(sizes, x, y, batch, K=1):
     net = fastinit.MLP(sizes, activation="relu", init="kaiming_uniform", n=K, seed=0)
     return lambda: fastinit.train(net, (x, y), epochs=1, batch_size=batch, lr=LR,
                                   eval_every=0)
+
+
+def fastinit_evaluation(sizes, x, y, batch, K=1):
+    """One evaluation of the training set (loss and accuracy), as fastinit.train runs at
+    every epoch by default, in batches of ``batch`` (train's eval_batch_size)."""
+    net = fastinit.MLP(sizes, activation="relu", init="kaiming_uniform", n=K, seed=0)
+    return lambda: fastinit.train(net, (x, y), epochs=0, eval_batch_size=batch)
 
 
 def _torch_mlp(torch, sizes):
@@ -61,6 +78,27 @@ def torch_loop_epoch(sizes, x, y, batch, K=1):
                 opt.zero_grad(set_to_none=True)
                 F.cross_entropy(net(xb), yb).backward()
                 opt.step()
+    return run
+
+
+def torch_evaluation(sizes, x, y, batch, K=1):
+    """PyTorch's evaluation loop: no_grad, batches of ``batch``, loss sum and correct count."""
+    torch = harness.torch_or_none()
+    if torch is None:
+        return None
+    F = torch.nn.functional
+    net = _torch_mlp(torch, sizes).eval()
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    batches = [(xt[s:s + batch], yt[s:s + batch]) for s in range(0, len(x), batch)]
+
+    def run():
+        loss, correct = 0.0, 0
+        with torch.no_grad():
+            for xb, yb in batches:
+                z = net(xb)
+                loss += F.cross_entropy(z, yb, reduction="sum").item()
+                correct += int((z.argmax(1) == yb).sum())
+        return loss, correct
     return run
 
 
@@ -162,9 +200,12 @@ def cases(quick: bool = False):
     small = dict(sizes=SMALL, n=n or 1536, batch=32, K=1)
     medium = dict(sizes=MEDIUM, n=n or 2048, batch=128, K=1)
     pop = dict(sizes=SMALL, n=n or 1536, batch=64, K=16 if quick else 64)
+    evaluation = dict(sizes=MEDIUM, n=n or 4096, batch=256, K=1, flops=forward_flops)
     return {
         "small_b32": (small, {"fastinit": fastinit_epoch, "torch": torch_loop_epoch}),
         "medium_b128": (medium, {"fastinit": fastinit_epoch, "torch": torch_loop_epoch}),
+        "medium_eval256": (evaluation, {"fastinit": fastinit_evaluation,
+                                        "torch": torch_evaluation}),
         f"population{pop['K']}": (pop, {"fastinit": fastinit_epoch,
                                         "torch_loop": torch_loop_epoch,
                                         "torch_bmm": torch_bmm_epoch,
@@ -177,88 +218,6 @@ def make(table, case, impl):
     c, impls = table[case]
     x, y = _data(c["sizes"], c["n"])
     return impls[impl](c["sizes"], x, y, c["batch"], c["K"])
-
-
-class PeakUnverified(RuntimeError):
-    """The single-thread GEMM peak cannot be measured honestly here (a BLAS not limited to one
-    thread, or threadpoolctl missing): no "% of peak" is printed then."""
-
-
-def _over_one(torch) -> list[str]:
-    """Each BLAS or OpenMP library threadpoolctl reports with num_threads != 1, and PyTorch's
-    intra-op pool when it is not at 1."""
-    from threadpoolctl import threadpool_info
-    over = [f"{i['internal_api']} ({i.get('filepath', '?')}): {i['num_threads']} threads"
-            for i in threadpool_info() if i.get("num_threads") != 1]
-    if torch is not None and torch.get_num_threads() != 1:
-        over.append(f"PyTorch intra-op pool: {torch.get_num_threads()} threads")
-    return over
-
-
-@contextlib.contextmanager
-def one_thread():
-    """Numba, PyTorch and every BLAS and OpenMP library limited to one thread (threadpoolctl),
-    the limit checked: raises PeakUnverified when threadpoolctl is missing or a library still
-    runs more than one thread."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        raise PeakUnverified("threadpoolctl is not installed, so BLAS may use every core: pip "
-                             "install threadpoolctl (or pip install 'fastinit[bench]')") from None
-    torch = harness.torch_or_none()
-    prev = harness.set_threads(1)
-    try:
-        with threadpool_limits(1):
-            over = _over_one(torch)
-            if over:
-                raise PeakUnverified("BLAS not limited to one thread: " + "; ".join(over))
-            yield
-    finally:
-        harness.set_threads(prev)
-
-
-def _gemm_rate(dtype) -> float:
-    """Best GEMM rate (GFLOP/s) of NumPy's BLAS and PyTorch at n=1024 in ``dtype``, at the
-    thread setting the caller chose."""
-    a = np.random.default_rng(0).random((1024, 1024)).astype(dtype)
-    best = harness.median_time(lambda: a @ a, repeats=5)
-    torch = harness.torch_or_none()
-    if torch is not None:
-        t = torch.from_numpy(a)
-        best = min(best, harness.median_time(lambda: t @ t, repeats=5))
-    return 2 * 1024 ** 3 / best / 1e9
-
-
-class Peak(NamedTuple):
-    """A single-thread GEMM peak: GFLOP/s, whether every BLAS and OpenMP pool was seen at one
-    thread while it was measured (one_thread), and what was seen."""
-    gflops: float
-    verified: bool
-    how: str
-
-
-def gemm_peak(dtype=np.float32) -> Peak:
-    """The single-thread GEMM rate in ``dtype`` (float32: sgemm, float64: dgemm), measured
-    inside one_thread(): ``verified``. When one thread cannot be made sure of, the rate at one
-    Numba and PyTorch thread with BLAS unchecked, not verified, ``how`` saying why: callers
-    print no "% of peak" then."""
-    try:
-        with one_thread():
-            return Peak(_gemm_rate(dtype), True, "every BLAS and OpenMP pool at one thread "
-                                                 "(threadpoolctl)")
-    except PeakUnverified as e:
-        prev = harness.set_threads(1)
-        try:
-            return Peak(_gemm_rate(dtype), False, str(e))
-        finally:
-            harness.set_threads(prev)
-
-
-def sgemm_peak() -> float:
-    """The verified single-thread float32 GEMM rate (GFLOP/s); raises PeakUnverified when one
-    thread cannot be made sure of (no "% of peak" is printed then)."""
-    with one_thread():
-        return _gemm_rate(np.float32)
 
 
 def scaling(threads, quick=False):
@@ -384,7 +343,7 @@ def main(threads=None, quick=False, peak=None):
                                           min_seconds=0.3 if quick else 1.0)
                 rows.append((f"{case} threads={t}", f"[{impl}]", sec))
                 rates.append((case, t, impl, c["n"] * c["K"] / sec,
-                              train_flops(c["sizes"], c["n"] * c["K"]) / sec / 1e9))
+                              case_flops(c) / sec / 1e9))
                 if impl == "fastinit":
                     ours[(case, t)] = sec
     order = {case: i for i, case in enumerate(table)}
