@@ -19,7 +19,7 @@ import numpy as np
 from . import kernels, streams
 from ._validate import Param
 from .fans import MODES, conv_dims, dense_dims, fan_of, matrix_dims
-from .spread import fill, over_members
+from .spread import fill, orthonormal_rows, over_members
 
 TRUNC_STD_2 = 0.87962566103423978  # std of N(0, 1) truncated to (-2, 2): Keras / JAX constant
 DISTRIBUTIONS = ("truncated_normal", "normal", "untruncated_normal", "uniform")
@@ -159,8 +159,7 @@ def moment_variance_scaling(args, fan_in, fan_out, shape, layout) -> float:
 
 def _orthonormal_rows(d: Draw, p: int, q: int, gain: float) -> np.ndarray:
     out = np.empty((d.n, p, q), dtype=d.dtype)
-    over_members(kernels.sampling.orthogonal_fill, len(out), out, d.key, d.stream(),
-                 d.full(gain))
+    orthonormal_rows(out, d.key, d.stream(), d.full(gain))
     return out
 
 

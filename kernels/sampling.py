@@ -8,9 +8,9 @@ Shapes (one row per population member):
 
 Value p of member m depends only on (key[m], stream[m], p): rows are cut into chunks of CHUNK
 values, task t being chunk t % nch of member t // nch; every fill takes ``lo, hi`` first and
-runs tasks lo..hi-1 (``tasks(out)`` of them in all; orthogonal_fill's and permutations' tasks
-are members, sparse_zero's columns), and fastinit.spread runs runs of tasks on each thread,
-so the result is the same on any number of threads.
+runs tasks lo..hi-1 (``tasks(out)`` of them in all; permutations' tasks are members,
+orthogonal_fill's runs of a member's rows, sparse_zero's columns), and fastinit.spread runs
+runs of tasks on each thread, so the result is the same on any number of threads.
 float32 rows use one Philox word per value, float64 rows two. Inner loops over whole Philox
 blocks carry no branches, so LLVM vectorises them (Philox and Box-Muller in SIMD lanes).
 """
@@ -216,17 +216,26 @@ ORTHO_BLOCK = 16   # Householder reflectors applied together (compact WY)
 
 
 @jit(inline="always")   # its callers compile it in place (no finalize of its own)
-def _orthogonal_member(out_m, key, stream, gain):
-    """One Haar orthogonal (P, Q), P <= Q, rows orthonormal, into out_m; see orthogonal_fill."""
+def _orthogonal_member(out_m, key, stream, gain, run, runs):
+    """Columns of run ``run`` of ``runs`` of one Haar orthogonal (P, Q), P <= Q, rows
+    orthonormal, into out_m (its rows: Y's columns); see orthogonal_fill."""
     P, Q = out_m.shape
-    n_normals = P * Q - P * (P - 1) // 2
+    pp = ((P + LANES - 1) // LANES) * LANES        # Y's columns, padded to whole tiles
+    tiles = pp // LANES
+    ca = (tiles * run // runs) * LANES             # this run's columns of Y: ca..cb-1
+    cb = (tiles * (run + 1) // runs) * LANES
+    if ca >= cb:
+        return
+    nb = ORTHO_BLOCK
+    kend = min(P, ((cb + nb - 1) // nb) * nb)      # blocks k0 < cb reach these columns
+    n_normals = kend * Q - kend * (kend - 1) // 2
     g = np.empty(n_normals, dtype=np.float64)
-    _normals(g, INT0, stream, key, 0.0, 1.0)
+    _normals(g, INT0, stream, key, 0.0, 1.0)       # a prefix of every run's normals
     beta = np.zeros(P, dtype=np.float64)
     sign = np.empty(P, dtype=np.float64)
     offsets = np.empty(P, dtype=np.int64)
     off = 0
-    for k in range(P):
+    for k in range(kend):
         length = Q - k
         offsets[k] = off
         v = g[off:off + length]
@@ -238,16 +247,15 @@ def _orthogonal_member(out_m, key, stream, gain):
             beta[k] = 2.0 / _dot_fixed(v, v)
             sign[k] = -s0         # H x = -sign(x_0) |x| e_0
         off += length
-    pp = ((P + LANES - 1) // LANES) * LANES        # Y's row stride, a multiple of LANES
-    y = np.zeros(Q * pp, dtype=np.float64)
-    for j in range(P):
-        y[j * pp + j] = 1.0
-    nb = ORTHO_BLOCK
+    width = cb - ca                                # Y's row stride here, a multiple of LANES
+    y = np.zeros(Q * width, dtype=np.float64)
+    for j in range(ca, min(cb, P)):
+        y[j * width + j - ca] = 1.0
     vt = np.zeros(nb * Q, dtype=np.float64)         # V^T of a block: row j = reflector k0 + j
     t = np.zeros((nb, nb), dtype=np.float64)
-    w = np.zeros(nb * pp, dtype=np.float64)
+    w = np.zeros(nb * width, dtype=np.float64)
     dots = np.zeros(nb, dtype=np.float64)
-    for k0 in range(((P - 1) // nb) * nb, -1, -nb):
+    for k0 in range(((kend - 1) // nb) * nb, -1, -nb):
         kb = min(nb, P - k0)
         rows = Q - k0                                # the block acts on rows k0..Q-1
         for j in range(kb):                          # V^T, rows aligned at row k0
@@ -267,10 +275,10 @@ def _orthogonal_member(out_m, key, stream, gain):
                     acc += t[i, r] * dots[r]
                 t[i, j] = -beta[k0 + j] * acc
             t[j, j] = beta[k0 + j]
-        c0 = (k0 // LANES) * LANES                   # columns < k0 are zero below row k0
-        ncol = pp - c0
-        # W = V^T Y[k0:, c0:]   (kb, ncol)
-        gemm(w, 0, ncol, vt, 0, Q, 1, y, k0 * pp + c0, pp, kb, ncol, rows, 0)
+        c0 = max(ca, (k0 // LANES) * LANES)          # columns < k0 are zero below row k0
+        ncol = cb - c0
+        # W = V^T Y[k0:, c0:cb]   (kb, ncol)
+        gemm(w, 0, ncol, vt, 0, Q, 1, y, k0 * width + c0 - ca, width, kb, ncol, rows, 0)
         # W <- -T W, row by row from the top (T upper triangular)
         for i in range(kb):
             wi = w[i * ncol:(i + 1) * ncol]
@@ -284,12 +292,12 @@ def _orthogonal_member(out_m, key, stream, gain):
                     wi[c] += tir * wr[c]
             for c in range(ncol):
                 wi[c] = -wi[c]
-        # Y[k0:, c0:] += V W
-        gemm(y, k0 * pp + c0, pp, vt, 0, 1, Q, w, 0, ncol, rows, ncol, kb, 1)
-    for j in range(P):
+        # Y[k0:, c0:cb] += V W
+        gemm(y, k0 * width + c0 - ca, width, vt, 0, 1, Q, w, 0, ncol, rows, ncol, kb, 1)
+    for j in range(ca, min(cb, P)):
         d = gain * sign[j]
         for i in range(Q):
-            out_m[j, i] = d * y[i * pp + j]
+            out_m[j, i] = d * y[i * width + j - ca]
 
 
 @jit(forceinline=True)
@@ -315,9 +323,11 @@ def _dot_fixed(x, y):
 
 
 @kernel
-def orthogonal_fill(lo, hi, out, key, stream, gain):
-    """out[m] <- gain[m] * Q, Q (P, Q) with orthonormal rows, P <= Q, Haar distributed, for
-    members lo..hi-1.
+def orthogonal_fill(lo, hi, out, key, stream, gain, runs):
+    """out[m] <- gain[m] * Q, Q (P, Q) with orthonormal rows, P <= Q, Haar distributed; tasks
+    lo..hi-1, task t a run of member t // runs's rows of Q (Y's columns, below: runs of whole
+    LANES tiles, run runs - 1 - t % runs, the costliest first), so one big matrix can fill
+    every thread.
 
     Stewart's method (SIAM J. Numer. Anal. 17, 1980): the Householder QR of a Gaussian (Q, P)
     matrix meets, at step k, a column distributed as a fresh Gaussian vector of length Q - k, so
@@ -327,10 +337,14 @@ def orthogonal_fill(lo, hi, out, key, stream, gain):
     for a square n x n, no factorisation, backward stable, in float64 whatever the output dtype.
     Reflectors are applied ORTHO_BLOCK at a time as I - V T V^T (compact WY, LAPACK's dlarft),
     so the work is two matrix products per block on the register-blocked GEMM; every sum has a
-    fixed order, so the result does not depend on the machine or the thread count.
+    fixed order, so the result does not depend on the machine or the thread count. A column of
+    Y never depends on another: a run of columns computes its own W and Y from the reflectors
+    that reach it (those of blocks k0 < its last column, so a run of low columns needs fewer),
+    each value the same fma chain as in one run.
     """
-    for m in range(lo, hi):
-        _orthogonal_member(out[m], key[m], stream[m], gain[m])
+    for t in range(lo, hi):
+        m = t // runs
+        _orthogonal_member(out[m], key[m], stream[m], gain[m], runs - 1 - (t - m * runs), runs)
     return out
 
 

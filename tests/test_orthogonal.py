@@ -1,4 +1,8 @@
 """Orthogonal schemes: orthonormality, Haar distribution (sign correction), batching."""
+import threading
+import time
+
+import numba
 import numpy as np
 import pytest
 from scipy import stats
@@ -67,3 +71,50 @@ def test_delta_orthogonal():
     c = wk[1, 1]
     np.testing.assert_allclose(c @ c.T, np.eye(5), atol=1e-12)
     assert np.count_nonzero(wk) == np.count_nonzero(c)
+
+
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="one Numba thread here")
+@pytest.mark.parametrize("shape", [(520, 600), (600, 520), (1030, 1040)])
+def test_one_big_matrix_runs_on_every_thread_with_the_bits_of_one(monkeypatch, shape):
+    """Fewer members than threads: each member's columns of the reflectors' product are cut
+    into runs, tasks of their own (a column never depends on another), so one big orthogonal
+    matrix fills every thread; its bits are those of one thread, and of the same member in a
+    population whose members fill the threads."""
+    from fastinit import kernels
+    from fastinit.training import numba_threads
+    with numba_threads(1):
+        alone = fastinit.sample("orthogonal", shape, seed=5, dtype=np.float64)
+    pop = fastinit.sample("orthogonal", shape, seed=5, n=3, dtype=np.float64)
+    real, seen = kernels.sampling.orthogonal_fill, set()
+
+    def spy(lo, hi, *args):
+        seen.add(threading.current_thread().name)
+        time.sleep(0.05)               # the other thread claims its share meanwhile
+        return real(lo, hi, *args)
+    monkeypatch.setattr(kernels.sampling, "orthogonal_fill", spy)
+    with numba_threads(2):
+        spread_out = fastinit.sample("orthogonal", shape, seed=5, dtype=np.float64)
+    assert len(seen) == 2, seen
+    np.testing.assert_array_equal(spread_out, alone)
+    np.testing.assert_array_equal(pop[0], alone)
+    q = alone.reshape(shape[0], -1)
+    g = q @ q.T if shape[0] <= shape[1] else q.T @ q
+    np.testing.assert_allclose(g, np.eye(len(g)), atol=1e-12)
+
+
+@pytest.mark.parametrize("shape", [(100, 130), (33, 33), (1, 5)])
+def test_the_runs_a_matrix_is_cut_into_leave_its_bits(shape, dtype):
+    """orthogonal_fill's runs of rows (spread.row_runs: for cache and for threads) each
+    compute their own part of the reflectors' product: the same values as one run, however
+    many runs, even and uneven, and with runs of no rows at all."""
+    from fastinit import kernels, spread
+    key, stream, gain = np.array([3, 4], np.uint64), np.array([5, 6], np.uint64), np.ones(2)
+    outs = []
+    for runs in (1, 2, 3, 7, 9):
+        out = np.empty((2,) + shape, dtype)
+        spread.over_members(kernels.sampling.orthogonal_fill, 2 * runs, out, key, stream, gain,
+                            runs)
+        outs.append(out)
+    for out in outs[1:]:
+        np.testing.assert_array_equal(out, outs[0])
+    np.testing.assert_allclose(outs[0][1] @ outs[0][1].T, np.eye(shape[0]), atol=TOL[dtype])
