@@ -157,8 +157,8 @@ def moment_variance_scaling(args, fan_in, fan_out, shape, layout) -> float:
     return args["scale"] / fan_of(args["mode"], fan_in, fan_out)
 
 
-def _orthonormal_rows(d: Draw, p: int, q: int, gain: float) -> np.ndarray:
-    out = np.empty((d.n, p, q), dtype=d.dtype)
+def _orthonormal_rows(d: Draw, p: int, q: int, gain: float, out=None) -> np.ndarray:
+    out = np.empty((d.n, p, q), dtype=d.dtype) if out is None else out
     orthonormal_rows(out, d.key, d.stream(), d.full(gain))
     return out
 
@@ -166,8 +166,9 @@ def _orthonormal_rows(d: Draw, p: int, q: int, gain: float) -> np.ndarray:
 def draw_orthogonal(d: Draw, gain: float) -> np.ndarray:
     if len(d.shape) < 2:
         raise _error(d, f"orthogonal weights need at least 2 dimensions. Got shape {d.shape}.")
-    rows, cols = matrix_dims(d.shape, d.layout)
-    q = _orthonormal_rows(d, min(rows, cols), max(rows, cols), gain)
+    rows, cols = matrix_dims(d.shape, d.layout)   # rows <= cols: straight into ``out``
+    into = d.out.reshape(d.n, rows, cols) if d.out is not None and rows <= cols else None
+    q = _orthonormal_rows(d, min(rows, cols), max(rows, cols), gain, into)
     if rows > cols:
         q = np.ascontiguousarray(q.transpose(0, 2, 1))
     return q.reshape((d.n,) + d.shape)

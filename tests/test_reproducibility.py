@@ -79,10 +79,13 @@ def test_out_parameter_fills_in_place(dtype):
     assert res is buf
     np.testing.assert_array_equal(buf, fastinit.sample("he_normal", (6, 5), seed=3, n=4,
                                                        dtype=dtype))
-    one = np.empty((6, 5), dtype=dtype)
-    fastinit.sample("orthogonal", (6, 5), seed=3, dtype=dtype, out=one)
-    np.testing.assert_array_equal(one, fastinit.sample("orthogonal", (6, 5), seed=3,
-                                                       dtype=dtype))
+    for shape, layout in (((6, 5), "torch"), ((5, 6), "torch"), ((3, 2, 3, 3), "torch"),
+                          ((6, 5), "keras"), ((3, 3, 4, 8), "keras")):
+        one = np.empty((2,) + shape, dtype=dtype)        # rows <= cols: written in place
+        assert fastinit.sample("orthogonal", shape, seed=3, n=2, dtype=dtype, out=one,
+                               layout=layout) is one
+        np.testing.assert_array_equal(one, fastinit.sample("orthogonal", shape, seed=3, n=2,
+                                                           dtype=dtype, layout=layout))
     with pytest.raises(ValueError, match=r"'out' parameter.*shape \(4, 6, 5\).*Got shape"):
         fastinit.sample("he_normal", (6, 5), seed=3, n=4, out=np.empty((4, 5, 6), np.float32))
     with pytest.raises(ValueError, match="'out' parameter.*dtype float32"):
