@@ -252,10 +252,10 @@ def busy_core():
 
 
 def busy(quick=False) -> dict:
-    """fastinit's time per epoch on 2 threads over 1 thread, both cores free and with another
-    process busy on one core: {case: (free, busy)} (below 1: two threads are faster). fastinit
-    keeps splitting a member only while splitting is faster (fastinit.spread.SplitChoice),
-    so a busy core should cost two threads no more than one."""
+    """fastinit's time per call (an epoch, an evaluation) on 2 threads over 1 thread, both
+    cores free and with another process busy on one core: {case: (free, busy)} (below 1: two
+    threads are faster). fastinit keeps splitting a member only while splitting is faster
+    (fastinit.spread.SplitChoice), so a busy core should cost two threads no more than one."""
     table, out = cases(quick), {}
     reps = 3 if quick else 7
     for case in table:
@@ -273,8 +273,9 @@ def busy(quick=False) -> dict:
 
 
 def busy_markdown(data) -> str:
-    lines = ["fastinit, time per epoch on 2 threads / 1 thread (below 1: 2 threads are faster), "
-             "with both cores free and with another process busy on one core:", "",
+    lines = ["fastinit, time per epoch (medium_eval256: per evaluation) on 2 threads / 1 thread "
+             "(below 1: 2 threads are faster), with both cores free and with another process "
+             "busy on one core:", "",
              "| case | cores free | one core busy |", "|---|---|---|"]
     lines += [f"| {case} | {free:.2f} | {busy_:.2f} |" for case, (free, busy_) in data.items()]
     return "\n".join(lines)
