@@ -220,13 +220,15 @@ def row_runs(K: int, p: int, q: int, threads: int) -> int:
     (more reflectors reach the last rows), shorter ones filling in. Each run draws again the
     normals of the reflectors that reach it, so more runs than that cost more than they gain;
     and with another process busy on one of two cores, 700^2 in 4 runs took 1.15-1.19x its
-    time on one thread, in 2 runs 0.84-1.07x (512^2: 0.67-0.82x; 1024^2 in 4: 0.70-1.00x)."""
+    time on one thread, in 2 runs 0.84-1.07x (512^2: 0.67-0.82x; 1024^2 in 4: 0.70-1.00x).
+    Never runs of fewer than 64 rows (on many threads: a run's normals would cost more than
+    its share of the work)."""
     if p * p * q < 2 ** 27:
         return 1
     runs = max(1, p // 256)
     if K < threads:
         runs = max(runs, threads if p < 1024 else 2 * threads)
-    return runs
+    return max(1, min(runs, p // 64))
 
 def orthonormal_rows(out, key, stream, gain) -> None:
     """kernels.sampling.orthogonal_fill of ``out`` (K, p, q), p <= q: its members' rows in

@@ -272,3 +272,14 @@ def test_evaluation_refuses_scratch_without_a_row_for_each_thread_it_spreads_ove
                                  "cross_entropy", work=bad)
         network.evaluate(net, x, np.zeros(3000, np.int64), np.zeros((1, 1), np.float32),
                          "cross_entropy", work=spread.workspace(net, 256, evaluation=True))
+
+
+@pytest.mark.parametrize("K,p,q,threads,runs", [
+    (1, 330, 330, 2, 1),        # small: one run, one task
+    (1, 512, 512, 2, 2),        # a run per thread
+    (1, 1024, 1024, 2, 4),      # runs of 256 rows, two per thread
+    (8, 2048, 2048, 2, 8),      # members fill the threads: runs of 256 rows for the cache
+    (1, 1024, 1024, 64, 16),    # many threads: runs of no fewer than 64 rows
+    (1, 32, 2 ** 17, 2, 1)])    # fewer than 64 rows: one run, never none
+def test_an_orthogonal_matrix_is_cut_into_runs_of_rows(K, p, q, threads, runs):
+    assert spread.row_runs(K, p, q, threads) == runs
