@@ -2,9 +2,9 @@
 
     python bench/orthogonal_runs.py            # 512^2 .. 2048^2 (add 4096 as an argument)
 
-kernels.sampling.orthogonal_fill computes a member's rows in runs (each run the part of the
-reflectors' product it needs, the same bits however cut); fastinit.spread.row_runs picks how
-many. Each row of the table is one matrix on 1 thread at 1, 2, 4, ... runs, and on 2 threads
+kernels.orthogonal.orthogonal_fill computes a member's rows in runs (each run the part of the
+reflectors' product it needs, from reflectors prepared once for all its runs; the same bits
+however cut); fastinit.spread.row_runs picks how many. Each row of the table is one matrix on 1 thread at 1, 2, 4, ... runs, and on 2 threads
 at the count row_runs picks; median of repeats, compile outside the timed region. The rule's
 numbers (runs of about 256 rows) come from this table.
 """
@@ -12,7 +12,7 @@ import sys
 
 import numpy as np
 
-from fastinit import kernels, spread
+from fastinit import spread
 from fastinit.benchsuite import harness
 from fastinit.training import numba_threads
 
@@ -22,8 +22,7 @@ KEY, STREAM, GAIN = np.array([1], np.uint64), np.array([2], np.uint64), np.ones(
 def seconds(out, runs, threads):
     with numba_threads(threads):
         def call():
-            spread.over_members(kernels.sampling.orthogonal_fill, runs, out, KEY, STREAM, GAIN,
-                                runs)
+            spread.orthonormal_rows(out, KEY, STREAM, GAIN, runs)
         call()                                   # compile outside the timed region
         return harness.median_time(call, repeats=3, min_seconds=0.3)
 

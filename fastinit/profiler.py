@@ -16,8 +16,8 @@ alone is kept too (``alone``). ``call`` is what one compiled call costs with no 
 and the call: the loops' bookkeeping and, on several threads, threads waiting for the slowest.
 An epoch longer than ``budget`` seconds is timed on its first steps and scaled to all of them.
 Every time is the median of ``repeats`` taken in rounds (epoch, then each part, then the
-evaluation), so a busy spell slows them alike. Compiling and loading kernels
-(fastinit.compilelog) is left out of every time and reported apart, once.
+evaluation, of enough batches to spread over the threads as all would), so a busy spell
+slows them alike. Compiling and loading kernels (compilelog) is left out and reported apart.
 """
 from __future__ import annotations
 
@@ -313,9 +313,9 @@ def measure(net: MLP, ds, *, threads: list, repeats: int, budget: float, eval_ev
     one = real(threads[0], 1)
     measured = max(1, min(steps, math.ceil(budget / max(one, 1e-6))))
     frac = measured / steps
-    subsets = []
+    subsets, least = [], (net.n < max(threads)) * 4 * max(threads) * eval_batch_size
     for x, y, tg in xs:
-        m = max(1, min(len(x), math.ceil(frac * len(x))))
+        m = min(len(x), max(math.ceil(frac * len(x)), least))
         subsets.append((x[:m], y[:m] if loss == "cross_entropy" else y,
                         tg if loss == "cross_entropy" else tg[:m], len(x) / m))
 

@@ -200,29 +200,30 @@ def evaluate(net, x, labels, targets, loss_code: int, write_out: bool, batch: in
     sums = np.zeros((2, K, -(-n // batch) + 1))    # per batch; column 0: where the sums start
     out = np.empty((K, n, net.layer_sizes[-1]) if write_out else (1, 1, 1), dtype=net.dtype)
     work = workspace(net, batch, evaluation=True) if work is None else work
+    rows, size = lanes(K * runs, T), net._scratch_size(batch)
     if not (work.ndim == 2 and work.dtype == net.dtype and work.flags.c_contiguous
-            and work.shape[1] >= net._scratch_size(batch) and len(work) >= lanes(K * runs, T)):
-        raise ValueError("fastinit.network.evaluate: 'work' must be spread.workspace's "
-                         "(evaluation=True)")
+            and work.shape[1] >= size and len(work) >= rows):
+        raise ValueError(f"fastinit.network.evaluate: 'work' must be spread.workspace(net, "
+                         f"batch, evaluation=True): C-contiguous {net.dtype.name}, at least "
+                         f"({rows}, {size}) here. Got {work.dtype.name}, shape {work.shape}.")
     over_members(kernels.train.evaluate, K * runs, net.params, x, labels, targets, batch, runs,
                  net.arch, loss_code, sums, out, write_out, each=(work,))
-    total = np.add.accumulate(sums, axis=2)[:, :, -1]
+    total = np.add.accumulate(sums, axis=2)[:, :, -1].copy()    # (2, K): its rows contiguous
     return total[0], total[1], out
 
 
 def row_runs(K: int, p: int, q: int, threads: int) -> int:
     """How many runs of rows each of K orthogonal (p, q) matrices, p <= q, is cut into, each a
-    task of kernels.sampling.orthogonal_fill (a row never depends on another; the same bits
-    however they are cut). None for a matrix under 2^27 = p^2 q (a 512 x 512, 6-7 ms).
+    task of kernels.orthogonal.orthogonal_fill (a row never depends on another; the same bits
+    however they are cut). One for p^2 q under 2^27 (smaller than 512 x 512, under 6 ms).
     Bigger: runs of about 256 rows, which keep the product the reflectors build in cache (one
-    thread, 2048^2: 734 ms in one run, 337 in 8; 4096^2: 3.2 s in 16, 6.6 in 4), and, with
-    fewer members than threads, a run per thread, two from 1024 rows on, the costliest first
-    (more reflectors reach the last rows), shorter ones filling in. Each run draws again the
-    normals of the reflectors that reach it, so more runs than that cost more than they gain;
-    and with another process busy on one of two cores, 700^2 in 4 runs took 1.15-1.19x its
-    time on one thread, in 2 runs 0.84-1.07x (512^2: 0.67-0.82x; 1024^2 in 4: 0.70-1.00x).
-    Never runs of fewer than 64 rows (on many threads: a run's normals would cost more than
-    its share of the work)."""
+    thread, `python bench/orthogonal_runs.py 4096`: 2048^2 in 1 run 814 ms, in 8 323; 4096^2
+    7.4 s, in 16 2.4 s), and, with fewer members than threads, a run per thread, two from
+    1024 rows on, the costliest first (more reflectors reach the last rows), shorter ones
+    filling in. Each run builds again V^T and T of every block of reflectors that reaches it,
+    so more runs than that gain nothing; and with another process busy on one of two cores,
+    700^2 in 4 runs took 1.07-1.11x its time on one thread, in 2 runs 1.02-1.05x (512^2 in 2:
+    0.81-0.84x; 1024^2 in 4: 0.66-0.78x). No more runs than one per 64 rows (many threads)."""
     if p * p * q < 2 ** 27:
         return 1
     runs = max(1, p // 256)
@@ -230,12 +231,33 @@ def row_runs(K: int, p: int, q: int, threads: int) -> int:
         runs = max(runs, threads if p < 1024 else 2 * threads)
     return max(1, min(runs, p // 64))
 
-def orthonormal_rows(out, key, stream, gain) -> None:
-    """kernels.sampling.orthogonal_fill of ``out`` (K, p, q), p <= q: its members' rows in
-    runs (``row_runs``) over the threads."""
+
+def orthonormal_rows(out, key, stream, gain, runs: int | None = None) -> None:
+    """kernels.orthogonal.orthogonal_fill of ``out`` (K, p, q), p <= q: its members' rows in
+    runs (``row_runs``, or ``runs``) over the threads. Members cut into runs have their
+    reflectors drawn (normal_fill) and prepared (orthogonal_reflectors) once, which their runs
+    share, as many members at a time as there are threads (their normals are the memory:
+    p q - p (p - 1) / 2 float64 each)."""
     K, p, q = out.shape
-    runs = row_runs(K, p, q, numba.get_num_threads())
-    over_members(kernels.sampling.orthogonal_fill, K * runs, out, key, stream, gain, runs)
+    T = numba.get_num_threads()
+    runs = row_runs(K, p, q, T) if runs is None else runs
+    if runs == 1:
+        none = np.zeros((0, 0))
+        over_members(kernels.orthogonal.orthogonal_fill, K, out, key, stream, gain, 1, none,
+                     none, none)
+        return
+    size = min(K, T)
+    g = np.empty((size, p * q - p * (p - 1) // 2))
+    beta, sign = np.zeros((size, p)), np.empty((size, p))
+    for m0 in range(0, K, size):
+        m1 = min(K, m0 + size)
+        n = m1 - m0
+        fill(kernels.sampling.normal_fill, g[:n], key[m0:m1], stream[m0:m1], np.zeros(n),
+             np.ones(n))
+        over_members(kernels.orthogonal.orthogonal_reflectors, n, g[:n], beta[:n], sign[:n],
+                     np.int64(q))
+        over_members(kernels.orthogonal.orthogonal_fill, n * runs, out[m0:m1], key[m0:m1],
+                     stream[m0:m1], gain[m0:m1], runs, g[:n], beta[:n], sign[:n])
 
 
 def fill(kernel, out, *args) -> None:

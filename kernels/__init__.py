@@ -5,6 +5,7 @@ no strings, no I/O. Numba options live in ``_config``. Modules:
 
     rng          Philox4x32-10 and its uniform, normal and inverse-CDF transforms
     sampling     batched initializer sampling over a population axis
+    orthogonal   Haar orthogonal matrices: products of Householder reflectors, in runs of rows
     gemm         register-blocked matrix multiply micro-kernels (LLVM vector IR)
     activations  elementwise activations and derivatives
     losses       cross-entropy, MSE, BCE with their gradients
@@ -21,5 +22,5 @@ directory named after a digest of every kernel source (``_config.CACHE_DIR``), s
 helper never leaves a caller running its old code. Defining kernels compiles nothing:
 compilation happens on first call, then comes from the cache.
 """
-from . import (activations, clock, dense, gemm, losses, optim, rng, sampling,  # noqa: F401
-               split, stats, train)
+from . import (activations, clock, dense, gemm, losses, optim, orthogonal, rng,  # noqa: F401
+               sampling, split, stats, train)

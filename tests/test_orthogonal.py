@@ -85,13 +85,13 @@ def test_one_big_matrix_runs_on_every_thread_with_the_bits_of_one(monkeypatch, s
     with numba_threads(1):
         alone = fastinit.sample("orthogonal", shape, seed=5, dtype=np.float64)
     pop = fastinit.sample("orthogonal", shape, seed=5, n=3, dtype=np.float64)
-    real, seen = kernels.sampling.orthogonal_fill, set()
+    real, seen = kernels.orthogonal.orthogonal_fill, set()
 
     def spy(lo, hi, *args):
         seen.add(threading.current_thread().name)
         time.sleep(0.05)               # the other thread claims its share meanwhile
         return real(lo, hi, *args)
-    monkeypatch.setattr(kernels.sampling, "orthogonal_fill", spy)
+    monkeypatch.setattr(kernels.orthogonal, "orthogonal_fill", spy)
     with numba_threads(2):
         spread_out = fastinit.sample("orthogonal", shape, seed=5, dtype=np.float64)
     assert len(seen) == 2, seen
@@ -102,19 +102,27 @@ def test_one_big_matrix_runs_on_every_thread_with_the_bits_of_one(monkeypatch, s
     np.testing.assert_allclose(g, np.eye(len(g)), atol=1e-12)
 
 
-@pytest.mark.parametrize("shape", [(100, 130), (33, 33), (1, 5)])
+@pytest.mark.parametrize("shape", [(100, 130), (33, 33), (1, 5), (17, 40)])
 def test_the_runs_a_matrix_is_cut_into_leave_its_bits(shape, dtype):
     """orthogonal_fill's runs of rows (spread.row_runs: for cache and for threads) each
-    compute their own part of the reflectors' product: the same values as one run, however
-    many runs, even and uneven, and with runs of no rows at all."""
+    compute their own part of the reflectors' product, from reflectors they draw themselves
+    or that orthogonal_reflectors prepared once for all of a member's runs: the same values as
+    one run, however many runs, even and uneven, and with runs of no rows at all."""
     from fastinit import kernels, spread
+    p, q = shape
     key, stream, gain = np.array([3, 4], np.uint64), np.array([5, 6], np.uint64), np.ones(2)
+    none = np.zeros((0, 0))
+    g = np.empty((2, p * q - p * (p - 1) // 2))
+    beta, sign = np.zeros((2, p)), np.empty((2, p))
+    spread.fill(kernels.sampling.normal_fill, g, key, stream, np.zeros(2), np.ones(2))
+    spread.over_members(kernels.orthogonal.orthogonal_reflectors, 2, g, beta, sign, np.int64(q))
     outs = []
     for runs in (1, 2, 3, 7, 9):
-        out = np.empty((2,) + shape, dtype)
-        spread.over_members(kernels.sampling.orthogonal_fill, 2 * runs, out, key, stream, gain,
-                            runs)
-        outs.append(out)
+        for reflectors in ((none, none, none), (g, beta, sign)):
+            out = np.empty((2,) + shape, dtype)
+            spread.over_members(kernels.orthogonal.orthogonal_fill, 2 * runs, out, key, stream,
+                                gain, runs, *reflectors)
+            outs.append(out)
     for out in outs[1:]:
         np.testing.assert_array_equal(out, outs[0])
     np.testing.assert_allclose(outs[0][1] @ outs[0][1].T, np.eye(shape[0]), atol=TOL[dtype])

@@ -266,12 +266,19 @@ def test_evaluation_refuses_scratch_without_a_row_for_each_thread_it_spreads_ove
     with numba_threads(2):
         for bad in (spread.workspace(net, 256), spread.workspace(net, 8, evaluation=True),
                     spread.workspace(net, 256, evaluation=True).astype(np.float64)):
-            with pytest.raises(ValueError, match=r"'work' must be spread.workspace's "
-                                                 r"\(evaluation=True\)"):
+            with pytest.raises(ValueError, match=r"'work' must be spread.workspace\(net, batch, "
+                                                 r"evaluation=True\): C-contiguous float32, at "
+                                                 r"least \(2, \d+\) here. Got float(32|64), "
+                                                 r"shape \(\d, \d+\)"):
                 network.evaluate(net, x, np.zeros(3000, np.int64), np.zeros((1, 1), np.float32),
                                  "cross_entropy", work=bad)
-        network.evaluate(net, x, np.zeros(3000, np.int64), np.zeros((1, 1), np.float32),
-                         "cross_entropy", work=spread.workspace(net, 256, evaluation=True))
+        sums = network.evaluate(net, x, np.zeros(3000, np.int64), np.zeros((1, 1), np.float32),
+                                "cross_entropy", work=spread.workspace(net, 256, evaluation=True))
+    assert all(a.flags.c_contiguous and a.shape == (1,) for a in sums[:2])
+    pop = fastinit.MLP([64, 8, 10], n=3, seed=[1, 2, 3])
+    sums = network.evaluate(pop, x, np.zeros(3000, np.int64), np.zeros((1, 1), np.float32),
+                            "cross_entropy")
+    assert all(a.flags.c_contiguous and a.shape == (3,) for a in sums[:2])
 
 
 @pytest.mark.parametrize("K,p,q,threads,runs", [
