@@ -265,7 +265,7 @@ def test_evaluation_refuses_scratch_without_a_row_for_each_thread_it_spreads_ove
     net = fastinit.MLP([64, 128, 128, 10])
     with numba_threads(2):
         for bad in (spread.workspace(net, 256), spread.workspace(net, 8, evaluation=True),
-                    spread.workspace(net, 256, evaluation=True).astype(np.float64)):
+                    np.zeros_like(spread.workspace(net, 256, evaluation=True), np.float64)):
             with pytest.raises(ValueError, match=r"'work' must be spread.workspace\(net, batch, "
                                                  r"evaluation=True\): C-contiguous float32, at "
                                                  r"least \(2, \d+\) here. Got float(32|64), "
