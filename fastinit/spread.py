@@ -1,8 +1,9 @@
 """A population's members spread over threads: serial kernel calls on runs of members.
 
 The population kernels (kernels.train.train_epoch, evaluate, gradients, kernels.stats
-.layer_moments and unit_symmetry, kernels.profile.replay, and the sampling fills, whose tasks
-are chunks of members' values) take ``lo, hi`` first and run members (tasks) lo..hi-1 one after
+.layer_moments and unit_symmetry, kernels.profile.replay, the sampling fills, whose tasks are
+chunks of members' values, and kernels.orthogonal's, runs of a member's rows: ``row_runs``)
+take ``lo, hi`` first and run members (tasks) lo..hi-1 one after
 another; ``over_members`` runs such a kernel on ``lanes`` threads: the calling thread and a
 pool of Python threads, each with a row of its own of any scratch (``each``), claim contiguous
 runs of members from a shared counter until none is left, long runs first, shorter ones as the
