@@ -179,13 +179,14 @@ def workspace(net, batch: int, threads: int | None = None, evaluation: bool = Fa
 def batch_runs(net, n: int, batch: int, threads: int) -> int:
     """How many runs of batches an evaluation of ``n`` samples cuts each member's pass into,
     each run a task of its own (kernels.train.evaluate): one when the members fill the threads
-    (a thread takes whole members) or the pass is too small to gain from more threads, else
-    four per thread (a slower thread takes fewer), at most one per batch. A member's sums are
-    added in batch order either way: the same bits. Too small: under 16 M multiply-adds, about
-    0.4 ms on one thread; waking a pool thread and waiting for it costs about 0.1 ms (a
-    [64, 64, 64, 10] net, one thread vs two: 240 samples 65 vs 170 us, 1536 samples 340 vs
-    310-330, 4000 samples 830 vs 580-590)."""
-    if net.n >= threads or _macs(net) * n < 16_000_000:
+    (a thread takes whole members) or the pass is under 128 M multiply-adds, about 3 ms on one
+    thread, else four per thread (a slower thread takes fewer), at most one per batch. A
+    member's sums are added in batch order either way: the same bits. Under that size a pool
+    thread waking late or preempted by another process costs more than half the pass gains
+    (one [64, 64, 64, 10], two threads against one: 1536 samples 1.0x with both cores free;
+    3700 and 5000 samples 0.66-0.81x free but 1.05-1.15x with the other core busy; 14600
+    samples, 130 M, 0.53-0.57x free and 1.03-1.08x busy)."""
+    if net.n >= threads or _macs(net) * n < 128_000_000:
         return 1
     return min(-(-n // batch), 4 * threads)
 

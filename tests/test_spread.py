@@ -233,8 +233,8 @@ def test_fewer_members_than_threads_evaluate_their_batches_on_every_thread(monke
     each batch's sums are kept and added in batch order."""
     from fastinit import kernels
     g = np.random.default_rng(3)
-    x, y = g.standard_normal((1500, 64)).astype(np.float32), g.integers(0, 10, 1500)
-    net = fastinit.MLP([64, 128, 128, 10])
+    x, y = g.standard_normal((1600, 64)).astype(np.float32), g.integers(0, 10, 1600)
+    net = fastinit.MLP([64, 256, 256, 10])             # 135 M multiply-adds: worth spreading
     with numba_threads(1):
         alone = net.loss(x, y), net.accuracy(x, y), net.forward(x)
         h1 = fastinit.train(net.copy(), (x, y, x[:700], y[:700]), epochs=1, batch_size=500,
@@ -262,7 +262,7 @@ def test_fewer_members_than_threads_evaluate_their_batches_on_every_thread(monke
 def test_evaluation_refuses_scratch_without_a_row_for_each_thread_it_spreads_over():
     from fastinit import network
     x = np.zeros((3000, 64), np.float32)
-    net = fastinit.MLP([64, 128, 128, 10])
+    net = fastinit.MLP([64, 256, 256, 10])
     with numba_threads(2):
         for bad in (spread.workspace(net, 256), spread.workspace(net, 8, evaluation=True),
                     np.zeros_like(spread.workspace(net, 256, evaluation=True), np.float64)):
