@@ -76,7 +76,28 @@ def _executor(args):
         raise ConnectError(f"cannot reach the Dask scheduler {address}: "
                            f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") \
             from None
+    quiet_closed_connections()
     return client.get_executor(), client
+
+
+class _ClosedConnections(logging.Filter):
+    """Drops what Dask's and tornado's event loops log, traceback and all, when a connection
+    closes under them (the scheduler or a worker gone): the sweep says so itself, in one line
+    on stderr (ExecutorLost), before the client's own reconnecting would."""
+
+    def filter(self, record) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], (OSError, EOFError)))
+
+
+def quiet_closed_connections() -> None:
+    """_ClosedConnections on the loggers (and their handlers) that Dask's client and tornado
+    log a lost connection through."""
+    drop = _ClosedConnections()
+    for name in ("tornado.application", "tornado.general", "distributed"):
+        logger = logging.getLogger(name)
+        logger.addFilter(drop)
+        for handler in logger.handlers:
+            handler.addFilter(drop)
 
 
 def _saved(db) -> int:

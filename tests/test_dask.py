@@ -432,3 +432,35 @@ def test_ctrl_c_on_a_pool_saves_the_populations_in_flight(tmp_path, monkeypatch)
     assert 1 < len(rows) == probe.entered < 16
     assert {r["status"] for r in rows} == {"done"}
     assert any("stopping after the" in m for m in heard)
+
+
+def test_a_closed_connection_logs_no_traceback_once_a_sweep_has_a_client():
+    """When the scheduler goes, tornado's loop logged the reset connection with its traceback
+    on the sweep's stderr before fastinit's own one-line message (a CI run saw it); with a
+    client from the CLI, such records are dropped and any other error still shows."""
+    import io
+    import logging
+
+    from fastinit import cli
+    logger = logging.getLogger("tornado.application")
+    seen = io.StringIO()
+    handler = logging.StreamHandler(seen)
+    logger.addHandler(handler)
+    before = list(logger.filters)
+    try:
+        cli.quiet_closed_connections()
+        for exc in (ConnectionResetError(104, "Connection reset by peer"), ValueError("kept")):
+            try:
+                raise exc
+            except Exception:
+                logger.error("Exception in callback", exc_info=True)
+    finally:
+        logger.removeHandler(handler)
+        for name in ("tornado.application", "tornado.general", "distributed"):
+            for f in [f for f in logging.getLogger(name).filters if f not in before]:
+                logging.getLogger(name).removeFilter(f)
+            for h in logging.getLogger(name).handlers:
+                for f in [f for f in h.filters if isinstance(f, cli._ClosedConnections)]:
+                    h.removeFilter(f)
+    text = seen.getvalue()
+    assert "ConnectionResetError" not in text and "ValueError: kept" in text
