@@ -3,16 +3,16 @@
 The population kernels (kernels.train.train_epoch, evaluate, gradients, kernels.stats
 .layer_moments and unit_symmetry, kernels.profile.replay, the sampling fills, whose tasks are
 chunks of members' values, and kernels.orthogonal's, runs of a member's rows: ``row_runs``)
-take ``lo, hi`` first and run members (tasks) lo..hi-1 one after
-another; ``over_members`` runs such a kernel on ``lanes`` threads: the calling thread and a
-pool of Python threads, each with a row of its own of any scratch (``each``), claim contiguous
-runs of members from a shared counter until none is left, long runs first, shorter ones as the
-members run out (guided scheduling: 15 calls for 64 members on two threads, 6 us each). The
-kernels release the GIL (nogil), so the threads run at once, and a thread whose core is slower
-(another process on it, a noisy neighbour) takes fewer members instead of holding the others
-up: in equal halves, a population of 64 on two threads waited up to a fifth of its epoch for
-the slower half. The thread count is Numba's for the calling thread
-(``numba.get_num_threads()``: fastinit.train's ``threads`` and training.numba_threads set it).
+take ``lo, hi`` first and run members (tasks) lo..hi-1 one after another; ``over_members`` runs
+such a kernel on ``lanes`` threads: the calling thread and a pool of Python threads, each with
+a row of its own of any scratch (``each``), claim contiguous runs of members from a shared
+counter until none is left, long runs first, shorter ones as the members run out (guided
+scheduling: 15 calls for 64 members on two threads, 6 us each). The kernels release the GIL
+(nogil), so the threads run at once, and a thread whose core is slower (another process on it,
+a noisy neighbour) takes fewer members instead of holding the others up: in equal halves, a
+population of 64 on two threads waited up to a fifth of its epoch for the slower half. The
+thread count is Numba's for the calling thread (``numba.get_num_threads()``: fastinit.train's
+``threads`` and training.numba_threads set it).
 
 Why not ``prange``: Numba compiles a parallel loop's body into a function of its own and the
 kernel around it separately, each optimising and emitting machine code for everything the body
@@ -182,8 +182,8 @@ def batch_runs(net, n: int, batch: int, threads: int) -> int:
     (a thread takes whole members) or the pass is under 128 M multiply-adds, about 3 ms on one
     thread, else four per thread (a slower thread takes fewer), at most one per batch. A
     member's sums are added in batch order either way: the same bits. Under that size a pool
-    thread waking late or preempted by another process costs more than half the pass gains
-    (one [64, 64, 64, 10], two threads against one: 1536 samples 1.0x with both cores free;
+    thread that wakes late, or is preempted by another process, holds its run for longer than
+    the split saves (one [64, 64, 64, 10], two threads against one: 1536 samples 1.0x free;
     3700 and 5000 samples 0.66-0.81x free but 1.05-1.15x with the other core busy; 14600
     samples, 130 M, 0.53-0.57x free and 1.03-1.08x busy)."""
     if net.n >= threads or _macs(net) * n < 128_000_000:
