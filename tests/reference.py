@@ -1,9 +1,12 @@
 """Slow, obvious reference implementations that fastinit's kernels are tested against.
 
 Plain Python integers and float64 NumPy; nothing here is shared with the package (``each``
-only runs a kernel's scalar helper over an array, compiled).
+only runs a kernel's scalar helper over an array, compiled); and a spy the thread tests share
+(``threads_running``).
 """
 import math
+import threading
+import time
 
 import numpy as np
 from numba import njit
@@ -207,3 +210,17 @@ def max_cosine(rows: np.ndarray) -> float:
 
 
 
+
+
+def threads_running(monkeypatch, module, name: str) -> set:
+    """Patch kernel ``module.name`` to note the name of every thread that runs it, each call
+    held 50 ms so the other threads claim their share meanwhile: the set of names, filled as
+    it runs."""
+    real, seen = getattr(module, name), set()
+
+    def spy(lo, hi, *args):
+        seen.add(threading.current_thread().name)
+        time.sleep(0.05)
+        return real(lo, hi, *args)
+    monkeypatch.setattr(module, name, spy)
+    return seen

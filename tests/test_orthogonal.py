@@ -1,7 +1,4 @@
 """Orthogonal schemes: orthonormality, Haar distribution (sign correction), batching."""
-import threading
-import time
-
 import numba
 import numpy as np
 import pytest
@@ -9,7 +6,7 @@ from scipy import stats
 
 import fastinit
 
-from reference import TOL
+from reference import TOL, threads_running
 
 
 @pytest.mark.parametrize("shape", [(1, 1), (7, 7), (5, 13), (13, 5), (64, 64), (3, 2, 3, 3)])
@@ -85,13 +82,7 @@ def test_one_big_matrix_runs_on_every_thread_with_the_bits_of_one(monkeypatch, s
     with numba_threads(1):
         alone = fastinit.sample("orthogonal", shape, seed=5, dtype=np.float64)
     pop = fastinit.sample("orthogonal", shape, seed=5, n=3, dtype=np.float64)
-    real, seen = kernels.orthogonal.orthogonal_fill, set()
-
-    def spy(lo, hi, *args):
-        seen.add(threading.current_thread().name)
-        time.sleep(0.05)               # the other thread claims its share meanwhile
-        return real(lo, hi, *args)
-    monkeypatch.setattr(kernels.orthogonal, "orthogonal_fill", spy)
+    seen = threads_running(monkeypatch, kernels.orthogonal, "orthogonal_fill")
     with numba_threads(2):
         spread_out = fastinit.sample("orthogonal", shape, seed=5, dtype=np.float64)
     assert len(seen) == 2, seen

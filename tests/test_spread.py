@@ -13,6 +13,7 @@ import pytest
 import fastinit
 from fastinit import spread
 from fastinit.training import numba_threads
+from reference import threads_running
 
 
 @pytest.mark.parametrize("K,T,lanes", [(1, 1, 1), (1, 4, 1), (5, 2, 2), (64, 2, 2), (3, 8, 3),
@@ -239,19 +240,13 @@ def test_fewer_members_than_threads_evaluate_their_batches_on_every_thread(monke
         alone = net.loss(x, y), net.accuracy(x, y), net.forward(x)
         h1 = fastinit.train(net.copy(), (x, y, x[:700], y[:700]), epochs=1, batch_size=500,
                             eval_batch_size=100, threads=1)
-    real, seen = kernels.train.evaluate, set()
-
-    def spy(lo, hi, *args):
-        seen.add(threading.current_thread().name)
-        time.sleep(0.05)               # the other thread claims its share meanwhile
-        return real(lo, hi, *args)
-    monkeypatch.setattr(kernels.train, "evaluate", spy)
+    seen = threads_running(monkeypatch, kernels.train, "evaluate")
     with numba_threads(2):
         spread_out = net.loss(x, y), net.accuracy(x, y), net.forward(x)
     assert len(seen) == 2, seen
     for a, b in zip(alone, spread_out):
         np.testing.assert_array_equal(a, b)
-    monkeypatch.setattr(kernels.train, "evaluate", real)
+    monkeypatch.undo()
     h2 = fastinit.train(net.copy(), (x, y, x[:700], y[:700]), epochs=1, batch_size=500,
                         eval_batch_size=100, threads=2)
     for f in ("train_loss", "train_acc", "test_loss", "test_acc"):
