@@ -4,7 +4,9 @@
     python bench/bench_train.py                        # the README's tables
 
 Cases in fastinit.benchsuite.training: one epoch of SGD, same architecture, data, batch size
-and optimizer. small_b32: one [64, 64, 64, 10] network, batch 32 [>= 10x torch]; medium_b128:
+and optimizer. small_b32: one [64, 64, 64, 10] network, batch 32 [>= 10x torch], one epoch a
+call; small_b32_run: the same, ten epochs a call (`fastinit bench` prints a time per epoch,
+fastinit.train's set-up shared by the ten, as in a user's run); medium_b128:
 one [784, 256, 256, 10], batch 128 [>= 1.0x torch]; population64: 64 networks [64, 64, 64, 10],
 batch 64 [>= 8x a torch loop, >= 1.25x the best batched torch]; medium_eval256: one
 evaluation (loss and accuracy) of a [784, 256, 256, 10] over 4096 samples in batches of 256,
@@ -17,7 +19,8 @@ import sys
 import pytest
 
 from fastinit.benchsuite import harness
-from fastinit.benchsuite.training import busy, busy_markdown, case_flops, cases, main, make
+from fastinit.benchsuite.training import (busy, busy_markdown, case_flops, cases, epochs_of,
+                                          main, make)
 
 TABLE = cases(harness.SMOKE)    # quick cases when run untimed (bench/conftest.py)
 PAIRS = [(c, i) for c, (_, impls) in TABLE.items() for i in impls]
@@ -33,8 +36,8 @@ def test_train(benchmark, threads, impl_case):
     c = TABLE[case][0]
     benchmark.group = f"{case} threads={threads}"
     benchmark.extra_info.update(threads=threads, case=case, implementation=impl,
-                                samples=c["n"] * c["K"],
-                                flops=case_flops(c))
+                                samples=c["n"] * c["K"] * epochs_of(c),
+                                flops=case_flops(c) * epochs_of(c))
     benchmark(fn)
 
 

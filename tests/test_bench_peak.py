@@ -1,6 +1,7 @@
 """The benchmark's single-thread peak is measured on one thread or not at all, and its cold
 start on empty caches (never a timing assertion here: only that the thread limit is applied,
-checked, and its failure said, and which cache each cold run starts from)."""
+checked, and its failure said, which cache each cold run starts from, and what a case's
+time is of)."""
 import contextlib
 import os
 import sys
@@ -8,6 +9,7 @@ import sys
 import numba
 import pytest
 
+import fastinit
 from fastinit.benchsuite import harness, peak, training
 
 threadpoolctl = pytest.importorskip("threadpoolctl")
@@ -104,6 +106,47 @@ def test_an_implementations_thread_counts_are_timed_back_to_back(monkeypatch):
     rows = [line for line in text.splitlines() if line.count("|") == 7][2:]
     half = len(rows) // 2                                 # the rates table: 1 thread, then 2
     assert [r.split(" | ")[1] for r in rows] == ["1"] * half + ["2"] * half
+
+
+def test_a_case_of_many_epochs_a_call_is_reported_per_epoch(monkeypatch):
+    """small_b32_run times ten epochs a call (fastinit.train's set-up once, as in a user's
+    run) and its tables read per epoch, as every other case's: the same time per call as
+    small_b32 reads a tenth of it, and ten times the rate."""
+    table = training.cases(quick=True)
+    assert training.epochs_of(table["small_b32_run"][0]) == 10
+    assert training.epochs_of(table["small_b32"][0]) == 1
+    monkeypatch.setattr(training, "cases", lambda quick: {
+        k: table[k] for k in ("small_b32", "small_b32_run")})
+    monkeypatch.setattr(training, "make", lambda table, case, impl: (case, impl))
+    monkeypatch.setattr(training, "remeasured", lambda peak: (peak, ""))
+    monkeypatch.setattr(harness, "median_time", lambda fn, **kw: 1.0)
+    text, res = training.main([1], quick=True, peak=100.0)
+    seconds = {group.split()[0]: sec for group, impl, sec in res["rows"] if impl == "[torch]"}
+    assert seconds == {"small_b32": 1.0, "small_b32_run": 0.1}
+    rates = {line.split(" | ")[0][2:]: line.split(" | ")[4] for line in text.splitlines()
+             if line.count("|") == 7 and "torch" in line}
+    flops = training.case_flops(table["small_b32"][0])
+    assert rates == {"small_b32": f"{flops / 1e9:.1f}", "small_b32_run": f"{flops / 1e8:.1f}"}
+
+
+def test_a_case_of_many_epochs_a_call_runs_them(monkeypatch):
+    """Both implementations of a many-epoch case run every epoch in the call: fastinit.train
+    gets epochs=10, the PyTorch loop takes ten passes over the batches."""
+    table = training.cases(quick=True)
+    got = []
+    real = fastinit.train
+    monkeypatch.setattr(fastinit, "train", lambda *a, **kw: got.append(kw["epochs"])
+                        or real(*a, **kw))
+    training.make(table, "small_b32_run", "fastinit")()
+    assert got == [10]
+    if harness.torch_or_none() is None:
+        return
+    import torch
+    steps = []
+    monkeypatch.setattr(torch.optim.SGD, "step", lambda self, *a: steps.append(1))
+    training.make(table, "small_b32_run", "torch")()
+    c = table["small_b32_run"][0]
+    assert len(steps) == 10 * -(-c["n"] // c["batch"])
 
 
 def test_sampling_thread_counts_are_timed_back_to_back(monkeypatch):

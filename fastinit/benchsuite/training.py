@@ -36,15 +36,23 @@ def forward_flops(sizes, samples):
 
 
 def case_flops(c) -> float:
-    """A case's floating-point operations: its settings' ``flops`` (default train_flops)."""
+    """A case's floating-point operations per epoch: its settings' ``flops`` (default
+    train_flops)."""
     return c.get("flops", train_flops)(c["sizes"], c["n"] * c["K"])
 
 
-# -- implementations: each returns a zero-argument function that runs one epoch -------------
+def epochs_of(c) -> int:
+    """Epochs one timed call of a case runs (its settings' ``epochs``, default 1)."""
+    return c.get("epochs", 1)
 
-def fastinit_epoch(sizes, x, y, batch, K=1):
+
+# -- implementations: each returns a zero-argument function that runs ``epochs`` epochs ------
+
+def fastinit_epoch(sizes, x, y, batch, K=1, epochs=1):
+    """fastinit.train over ``epochs`` epochs in one call: its set-up (checking the data and
+    settings, the History) once per call, as in a user's run."""
     net = fastinit.MLP(sizes, activation="relu", init="kaiming_uniform", n=K, seed=0)
-    return lambda: fastinit.train(net, (x, y), epochs=1, batch_size=batch, lr=LR,
+    return lambda: fastinit.train(net, (x, y), epochs=epochs, batch_size=batch, lr=LR,
                                   eval_every=0)
 
 
@@ -62,7 +70,7 @@ def _torch_mlp(torch, sizes):
     return torch.nn.Sequential(*layers[:-1])
 
 
-def torch_loop_epoch(sizes, x, y, batch, K=1):
+def torch_loop_epoch(sizes, x, y, batch, K=1, epochs=1):
     torch = harness.torch_or_none()
     if torch is None:
         return None
@@ -74,7 +82,7 @@ def torch_loop_epoch(sizes, x, y, batch, K=1):
 
     def run():
         for net, opt in zip(nets, opts):
-            for xb, yb in batches:
+            for xb, yb in batches * epochs:
                 opt.zero_grad(set_to_none=True)
                 F.cross_entropy(net(xb), yb).backward()
                 opt.step()
@@ -195,14 +203,19 @@ def jax_vmap_epoch(sizes, x, y, batch, K):
 
 
 def cases(quick: bool = False):
-    """{case: (settings, {implementation: factory(sizes, x, y, batch, K)})}."""
+    """{case: (settings, {implementation: factory(sizes, x, y, batch, K[, epochs])})}: a
+    case with ``epochs`` times that many epochs a call (small_b32_run: an epoch of a
+    10-epoch run, fastinit.train's per-call set-up shared by its epochs; small_b32 pays it
+    every epoch, as a loop of one-epoch train() calls does)."""
     n = 512 if quick else None
     small = dict(sizes=SMALL, n=n or 1536, batch=32, K=1)
+    run = dict(small, epochs=10)
     medium = dict(sizes=MEDIUM, n=n or 2048, batch=128, K=1)
     pop = dict(sizes=SMALL, n=n or 1536, batch=64, K=16 if quick else 64)
     evaluation = dict(sizes=MEDIUM, n=n or 4096, batch=256, K=1, flops=forward_flops)
     return {
         "small_b32": (small, {"fastinit": fastinit_epoch, "torch": torch_loop_epoch}),
+        "small_b32_run": (run, {"fastinit": fastinit_epoch, "torch": torch_loop_epoch}),
         "medium_b128": (medium, {"fastinit": fastinit_epoch, "torch": torch_loop_epoch}),
         "medium_eval256": (evaluation, {"fastinit": fastinit_evaluation,
                                         "torch": torch_evaluation}),
@@ -217,7 +230,8 @@ def cases(quick: bool = False):
 def make(table, case, impl):
     c, impls = table[case]
     x, y = _data(c["sizes"], c["n"])
-    return impls[impl](c["sizes"], x, y, c["batch"], c["K"])
+    more = {"epochs": c["epochs"]} if "epochs" in c else {}
+    return impls[impl](c["sizes"], x, y, c["batch"], c["K"], **more)
 
 
 def scaling(threads, quick=False):
@@ -341,7 +355,7 @@ def main(threads=None, quick=False, peak=None):
             for t in threads:
                 harness.set_threads(t)
                 sec = harness.median_time(fn, repeats=3 if quick else 5,
-                                          min_seconds=0.3 if quick else 1.0)
+                                          min_seconds=0.3 if quick else 1.0) / epochs_of(c)
                 rows.append((f"{case} threads={t}", f"[{impl}]", sec))
                 rates.append((case, t, impl, c["n"] * c["K"] / sec,
                               case_flops(c) / sec / 1e9))
