@@ -410,7 +410,13 @@ def _run(p, args) -> int:
             print(f"fastinit: --threads must be in [1, {most}]" if most else
                   "fastinit: --threads must be >= 1", file=sys.stderr)
             return 2
-    return args.func(args)
+    try:
+        return args.func(args)
+    except OSError as e:
+        if e.filename is None:      # not a path the user gave: a bug, shown in full
+            raise
+        _stderr(args.command)(f"{e.filename}: {e.strerror or e}.")
+        return 2
 
 
 if __name__ == "__main__":

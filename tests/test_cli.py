@@ -148,3 +148,24 @@ def test_html_report_escapes_every_stored_string(tmp_path, capsys):
     assert cli.main(["report", str(db), "--out", str(out), "-q"]) == 0
     page = (out / "index.html").read_text()
     assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def test_output_paths_that_cannot_be_written_are_one_line(tmp_path, capsys):
+    """An export or report path that cannot be written (no such directory, a file where a
+    directory goes) is one line on stderr and status 2, after the runs are saved."""
+    db = tmp_path / "x.db"
+    sweep_mod.run_sweep({"name": "x", "grid": {"seed": [0]},
+                         "train": {"epochs": 1, "width": 8}}, db)
+    spec = tmp_path / "spec.toml"
+    spec.write_text(HEAD)
+    missing, a_file = tmp_path / "no" / "such", str(spec)
+    for argv, path in ((["report", str(db), "--csv", f"{missing}.csv"], f"{missing}.csv"),
+                       (["report", str(db), "--json", f"{missing}.json"], f"{missing}.json"),
+                       (["report", str(db), "--out", a_file], a_file),
+                       (["sweep", a_file, "--db", str(db), "--report", a_file], a_file),
+                       (["demo", "symmetry", "--out", a_file], a_file)):
+        assert cli.main(argv + ["-q"] * (argv[0] != "demo")) == 2, argv
+        err = capsys.readouterr().err
+        assert re.fullmatch(rf"fastinit {argv[0]}: {re.escape(path)}: [^\n]+\.\n", err), err
+    with Store(db, readonly=True) as s:
+        assert len(s.rows("sweep")) == 2       # the sweep's two runs were saved first
