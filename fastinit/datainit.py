@@ -15,14 +15,8 @@ import numpy as np
 from . import registry, streams
 from ._validate import check_bool, check_int, check_real, check_seed, check_x
 from .layerwise import run_backward, run_forward
-from .network import MLP
+from .network import MLP, check_net
 from .sample import draw
-
-
-def _check_net(net, func):
-    if not isinstance(net, MLP):
-        raise TypeError(f"The 'net' parameter of {func} must be a fastinit.MLP. Got "
-                        f"{type(net).__name__}.")
 
 
 def _batch(net, X, func) -> np.ndarray:
@@ -53,7 +47,7 @@ def lsuv(net: MLP, X, *, tol: float = 0.1, max_iter: int = 10, min_iter: int = 0
     Returns {"variance": (K, L) final variances, "iterations": (K, L)}.
     """
     func = "fastinit.lsuv"
-    _check_net(net, func)
+    check_net(net, func)
     tol = check_real(tol, "tol", func, low=0.0, low_open=True)
     max_iter = check_int(max_iter, "max_iter", func, minimum=1)
     min_iter = check_int(min_iter, "min_iter", func, minimum=0, maximum=max_iter)
@@ -120,7 +114,7 @@ def kraehenbuehl(net: MLP, X, *, beta: float = 0.0, between_layers: bool = True,
     "ratios" (K, L) of the last between-layer iteration}.
     """
     func = "fastinit.kraehenbuehl"
-    _check_net(net, func)
+    check_net(net, func)
     beta = check_real(beta, "beta", func)
     between_layers = check_bool(between_layers, "between_layers", func)
     iterations = check_int(iterations, "iterations", func, minimum=0)

@@ -28,8 +28,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import jsonable, kernels, tabular
-from ._validate import check_x
+from ._validate import check_bool, check_choice, check_real, check_x
 from .layerwise import jacobian, run_forward
+from .network import LOSSES, check_net
 from .spread import over_members
 
 _F = "fastinit.diagnose"
@@ -78,7 +79,8 @@ def unit_statistics(net, tol: float = 1e-6, ranks: bool = True, units: bool = Tr
 
 def jacobian_singular_values(net, x) -> np.ndarray:
     """Singular values of the input-output Jacobian at x, (K, min(d_0, d_L)), descending."""
-    return np.linalg.svd(jacobian(net, x), compute_uv=False)
+    return np.linalg.svd(jacobian(net, x, "fastinit.jacobian_singular_values"),
+                         compute_uv=False)
 
 
 @dataclass
@@ -126,6 +128,10 @@ def diagnose(net, X, y=None, loss: str = "cross_entropy", *, tol: float = 1e-6,
     >>> d.distinct_units[:, :2].tolist()    # zeros: one distinct unit per hidden layer
     [[1.0, 1.0], [16.0, 16.0]]
     """
+    check_net(net, _F)
+    check_choice(loss, "loss", _F, LOSSES)
+    tol = check_real(tol, "tol", _F, low=0.0)
+    ranks, symmetry = check_bool(ranks, "ranks", _F), check_bool(symmetry, "symmetry", _F)
     x = check_x(X, net.layer_sizes[0], net.dtype, _F)
     stats = layer_statistics(net, x)
     sym = unit_statistics(net, tol, ranks, symmetry)

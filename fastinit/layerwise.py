@@ -21,6 +21,7 @@ import numpy as np
 
 from . import activations, kernels
 from ._validate import check_choice, check_int, check_targets, check_x
+from .network import check_net
 
 
 @dataclass
@@ -136,6 +137,7 @@ def forward_layers(net, X):
     """Pre-activations and activations of every layer of every member, float64: (zs, acts),
     lists over layers of (K, n, d_{l+1}); the last activation is the output (logits). X is
     taken as the network sees it: rounded to its dtype."""
+    check_net(net, "fastinit.forward_layers")
     x = check_x(X, net.layer_sizes[0], net.dtype, "fastinit.forward_layers")
     ps = run_forward(net, x)
     return ps.pre, ps.post
@@ -147,12 +149,20 @@ def _per_sample(net, func):
                          f"mixes the batch into every output (use layer norm, or none).")
 
 
-def jacobian(net, x) -> np.ndarray:
+def _one_input(net, x, func) -> np.ndarray:
+    """One input x (d0,), checked, as a float64 row (1, d0)."""
+    check_net(net, func)
+    _per_sample(net, func)
+    if np.ndim(x) != 1:
+        raise ValueError(f"The 'x' parameter of {func} must be one input of shape "
+                         f"({net.layer_sizes[0]},). Got shape {np.shape(x)}.")
+    return check_x(np.reshape(x, (1, -1)), net.layer_sizes[0], np.float64, func, "x")
+
+
+def jacobian(net, x, func: str = "fastinit.layerwise.jacobian") -> np.ndarray:
     """d(output)/d(input) of every member at one input x (d0,): (K, d_L, d_0), by one
     backward pass of the identity through x repeated once per output."""
-    _per_sample(net, "fastinit.jacobian")
-    x = check_x(np.asarray(x, dtype=float).reshape(1, -1), net.layer_sizes[0], np.float64,
-                "fastinit.jacobian")
+    x = _one_input(net, x, func)
     out = net.layer_sizes[-1]
     ps = run_forward(net, np.repeat(x, out, axis=0))
     return run_backward(net, ps, np.broadcast_to(np.eye(out), (net.n, out, out)))[2]
@@ -163,9 +173,7 @@ def layer_jacobians(net, x) -> list:
     layers of (K, d_{l+1}, d_l). A hidden layer gives phi'(Z_l) W_l; the output layer W; a
     residual layer alpha W, its branch alone (the identity of its skip path joins at the
     block: ``jacobian`` gives the whole input-output map)."""
-    func = "fastinit.layerwise.layer_jacobians"
-    _per_sample(net, func)
-    x = check_x(np.asarray(x, dtype=float).reshape(1, -1), net.layer_sizes[0], np.float64, func)
+    x = _one_input(net, x, "fastinit.layerwise.layer_jacobians")
     ps = run_forward(net, x)
     _, dphi = _phi(net)
     out = []

@@ -409,6 +409,13 @@ class MLP:
         return net
 
 
+def check_net(net, func: str) -> None:
+    """TypeError naming ``func`` unless net is a fastinit.MLP (a ResMLP is one)."""
+    if not isinstance(net, MLP):
+        raise TypeError(f"The 'net' parameter of {func} must be a fastinit.MLP (or ResMLP). "
+                        f"Got {type(net).__name__}.")
+
+
 def evaluate(net: MLP, x, labels, targets, loss: str, *, write_out: bool = False,
              batch: int = 256, work=None):
     """(loss sums (K,), correct counts (K,), logits (K, n, out) or a stub) of every member over
@@ -418,4 +425,4 @@ def evaluate(net: MLP, x, labels, targets, loss: str, *, write_out: bool = False
     return spread_evaluate(net, x, labels, targets, LOSSES.index(loss), write_out, batch, work)
 
 
-__all__ = ["MLP", "ACTIVATIONS", "LOSSES", "evaluate"]
+__all__ = ["MLP", "ACTIVATIONS", "LOSSES", "check_net", "evaluate"]

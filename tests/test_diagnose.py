@@ -182,3 +182,32 @@ def test_diagnose_can_skip_the_symmetry_pass():
     full = fastinit.diagnose(net, x)
     np.testing.assert_array_equal(quick.pre_var, full.pre_var)
     np.testing.assert_array_equal(quick.weight_rank, full.weight_rank)
+
+
+def test_diagnostics_check_their_arguments_and_name_themselves():
+    net = fastinit.MLP([6, 9, 3], n=2, seed=0)
+    x = np.random.default_rng(0).standard_normal((5, 6))
+    for call, func in ((lambda: fastinit.diagnose("net", x), "fastinit.diagnose"),
+                       (lambda: fastinit.forward_layers(None, x), "fastinit.forward_layers"),
+                       (lambda: fastinit.jacobian_singular_values([6, 9, 3], x[0]),
+                        "fastinit.jacobian_singular_values")):
+        with pytest.raises(TypeError, match=rf"^The 'net' parameter of {func} must be a "
+                                            rf"fastinit.MLP \(or ResMLP\). Got "):
+            call()
+    # one input x (d0,): a batch is not silently flattened into 30 "features"
+    with pytest.raises(ValueError, match=r"^The 'x' parameter of fastinit.jacobian_singular_"
+                                         r"values must be one input of shape \(6,\). Got "
+                                         r"shape \(5, 6\).$"):
+        fastinit.jacobian_singular_values(net, x)
+    with pytest.raises(TypeError, match=r"'x' parameter of fastinit.jacobian_singular_values "
+                                        r"must hold numbers"):
+        fastinit.jacobian_singular_values(net, np.array(list("abcdef")))
+    with pytest.raises(ValueError, match=r"'loss' parameter of fastinit.diagnose must be one "
+                                         r"of .*Got 'ce' instead. Did you mean 'bce'\?"):
+        fastinit.diagnose(net, x, loss="ce")          # checked with or without labels
+    with pytest.raises(ValueError, match=r"'tol' parameter of fastinit.diagnose must be in the "
+                                         r"interval \[0.0, inf\). Got -1.0"):
+        fastinit.diagnose(net, x, tol=-1)
+    with pytest.raises(TypeError, match=r"'ranks' parameter of fastinit.diagnose must be True "
+                                        r"or False"):
+        fastinit.diagnose(net, x, ranks="no")
