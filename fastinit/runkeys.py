@@ -23,7 +23,12 @@ from .training import OPTIMIZERS
 
 
 class Need(ValueError):
-    """Raised by a run key's check: what the value must be."""
+    """Raised by a run key's check: what the value must be, and for a name the hint that ends
+    the message (" Did you mean 'x'?")."""
+
+    def __init__(self, what: str, hint: str = ""):
+        super().__init__(what)
+        self.hint = hint
 
 
 @dataclass(frozen=True)
@@ -41,7 +46,7 @@ class RunKey:
         try:
             return self.check(value)
         except Need as e:
-            raise Need(f"{self.name} must be {e}. Got {value!r}.") from None
+            raise Need(f"{self.name} must be {e}. Got {value!r}.{e.hint}") from None
 
 
 def is_int(v):
@@ -75,7 +80,7 @@ def _choice(choices, what=None, optional=False):
         if optional and v is None:
             return None
         if v not in choices:
-            raise Need((what or "one of " + ", ".join(choices)) + did_you_mean(v, choices))
+            raise Need(what or "one of " + ", ".join(choices), did_you_mean(v, choices))
         return v
     return check
 
@@ -119,7 +124,7 @@ def _dataset(v):
             raise Need(f"'{base}:PATH'")
     elif v not in DATASETS:
         raise Need("one of " + ", ".join(DATASETS) + " or npz:PATH, mnist:PATH, "
-                    "fashion_mnist:PATH" + did_you_mean(v, DATASETS))
+                   "fashion_mnist:PATH", did_you_mean(v, DATASETS))
     return v
 
 

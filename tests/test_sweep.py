@@ -80,14 +80,17 @@ def test_grouping_into_populations():
     ({"grid": {"depth": 3}}, r"\[grid\].depth: must be a list.*put a single value in \[train\]"),
     ({"grid": {"depth": [2, -1]}}, r"\[grid\].depth\[1\]: depth must be a non-negative integer"),
     ({"grid": {"lr": [0.1, 0]}}, r"\[grid\].lr\[1\]: lr must be a positive number"),
-    ({"train": {"activation": "rleu"}}, r"\[train\].activation: activation must be one of.*Did "
-                                        r"you mean 'relu'"),
-    ({"train": {"optimizer": "adma"}}, r"Did you mean 'adam'"),
+    ({"train": {"activation": "rleu"}}, r"\[train\].activation: activation must be one of "
+                                        r"linear, relu, .*, mish. Got 'rleu'. Did you mean "
+                                        r"'relu'\?$"),
+    ({"train": {"optimizer": "adma"}}, r"optimizer must be one of sgd, momentum, nesterov, adam, "
+                                       r"adamw. Got 'adma'. Did you mean 'adam'\?$"),
     ({"grid": {"scheme": ["he_norml"]}}, r"\[grid\].scheme\[0\]: scheme:.*Did you mean "
                                          r"'he_normal'"),
     ({"grid": {"scheme": [{"name": "kaiming_normal", "mode": "fan_avg"}]}},
      r"'mode' parameter.*must be one of \{'fan_in', 'fan_out'\}"),
-    ({"train": {"dataset": "digitz"}}, r"Did you mean 'digits'"),
+    ({"train": {"dataset": "digitz"}}, r"fashion_mnist:PATH. Got 'digitz'. Did you mean "
+                                       r"'digits'\?$"),
     ({"train": {"dataset": "npz"}}, r"'npz:PATH'"),
     ({"grid": {"seed": [0]}, "train": {"seed": 1}}, r"\['seed'\] appear in both"),
     ({"max_population": 0}, r"max_population: must be a positive integer"),
