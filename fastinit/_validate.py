@@ -203,11 +203,12 @@ def check_targets(y, n: int, outputs: int, loss: str, dtype, func: str, param: s
             if not np.isfinite(arr).all() or (arr != np.round(arr)).any():
                 raise ValueError(f"{_where(param, func)} must hold integer class labels. Got "
                                  f"non-integer values.")
+        lo, hi = int(arr.min()), int(arr.max())   # before int64, where 2**63 or 1e30 wraps
+        if lo < 0 or hi >= outputs:
+            raise ValueError(f"{_where(param, func)} holds labels in [{lo}, {hi}] but the "
+                             f"network has {outputs} outputs: labels must be in "
+                             f"[0, {outputs - 1}].")
         labels = arr.astype(np.int64, copy=False)
-        if labels.min() < 0 or labels.max() >= outputs:
-            raise ValueError(f"{_where(param, func)} holds labels in [{labels.min()}, "
-                             f"{labels.max()}] but the network has {outputs} outputs: labels "
-                             f"must be in [0, {outputs - 1}].")
         return np.ascontiguousarray(labels), np.zeros((1, 1), dtype=dtype)   # targets' stub
     if arr.ndim == 1:
         arr = arr[:, None]

@@ -1,4 +1,6 @@
 """Every error at the API boundary: a clear message, never a Numba traceback."""
+import re
+
 import numpy as np
 import pytest
 
@@ -177,3 +179,20 @@ def test_compute_fans_errors_and_values():
     assert fastinit.compute_fans((7,)) is None
     with pytest.raises(ValueError, match="'layout' parameter of fastinit.compute_fans"):
         fastinit.compute_fans((3, 3), layout="jax")
+
+
+def test_labels_out_of_range_are_reported_as_given():
+    """The range in the message is the labels' own, not what they became in int64 (uint64
+    above 2**63 and huge float labels used to wrap to -9223372036854775803)."""
+    net = fastinit.MLP([4, 5, 3], seed=0)
+    x = np.zeros((2, 4))
+    for y, shown in (([0, 2], None), ([1, 3], "[1, 3]"), ([-1, 0], "[-1, 0]"),
+                     (np.array([0, 2**63 + 5], dtype=np.uint64), f"[0, {2**63 + 5}]"),
+                     (np.array([0.0, 1e30]), f"[0, {int(1e30)}]")):
+        if shown is None:
+            assert net.loss(x, y).shape == (1,)
+            continue
+        with pytest.raises(ValueError, match=rf"^The 'y' parameter of fastinit.MLP.loss holds "
+                                             rf"labels in {re.escape(shown)} but the network has "
+                                             rf"3 outputs: labels must be in \[0, 2\].$"):
+            net.loss(x, y)
