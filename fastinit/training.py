@@ -246,6 +246,11 @@ def train(net: MLP, data, *, epochs: int | None = None, steps: int | None = None
                         f"epochs={epochs!r}, steps={steps!r}.")
     batch_size = check_int(batch_size, "batch_size", _FUNC, minimum=1)
     drop_last = check_bool(drop_last, "drop_last", _FUNC)
+    progress = check_bool(progress, "progress", _FUNC)
+    if callback is not None and not callable(callback):
+        raise TypeError(f"The 'callback' parameter of {_FUNC} must be callable as "
+                        f"callback(epoch, history) or None. Got {callback!r} of type "
+                        f"{type(callback).__name__}.")
     every = check_int(record_every_steps, "record_every_steps", _FUNC, minimum=0)
     check_choice(optimizer, "optimizer", _FUNC, OPTIMIZERS)
     loss = ds.loss if loss is None else loss

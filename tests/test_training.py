@@ -357,6 +357,21 @@ def test_divergent_member_is_frozen_and_flagged_others_unaffected():
 
 # -- bad input -------------------------------------------------------------------------------
 
+def test_callback_and_progress_are_checked_before_training():
+    """Not after the first epoch has trained and changed the network in place."""
+    net = fastinit.MLP([4, 5, 3], seed=0)
+    before = net.params.copy()
+    data = (np.ones((6, 4)), np.array([0, 1, 2, 0, 1, 2]))
+    with pytest.raises(TypeError, match=r"^The 'callback' parameter of fastinit.train must be "
+                                        r"callable as callback\(epoch, history\) or None. "
+                                        r"Got 3 of type int.$"):
+        fastinit.train(net, data, epochs=2, callback=3)
+    with pytest.raises(TypeError, match=r"The 'progress' parameter of fastinit.train must be "
+                                        r"True or False. Got 'yes'"):
+        fastinit.train(net, data, epochs=2, progress="yes")
+    np.testing.assert_array_equal(net.params, before)
+
+
 def test_bad_data_errors():
     net = fastinit.MLP([4, 5, 3], seed=0)
     x = np.ones((6, 4))
