@@ -54,16 +54,19 @@ COLUMNS = ("id", "sweep", "status", "scheme", "scheme_params", "seed", "depth", 
            "best_test_acc", "diverged", "diverged_step", "time_s", "population_time_s",
            "population_size", "config", "curves", "diagnostics", "layer_sizes", "error",
            "fastinit_version", "machine", "created_at", "compile_s")
+V1_COLUMNS = {"id", "sweep", "status", "config"}     # what from_v1 needs of fastinit 0.1's runs
 INSERT = f"INSERT OR REPLACE INTO runs ({', '.join(COLUMNS)}) VALUES " \
          f"({', '.join('?' * len(COLUMNS))})"
 
 
-def kind(version: int, tables: set[str]) -> str | None:
-    """What a file with this user_version and these tables is: "empty", "v1" (fastinit 0.1),
-    "v2", "current", or None (not a fastinit database, or a newer one)."""
+def kind(version: int, tables: set[str], runs_columns=frozenset()) -> str | None:
+    """What a file with this user_version, these tables and these columns of its runs table
+    is: "empty", "v1" (fastinit 0.1), "v2", "current", or None (not a fastinit database, or
+    a newer one)."""
     if version == 0 and not tables:
         return "empty"
-    if version == 0 and "runs" in tables and tables <= {"runs", "sweeps"}:
+    if version == 0 and "runs" in tables and tables <= {"runs", "sweeps"} \
+            and V1_COLUMNS <= set(runs_columns):       # not another program's "runs"
         return "v1"
     if version in (2, SCHEMA_VERSION) and TABLES <= tables:
         return "current" if version == SCHEMA_VERSION else f"v{version}"

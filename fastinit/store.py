@@ -124,12 +124,13 @@ class Store:
         version = self.con.execute("PRAGMA user_version").fetchone()[0]
         tables = {r[0] for r in self.con.execute(
             "SELECT name FROM sqlite_master WHERE type = 'table'")}
-        return version, tables
+        columns = {r[1] for r in self.con.execute("PRAGMA table_info(runs)")}
+        return version, tables, columns
 
     def _prepare(self):
         try:
             try:
-                version, tables = self._inspect()
+                version, tables, columns = self._inspect()
             except sqlite3.OperationalError:
                 if not self.readonly:
                     raise
@@ -137,7 +138,7 @@ class Store:
                 # read it as an immutable file
                 self.con.close()
                 self.con = self._connect(immutable=True)
-                version, tables = self._inspect()
+                version, tables, columns = self._inspect()
         except sqlite3.DatabaseError as e:
             if "not a database" in str(e) or "malformed" in str(e):
                 self.fail(f"not a SQLite database, or a damaged one ({e}).")
@@ -145,7 +146,7 @@ class Store:
         if version > SCHEMA_VERSION:
             self.fail(f"written by a newer fastinit (schema version {version}; this one "
                        f"reads up to {SCHEMA_VERSION}). Upgrade fastinit.")
-        kind = schema.kind(version, tables)
+        kind = schema.kind(version, tables, columns)
         if kind is None:
             self.fail(f"not a fastinit results database (it holds the tables "
                        f"{', '.join(sorted(tables)) or 'none'}); refusing to use it. Give "

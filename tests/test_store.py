@@ -191,6 +191,31 @@ def test_foreign_corrupt_and_newer_databases_are_refused(tmp_path, capsys):
         assert err.startswith(f"fastinit sweep: {path}: ") and err.count("\n") == 1
 
 
+@pytest.mark.parametrize("rows", [0, 1])
+def test_a_foreign_table_named_runs_is_not_taken_for_fastinit_0_1(tmp_path, capsys, rows):
+    """Only fastinit 0.1's own runs table (its id, sweep, status and config columns) is
+    migrated: another program's 'runs' was dropped and replaced when empty, and crashed the
+    migration with a TypeError traceback when it held a row."""
+    foreign = tmp_path / "jobs.db"
+    con = sqlite3.connect(foreign)
+    con.execute("CREATE TABLE runs (job TEXT, seconds REAL)")
+    con.executemany("INSERT INTO runs VALUES (?, ?)", [("backup", 3.5)] * rows)
+    con.commit()
+    con.close()
+    spec = tmp_path / "ok.toml"
+    spec.write_text("[grid]\nseed = [0]\n[train]\nepochs = 1\nwidth = 8\n")
+    for argv in (["report", str(foreign), "--out", str(tmp_path / "r")],
+                 ["sweep", str(spec), "--db", str(foreign)]):
+        assert cli.main(argv + ["-q"]) == 2
+        assert capsys.readouterr().err == (
+            f"fastinit {argv[0]}: {foreign}: not a fastinit results database (it holds the "
+            f"tables runs); refusing to use it. Give another database file.\n")
+    con = sqlite3.connect(foreign)
+    assert con.execute("SELECT sql FROM sqlite_master").fetchall() == [
+        ("CREATE TABLE runs (job TEXT, seconds REAL)",)]
+    assert con.execute("SELECT * FROM runs").fetchall() == [("backup", 3.5)] * rows
+
+
 @pytest.mark.parametrize("where,match", [
     ("missing/dir/runs.db", r"cannot create the database: no such directory .*missing/dir"),
     (".", r"is a directory, not a results database"),
