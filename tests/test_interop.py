@@ -68,3 +68,8 @@ def test_interop_errors():
         interop.from_torch(mixed)
     with pytest.raises(ValueError, match="'scheme' parameter.*Did you mean 'he_normal'"):
         interop.init_torch(torch.nn.Linear(3, 3), "he_norml")
+    chained_wrong = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(),
+                                        torch.nn.Linear(9, 3))
+    with pytest.raises(ValueError, match=r"^fastinit.interop.from_torch: Linear layer 1 takes "
+                                         r"9 inputs but the layer before it gives 8 outputs.$"):
+        interop.from_torch(chained_wrong)

@@ -209,6 +209,10 @@ def from_torch(module) -> MLP:
             raise ValueError(f"{func}: expected an activation between consecutive Linear "
                              f"layers and none after the last.")
     sizes = [linears[0].in_features] + [lin.out_features for lin in linears]
+    for l, lin in enumerate(linears[1:], 1):
+        if lin.in_features != sizes[l]:
+            raise ValueError(f"{func}: Linear layer {l} takes {lin.in_features} inputs but the "
+                             f"layer before it gives {sizes[l]} outputs.")
     dt = np.float64 if linears[0].weight.dtype == torch.float64 else np.float32
     with_bias = [lin.bias is not None for lin in linears]
     if any(with_bias) and not all(with_bias):
