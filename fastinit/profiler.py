@@ -33,7 +33,7 @@ from . import compilelog, jsonable, kernels, population, profile_report, rooflin
 from ._validate import check_int, check_real, check_targets, check_x
 from .datasets import permutation
 from .kernels import profile as replay
-from .network import LOSSES, MLP, evaluate as evaluate_net
+from .network import LOSSES, MLP, check_net, evaluate as evaluate_net
 from .spread import over_members, splits, workspace
 from .training import OPTIMIZERS, STATES, as_dataset, evaluations, numba_threads, train
 
@@ -409,9 +409,7 @@ def profile(net: MLP, data, *, batch_size: int = 32, drop_last: bool = False,
     >>> net = fastinit.MLP([64, 64, 10], n=16)
     >>> p = fastinit.profile(net, fastinit.datasets.digits(), threads=1)  # doctest: +SKIP
     """
-    if not isinstance(net, MLP):
-        raise TypeError(f"The 'net' parameter of {_FUNC} must be a fastinit.MLP (or ResMLP). "
-                        f"Got {type(net).__name__}.")
+    check_net(net, _FUNC)
     ds = as_dataset(data, _FUNC)
     threads = thread_counts(threads)
     repeats = check_int(repeats, "repeats", _FUNC, minimum=1)

@@ -14,7 +14,7 @@ from ._validate import check_bool, check_choice, check_int, check_memory, check_
     check_seed, check_targets, check_x
 from .datasets import Dataset, from_arrays, inferred_task, permutation, permutations
 from .diagnose import FIELDS as DIAGNOSTIC_FIELDS, diagnose
-from .network import LOSSES, MLP, evaluate as evaluate_net
+from .network import LOSSES, MLP, check_net, evaluate as evaluate_net
 from .spread import SplitChoice, for_shape, over_members, splits, workspace
 from .spread import split_worthwhile  # noqa: F401 - fastinit.training.split_worthwhile, as before
 
@@ -236,9 +236,7 @@ def train(net: MLP, data, *, epochs: int | None = None, steps: int | None = None
     with a NaN or infinite parameter, stops being updated (its parameters stay as they were
     before that step) and is flagged; the others go on. Flags persist on ``net.diverged``.
     """
-    if not isinstance(net, MLP):
-        raise TypeError(f"The 'net' parameter of {_FUNC} must be a fastinit.MLP. Got "
-                        f"{type(net).__name__}.")
+    check_net(net, _FUNC)
     ds = as_dataset(data, checked=False)
     K = net.n
     if (epochs is None) == (steps is None):
