@@ -124,7 +124,10 @@ FLOAT_DTYPES = {"float32": np.float32, "float64": np.float64}
 
 
 def check_dtype(value: Any, param: str, func: str) -> np.dtype:
-    """float32 or float64, given as a NumPy dtype, a type or a name."""
+    """float32 or float64, given as a NumPy dtype, a type or a name; None is the default,
+    float32 (as PyTorch's dtype=None is its default; NumPy would read it as float64)."""
+    if value is None:
+        return np.dtype(np.float32)
     try:
         dt = np.dtype(value)
     except TypeError:

@@ -52,7 +52,7 @@ class MLP:
     seed : int or sequence of K ints
         One seed: member k uses stream k of it. A list: member k uses stream 0 of seed[k], so
         it equals ``MLP(..., n=1, seed=seed[k])``.
-    dtype : np.float32 (default) or np.float64
+    dtype : np.float32 (default; None means it) or np.float64
     activation_param : float or list of K, optional
         relu: derivative at 0 (default 0, and 1 for a member drawn with ZerO, which needs it);
         leaky_relu: slope (0.01); elu: alpha (1.0); softplus: beta (1.0). Resolved per member:

@@ -34,7 +34,7 @@ def sample(scheme, shape, *, seed, n=None, start=0, dtype=np.float32, layout="to
         threads.
     start : int
         Index of the first member (its stream).
-    dtype : np.float32 (default) or np.float64
+    dtype : np.float32 (default; None means it) or np.float64
     fan_in, fan_out : float, optional
         Override the fans computed from the shape (any framework's convention).
     out : ndarray, optional

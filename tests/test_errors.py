@@ -54,6 +54,13 @@ def test_bad_dtype(dtype):
         S("normal", (3, 3), dtype=dtype)
 
 
+def test_dtype_none_is_the_default_float32():
+    # NumPy reads np.dtype(None) as float64; fastinit's None is its default, as PyTorch's is
+    assert S("normal", (3, 3), dtype=None).dtype == np.float32
+    assert fastinit.MLP([3, 2], dtype=None).dtype == np.float32
+    assert fastinit.ResMLP(3, 4, 1, 2, dtype=None).params.dtype == np.float32
+
+
 @pytest.mark.parametrize("sparsity", [-0.1, 1.0, 1.5])
 def test_sparsity_outside_unit_interval(sparsity):
     with pytest.raises(ValueError, match=r"'sparsity' parameter .*interval \[0.0, 1.0\)"):
