@@ -182,11 +182,26 @@ def check_x(x, width: int, dtype, func: str, param: str = "X") -> np.ndarray:
                          f"network's input width is {width}.")
     if arr.shape[0] == 0:
         raise ValueError(f"{_where(param, func)} has no samples.")
-    arr = np.ascontiguousarray(arr, dtype=dtype)
-    if not kernels.optim.finite(arr.reshape(-1)):
-        bad = int(np.count_nonzero(~np.isfinite(arr)))
+    return _cast_finite(arr, dtype, param, func)
+
+
+def _cast_finite(given: np.ndarray, dtype, param: str, func: str) -> np.ndarray:
+    """``given`` as a C-contiguous array of ``dtype``, refused when a value is not finite: NaN
+    or infinite as given, or finite but beyond the dtype's range (1e300 in float32)."""
+    if given.dtype == dtype:
+        arr = np.ascontiguousarray(given)
+    else:
+        with np.errstate(over="ignore"):        # no "overflow encountered in cast" warning
+            arr = np.ascontiguousarray(given, dtype=dtype)
+    if kernels.optim.finite(arr.reshape(-1)):   # the only pass over ordinary input
+        return arr
+    bad = int(np.count_nonzero(~np.isfinite(given)))
+    if bad:
         raise ValueError(f"{_where(param, func)} contains {bad} NaN or infinite value(s).")
-    return arr
+    big, top = float(np.max(np.abs(given))), float(np.finfo(dtype).max)
+    raise ValueError(f"{_where(param, func)} holds values up to {big:.4g} in magnitude, beyond "
+                     f"{np.dtype(dtype).name}'s range (largest finite {top:.4g}). Scale them "
+                     f"down, or use a float64 network.")
 
 
 def check_targets(y, n: int, outputs: int, loss: str, dtype, func: str, param: str = "y"):
@@ -220,9 +235,7 @@ def check_targets(y, n: int, outputs: int, loss: str, dtype, func: str, param: s
                          f"(one target per output). Got shape {arr.shape}.")
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{_where(param, func)} must hold numbers. Got dtype {arr.dtype}.")
-    targets = np.ascontiguousarray(arr, dtype=dtype)
-    if not kernels.optim.finite(targets.reshape(-1)):
-        raise ValueError(f"{_where(param, func)} contains NaN or infinite values.")
+    targets = _cast_finite(arr, dtype, param, func)
     if loss == "bce" and (targets.min() < 0 or targets.max() > 1):
         raise ValueError(f"{_where(param, func)} must hold targets in [0, 1] for bce. Got "
                          f"values in [{targets.min()}, {targets.max()}].")

@@ -3,6 +3,7 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 
 import numba
 import numpy as np
@@ -417,8 +418,8 @@ def test_bad_data_errors():
     for bad_value in (np.nan, np.inf, -np.inf):
         targets = np.ones((6, 3))
         targets[4, 2] = bad_value
-        with pytest.raises(ValueError, match=r"'data \(y_train\)' .* contains NaN or infinite "
-                           r"values"):
+        with pytest.raises(ValueError, match=r"'data \(y_train\)' .* contains 1 NaN or "
+                           r"infinite value"):
             fastinit.train(net, (x, targets), epochs=1, loss="mse")
     with pytest.raises(ValueError, match=r"targets in \[0, 1\] for bce"):
         fastinit.train(net, (x, 2 * np.ones((6, 3))), epochs=1, loss="bce")
@@ -426,6 +427,24 @@ def test_bad_data_errors():
         net.forward(bad)
     with pytest.raises(TypeError, match="must hold numbers"):
         net.forward(np.array([["a"] * 4]))
+
+
+def test_finite_values_beyond_float32_are_called_out_of_range_not_nan():
+    net = fastinit.MLP([4, 3], seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")            # and no numpy "overflow encountered in cast"
+        with pytest.raises(ValueError, match=r"The 'X' parameter of fastinit.MLP.forward holds "
+                           r"values up to 1e\+300 in magnitude, beyond float32's range "
+                           r"\(largest finite 3.403e\+38\)"):
+            net.forward(np.full((3, 4), 1e300))
+        with pytest.raises(ValueError, match=r"'data \(y_train\)' .* values up to 1e\+300 in "
+                           r"magnitude, beyond float32's range"):
+            fastinit.train(net, (np.ones((3, 4)), np.full((3, 3), -1e300)), epochs=1)
+    mixed = np.full((3, 4), 1e300)
+    mixed[0, 0] = np.nan                          # a NaN as given is counted as before
+    with pytest.raises(ValueError, match=r"contains 1 NaN or infinite value\(s\)"):
+        net.forward(mixed)
+    assert np.isfinite(fastinit.MLP([4, 3], dtype=np.float64).forward(mixed[1:])).all()
 
 
 def test_bad_training_arguments():
