@@ -13,6 +13,9 @@ from .fans import LAYOUTS, resolve_fans
 
 _FUNC = "fastinit.sample"
 MAX_MEMBERS = 2**32   # member k draws from stream (k << 32) | tag (streams.stream_ids)
+# family arguments the weights hold as they are (a constant, the identity's diagonal, the ends
+# of the uniform range): beyond the dtype's finite range they would be inf
+AS_VALUES = {"constant": ("value",), "identity": ("gain",), "uniform": ("low", "high")}
 
 
 def sample(scheme, shape, *, seed, n=None, start=0, dtype=np.float32, layout="torch",
@@ -96,6 +99,12 @@ def draw(scheme: registry.Scheme, params: dict, shape: tuple[int, ...], *, dtype
     fi, fo = resolve_fans(shape, layout, fan_in, fan_out, func=func, scheme=scheme.name,
                           required=scheme.needs_fans)
     args = scheme.family_args(params, fi, fo, func)
+    for name in AS_VALUES.get(scheme.family, ()):     # O(1): no pass over the drawn weights
+        top = float(np.finfo(dtype).max)
+        if abs(args[name]) > top:
+            raise ValueError(f"Scheme {scheme.name!r} in {func}: {name}={args[name]!r} is beyond "
+                             f"{np.dtype(dtype).name}'s range (largest finite {top:.4g}): the "
+                             f"weights would be inf. Use float64.")
     d = Draw(func=func, scheme=scheme.name, shape=shape, dtype=np.dtype(dtype), layout=layout,
              key=np.ascontiguousarray(key, dtype=np.uint64),
              members=np.ascontiguousarray(members, dtype=np.int64), tag=tag,

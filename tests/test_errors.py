@@ -61,6 +61,21 @@ def test_dtype_none_is_the_default_float32():
     assert fastinit.ResMLP(3, 4, 1, 2, dtype=None).params.dtype == np.float32
 
 
+@pytest.mark.parametrize("scheme,params,name", [
+    ("constant", dict(value=1e300), "value=1e+300"), ("constant", dict(value=-1e39), "value"),
+    ("identity", dict(gain=1e39), "gain=1e+39"), ("uniform", dict(low=-1e300), "low"),
+    ("uniform", dict(high=4e38), "high=4e+38"),
+])
+def test_weight_value_beyond_the_dtypes_range(scheme, params, name):
+    with pytest.raises(ValueError, match=rf"Scheme '{scheme}' in fastinit.sample: "
+                                         rf"{re.escape(name)}.* is beyond float32's range "
+                                         rf"\(largest finite 3.403e\+38\)"):
+        S(scheme, (3, 3), **params)
+    with pytest.raises(ValueError, match=r"Scheme 'constant' in fastinit.MLP: value=1e\+300"):
+        fastinit.MLP([3, 2], bias_init=fastinit.spec("constant", value=1e300))
+    assert np.isfinite(S(scheme, (3, 3), dtype=np.float64, **params)).all()
+
+
 @pytest.mark.parametrize("sparsity", [-0.1, 1.0, 1.5])
 def test_sparsity_outside_unit_interval(sparsity):
     with pytest.raises(ValueError, match=r"'sparsity' parameter .*interval \[0.0, 1.0\)"):
