@@ -7,12 +7,15 @@ import numpy as np
 
 from . import registry
 from . import streams
-from ._validate import check_choice, check_dtype, check_int, check_seed, check_shape
+from ._validate import check_choice, check_dtype, check_int, check_memory, check_seed, \
+    check_shape
 from .families import FAMILIES, Draw
-from .fans import LAYOUTS, resolve_fans
+from .fans import LAYOUTS, conv_dims, matrix_dims, resolve_fans
+from .spread import orthonormal_scratch
 
 _FUNC = "fastinit.sample"
 MAX_MEMBERS = 2**32   # member k draws from stream (k << 32) | tag (streams.stream_ids)
+CHECKED_FROM = 1 << 28   # bytes: smaller draws skip the memory check (10 us, a third of 8 x 8)
 # family arguments the weights hold as they are (a constant, the identity's diagonal, the ends
 # of the uniform range): beyond the dtype's finite range they would be inf
 AS_VALUES = {"constant": ("value",), "identity": ("gain",), "uniform": ("low", "high")}
@@ -105,6 +108,7 @@ def draw(scheme: registry.Scheme, params: dict, shape: tuple[int, ...], *, dtype
             raise ValueError(f"Scheme {scheme.name!r} in {func}: {name}={args[name]!r} is beyond "
                              f"{np.dtype(dtype).name}'s range (largest finite {top:.4g}): the "
                              f"weights would be inf. Use float64.")
+    _check_orthonormal_memory(scheme, shape, layout, len(members), np.dtype(dtype), func)
     d = Draw(func=func, scheme=scheme.name, shape=shape, dtype=np.dtype(dtype), layout=layout,
              key=np.ascontiguousarray(key, dtype=np.uint64),
              members=np.ascontiguousarray(members, dtype=np.int64), tag=tag,
@@ -114,3 +118,22 @@ def draw(scheme: registry.Scheme, params: dict, shape: tuple[int, ...], *, dtype
         out[...] = result
         return out
     return result
+
+
+def _check_orthonormal_memory(scheme, shape, layout, count: int, dtype, func: str) -> None:
+    """MemoryError before an orthogonal draw that the memory cannot hold, its weights (and a
+    copy: transposed, or placed in a kernel) and kernels.orthogonal's float64 scratch counted
+    (spread.orthonormal_scratch), instead of Numba's "Allocation failed (probably too large)"
+    from inside the kernel. Shapes the family refuses are left to its error."""
+    dims = None
+    if scheme.family == "orthogonal" and len(shape) >= 2:
+        dims = matrix_dims(shape, layout)
+    elif scheme.family == "delta_orthogonal" and conv_dims(shape, layout) is not None:
+        dims = conv_dims(shape, layout)[1::-1]                        # (in, out)
+    if dims is None:
+        return
+    p, q = min(dims), max(dims)
+    need = orthonormal_scratch(count, p, q) + 2 * count * math.prod(shape) * dtype.itemsize
+    if need >= CHECKED_FROM:
+        check_memory(need, f"Scheme {scheme.name!r} in {func}: {count} orthogonal {p} x {q} "
+                           f"matrices and their float64 scratch")

@@ -234,6 +234,17 @@ def row_runs(K: int, p: int, q: int, threads: int) -> int:
     return max(1, min(runs, p // 64))
 
 
+def orthonormal_scratch(K: int, p: int, q: int) -> int:
+    """Bytes of float64 scratch ``orthonormal_rows`` of (K, p, q) holds at once, at most: the
+    reflectors' normals of the members in flight (p q - p (p - 1) / 2 each) and, per run in
+    flight, its Y (q x its columns, whole LANES tiles), V^T and W (kernels.orthogonal)."""
+    T = numba.get_num_threads()
+    runs, lanes, nb = row_runs(K, p, q, T), kernels.gemm.LANES, kernels.orthogonal.ORTHO_BLOCK
+    width = -(-(-(-p // lanes)) // runs) * lanes
+    return 8 * (min(K, T) * (p * q - p * (p - 1) // 2 + 3 * p)
+                + min(K * runs, T) * (q * width + nb * (q + width) + p))
+
+
 def orthonormal_rows(out, key, stream, gain, runs: int | None = None) -> None:
     """kernels.orthogonal.orthogonal_fill of ``out`` (K, p, q), p <= q: its members' rows in
     runs (``row_runs``, or ``runs``) over the threads. Members cut into runs have their

@@ -117,3 +117,20 @@ def test_the_runs_a_matrix_is_cut_into_leave_its_bits(shape, dtype):
     for out in outs[1:]:
         np.testing.assert_array_equal(out, outs[0])
     np.testing.assert_allclose(outs[0][1] @ outs[0][1].T, np.eye(shape[0]), atol=TOL[dtype])
+
+
+@pytest.mark.parametrize("scheme,shape", [("orthogonal", (1, 2**31)),
+                                          ("orthogonal", (2**31, 1)),
+                                          ("delta_orthogonal", (2**14, 2**14, 3))])
+def test_too_big_for_memory_fails_at_once_with_fastinits_message(monkeypatch, scheme, shape):
+    """The kernel's scratch (float64 normals, Y, V^T) is counted: a (1, 2**31) weight is 8.6 GB
+    of float32 but needs hundreds of GB of scratch; Numba said "Allocation failed"."""
+    import fastinit._validate as v
+    monkeypatch.setattr(v, "available_memory", lambda: 2**30)
+    with pytest.raises(MemoryError, match=rf"Scheme '{scheme}' in fastinit.sample: 1 "
+                                          r"orthogonal \d+ x \d+ matrices and their float64 "
+                                          r"scratch need about .* GB but 1.07 GB of memory is "
+                                          r"available"):
+        fastinit.sample(scheme, shape, seed=0)
+    monkeypatch.setattr(v, "available_memory", lambda: pytest.fail("read for a small draw"))
+    assert fastinit.sample(scheme, (16, 16, 3)[:len(shape)], seed=0).shape[0] == 16
