@@ -204,10 +204,11 @@ def _cast_finite(given: np.ndarray, dtype, param: str, func: str) -> np.ndarray:
                      f"down, or use a float64 network.")
 
 
-def check_targets(y, n: int, outputs: int, loss: str, dtype, func: str, param: str = "y"):
+def check_targets(y, n: int, outputs: int, loss: str, dtype, func: str, param: str = "y",
+                  why: str = ""):
     """(labels int64 (n,), targets (n, outputs)) for a loss; the one the loss does not use is
     a stub. cross_entropy takes integer class labels in [0, outputs); mse and bce take one
-    target per output (bce: in [0, 1])."""
+    target per output (bce: in [0, 1]). ``why``: how the loss was chosen, for the shape error."""
     arr = np.asarray(y)
     if arr.shape[:1] != (n,):
         raise ValueError(f"{_where(param, func)} must have one entry per sample of X ({n}). "
@@ -232,7 +233,7 @@ def check_targets(y, n: int, outputs: int, loss: str, dtype, func: str, param: s
         arr = arr[:, None]
     if arr.ndim != 2 or arr.shape[1] != outputs:
         raise ValueError(f"{_where(param, func)} must have shape ({n}, {outputs}) for {loss} "
-                         f"(one target per output). Got shape {arr.shape}.")
+                         f"(one target per output). Got shape {arr.shape}.{why}")
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{_where(param, func)} must hold numbers. Got dtype {arr.dtype}.")
     targets = _cast_finite(arr, dtype, param, func)

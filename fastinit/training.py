@@ -251,6 +251,9 @@ def train(net: MLP, data, *, epochs: int | None = None, steps: int | None = None
                         f"{type(callback).__name__}.")
     every = check_int(record_every_steps, "record_every_steps", _FUNC, minimum=0)
     check_choice(optimizer, "optimizer", _FUNC, OPTIMIZERS)
+    why = "" if loss is not None or isinstance(data, Dataset) or ds.task == "classification" \
+        else (f" The loss {ds.loss} was inferred from y_train's dtype, {ds.y_train.dtype}: for "
+              f"classification give integer labels, or loss='cross_entropy'.")
     loss = ds.loss if loss is None else loss
     check_choice(loss, "loss", _FUNC, LOSSES)
     seed = check_seed(seed, "seed", _FUNC)
@@ -275,12 +278,12 @@ def train(net: MLP, data, *, epochs: int | None = None, steps: int | None = None
     width, outputs, dt = net.layer_sizes[0], net.layer_sizes[-1], net.dtype
     x_train = check_x(ds.x_train, width, dt, _FUNC, "data (X_train)")
     y_lab, y_tgt = check_targets(ds.y_train, len(x_train), outputs, loss, dt, _FUNC,
-                                 "data (y_train)")
+                                 "data (y_train)", why)
     has_test = len(ds.x_test) > 0
     if has_test:
         x_test = check_x(ds.x_test, width, dt, _FUNC, "data (X_test)")
         t_lab, t_tgt = check_targets(ds.y_test, len(x_test), outputs, loss, dt, _FUNC,
-                                     "data (y_test)")
+                                     "data (y_test)", why)
     n = len(x_train)
     batch = min(batch_size, n)          # a batch larger than the data is the whole data
     steps_per_epoch = n // batch if drop_last else -(-n // batch)

@@ -429,6 +429,19 @@ def test_bad_data_errors():
         net.forward(np.array([["a"] * 4]))
 
 
+def test_shape_error_of_a_loss_inferred_from_float_labels_says_so():
+    net = fastinit.MLP([4, 3], seed=0)
+    x, y = np.ones((20, 4)), (np.arange(20) % 3).astype(float)
+    with pytest.raises(ValueError, match=r"must have shape \(20, 3\) for mse \(one target per "
+                       r"output\). Got shape \(20, 1\). The loss mse was inferred from "
+                       r"y_train's dtype, float64: for classification give integer labels, or "
+                       r"loss='cross_entropy'.$"):
+        fastinit.train(net, (x, y), epochs=1)
+    with pytest.raises(ValueError, match=r"Got shape \(20, 1\).$"):     # a loss given: no guess
+        fastinit.train(net, (x, y), epochs=1, loss="mse")
+    assert fastinit.train(net, (x, y), epochs=1, loss="cross_entropy").epochs == 1
+
+
 def test_finite_values_beyond_float32_are_called_out_of_range_not_nan():
     net = fastinit.MLP([4, 3], seed=0)
     with warnings.catch_warnings():
