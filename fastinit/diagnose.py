@@ -137,7 +137,7 @@ def diagnose(net, X, y=None, loss: str = "cross_entropy", *, tol: float = 1e-6,
     sym = unit_statistics(net, tol, ranks, symmetry)
     grad = np.full((net.n, net.depth), np.nan)
     if y is not None:
-        dw, _ = net.gradients(x, y, loss)
+        dw, _ = net.gradients(x, y, loss, _func=_F)
         for l, g in enumerate(dw):
             grad[:, l] = np.sqrt(np.sum(np.asarray(g, dtype=float) ** 2, axis=(1, 2)))
     act_rank = np.full((net.n, net.depth), np.nan)

@@ -300,14 +300,14 @@ class MLP:
         x, (labels, targets) = self._checked(X, y, "cross_entropy", f"{_CLS}.accuracy")
         return evaluate(self, x, labels, targets, "cross_entropy")[1] / x.shape[0]
 
-    def gradients(self, X, y, loss: str = "cross_entropy"):
+    def gradients(self, X, y, loss: str = "cross_entropy", *, _func: str | None = None):
         """Gradient of the mean loss over (X, y) for every member.
 
         y is one set of labels (n,) or targets (n, out) for every member, or one per member:
         labels (K, n), targets (K, n, out). Returns (dW, db): lists over layers of arrays
-        (K, out, in) and (K, out).
+        (K, out, in) and (K, out). ``_func``: the public function its errors name (diagnose).
         """
-        func = f"{_CLS}.gradients"
+        func = _func or f"{_CLS}.gradients"
         check_choice(loss, "loss", func, LOSSES)
         x = check_x(X, self.layer_sizes[0], self.dtype, func)
         per_member = np.ndim(y) == (2 if loss == "cross_entropy" else 3)

@@ -211,3 +211,9 @@ def test_diagnostics_check_their_arguments_and_name_themselves():
     with pytest.raises(TypeError, match=r"'ranks' parameter of fastinit.diagnose must be True "
                                         r"or False"):
         fastinit.diagnose(net, x, ranks="no")
+    with pytest.raises(ValueError, match=r"^The 'y' parameter of fastinit.diagnose holds "
+                                         r"labels in \[10, 14\] but the network has 3 outputs"):
+        fastinit.diagnose(net, x, np.arange(5) + 10)
+    with pytest.raises(ValueError, match=r"^The 'y' parameter of fastinit.diagnose has shape "
+                                         r"\(3, 5\): pass one set for every member"):
+        fastinit.diagnose(net, x, np.zeros((3, 5), int))
