@@ -30,8 +30,12 @@ def reals(value, count: int, param: str, func: str, **bounds) -> np.ndarray:
     """A number given once or once per member, as (n,) float64, each value checked (check_real's
     bounds; a list's values are named param[k] in errors)."""
     if isinstance(value, (list, tuple, np.ndarray)):
-        values = per_member(list(np.ravel(np.asarray(value, dtype=object))), count, param,
-                            func, "numbers")
+        given = np.asarray(value, dtype=object)
+        if given.ndim > 1:                       # [[0.1], [0.5]] is not two members' numbers
+            raise TypeError(f"The {param!r} parameter of {func} must be one number or a flat "
+                            f"list of n={count} numbers (one per member). Got a nested "
+                            f"{type(value).__name__} of shape {given.shape}.")
+        values = per_member(list(np.ravel(given)), count, param, func, "numbers")
         return np.array([check_real(v, f"{param}[{k}]", func, **bounds)
                          for k, v in enumerate(values)], dtype=np.float64)
     return np.full(count, check_real(value, param, func, **bounds))

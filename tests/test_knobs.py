@@ -264,6 +264,13 @@ def test_dropout_is_per_member_and_only_while_training():
     with pytest.raises(ValueError, match=r"'dropout' parameter of fastinit.MLP must be in the "
                                          r"interval \[0.0, 1.0\). Got 1.0"):
         fastinit.MLP([4, 3], dropout=1.0)
+    with pytest.raises(TypeError, match=r"'dropout' parameter of fastinit.MLP must be one "
+                                        r"number or a flat list of n=2 numbers \(one per "
+                                        r"member\). Got a nested list of shape \(2, 1\)"):
+        fastinit.MLP([4, 3], n=2, dropout=[[0.1], [0.5]])      # not flattened into two rates
+    with pytest.raises(TypeError, match=r"'lr' parameter of fastinit.train .* nested ndarray"):
+        fastinit.train(fastinit.MLP([4, 3]), (np.ones((2, 4)), np.zeros(2, int)), epochs=1,
+                       lr=np.full((1, 1), 0.1))
 
 
 _DROP = """
