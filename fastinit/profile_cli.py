@@ -11,8 +11,10 @@ exits with the same status (2). ``--sizes`` profiles one population of that MLP 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 
+import numba
 import numpy as np
 
 from . import overrides
@@ -35,6 +37,25 @@ def _ints(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"must be positive integers separated by commas, "
                                          f"e.g. 784,256,10. Got {text!r}.")
     return values
+
+
+def _threads(text: str) -> list[int]:
+    values = _ints(text)
+    most = numba.config.NUMBA_NUM_THREADS
+    if max(values) > most:
+        raise argparse.ArgumentTypeError(f"must be thread counts of at most {most} (Numba's "
+                                         f"NUMBA_NUM_THREADS). Got {text!r}.")
+    return values
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds. Got {text!r}.")
+    return value
 
 
 def add_parser(sub, positive) -> None:
@@ -63,10 +84,10 @@ def add_parser(sub, positive) -> None:
     p.add_argument("--blocks", type=positive, default=2, help="residual blocks (2)")
     p.add_argument("--samples", type=positive, default=2048, help="training samples (2048)")
     p.add_argument("--epochs", type=positive, default=10, help="epochs, for the wall time")
-    p.add_argument("--threads", type=_ints, default=None, metavar="T1,T2,...",
+    p.add_argument("--threads", type=_threads, default=None, metavar="T1,T2,...",
                    help="thread counts (default: 1, 2, 4, ... up to every core)")
     p.add_argument("--repeats", type=positive, default=3, help="the median of this many (3)")
-    p.add_argument("--budget", type=float, default=0.25, metavar="SECONDS",
+    p.add_argument("--budget", type=_seconds, default=0.25, metavar="SECONDS",
                    help="longest timed epoch; longer ones are timed on their first steps")
     p.add_argument("--max-runs", type=positive, default=MAX_RUNS, metavar="N",
                    help=f"refuse a grid of more than N runs, as the sweep does ({MAX_RUNS:,})")

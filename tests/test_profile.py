@@ -315,6 +315,11 @@ def test_cli_table_for_a_residual_network(capsys):
     (["--sizes", "24,32,32,6", "--residual", "rezero"],
      "--residual takes --sizes IN,WIDTH,OUT (and --blocks N). Got --sizes 24,32,32,6."),
     (["--sizes", "24,32,6", "--threads", "0"], "--threads: must be positive integers"),
+    (["--sizes", "24,32,6", "--threads", "1,99999"], "--threads: must be thread counts of at "
+                                                     "most"),
+    (["--sizes", "24,32,6", "--budget", "-1"], "--budget: must be a positive number of seconds. "
+                                               "Got '-1'."),
+    (["spec.toml", "--budget", "nan"], "--budget: must be a positive number of seconds"),
 ])
 def test_cli_errors(capsys, args, match):
     try:
@@ -322,4 +327,6 @@ def test_cli_errors(capsys, args, match):
     except SystemExit as e:             # argparse's own errors
         code = e.code
     assert code == 2
-    assert match in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert match in err
+    assert "timing" not in err          # every argument checked before anything is printed
