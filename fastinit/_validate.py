@@ -161,6 +161,17 @@ def check_shape(value: Any, param: str, func: str) -> tuple[int, ...]:
     return tuple(dims)
 
 
+def check_path(value: Any, param: str, func: str) -> str:
+    """A file path: a non-empty str, bytes or os.PathLike, as a str."""
+    if not isinstance(value, (str, bytes, os.PathLike)):
+        raise TypeError(f"{_where(param, func)} must be a path (str or os.PathLike). Got "
+                        f"{value!r} of type {type(value).__name__} instead.")
+    path = os.fsdecode(value)
+    if not path:                        # sqlite3 would open a temporary database, then lose it
+        raise ValueError(f"{_where(param, func)} must be a path. Got an empty one.")
+    return path
+
+
 # -- data and resources ---------------------------------------------------------------------
 
 def check_x(x, width: int, dtype, func: str, param: str = "X") -> np.ndarray:

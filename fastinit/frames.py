@@ -24,6 +24,7 @@ import os
 
 import numpy as np
 
+from ._validate import check_path
 from .registry import label
 from .report import pick_sweep
 from .store import Store
@@ -77,6 +78,7 @@ def _flat(row: dict) -> dict:
 def load_runs(db, sweep: str | None = None):
     """One row per run of ``db`` (every run, or ``sweep``'s), every run key and final metric a
     column (see the module doc)."""
+    db = check_path(db, "db", "fastinit.load_runs")
     pd = pandas("fastinit.load_runs")
     df = pd.DataFrame([_flat(r) for r in _rows(db, sweep)], columns=run_columns())
     for c in ("final_train_loss", "final_test_loss", "final_train_acc", "final_test_acc",
@@ -92,6 +94,7 @@ def load_runs(db, sweep: str | None = None):
 def load_curves(db, sweep: str | None = None):
     """Every run's curves in long format: run_id, epoch, metric (train_loss, test_loss,
     train_acc, test_acc), value (NaN where not measured, e.g. accuracy of an mse run)."""
+    db = check_path(db, "db", "fastinit.load_curves")
     pd = pandas("fastinit.load_curves")
     ids, epochs, metrics, values = [], [], [], []
     for r in _rows(db, sweep):
@@ -114,6 +117,8 @@ def curves_path(path) -> str:
 def write_parquet(db, path, sweep: str | None = None) -> dict:
     """``load_runs`` to ``path`` and ``load_curves`` to ``curves_path(path)``, as Parquet
     (pyarrow), making the directory if needed; returns {"runs": path, "curves": path}."""
+    db, path = (check_path(v, k, "fastinit.frames.write_parquet") for k, v in
+                (("db", db), ("path", path)))
     try:
         import pyarrow  # noqa: F401 - pandas writes Parquet through it
     except ImportError:

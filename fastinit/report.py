@@ -24,7 +24,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from ._validate import did_you_mean
+from ._validate import check_path, did_you_mean
 from .registry import label
 from .store import Store, StoreError
 
@@ -183,6 +183,7 @@ def timing_note(rows) -> str:
 def make_report(db, out: str = "report", sweep: str | None = None) -> dict:
     """Write the figures and index.html for the runs of one sweep's current spec in ``db``
     (``sweep``, or the database's only sweep); returns {name: path}. Opens ``db`` read-only."""
+    db = check_path(db, "db", "fastinit.report.make_report")
     plt = pyplot()
     with Store(db, readonly=True) as store:
         sweep = pick_sweep(store, sweep)

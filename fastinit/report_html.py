@@ -27,6 +27,7 @@ from collections import defaultdict
 
 import numpy as np
 
+from ._validate import check_path
 from .report import _complete, _label, _metric, pick_sweep, summarise, timing_note
 from .store import Store, StoreError
 
@@ -257,6 +258,7 @@ document.querySelectorAll("#summary th").forEach(function (th, col) {
 def write_interactive(db, out: str = "report", sweep: str | None = None) -> dict:
     """Write ``interactive.html`` and ``plotly.min.js`` to ``out`` for the runs of one sweep's
     current spec in ``db``; returns {name: path}. Opens ``db`` read-only."""
+    db = check_path(db, "db", "fastinit.report_html.write_interactive")
     plotly, go, make_subplots = _plotly()
     with Store(db, readonly=True) as store:
         sweep = pick_sweep(store, sweep)

@@ -40,6 +40,7 @@ from typing import Iterable
 import numba
 
 from . import __version__, jsonable
+from ._validate import check_path
 from . import schema
 from .schema import COLUMNS, INSERT as _INSERT, SCHEMA_VERSION, TABLES  # noqa: F401
 
@@ -83,7 +84,7 @@ class Store:
     it read-only (``file:...?mode=ro``), migrating an older one in memory."""
 
     def __init__(self, path, readonly: bool = False):
-        self.path = os.fspath(path)
+        self.path = check_path(path, "path", "fastinit.store.Store")
         self.readonly = readonly
         self.con = self._connect()
         try:

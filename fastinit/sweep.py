@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import cluster, compilelog, registry, tabular, warmup
-from ._validate import check_int
+from ._validate import check_int, check_path
 from .cluster import ExecutorLost, LocalExecutor, population_threads  # noqa: F401 - public
 from .datainit import kraehenbuehl, lsuv
 from .datasets import DATASETS, FILE_DATASETS, load_dataset  # noqa: F401 - public here too
@@ -289,6 +289,7 @@ def run_sweep(spec, db="runs.db", *, executor: cf.Executor | None = None,
     second Ctrl-C stops at once. A database that cannot be written (disk full) raises
     StoreError saying what is saved.
     """
+    db = check_path(db, "db", _FUNC)
     sp, total = checked_spec(spec, max_runs, local=executor is None
                              or isinstance(executor, LocalExecutor))
     executor = executor or LocalExecutor()

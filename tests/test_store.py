@@ -3,13 +3,18 @@ never loses its population, and every unusable database file refused with one cl
 import hashlib
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
 
 import pytest
 
+import fastinit
 import fastinit.cli as cli
+from fastinit.frames import write_parquet
+from fastinit.report import make_report
+from fastinit.report_html import write_interactive
 from fastinit.store import SCHEMA_VERSION, Store, StoreError
 from fastinit.sweep import run_sweep
 from fastinit.sweepspec import run_id
@@ -229,6 +234,24 @@ def test_unopenable_db_paths_get_one_line(tmp_path, capsys, where, match):
     assert err.count("\n") == 1
     with pytest.raises(StoreError, match=match):
         Store(db)
+
+
+@pytest.mark.parametrize("call,func,param", [
+    (lambda db: fastinit.load_runs(db), "fastinit.load_runs", "db"),
+    (lambda db: fastinit.load_curves(db), "fastinit.load_curves", "db"),
+    (lambda db: run_sweep({"train": {"epochs": 1}}, db), "fastinit.sweep.run_sweep", "db"),
+    (lambda db: make_report(db), "fastinit.report.make_report", "db"),
+    (lambda db: write_interactive(db), "fastinit.report_html.write_interactive", "db"),
+    (lambda db: write_parquet(db, "runs.parquet"), "fastinit.frames.write_parquet", "db"),
+    (lambda db: Store(db), "fastinit.store.Store", "path"),
+])
+def test_a_db_path_that_is_not_a_path_is_named(call, func, param):
+    with pytest.raises(TypeError, match=rf"^The '{param}' parameter of {re.escape(func)} must "
+                                        rf"be a path \(str or os.PathLike\). Got 3 of type int "
+                                        rf"instead.$"):
+        call(3)                         # Python's own: expected str, bytes or os.PathLike
+    with pytest.raises(ValueError, match=r"must be a path. Got an empty one"):
+        call("")                        # sqlite3 would open a temporary database
 
 
 def test_disk_full_says_what_is_saved_and_how_to_resume(tmp_path, capsys, monkeypatch):
