@@ -13,6 +13,7 @@ import os
 import math
 import numbers
 import re
+import zipfile
 from dataclasses import dataclass
 from typing import Any, Iterable
 
@@ -169,6 +170,16 @@ def check_path(value: Any, param: str, func: str) -> str:
     path = os.fsdecode(value)
     if not path:                        # sqlite3 would open a temporary database, then lose it
         raise ValueError(f"{_where(param, func)} must be a path. Got an empty one.")
+    return path
+
+
+def check_npz(value: Any, param: str, func: str,
+              what: str = "an .npz archive (a zip of .npy arrays, as numpy.savez writes)") -> str:
+    """A path to an .npz archive (or to no file: np.load says so), refusing another file before
+    NumPy reads it as a pickle ("contains pickled data", even with allow_pickle=False)."""
+    path = check_path(value, param, func)
+    if os.path.isfile(path) and not zipfile.is_zipfile(path):
+        raise ValueError(f"{func}: {path} is not {what}.")
     return path
 
 

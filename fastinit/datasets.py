@@ -19,14 +19,13 @@ import json
 import math
 import os
 import struct
-import zipfile
 from dataclasses import dataclass, field
 from importlib import resources
 
 import numpy as np
 
 from . import kernels, streams
-from ._validate import check_choice, check_int, check_real, check_seed
+from ._validate import check_choice, check_int, check_npz, check_real, check_seed
 from .network import MLP
 from .spread import fill, over_members
 
@@ -266,9 +265,7 @@ def from_arrays(x_train, y_train, x_test=None, y_test=None, task: str | None = N
 def load_npz(path, task: str | None = None) -> Dataset:
     """Arrays from an .npz: x_train, y_train (and x_test, y_test), or x, y (no test split)."""
     func = "fastinit.datasets.load_npz"
-    if os.path.isfile(path) and not zipfile.is_zipfile(path):
-        raise ValueError(f"{func}: {path!s} is not an .npz archive (a zip of .npy arrays, as "
-                         f"numpy.savez writes).")
+    path = check_npz(path, "path", func)
     with np.load(path, allow_pickle=False) as f:
         keys = set(f.files)
         if {"x_train", "y_train"} <= keys:

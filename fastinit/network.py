@@ -15,7 +15,7 @@ import numpy as np
 
 from . import activations, kernels, population, registry, streams
 from ._validate import check_bool, check_choice, check_dtype, check_int, check_memory, \
-    check_targets, check_x
+    check_npz, check_targets, check_x
 from .sample import draw
 from .spread import evaluate as spread_evaluate, over_members
 
@@ -370,9 +370,11 @@ class MLP:
     @classmethod
     def load(cls, path) -> "MLP":
         """Load a network saved by ``save``: the same parameters, bit for bit."""
-        with np.load(path, allow_pickle=False) as data:
+        func = f"fastinit.{cls.__name__}"
+        what = f"a saved fastinit network (an .npz archive that {func}.save writes)"
+        with np.load(check_npz(path, "path", f"{func}.load", what), allow_pickle=False) as data:
             if "config" not in data:
-                raise ValueError(f"{path!s} is not a fastinit network file (no 'config').")
+                raise ValueError(f"{func}.load: {path!s} is not {what}: it has no 'config'.")
             cfg = json.loads(str(data["config"]))
             if cfg.get("format") != cls.FORMAT:
                 raise ValueError(f"{path!s}: format {cfg.get('format')!r}, expected "

@@ -1,6 +1,7 @@
 """fastinit.MLP: forward, loss and gradients against independent references."""
 import itertools
 import os
+import re
 
 import numpy as np
 import pytest
@@ -172,6 +173,26 @@ def test_save_load_roundtrip(tmp_path):
     np.testing.assert_array_equal(back.forward(x), net.forward(x))
     with np.load(path, allow_pickle=False) as f:      # no pickle inside
         assert "config" in f.files
+
+
+def test_loading_a_file_that_is_no_saved_network_says_so(tmp_path):
+    text, array, other = tmp_path / "text.npz", tmp_path / "array.npy", tmp_path / "other.npz"
+    text.write_text("layer_sizes = [6, 9, 3]\n")
+    np.save(array, np.zeros(3))
+    np.savez(other, a=np.arange(3))
+    for path in (text, array):          # numpy: "This file contains pickled (object) data"
+        with pytest.raises(ValueError, match=rf"^fastinit.MLP.load: {re.escape(str(path))} is "
+                                             rf"not a saved fastinit network \(an .npz archive "
+                                             rf"that fastinit.MLP.save writes\).$"):
+            fastinit.MLP.load(path)
+    with pytest.raises(ValueError, match=r"^fastinit.ResMLP.load: .*other.npz is not a saved "
+                                         r"fastinit network \(an .npz archive that "
+                                         r"fastinit.ResMLP.save writes\): it has no 'config'.$"):
+        fastinit.ResMLP.load(other)
+    with pytest.raises(TypeError, match=r"'path' parameter of fastinit.MLP.load must be a path"):
+        fastinit.MLP.load(3)
+    with pytest.raises(FileNotFoundError):
+        fastinit.MLP.load(tmp_path / "missing.npz")
 
 
 def test_weights_are_writable_views():
