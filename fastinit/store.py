@@ -44,6 +44,7 @@ from ._validate import check_path
 from . import schema
 from .schema import COLUMNS, INSERT as _INSERT, SCHEMA_VERSION, TABLES  # noqa: F401
 
+_CLS = "fastinit.store.Store"
 _FINISHED = "('done', 'diverged')"
 # a row that cannot be stored is replaced by this one: nothing but the id, status and reason
 _BARE = ("id", "sweep", "status", "config", "error", "fastinit_version", "machine",
@@ -84,7 +85,7 @@ class Store:
     it read-only (``file:...?mode=ro``), migrating an older one in memory."""
 
     def __init__(self, path, readonly: bool = False):
-        self.path = check_path(path, "path", "fastinit.store.Store")
+        self.path = check_path(path, "path", _CLS)
         self.readonly = readonly
         self.con = self._connect()
         try:
@@ -354,7 +355,8 @@ class Store:
     def export_csv(self, path, sweep: str | None = None) -> None:
         """The flat columns (no curves or diagnostics) of ``rows(sweep)`` as CSV."""
         flat = [c for c in COLUMNS if c not in ("curves", "diagnostics", "config")]
-        with open(path, "w", newline="") as f:
+        # checked: open(3, "w") would write into file descriptor 3, whatever it is, and close it
+        with open(check_path(path, "path", f"{_CLS}.export_csv"), "w", newline="") as f:
             w = csv.writer(f)
             w.writerow(flat)
             for row in self.rows(sweep):
@@ -363,5 +365,5 @@ class Store:
 
     def export_json(self, path, sweep: str | None = None) -> None:
         """``rows(sweep)`` with curves and diagnostics as a JSON list."""
-        with open(path, "w") as f:
+        with open(check_path(path, "path", f"{_CLS}.export_json"), "w") as f:
             json.dump(self.rows(sweep), f)

@@ -254,6 +254,26 @@ def test_a_db_path_that_is_not_a_path_is_named(call, func, param):
         call("")                        # sqlite3 would open a temporary database
 
 
+@pytest.mark.parametrize("export", ["export_csv", "export_json"])
+def test_an_export_to_something_not_a_path_is_refused_before_anything_is_written(
+        tmp_path, export):
+    """open(3, "w") opens file descriptor 3: an export given a number wrote its rows into
+    whatever the process had open there (the database's own file, a socket) and closed it."""
+    with Store(tmp_path / "e.db") as st:
+        read, write = os.pipe()
+        try:
+            with pytest.raises(TypeError, match=rf"^The 'path' parameter of fastinit.store."
+                                                rf"Store.{export} must be a path"):
+                getattr(st, export)(write)
+            os.write(write, b"still open")        # the descriptor was neither used nor closed
+            assert os.read(read, 64) == b"still open"
+        finally:
+            os.close(read)
+            os.close(write)
+        with pytest.raises(ValueError, match="must be a path. Got an empty one"):
+            getattr(st, export)("")
+
+
 def test_disk_full_says_what_is_saved_and_how_to_resume(tmp_path, capsys, monkeypatch):
     spec = tmp_path / "full.toml"
     spec.write_text("max_population = 1\n[grid]\nseed = [0, 1, 2]\n[train]\nepochs = 1\n"
