@@ -138,10 +138,17 @@ def check_param(act: Activation, value, func: str, argname: str = "activation_pa
 
 
 def resolve_derivative(activation, param=None, *, func: str, argname: str = "nonlinearity"):
-    """phi' as a float64 NumPy function; for a callable, a central difference (h = 1e-5)."""
+    """phi' as a float64 NumPy function; for a callable, a central difference with step
+    h = 1e-5 min(|x|, 1): relative below 1, so a kink at 0 (relu) stays sharp where the mean
+    field takes the slope's limit q -> 0 (at |x| ~ 1e-100 a fixed h averaged both sides)."""
     if callable(activation):
         f = resolve(activation, param, func=func, argname=argname)
-        return lambda x: (f(_f(x) + 1e-5) - f(_f(x) - 1e-5)) / 2e-5
+
+        def central(x):
+            x = _f(x)
+            h = 1e-5 * np.clip(np.abs(x), 1e-290, 1.0)
+            return (f(x + h) - f(x - h)) / (2 * h)
+        return central
     name = ALIASES.get(activation, activation)
     resolve(activation, param, func=func, argname=argname)   # validates name and parameter
     d = TABLE[name].derivative

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import activations
-from ._validate import check_real
+from ._validate import check_int, check_real
 
 _F = "fastinit.theory"
 
@@ -68,6 +68,7 @@ def length_map(activation, sigma_w2: float, sigma_b2: float, q: float, param=Non
     """V(q) = sigma_w^2 E[phi(sqrt(q) z)^2] + sigma_b^2."""
     func = f"{_F}.length_map"
     sigma_w2, sigma_b2 = _check_sigmas(sigma_w2, sigma_b2, func)
+    q = check_real(q, "q", func, low=0.0)
     phi = _phi(activation, param, func)
     return _length(phi, sigma_w2, sigma_b2, q)
 
@@ -87,6 +88,9 @@ def q_star(activation, sigma_w2: float, sigma_b2: float = 0.0, param=None, *, q0
     """
     func = f"{_F}.q_star"
     sigma_w2, sigma_b2 = _check_sigmas(sigma_w2, sigma_b2, func)
+    q0 = check_real(q0, "q0", func, low=0.0, low_open=True)   # 0 doubles to 0 forever
+    tol = check_real(tol, "tol", func, low=0.0, low_open=True)
+    max_iter = check_int(max_iter, "max_iter", func, minimum=1)
     phi = _phi(activation, param, func)
     return _q_star(phi, sigma_w2, sigma_b2, q0, tol, max_iter)
 
@@ -170,6 +174,7 @@ def chi_1(activation, sigma_w2: float, sigma_b2: float = 0.0, param=None) -> flo
     return sigma_w2 * _slope(dphi, q)
 
 
+JUMP = 1e-3      # |chi_1 - 1| either side of the bisection's bracket beyond this: a jump
 _Q_MIN = 1e-200   # at q* = 0 the slope is its limit q -> 0+ (both sides of a kink at 0)
 
 
@@ -180,9 +185,17 @@ def _slope(dphi, q):
 
 def critical_sigma_w2(activation, sigma_b2: float = 0.0, param=None, *, low: float = 1e-3,
                       high: float = 1e3, tol: float = 1e-12) -> float:
-    """The sigma_w^2 at which chi_1 = 1 for this sigma_b^2: the edge of chaos (bisection)."""
+    """The sigma_w^2 at which chi_1 = 1 for this sigma_b^2: the edge of chaos (bisection).
+
+    chi_1 is taken at the fixed point q* reached from q = 1. Where that fixed point vanishes
+    before chi_1 reaches 1 (gelu, silu, mish at small sigma_b^2: q* jumps to another branch or
+    to inf), chi_1 jumps past 1 and no edge of chaos exists: ValueError.
+    """
     func = f"{_F}.critical_sigma_w2"
     sigma_b2 = check_real(sigma_b2, "sigma_b2", func, low=0.0)
+    low = check_real(low, "low", func, low=0.0, low_open=True)
+    high = check_real(high, "high", func, low=low, low_open=True)
+    tol = check_real(tol, "tol", func, low=0.0, low_open=True)
     phi, dphi = _phi(activation, param, func), _dphi(activation, param, func)
 
     def excess(s):
@@ -202,6 +215,12 @@ def critical_sigma_w2(activation, sigma_b2: float = 0.0, param=None, *, low: flo
             hi = mid
         else:
             lo = mid
+    below, above = excess(lo), excess(hi)     # inf above: q* = inf, as ReLU's past 2
+    if below < -JUMP or (math.isfinite(above) and above > JUMP):
+        raise ValueError(f"{func}: chi_1 jumps from {below + 1:.4g} to {above + 1:.4g} at "
+                         f"sigma_w^2 = {lo:.6g} (activation {activation!r}, sigma_b^2 "
+                         f"{sigma_b2}): the fixed point q* vanishes there, so chi_1 = 1 is "
+                         f"never reached and this activation has no edge of chaos.")
     return 0.5 * (lo + hi)
 
 

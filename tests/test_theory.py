@@ -231,3 +231,51 @@ def test_an_activation_returning_nan_raises_instead_of_returning_a_bound(call, a
     with pytest.raises(ValueError, match=r"The 'activation' parameter of fastinit\.theory\."
                                          r"\w+ returned NaN on Gaussian inputs.*Got <function"):
         call(activation)
+
+
+@pytest.mark.parametrize("activation, sigma_b2", [("gelu", 0.05), ("silu", 0.05),
+                                                  ("mish", 0.0), ("silu", 0.5)])
+def test_no_edge_of_chaos_where_chi_1_jumps_past_one(activation, sigma_b2):
+    """gelu, silu and mish lose their fixed point q* (reached from q0 = 1) before chi_1
+    reaches 1: chi_1 jumps from about 0.73 to inf. critical_sigma_w2("gelu", 0.05) returned
+    2.2341, where theory.chi_1 is 0.734 (the unstable fixed point crossing q0 = 1), and the
+    edge_of_chaos scheme drew weights of that variance."""
+    with pytest.raises(ValueError, match=r"fastinit\.theory\.critical_sigma_w2: chi_1 jumps "
+                                         r"from 0\.\d+ to \S+ at sigma_w\^2 = \d\.\d+"):
+        theory.critical_sigma_w2(activation, sigma_b2)
+    with pytest.raises(ValueError, match=r"chi_1 jumps"):
+        fastinit.sample("edge_of_chaos", (4, 3), seed=0, activation=activation,
+                        sigma_b2=sigma_b2)
+
+
+@pytest.mark.parametrize("activation, sigma_b2", [("relu", 0.0), ("tanh", 0.05),
+                                                  ("elu", 0.0), ("gelu", 0.5),
+                                                  ("sigmoid", 0.05), ("selu", 0.05)])
+def test_chi_1_is_one_at_the_edge_of_chaos(activation, sigma_b2):
+    s = theory.critical_sigma_w2(activation, sigma_b2)
+    assert theory.chi_1(activation, s * (1 - 1e-9), sigma_b2) == pytest.approx(1.0, abs=1e-5)
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: theory.q_star("tanh", 1.5, 0.05, q0=0.0), r"'q0' .* interval \(0\.0, inf\)"),
+    (lambda: theory.q_star("tanh", 1.5, 0.05, q0=-1.0), r"'q0' .* interval \(0\.0, inf\)"),
+    (lambda: theory.q_star("tanh", 1.5, 0.05, q0="a"), r"'q0' .* real number"),
+    (lambda: theory.q_star("tanh", 1.5, 0.05, tol=0.0), r"'tol' .* interval \(0\.0, inf\)"),
+    (lambda: theory.q_star("tanh", 1.5, 0.05, max_iter=0), r"'max_iter' .* integer >= 1"),
+    (lambda: theory.length_map("tanh", 1.5, 0.05, -1.0), r"'q' .* interval \[0\.0, inf\)"),
+    (lambda: theory.length_map("tanh", 1.5, 0.05, math.nan), r"'q' .* finite"),
+    (lambda: theory.length_map("tanh", 1.5, 0.05, None), r"'q' .* real number"),
+    (lambda: theory.critical_sigma_w2("tanh", 0.05, tol=0.0), r"'tol' .* \(0\.0, inf\)"),
+    (lambda: theory.critical_sigma_w2("tanh", 0.05, low=-1.0), r"'low' .* \(0\.0, inf\)"),
+    (lambda: theory.critical_sigma_w2("tanh", 0.05, low="a"), r"'low' .* real number"),
+    (lambda: theory.critical_sigma_w2("tanh", 0.05, high=math.nan), r"'high' .* finite"),
+    (lambda: theory.critical_sigma_w2("tanh", 0.05, low=10.0, high=1.0),
+     r"'high' .* interval \(10\.0, inf\)"),
+], ids=["q0_zero_hung", "q0_negative_gave_inf", "q0_str", "tol_zero", "max_iter_zero",
+        "q_negative_read_as_0", "q_nan_blamed_tanh", "q_none", "critical_tol_zero_hung",
+        "low_negative", "low_str", "high_nan_gave_nan", "low_above_high"])
+def test_numeric_options_are_checked(call, match):
+    """q_star(q0=0) and critical_sigma_w2(tol=0) looped forever; q0 < 0 returned inf, q < 0
+    was read as 0, a NaN q blamed the activation, a str raised Python's TypeError."""
+    with pytest.raises((TypeError, ValueError), match=match):
+        call()
