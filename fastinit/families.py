@@ -388,7 +388,7 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
            draw_truncated_normal, moment_truncated_normal, check=_check_truncation,
            description="N(mean, std^2) truncated to [a, b]"),
     Family("variance_scaling",
-           (P("scale", kind="positive"), P("mode", kind="choice", choices=MODES),
+           (P("scale", kind="nonnegative"), P("mode", kind="choice", choices=MODES),
             P("distribution", kind="choice", choices=DISTRIBUTIONS)),
            draw_variance_scaling, moment_variance_scaling, uses_fans=True,
            description="Var[w] = scale / fan(mode)"),

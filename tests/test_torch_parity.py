@@ -82,3 +82,15 @@ def test_fans_equal_torch():
     for shape in [(5, 3), (8, 4, 3), (6, 2, 3, 5), (2, 3, 1, 2, 2)]:
         fi, fo = init._calculate_fan_in_and_fan_out(torch.empty(shape))
         assert fastinit.compute_fans(shape) == (fi, fo)
+
+
+@pytest.mark.parametrize("scheme", ["xavier_uniform", "xavier_normal"])
+def test_xavier_gain_zero_gives_zeros_as_torch(scheme):
+    """gain=0 raised "The 'scale' parameter of fastinit.sample (scheme 'xavier_uniform') must
+    be in the interval (0.0, inf)", a parameter the user never gave; torch gives zeros."""
+    t = getattr(init, scheme + "_")(torch.empty(3, 4, dtype=torch.float64), gain=0.0).numpy()
+    np.testing.assert_array_equal(fastinit.sample(scheme, (3, 4), seed=0, gain=0.0,
+                                                  dtype=np.float64), t)
+    with pytest.raises(ValueError, match=r"The 'scale' parameter of fastinit\.sample \(scheme "
+                                         r"'variance_scaling'\) must be in the interval \(0\.0"):
+        fastinit.sample("variance_scaling", (3, 4), seed=0, scale=0.0)   # as Keras refuses
