@@ -13,10 +13,10 @@ import math
 import numpy as np
 
 from . import activations, registry
-from ._validate import check_x
+from ._validate import check_choice, check_shape, check_x
 from .diagnose import layer_statistics
 from .families import FAMILIES
-from .fans import compute_fans
+from .fans import LAYOUTS, resolve_fans
 from .meanfield import Phase, chi_1, critical_sigma_w2, length_map, phase, q_star
 
 __all__ = ["Phase", "chi_1", "compare", "critical_sigma_w2", "length_map", "phase",
@@ -34,9 +34,10 @@ def second_moment(scheme, shape, layout: str = "torch", **params) -> float | Non
     """
     func = f"{_F}.second_moment"
     s, p = registry.resolve(scheme, params, func)
-    fans = compute_fans(shape, layout, func=func) if len(shape) >= 2 or layout == "keras" \
-        else None
-    fi, fo = fans if fans else (None, None)
+    shape = check_shape(shape, "shape", func)
+    check_choice(layout, "layout", func, LAYOUTS)
+    fi, fo = resolve_fans(shape, layout, None, None, func=func, scheme=s.name,
+                          required=s.needs_fans)
     args = s.family_args(p, fi, fo, func)
     return FAMILIES[s.family].moment(args, fi, fo, tuple(shape), layout)
 

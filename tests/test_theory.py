@@ -279,3 +279,17 @@ def test_numeric_options_are_checked(call, match):
     was read as 0, a NaN q blamed the activation, a str raised Python's TypeError."""
     with pytest.raises((TypeError, ValueError), match=match):
         call()
+
+
+def test_second_moment_checks_its_shape():
+    """second_moment('he_normal', 5) raised Python's "object of type 'int' has no len()", and
+    (5,) "mode 'fan_in' needs fan_in; this shape has no fans", naming no function."""
+    for shape in (5, (5,)):
+        with pytest.raises(ValueError, match=r"The 'shape' parameter of fastinit\.theory\."
+                                             r"second_moment must have at least 2 dimensions"):
+            theory.second_moment("he_normal", shape)
+    with pytest.raises(TypeError, match=r"The 'shape' parameter of fastinit\.theory\."
+                                        r"second_moment must be"):
+        theory.second_moment("he_normal", "5")
+    assert theory.second_moment("he_normal", (5,), layout="keras") == pytest.approx(2 / 5)
+    assert theory.second_moment("normal", (5,), std=2.0) == pytest.approx(4.0)
