@@ -61,8 +61,9 @@ def resolve_fans(shape, layout, fan_in, fan_out, *, func: str, scheme: str,
         raise ValueError(
             f"The 'shape' parameter of {func} must have at least 2 dimensions for the "
             f"fan-based scheme {scheme!r} in the {layout!r} layout (PyTorch layout: (out, in, "
-            f"*kernel)). Got {tuple(shape)!r} instead. Pass fan_in= and fan_out= explicitly, "
-            f"or layout='keras' (1-D: fan_in = fan_out = shape[0]).")
+            f"*kernel)). Got {tuple(shape)!r} instead. Pass fan_in= and fan_out= explicitly "
+            f"(for a bias: fan_in= of its layer's weight), or layout='keras' for a 1-D weight "
+            f"(fan_in = fan_out = shape[0]).")
     return (fans[0] if fan_in is None else fan_in, fans[1] if fan_out is None else fan_out)
 
 

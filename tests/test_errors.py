@@ -218,3 +218,13 @@ def test_labels_out_of_range_are_reported_as_given():
                                              rf"labels in {re.escape(shown)} but the network has "
                                              rf"3 outputs: labels must be in \[0, 2\].$"):
             net.loss(x, y)
+
+
+def test_a_bias_without_fans_is_told_to_pass_its_weights_fan_in():
+    """A bias (1-D) in the PyTorch layout has no fans: the advice was layout='keras', which
+    takes the bias's own length as fan_in, a silently wrong bound for torch_linear_bias."""
+    with pytest.raises(ValueError, match=r"for a bias: fan_in= of its layer's weight\), or "
+                                         r"layout='keras' for a 1-D weight"):
+        fastinit.sample("torch_linear_bias", (5,), seed=0)
+    b = fastinit.sample("torch_linear_bias", (5,), seed=0, fan_in=16)
+    assert b.shape == (5,) and abs(b).max() <= 0.25
