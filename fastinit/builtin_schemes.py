@@ -50,7 +50,7 @@ def _torch_linear_bias(p, fan_in, fan_out):
 
 
 _KAIMING_PARAMS = (
-    P("a", 0.0, "nonnegative", doc="negative slope of leaky_relu"),
+    P("a", 0.0, doc="negative slope of leaky_relu (any sign: the gain uses a^2, as PyTorch)"),
     P("mode", "fan_in", "choice", ("fan_in", "fan_out")),
     P("nonlinearity", "leaky_relu", "choice", TORCH_NAMES),
 )

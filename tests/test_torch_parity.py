@@ -21,6 +21,7 @@ CASES = [
     ("xavier_normal", dict(gain=0.5), lambda t: init.xavier_normal_(t, gain=0.5)),
     ("kaiming_uniform", dict(a=0.1, mode="fan_out"),
      lambda t: init.kaiming_uniform_(t, a=0.1, mode="fan_out")),
+    ("kaiming_uniform", dict(a=-0.3), lambda t: init.kaiming_uniform_(t, a=-0.3)),  # any sign
     ("kaiming_normal", dict(nonlinearity="relu"),
      lambda t: init.kaiming_normal_(t, nonlinearity="relu")),
     ("kaiming_normal", dict(nonlinearity="tanh", mode="fan_out"),
