@@ -37,7 +37,11 @@ def _torch_kaiming(distribution):
 
 def _torch_xavier(distribution):
     def derive(p, fan_in, fan_out):
-        return dict(scale=p["gain"] ** 2, mode="fan_avg", distribution=distribution)
+        scale = p["gain"] * p["gain"]           # gain ** 2 raises Python's OverflowError
+        if not math.isfinite(scale):
+            raise ValueError(f"scheme 'xavier_{distribution}': gain={p['gain']!r} squared is "
+                             f"beyond float64's range: the weights' variance would be inf.")
+        return dict(scale=scale, mode="fan_avg", distribution=distribution)
     return derive
 
 

@@ -228,3 +228,11 @@ def test_a_bias_without_fans_is_told_to_pass_its_weights_fan_in():
         fastinit.sample("torch_linear_bias", (5,), seed=0)
     b = fastinit.sample("torch_linear_bias", (5,), seed=0, fan_in=16)
     assert b.shape == (5,) and abs(b).max() <= 0.25
+
+
+@pytest.mark.parametrize("scheme", ["xavier_uniform", "xavier_normal"])
+def test_a_gain_whose_square_overflows_is_named(scheme):
+    """gain ** 2 raised Python's bare OverflowError (34, 'Numerical result out of range')."""
+    with pytest.raises(ValueError, match=rf"scheme '{scheme}': gain=1e\+200 squared is beyond "
+                                         r"float64's range"):
+        fastinit.sample(scheme, (3, 4), seed=0, gain=1e200)
