@@ -26,7 +26,28 @@ def test_a_key_made_from_s_draws_seed_s(seed):
 def test_key_words_fold_to_one_seed():
     assert interop.key_seed(jax.random.key(0, impl="rbg")) == 0
     words = np.array([1, 2, 3, 4], dtype=np.uint32)
-    assert interop.jax.seed_from_words(words) == ((1 << 32) | 2) ^ ((3 << 32) | 4)
+    fold = interop.jax.FOLD
+    assert interop.jax.seed_from_words(words) == (((1 << 32) | 2) * fold + ((3 << 32) | 4)) % 2**64
+
+
+@pytest.mark.parametrize("impl", ["rbg", "unsafe_rbg"])
+def test_rbg_keys_of_different_seeds_draw_different_weights(impl):
+    # an rbg key repeats its pair of words, (0, s, 0, s): XOR-ed, every seed and split was 0
+    keys = [jax.random.key(s, impl=impl) for s in (1, 2)] + list(
+        jax.random.split(jax.random.key(5, impl=impl), 2))
+    seeds = [interop.key_seed(k) for k in keys]
+    assert len(set(seeds)) == 4 and 0 not in seeds
+    init = interop.jax_init("he_normal")
+    assert not np.array_equal(np.asarray(init(keys[0], (3, 3))), np.asarray(init(keys[1], (3, 3))))
+
+
+@pytest.mark.parametrize("key", [3, "key", None])
+def test_a_key_that_is_not_a_prng_key_is_named(key):
+    message = r"^The 'key' parameter of fastinit.interop.jax_init's initializer must be a JAX PRNG"
+    with pytest.raises(TypeError, match=message + r".* Got (int|str|NoneType).$"):
+        interop.jax_init("he_normal")(key, (3, 3))
+    with pytest.raises(TypeError, match=message):
+        interop.key_seed(key)
 
 
 def test_jit_vmap_and_dtypes_draw_the_same_values():

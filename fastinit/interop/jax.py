@@ -10,8 +10,9 @@ Layout: JAX's (..., in, out), fastinit's ``layout="keras"`` (Dense (in, out), Co
 (*k, in, out)), with its fans.
 
 Keys: a key maps to one fastinit seed, member 0 (``key_seed``): its raw uint32 words
-(``jax.random.key_data``) read in pairs as 64-bit numbers, hi << 32 | lo, XOR-ed together
-(one pair for the default threefry keys, two for rbg). A threefry key made by
+(``jax.random.key_data``) read in pairs as 64-bit numbers, hi << 32 | lo, folded as
+seed * FOLD + pair mod 2**64 (one pair for the default threefry keys, two for rbg, whose keys
+repeat their pair: an XOR would map every one of them to 0). A threefry key made by
 ``jax.random.key(s)`` holds (s >> 32, s & 0xffffffff), so for 0 <= s < 2**32 (any s < 2**64 with
 jax_enable_x64)::
 
@@ -51,8 +52,12 @@ def _jax():
     return jax
 
 
+FOLD = 0x9E3779B97F4A7C15     # odd, 2**64 / golden ratio; a repeated pair s gives s * (FOLD + 1)
+
+
 def seed_from_words(words) -> int:
-    """fastinit's seed from a key's raw uint32 words: pairs (hi, lo) as hi << 32 | lo, XOR-ed."""
+    """fastinit's seed from a key's raw uint32 words: pairs (hi, lo) as hi << 32 | lo, folded
+    as seed * FOLD + pair mod 2**64 (one pair: the pair itself)."""
     w = np.asarray(words)
     if w.ndim != 1 or w.size == 0 or w.size % 2 or w.dtype != np.uint32:
         raise ValueError(f"The 'key' parameter of {_FUNC}'s initializer must be one JAX PRNG "
@@ -60,7 +65,7 @@ def seed_from_words(words) -> int:
                          f"{w.shape} and dtype {w.dtype}.")
     seed = 0
     for hi, lo in zip(w[0::2].tolist(), w[1::2].tolist()):
-        seed ^= (hi << 32) | lo
+        seed = (seed * FOLD + ((hi << 32) | lo)) % 2**64
     return seed
 
 
@@ -68,7 +73,16 @@ def key_seed(key) -> int:
     """The fastinit seed a (concrete) JAX PRNG key draws with, typed (``jax.random.key``) or
     raw (``jax.random.PRNGKey``). ``key_seed(jax.random.key(s)) == s`` for 0 <= s < 2**32."""
     jax = _jax()
-    return seed_from_words(np.asarray(jax.random.key_data(key)))
+    return seed_from_words(np.asarray(_key_data(jax, key)))
+
+
+def _key_data(jax, key):
+    try:
+        return jax.random.key_data(key)
+    except (TypeError, ValueError):
+        raise TypeError(f"The 'key' parameter of {_FUNC}'s initializer must be a JAX PRNG key "
+                        f"(jax.random.key(seed) or jax.random.PRNGKey(seed)). Got "
+                        f"{type(key).__name__}.") from None
 
 
 def _float_dtype(jax, dtype):
@@ -113,7 +127,7 @@ def jax_init(scheme, *, fan_in=None, fan_out=None, **params):
                        fan_in=fan_in, fan_out=fan_out)
             return w.astype(dt, copy=False)
 
-        words = jax.random.key_data(key)
+        words = _key_data(jax, key)
         if isinstance(words, jax.core.Tracer):      # under jit / vmap: draw on the host
             return jax.pure_callback(host, jax.ShapeDtypeStruct(shape, dt), words,
                                      vmap_method="sequential")
