@@ -73,3 +73,58 @@ def test_interop_errors():
     with pytest.raises(ValueError, match=r"^fastinit.interop.from_torch: Linear layer 1 takes "
                                          r"9 inputs but the layer before it gives 8 outputs.$"):
         interop.from_torch(chained_wrong)
+
+
+def _seq(*mods):
+    return torch.nn.Sequential(*mods)
+
+
+def test_from_torch_refuses_what_an_mlp_cannot_hold_instead_of_changing_the_network():
+    nn = torch.nn
+    lin = lambda: nn.Linear(4, 4)
+    # each of these was read, silently, as another network (or failed with an AttributeError)
+    with pytest.raises(ValueError, match=r"mixes \['leaky_relu\(0.1\)', 'leaky_relu\(0.3\)'\]"):
+        interop.from_torch(_seq(lin(), nn.LeakyReLU(0.1), lin(), nn.LeakyReLU(0.3), lin()))
+    with pytest.raises(ValueError, match=r"optional norm then one activation.* Got, after each "
+                                         r"Linear layer: \[\['ReLU', 'BatchNorm1d'\], \[\]\]."):
+        interop.from_torch(_seq(lin(), nn.ReLU(), nn.BatchNorm1d(4), lin()))
+    with pytest.raises(ValueError, match=r"\[\[\], \['ReLU', 'ReLU'\], \[\]\]"):
+        interop.from_torch(_seq(lin(), lin(), nn.ReLU(), nn.ReLU(), lin()))
+    with pytest.raises(ValueError, match=r"must start with a Linear layer. Got Flatten first."):
+        interop.from_torch(_seq(nn.Flatten(), lin(), nn.ReLU(), lin()))
+    for norm in (nn.BatchNorm1d(4, affine=False), nn.BatchNorm1d(4, track_running_stats=False),
+                 nn.LayerNorm(4, elementwise_affine=False)):
+        with pytest.raises(ValueError, match=r"have a gain and a shift \(affine\) and "
+                                             r"BatchNorm1d keeps running statistics"):
+            interop.from_torch(_seq(lin(), norm, nn.ReLU(), lin()))
+    with pytest.raises(ValueError, match=r"use eps=1e-05, momentum=0.1 \(PyTorch's defaults\); "
+                                         r"the Sequential has BatchNorm1d\(4, eps=0.001"):
+        interop.from_torch(_seq(lin(), nn.BatchNorm1d(4, eps=1e-3), nn.ReLU(), lin()))
+    with pytest.raises(ValueError, match=r"use eps=1e-05 \(PyTorch's defaults\)"):
+        interop.from_torch(_seq(lin(), nn.LayerNorm(4, eps=1e-3), nn.ReLU(), lin()))
+    with pytest.raises(ValueError, match=r"mixes \['BatchNorm1d', 'LayerNorm'\]"):
+        interop.from_torch(_seq(lin(), nn.BatchNorm1d(4), nn.ReLU(), lin(), nn.LayerNorm(4),
+                                nn.ReLU(), lin()))
+
+
+def test_from_torch_reads_half_precision_exactly():
+    seq = _seq(torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Linear(4, 2)).bfloat16()
+    net = interop.from_torch(seq)            # was torch's "Got unsupported ScalarType BFloat16"
+    assert net.dtype == np.float32
+    np.testing.assert_array_equal(net.weights[0][0], seq[0].weight.float().detach().numpy())
+
+
+def test_interop_torch_arguments_are_named():
+    with pytest.raises(TypeError, match=r"^The 'net' parameter of fastinit.interop.to_torch "
+                                        r"must be a fastinit.MLP. Got str.$"):
+        interop.to_torch("net")
+    with pytest.raises(ValueError, match=r"^fastinit.interop.init_torch: the module's LazyLinear "
+                                         r"layers have no shape yet: run one batch through it"):
+        interop.init_torch(torch.nn.LazyLinear(3))
+    model = _seq(torch.nn.Linear(3, 3))
+    with pytest.raises(TypeError, match=r"^The 'x' parameter of fastinit.interop.lsuv_torch "
+                                        r"must be a torch.Tensor \(a batch for the module\). "
+                                        r"Got ndarray.$"):
+        interop.lsuv_torch(model, np.ones((4, 3)))
+    with pytest.raises(TypeError, match=r"^The 'module' parameter of fastinit.interop.lsuv_torch"):
+        interop.lsuv_torch("model", torch.ones(4, 3))

@@ -15,7 +15,7 @@ import numpy as np
 
 from .. import registry, streams
 from .._validate import check_int, check_real, check_seed
-from ..network import MLP
+from ..network import MLP, NORM_EPS, NORM_MOMENTUM
 from ..sample import draw
 
 
@@ -55,6 +55,11 @@ def init_torch(module, scheme="he_normal", bias=None, *, seed: int = 0, **params
     layers = _layers(module)
     if not layers:
         raise ValueError(f"{func}: the module has no Linear or Conv layers.")
+    lazy = [type(m).__name__ for m in layers if isinstance(
+        m.weight, torch.nn.parameter.UninitializedParameter)]
+    if lazy:
+        raise ValueError(f"{func}: the module's {', '.join(lazy)} layers have no shape yet: "
+                         f"run one batch through it first, then initialise.")
     with torch.no_grad():
         for i, layer in enumerate(layers):
             w = layer.weight
@@ -81,6 +86,11 @@ def lsuv_torch(module, x, *, tol: float = 0.1, max_iter: int = 10, seed: int = 0
     Returns each layer's final output variance."""
     torch = _torch()
     func = "fastinit.interop.lsuv_torch"
+    if not isinstance(module, torch.nn.Module) or not isinstance(x, torch.Tensor):
+        name, want, got = ("module", "torch.nn.Module", module) if not isinstance(
+            module, torch.nn.Module) else ("x", "torch.Tensor (a batch for the module)", x)
+        raise TypeError(f"The {name!r} parameter of {func} must be a {want}. Got "
+                        f"{type(got).__name__}.")
     tol = check_real(tol, "tol", func, low=0.0, low_open=True)
     max_iter = check_int(max_iter, "max_iter", func, minimum=1)
     if orthonormal:
@@ -128,6 +138,9 @@ def to_torch(net: MLP, member: int = 0):
     order). Residual networks have no Sequential form."""
     torch = _torch()
     func = "fastinit.interop.to_torch"
+    if not isinstance(net, MLP):
+        raise TypeError(f"The 'net' parameter of {func} must be a fastinit.MLP. Got "
+                        f"{type(net).__name__}.")
     if np.any(net.arch.skip >= 0):
         raise TypeError(f"{func} builds a torch.nn.Sequential; a residual network "
                         f"({type(net).__name__}) has no such form.")
@@ -163,51 +176,81 @@ def to_torch(net: MLP, member: int = 0):
     return torch.nn.Sequential(*mods)
 
 
+_ACT_PARAMS = {"LeakyReLU": "negative_slope", "ELU": "alpha", "Softplus": "beta"}
+
+
+def _activation_of(a, func):
+    """(fastinit name, parameter) of a torch activation module."""
+    cls = type(a).__name__
+    lookup = {v: k for k, v in _TORCH_ACTS.items() if k not in ("gelu_tanh",)}
+    if cls not in lookup:
+        raise ValueError(f"{func}: activation {cls} has no fastinit equivalent "
+                         f"({sorted(set(_TORCH_ACTS.values()))}).")
+    if cls == "GELU" and a.approximate == "tanh":
+        return "gelu_tanh", None
+    return lookup[cls], getattr(a, _ACT_PARAMS.get(cls, ""), None)
+
+
+def _check_norm(m, func):
+    """A torch norm layer fastinit.MLP can hold: affine, BatchNorm1d with running statistics,
+    fastinit's eps (and BatchNorm momentum)."""
+    cls = type(m).__name__
+    if m.weight is None or getattr(m, "track_running_stats", True) is False:
+        raise ValueError(f"{func}: fastinit.MLP's norm layers have a gain and a shift "
+                         f"(affine) and BatchNorm1d keeps running statistics; the Sequential "
+                         f"has {m!r}.")
+    momentum = getattr(m, "momentum", NORM_MOMENTUM)
+    if m.eps != NORM_EPS or momentum != NORM_MOMENTUM:
+        raise ValueError(f"{func}: fastinit.MLP's norm layers use eps={NORM_EPS}"
+                         + (f", momentum={NORM_MOMENTUM}" if cls == "BatchNorm1d" else "")
+                         + f" (PyTorch's defaults); the Sequential has {m!r}.")
+
+
 def from_torch(module) -> MLP:
-    """A one-member fastinit.MLP from a torch Sequential of Linear layers with one kind of
-    activation between them (ReLU, Tanh, GELU, ...), each optionally after a BatchNorm1d or
-    LayerNorm (one kind for every hidden layer)."""
+    """A one-member fastinit.MLP from a torch Sequential of Linear layers, each hidden one
+    followed by an optional BatchNorm1d or LayerNorm (the same kind for every hidden layer) and
+    then one activation (ReLU, Tanh, GELU, ..., the same, with the same parameters, for
+    every hidden layer); the last Linear ends the Sequential. Identity modules are skipped."""
     torch = _torch()
     func = "fastinit.interop.from_torch"
     if not isinstance(module, torch.nn.Sequential):
         raise TypeError(f"The 'module' parameter of {func} must be a torch.nn.Sequential. Got "
                         f"{type(module).__name__}.")
-    linears, acts, norms = [], [], []
+    norm_kinds = (torch.nn.BatchNorm1d, torch.nn.LayerNorm)
+    groups = []                               # [Linear, modules after it up to the next Linear]
     for m in module:
         if isinstance(m, torch.nn.Linear):
-            linears.append(m)
-        elif isinstance(m, (torch.nn.BatchNorm1d, torch.nn.LayerNorm)):
-            norms.append(m)
+            groups.append([m])
         elif isinstance(m, torch.nn.Identity):
             continue
+        elif not groups:
+            raise ValueError(f"{func}: the Sequential must start with a Linear layer. Got "
+                             f"{type(m).__name__} first.")
         else:
-            acts.append(m)
-    if not linears:
+            groups[-1].append(m)
+    if not groups:
         raise ValueError(f"{func}: the Sequential has no Linear layers.")
-    kinds = {type(a).__name__ + (getattr(a, "approximate", "") or "") for a in acts}
-    if len(kinds) > 1:
+    linears = [g[0] for g in groups]
+    norms = [m for g in groups for m in g[1:] if isinstance(m, norm_kinds)]
+    acts = [_activation_of(m, func) for g in groups for m in g[1:]
+            if not isinstance(m, norm_kinds)]
+    roles = [tuple("norm" if isinstance(m, norm_kinds) else "activation" for m in g[1:])
+             for g in groups]
+    hidden = ("norm",) * bool(norms) + ("activation",) * bool(acts)
+    if roles != [hidden] * (len(groups) - 1) + [()]:
+        after = [[type(m).__name__ for m in g[1:]] for g in groups]
+        raise ValueError(f"{func}: fastinit.MLP has, after every hidden Linear layer, the same "
+                         f"optional norm then one activation, and nothing after the last. Got, "
+                         f"after each Linear layer: {after}.")
+    if len(set(acts)) > 1:
         raise ValueError(f"{func}: fastinit.MLP uses one activation; the Sequential mixes "
-                         f"{sorted(kinds)}.")
-    name, param = "linear", None
-    if acts:
-        a = acts[0]
-        cls = type(a).__name__
-        lookup = {v: k for k, v in _TORCH_ACTS.items() if k not in ("gelu_tanh",)}
-        if cls not in lookup:
-            raise ValueError(f"{func}: activation {cls} has no fastinit equivalent "
-                             f"({sorted(set(_TORCH_ACTS.values()))}).")
-        name = lookup[cls]
-        if cls == "GELU" and a.approximate == "tanh":
-            name = "gelu_tanh"
-        if name == "leaky_relu":
-            param = a.negative_slope
-        elif name == "elu":
-            param = a.alpha
-        elif name == "softplus":
-            param = a.beta
-        if len(acts) != len(linears) - 1:
-            raise ValueError(f"{func}: expected an activation between consecutive Linear "
-                             f"layers and none after the last.")
+                         f"{sorted(n if p is None else f'{n}({p})' for n, p in set(acts))}.")
+    name, param = acts[0] if acts else ("linear", None)
+    if len({type(m) for m in norms}) > 1:
+        raise ValueError(f"{func}: fastinit.MLP normalizes every hidden layer the same way; "
+                         f"the Sequential mixes {sorted({type(m).__name__ for m in norms})}.")
+    for m in norms:
+        _check_norm(m, func)
     sizes = [linears[0].in_features] + [lin.out_features for lin in linears]
     for l, lin in enumerate(linears[1:], 1):
         if lin.in_features != sizes[l]:
@@ -220,16 +263,10 @@ def from_torch(module) -> MLP:
                          f"Sequential mixes Linear layers with and without bias.")
     norm = None
     if norms:
-        kind = {type(m) for m in norms}
-        if len(kind) > 1 or len(norms) != len(linears) - 1:
-            raise ValueError(f"{func}: fastinit.MLP normalizes every hidden layer the same way; "
-                             f"the Sequential has {len(norms)} norm layers "
-                             f"({sorted(k.__name__ for k in kind)}) for {len(linears) - 1} "
-                             f"hidden layers.")
         norm = "batch" if isinstance(norms[0], torch.nn.BatchNorm1d) else "layer"
     net = MLP(sizes, activation=name, init="zeros", n=1, dtype=dt, activation_param=param,
               bias=all(with_bias), norm=norm)
-    numpy = lambda t: t.detach().cpu().numpy()
+    numpy = lambda t: t.detach().cpu().to(torch.float64).numpy()    # any float dtype
     for l, lin in enumerate(linears):
         net.weights[l][0] = numpy(lin.weight)
         if net.bias:
