@@ -25,7 +25,8 @@ from importlib import resources
 import numpy as np
 
 from . import kernels, streams
-from ._validate import check_choice, check_int, check_npz, check_real, check_seed
+from ._validate import (check_choice, check_int, check_npz, check_path, check_real,
+                        check_seed)
 from .network import MLP
 from .spread import fill, over_members
 
@@ -212,6 +213,7 @@ def blobs(n: int = 1000, centers: int = 3, n_features: int = 2, spread: float = 
     centers = check_int(centers, "centers", func, minimum=1)
     n_features = check_int(n_features, "n_features", func, minimum=1)
     spread = check_real(spread, "spread", func, low=0.0)
+    box = check_real(box, "box", func, low=0.0)
     test_fraction = _test_fraction(test_fraction, func)
     seed = check_seed(seed, "seed", func)
     c = (2 * _uniforms(seed, streams.data_tag(streams.BLOB_CENTRES), centers * n_features)
@@ -234,17 +236,26 @@ def from_arrays(x_train, y_train, x_test=None, y_test=None, task: str | None = N
                 name: str = "arrays") -> Dataset:
     """A Dataset from arrays; the task is inferred (integer y: classification) unless given."""
     func = "fastinit.datasets.from_arrays"
-    x_train = np.asarray(x_train)
-    y_train = np.asarray(y_train)
-    if x_test is None:
+    if (x_test is None) != (y_test is None):
+        raise ValueError(f"{func}: give x_test and y_test together, or neither (no test set). "
+                         f"Got only {'x_test' if y_test is None else 'y_test'}.")
+    x_train, y_train = np.asarray(x_train), np.asarray(y_train)
+    no_test = x_test is None
+    x_test, y_test = (x_train, y_train) if no_test else (np.asarray(x_test), np.asarray(y_test))
+    for param, x in (("x_train", x_train), ("x_test", x_test)):
+        if x.ndim != 2 or x.shape[1:] != x_train.shape[1:]:
+            raise ValueError(f"The {param!r} parameter of {func} must be 2-D (samples, "
+                             f"features){', as wide as x_train' * (param == 'x_test')}. Got "
+                             f"shape {x.shape}.")
+    for param, y in (("y_train", y_train), ("y_test", y_test)):
+        if y.ndim not in (1, 2):
+            raise ValueError(f"The {param!r} parameter of {func} must be 1-D (labels, targets) "
+                             f"or 2-D (samples, outputs). Got shape {y.shape}.")
+    if no_test:
         x_test, y_test = x_train[:0], y_train[:0]
-    x_test, y_test = np.asarray(x_test), np.asarray(y_test)
     if task is None:
         task = inferred_task(y_train)
     check_choice(task, "task", func, TASKS)
-    if x_train.ndim != 2:
-        raise ValueError(f"The 'x_train' parameter of {func} must be 2-D (samples, features). "
-                         f"Got shape {x_train.shape}.")
     if len(x_train) != len(y_train) or len(x_test) != len(y_test):
         raise ValueError(f"{func}: X and y must have the same number of samples. Got "
                          f"train {len(x_train)} vs {len(y_train)}, test {len(x_test)} vs "
@@ -268,18 +279,21 @@ def load_npz(path, task: str | None = None) -> Dataset:
     path = check_npz(path, "path", func)
     with np.load(path, allow_pickle=False) as f:
         keys = set(f.files)
-        if {"x_train", "y_train"} <= keys:
-            parts = [f["x_train"], f["y_train"], f.get("x_test"), f.get("y_test")]
-        elif {"x", "y"} <= keys:
-            parts = [f["x"], f["y"], None, None]
-        else:
+        names = (["x_train", "y_train", "x_test", "y_test"] if {"x_train", "y_train"} <= keys
+                 else ["x", "y"] if {"x", "y"} <= keys else None)
+        if names is None:
             raise ValueError(f"fastinit.datasets.load_npz: {path!s} must hold x_train and "
                              f"y_train (optionally x_test, y_test), or x and y. Found "
                              f"{sorted(keys)}.")
+        try:
+            parts = [f[k] if k in keys else None for k in names] + [None] * (4 - len(names))
+        except ValueError:        # numpy: "Object arrays cannot be loaded when allow_pickle..."
+            raise ValueError(f"{func}: {path!s} holds object (pickled) arrays; fastinit loads "
+                             f"arrays of numbers only.") from None
+    flat = lambda x: x if x is None or x.ndim in (0, 2) else x.reshape(x.shape[0],
+                                                                       math.prod(x.shape[1:]))
     x_train, y_train, x_test, y_test = parts
-    x_train = x_train.reshape(len(x_train), -1)
-    if x_test is not None:
-        x_test = x_test.reshape(len(x_test), -1)
+    x_train, x_test = flat(x_train), flat(x_test)     # images (n, h, w): (n, h * w)
     try:
         return from_arrays(x_train, y_train, x_test, y_test, task,
                            name=os.path.basename(str(path)))
@@ -288,16 +302,21 @@ def load_npz(path, task: str | None = None) -> Dataset:
 
 
 def _read_idx(path: str) -> np.ndarray:
+    where = f"fastinit.datasets.load_mnist: {path}"
     opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rb") as f:
-        magic = f.read(4)
-        if len(magic) != 4 or magic[:2] != b"\x00\x00" or magic[2] != 0x08:
-            raise ValueError(f"{path}: not an IDX file of unsigned bytes (magic {magic!r}).")
-        ndim = magic[3]
-        dims = struct.unpack(">" + "I" * ndim, f.read(4 * ndim))
-        data = np.frombuffer(f.read(), dtype=np.uint8)
+    try:
+        with opener(path, "rb") as f:
+            magic = f.read(4)
+            if len(magic) != 4 or magic[:2] != b"\x00\x00" or magic[2] != 0x08:
+                raise ValueError(f"{where}: not an IDX file of unsigned bytes (magic "
+                                 f"{magic!r}).")
+            ndim = magic[3]
+            dims = struct.unpack(">" + "I" * ndim, f.read(4 * ndim))
+            data = np.frombuffer(f.read(), dtype=np.uint8)
+    except (OSError, EOFError, struct.error) as e:     # a bad gzip, a cut-off header or file
+        raise ValueError(f"{where}: not a readable IDX file ({e}).") from None
     if data.size != math.prod(dims):
-        raise ValueError(f"{path}: header says {dims} but the file holds {data.size} bytes.")
+        raise ValueError(f"{where}: header says {dims} but the file holds {data.size} bytes.")
     return data.reshape(dims)
 
 
@@ -306,7 +325,10 @@ def load_mnist(path, name: str = "mnist", scale: bool = True) -> Dataset:
     (train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte,
     t10k-labels-idx1-ubyte, optionally .gz) or an .npz with x_train, y_train, x_test, y_test.
     Images are flattened to 784 features, scaled to [0, 1] with ``scale``."""
-    path = os.fspath(path)
+    path = check_path(path, "path", "fastinit.datasets.load_mnist")
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"fastinit.datasets.load_mnist: {path} does not exist (give a "
+                                f"directory with the four IDX files, or an .npz).")
     if os.path.isdir(path):
         def find(stem):
             for cand in (stem, stem + ".gz", stem.replace("-idx", ".idx"),

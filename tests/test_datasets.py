@@ -201,3 +201,59 @@ def test_stable_order_breaks_ties_by_index(high, shift):
     count = np.empty((1 << (53 - shift)) + 1, np.int64)
     call(kernels.sampling.stable_order, q, row, count, np.uint64(shift))
     assert np.array_equal(row, np.argsort(q, kind="stable"))
+
+
+def test_from_arrays_and_load_npz_check_the_test_split(tmp_path):
+    x, y = np.ones((4, 2)), np.arange(4)
+    for extra, only in (({"x_test": np.ones((2, 2))}, "x_test"), ({"y_test": np.arange(2)},
+                                                                      "y_test")):
+        p = tmp_path / f"{only}.npz"
+        np.savez(p, x_train=x, y_train=y, **extra)      # x_test alone: "len() of unsized object"
+        with pytest.raises(ValueError, match=rf"load_npz: .*{only}.npz: .*from_arrays: give "
+                                             rf"x_test and y_test together, or neither \(no "
+                                             rf"test set\). Got only {only}.$"):
+            datasets.load_npz(p)
+    with pytest.raises(ValueError, match=r"^The 'x_test' parameter of fastinit.datasets."
+                                         r"from_arrays must be 2-D \(samples, features\), as "
+                                         r"wide as x_train. Got shape \(2, 5\).$"):
+        datasets.from_arrays(x, y, np.ones((2, 5)), np.arange(2))
+    with pytest.raises(ValueError, match=r"^The 'y_train' parameter of .* must be 1-D \(labels, "
+                                         r"targets\) or 2-D \(samples, outputs\). Got shape "
+                                         r"\(\).$"):
+        datasets.from_arrays(x, None)
+    p = tmp_path / "objects.npz"
+    np.savez(p, x=np.array([1, "a", None], dtype=object), y=np.arange(3))
+    with pytest.raises(ValueError, match=r"objects.npz holds object \(pickled\) arrays; "
+                                         r"fastinit loads arrays of numbers only.$"):
+        datasets.load_npz(p)
+    p = tmp_path / "scalar.npz"
+    np.savez(p, x=np.float64(1.0), y=np.arange(3))
+    with pytest.raises(ValueError, match=r"'x_train' parameter .* Got shape \(\).$"):
+        datasets.load_npz(p)
+
+
+def test_blobs_checks_box():
+    for box, what in ((float("nan"), "a finite real number"), (-1.0, r"in the interval \[0.0")):
+        with pytest.raises(ValueError, match=rf"^The 'box' parameter of fastinit.datasets.blobs "
+                                             rf"must be {what}"):
+            datasets.blobs(box=box)                    # nan: every point was nan
+
+
+def test_load_mnist_names_itself_for_a_missing_or_broken_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"^fastinit.datasets.load_mnist: .*nowhere does "
+                                                r"not exist \(give a directory"):
+        datasets.load_mnist(tmp_path / "nowhere")
+    with pytest.raises(TypeError, match=r"^The 'path' parameter of fastinit.datasets.load_mnist"):
+        datasets.load_mnist(None)
+    stems = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+             "t10k-labels-idx1-ubyte"]
+    for content, suffix, why in ((b"\x00\x00\x08\x03\x00\x00", "", "unpack requires"),
+                                 (b"not gzip", ".gz", "Not a gzipped file")):
+        folder = tmp_path / f"broken{suffix}"
+        folder.mkdir()
+        for stem in stems:
+            (folder / (stem + suffix)).write_bytes(content)
+        with pytest.raises(ValueError, match=rf"^fastinit.datasets.load_mnist: .*"
+                                             rf"train-images-idx3-ubyte{suffix}: not a readable "
+                                             rf"IDX file \({why}"):
+            datasets.load_mnist(folder)
