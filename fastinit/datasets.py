@@ -26,7 +26,7 @@ import numpy as np
 
 from . import kernels, streams
 from ._validate import (check_choice, check_int, check_npz, check_path, check_real,
-                        check_seed)
+                        check_seed, did_you_mean)
 from .network import MLP
 from .spread import fill, over_members
 
@@ -366,6 +366,9 @@ _CACHE: dict[str, Dataset] = {}
 def load_dataset(name: str, options: dict | None = None, seed: int = 0) -> Dataset:
     """A dataset by the name a sweep spec uses: one of DATASETS (generated from ``seed`` with
     ``options``) or npz:PATH, mnist:PATH, fashion_mnist:PATH. Cached per process."""
+    if not isinstance(name, str):
+        raise TypeError(f"The 'name' parameter of fastinit.datasets.load_dataset must be a str "
+                        f"such as 'digits' or 'npz:PATH'. Got {type(name).__name__}.")
     options = dict(options or {})
     key = json.dumps([name, options, seed], sort_keys=True)
     if key not in _CACHE:
@@ -381,6 +384,6 @@ def load_dataset(name: str, options: dict | None = None, seed: int = 0) -> Datas
         else:
             raise ValueError(f"The 'name' parameter of fastinit.datasets.load_dataset must be "
                              f"one of {DATASETS} or npz:PATH, mnist:PATH, fashion_mnist:PATH. "
-                             f"Got {name!r}.")
+                             f"Got {name!r}.{did_you_mean(base, DATASETS + FILE_DATASETS)}")
         _CACHE[key] = d
     return _CACHE[key]

@@ -257,3 +257,11 @@ def test_load_mnist_names_itself_for_a_missing_or_broken_file(tmp_path):
                                              rf"train-images-idx3-ubyte{suffix}: not a readable "
                                              rf"IDX file \({why}"):
             datasets.load_mnist(folder)
+
+
+def test_load_dataset_names_a_bad_name():
+    with pytest.raises(ValueError, match=r"Got 'digit'. Did you mean 'digits'\?$"):
+        datasets.load_dataset("digit")
+    with pytest.raises(TypeError, match=r"^The 'name' parameter of fastinit.datasets."
+                                        r"load_dataset must be a str .* Got int.$"):
+        datasets.load_dataset(3)                  # was "'int' object has no attribute 'partition'"
