@@ -60,6 +60,20 @@ class LocalExecutor(cf.Executor):
         return fut
 
 
+
+def check_executor(executor, func: str) -> cf.Executor:
+    """``executor``, or a LocalExecutor for None; TypeError for anything that is no
+    concurrent.futures.Executor (a Dask Client is none: its get_executor() is)."""
+    if executor is None:
+        return LocalExecutor()
+    if not isinstance(executor, cf.Executor):
+        hint = " For Dask, pass client.get_executor()." if hasattr(executor, "get_executor") \
+            else ""
+        raise TypeError(f"The 'executor' parameter of {func} must be a concurrent.futures."
+                        f"Executor or None. Got an object of type {type(executor).__name__} "
+                        f"instead.{hint}")
+    return executor
+
 def serial_layer() -> bool:
     """Whether this process's Numba threading layer must not be entered from two threads."""
     numba.get_num_threads()             # starts the threading layer, so that it has a name

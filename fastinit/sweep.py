@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import cluster, compilelog, registry, tabular, warmup
-from ._validate import check_int, check_path
+from ._validate import check_bool, check_callable, check_int, check_path
 from .cluster import ExecutorLost, LocalExecutor, population_threads  # noqa: F401 - public
 from .datainit import kraehenbuehl, lsuv
 from .datasets import DATASETS, FILE_DATASETS, load_dataset  # noqa: F401 - public here too
@@ -290,17 +290,18 @@ def run_sweep(spec, db="runs.db", *, executor: cf.Executor | None = None,
     StoreError saying what is saved.
     """
     db = check_path(db, "db", _FUNC)
-    sp, total = checked_spec(spec, max_runs, local=executor is None
-                             or isinstance(executor, LocalExecutor))
-    executor = executor or LocalExecutor()
+    executor = cluster.check_executor(executor, _FUNC)
+    progress = check_bool(progress, "progress", _FUNC)
+    on_commit = check_callable(on_commit, "on_commit", _FUNC, "on_commit(runs_done)")
+    log = check_callable(log, "log", _FUNC, "log(message)") or (lambda msg: None)
     if isinstance(executor, LocalExecutor):
         threads = check_threads(threads)
     elif threads is not None:           # a worker may have more cores than this machine
         threads = check_int(threads, "threads", _FUNC, minimum=1)
     if max_in_flight is not None:
         max_in_flight = check_int(max_in_flight, "max_in_flight", _FUNC, minimum=1)
+    sp, total = checked_spec(spec, max_runs, local=isinstance(executor, LocalExecutor))
     notes, failures = [], []
-    log = log or (lambda msg: None)
 
     def say(msg):
         notes.append(msg)

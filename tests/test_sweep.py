@@ -310,6 +310,33 @@ def test_local_executor_is_an_executor():
         bad.result()
 
 
+@pytest.mark.parametrize("kwargs,error,match", [
+    ({"executor": "dask"}, TypeError, r"The 'executor' parameter of fastinit.sweep.run_sweep "
+     r"must be a concurrent.futures.Executor or None. Got an object of type str instead."),
+    ({"on_commit": 5}, TypeError, r"The 'on_commit' parameter of fastinit.sweep.run_sweep must "
+     r"be callable as on_commit\(runs_done\) or None. Got 5 of type int"),
+    ({"log": "stderr"}, TypeError, r"The 'log' parameter of fastinit.sweep.run_sweep must be "
+     r"callable as log\(message\) or None. Got 'stderr' of type str"),
+    ({"progress": "yes"}, TypeError, r"The 'progress' parameter of fastinit.sweep.run_sweep "
+     r"must be True or False. Got 'yes'"),
+])
+def test_bad_arguments_are_refused_before_anything_runs(tmp_path, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        run_sweep(SPEC, tmp_path / "r.db", **kwargs)
+    assert not (tmp_path / "r.db").exists()
+
+
+def test_a_dask_client_is_no_executor(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    with distributed.Client(processes=False, n_workers=1, threads_per_worker=1,
+                            dashboard_address=None) as client:
+        with pytest.raises(TypeError, match=r"must be a concurrent.futures.Executor or None. "
+                           r"Got an object of type Client instead. For Dask, pass "
+                           r"client.get_executor\(\)."):
+            run_sweep(SPEC, tmp_path / "r.db", executor=client)
+    assert not (tmp_path / "r.db").exists()
+
+
 # -- the CLI ---------------------------------------------------------------------------------
 
 def _valid_png(path):
