@@ -155,7 +155,7 @@ def cmd_sweep(args) -> int:
         with Store(args.db, readonly=True) as s:
             rows = s.rows(spec.name)
     except (SpecError, StoreError, ConnectError) as e:
-        log(str(e))
+        log(overrides.blame(str(e), args.overrides) if isinstance(e, SpecError) else str(e))
         return 2
     except ExecutorLost as e:
         log(f"stopped: {e.reason}; {_saved(args.db)} runs are saved in {args.db}. Run the "

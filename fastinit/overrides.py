@@ -13,6 +13,7 @@ lr a grid axis. A mistake in an override raises SpecError naming it.
 from __future__ import annotations
 
 import os
+import re
 
 from ._validate import did_you_mean
 from .sweepspec import TOP_KEYS, SpecError, SweepSpec, load_spec, tomllib
@@ -75,20 +76,27 @@ def load(path, overrides=()) -> SweepSpec:
             body = tomllib.load(f)
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
         return load_spec(path)       # the file's own error, as the spec loader words it
+    body = apply(body, overrides)           # its errors name their override
     try:
-        return SweepSpec.from_dict(apply(body, overrides), path)
+        return SweepSpec.from_dict(body, path)
     except SpecError as e:
-        msg = str(e)
-        blamed = [o for o in overrides if _mentions(msg, str(o).partition("=")[0].strip())]
-        if blamed:
-            msg += f" (set by the override {', '.join(map(repr, blamed))})"
-        raise SpecError(msg) from None
+        raise SpecError(blame(str(e), overrides)) from None
+
+
+def blame(msg: str, overrides) -> str:
+    """A spec error's message ``msg`` (from loading the spec or from checking its runs, as
+    fastinit.preflight does) with the overrides that set the key it names, if any, once."""
+    if "(set by the override" in msg:
+        return msg
+    blamed = [o for o in overrides if _mentions(msg, str(o).partition("=")[0].strip())]
+    return msg + (f" (set by the override {', '.join(map(repr, blamed))})" if blamed else "")
 
 
 def _mentions(msg: str, path: str) -> bool:
     keys = path.split(".")
-    if keys[0] in ("grid", "train") and len(keys) == 2:
-        return f"[{keys[0]}].{keys[1]}" in msg or f"[{keys[0]}]: unknown key {keys[1]!r}" in msg
+    if keys[0] in ("grid", "train") and len(keys) == 2:   # [train].bias is not [train].bias_init
+        return re.search(rf"\[{keys[0]}\]\.{re.escape(keys[1])}\b", msg) is not None \
+            or f"[{keys[0]}]: unknown key {keys[1]!r}" in msg
     if keys[0] == "data":
         return "[data]" in msg
-    return f": {keys[0]}" in msg
+    return f": {keys[0]}:" in msg

@@ -146,7 +146,7 @@ def cmd_profile(args) -> int:
                            repeats=args.repeats, budget=args.budget)
         files = prof.write(args.out) if args.out else {}
     except (SpecError, ValueError, TypeError, MemoryError, ImportError) as e:
-        log(str(e))
+        log(overrides.blame(str(e), args.overrides) if isinstance(e, SpecError) else str(e))
         return 2
     if not args.quiet:
         print(prof.to_json() if args.json else prof.table())

@@ -80,6 +80,38 @@ def test_cli_override_errors_exit_2_on_one_line(tmp_path, capsys):
     assert "missing.toml: no such sweep spec file." in capsys.readouterr().err
 
 
+
+@pytest.mark.parametrize("command", ["sweep", "profile"])
+@pytest.mark.parametrize("override,match", [
+    ("grid.seed=3", "spec.toml: [grid].seed: must be a list of values (a grid axis). Got 3"),
+    ('train.loss="mse"', "spec.toml: [train].loss: loss 'mse' needs float targets, but dataset "
+                         "'digits' holds class labels"),
+    ('grid.scheme=["dirac"]', "spec.toml: [grid].scheme[0]: scheme dirac cannot initialise a "
+                              "dense layer"),
+    ("data.digits.test_fraction=2", "spec.toml: dataset (default): cannot load 'digits' "
+                                    "with [data].digits options"),
+])
+def test_errors_found_checking_the_runs_name_the_override_too(tmp_path, capsys, command,
+                                                              override, match):
+    spec = tmp_path / "spec.toml"
+    spec.write_text(SPEC)         # the file is fine: the override made the runs unable to start
+    db = tmp_path / "x.db"
+    extra = ["--db", str(db)] if command == "sweep" else ["-q"]
+    assert cli.main([command, str(spec), override, *extra]) == 2
+    err = capsys.readouterr().err
+    assert match in err and err.rstrip().endswith(f"(set by the override {override!r})")
+    assert err.count("(set by the override") == 1
+    assert err.count("\n") == 1 and not db.exists()
+
+
+@pytest.mark.parametrize("override", ["=3", "grid.seed.x=3"])
+def test_an_override_error_names_it_once(tmp_path, override):
+    spec = tmp_path / "spec.toml"
+    spec.write_text(SPEC)
+    with pytest.raises(SpecError, match=f"^override {override!r}: ") as e:
+        overrides.load(spec, [override])
+    assert "(set by the override" not in str(e.value)
+
 SUBCOMMANDS = ["demo", "sweep", "profile", "report", "schemes", "warmup", "bench",
                "completion"]
 DEMOS = ["sweep", *examples.EXAMPLES]          # what `fastinit demo NAME` accepts, in order
