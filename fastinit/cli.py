@@ -407,8 +407,8 @@ def _run(p, args) -> int:
         on_cluster = getattr(args, "scheduler", None) or getattr(args, "scheduler_file", None)
         most = None if on_cluster else numba.config.NUMBA_NUM_THREADS
         if args.threads < 1 or most is not None and args.threads > most:
-            print(f"fastinit: --threads must be in [1, {most}]" if most else
-                  "fastinit: --threads must be >= 1", file=sys.stderr)
+            want = f"in [1, {most}]" if most else ">= 1"
+            print(f"fastinit: --threads must be {want}. Got {args.threads}.", file=sys.stderr)
             return 2
     try:
         return args.func(args)

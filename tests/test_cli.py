@@ -72,10 +72,15 @@ def test_bad_grid_values_name_their_index(tmp_path, capsys):
     assert code == 2 and f"{spec}: [grid].loss[1]: loss 'mse' needs float targets" in err
 
 
-@pytest.mark.parametrize("threads", ["0", "-1"])
+@pytest.mark.parametrize("threads", ["0", "-1", "99999"])
 def test_threads_zero_is_refused(tmp_path, capsys, threads):
     code, err, spec, db = _sweep(tmp_path, capsys, HEAD, "--threads", threads)
     assert code == 2 and "fastinit: --threads must be in [1, " in err and not db.exists()
+    assert err.endswith(f"]. Got {threads}.\n") and err.count("\n") == 1
+    assert cli.main(["demo", "symmetry", "--threads", threads, "--out", str(tmp_path / "d")]) \
+        == 2
+    assert capsys.readouterr().err.endswith(f"]. Got {threads}.\n")
+    assert not (tmp_path / "d").exists()
 
 
 def test_run_time_failures_print_their_reason_even_with_q(tmp_path, capsys, monkeypatch):
