@@ -72,7 +72,7 @@ def _executor(args):
             from None
     try:
         client = Client(address, timeout=30)
-    except (OSError, TimeoutError, ValueError) as e:
+    except (OSError, TimeoutError, ValueError, TypeError) as e:   # TypeError: tls/ucx unset
         raise ConnectError(f"cannot reach the Dask scheduler {address}: "
                            f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") \
             from None

@@ -15,7 +15,7 @@ import numba
 import pytest
 
 import fastinit.sweep as sweep_mod
-from fastinit import cluster
+from fastinit import cli, cluster
 from fastinit.store import Store
 from fastinit.sweep import ExecutorLost, LocalExecutor, run_sweep
 
@@ -293,6 +293,23 @@ def test_bad_scheduler_file_is_one_line_and_exit_2(tmp_path):
     res = _fastinit("sweep", str(spec), "--max-in-flight", "0")
     assert res.returncode == 2 and "--max-in-flight: must be a positive integer" in res.stderr
 
+
+
+@pytest.mark.parametrize("address,match", [
+    ("tls://127.0.0.1:1", "TLS expects a `ssl_context`"),       # no TLS configured
+    ("ucx://127.0.0.1:1", "UCXConnector"),                     # ucx-py not installed
+    ("http://127.0.0.1:1", "unknown address scheme 'http'"),
+])
+def test_a_scheduler_address_dask_cannot_use_is_one_line_and_exit_2(tmp_path, capsys, address,
+                                                                   match):
+    pytest.importorskip("distributed")
+    spec = tmp_path / "s.toml"
+    spec.write_text("[grid]\nseed = [0]\n[train]\nepochs = 1\nwidth = 8\n")
+    db = tmp_path / "r.db"
+    assert cli.main(["sweep", str(spec), "--db", str(db), "--scheduler", address]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"fastinit sweep: cannot reach the Dask scheduler {address}: ")
+    assert match in err and err.count("\n") == 1 and not db.exists()
 
 def _count(db):
     try:
