@@ -58,6 +58,11 @@ def _seconds(text: str) -> float:
     return value
 
 
+# what --sizes profiles; a spec sets these itself
+_SIZES_ONLY = ("population", "batch", "activation", "optimizer", "loss", "dtype", "dropout",
+               "no_bias", "norm", "residual", "blocks", "samples", "epochs")
+
+
 def add_parser(sub, positive) -> None:
     """The `profile` subcommand on the CLI's subparsers; ``positive``: its int type."""
     p = sub.add_parser(
@@ -95,7 +100,7 @@ def add_parser(sub, positive) -> None:
                    "and profile.json here")
     p.add_argument("--json", action="store_true", help="print JSON instead of the table")
     p.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
-    p.set_defaults(func=cmd_profile)
+    p.set_defaults(func=cmd_profile, sizes_only={d: p.get_default(d) for d in _SIZES_ONLY})
 
 
 def _network(args):
@@ -131,6 +136,15 @@ def cmd_profile(args) -> int:
     say = (lambda msg: None) if args.quiet else log
     if (args.spec is None) == (args.sizes is None):
         log("give a sweep spec (fastinit profile sweep.toml) or --sizes D0,D1,... (not both)")
+        return 2
+    given = [d for d, default in args.sizes_only.items() if getattr(args, d) != default]
+    if args.spec is not None and given:
+        flags = [f"--{d.replace('_', '-')}" for d in given]
+        got = [f + ("" if isinstance(getattr(args, d), bool) else f" {getattr(args, d)}")
+               for f, d in zip(flags, given)]
+        log(f"{', '.join(flags)} {'is' if len(flags) == 1 else 'are'} for --sizes only: a sweep "
+            f"spec sets its own (in the file, or as PATH=VALUE overrides such as "
+            f"train.batch_size=64). Got {', '.join(got)} with {args.spec}.")
         return 2
     try:
         if args.spec is not None:

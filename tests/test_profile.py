@@ -320,6 +320,10 @@ def test_cli_table_for_a_residual_network(capsys):
     (["--sizes", "24,32,6", "--budget", "-1"], "--budget: must be a positive number of seconds. "
                                                "Got '-1'."),
     (["spec.toml", "--budget", "nan"], "--budget: must be a positive number of seconds"),
+    (["spec.toml", "--batch", "64", "--dtype", "float64"], "--batch, --dtype are for --sizes "
+     "only: a sweep spec sets its own (in the file, or as PATH=VALUE overrides such as "
+     "train.batch_size=64). Got --batch 64, --dtype float64 with spec.toml."),
+    (["spec.toml", "--no-bias"], "--no-bias is for --sizes only: a sweep spec sets its own "),
 ])
 def test_cli_errors(capsys, args, match):
     try:
