@@ -146,6 +146,10 @@ class SweepSpec:
                       f" Options can be given for: {', '.join(DATASETS)}.")
             if not isinstance(opts, dict):
                 _fail(f"{source}: [data].{key}", f"must be a table of options. Got {opts!r}.")
+            if "seed" in opts:           # passed as data_seed: two values for one parameter
+                _fail(f"{source}: [data].{key}", f"'seed' is the run key data_seed: set "
+                      f"[train].data_seed = {opts['seed']!r} (or a [grid].data_seed list) "
+                      f"instead.")
         mp = d.get("max_population", 256)
         if not runkeys.is_int(mp) or mp < 1:
             _fail(f"{source}: max_population", f"must be a positive integer. Got {mp!r}.")

@@ -94,6 +94,9 @@ def test_grouping_into_populations():
     ({"train": {"dataset": "npz"}}, r"'npz:PATH'"),
     ({"grid": {"seed": [0]}, "train": {"seed": 1}}, r"\['seed'\] appear in both"),
     ({"max_population": 0}, r"max_population: must be a positive integer"),
+    ({"grid": {"seed": [0]}, "data": {"blobs": {"seed": 5}}},
+     r"^<spec>: \[data\].blobs: 'seed' is the run key data_seed: set \[train\].data_seed = 5 "
+     r"\(or a \[grid\].data_seed list\) instead.$"),
 ])
 def test_spec_errors_point_at_the_key(spec, match):
     with pytest.raises(SpecError, match=match):
