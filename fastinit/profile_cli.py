@@ -146,6 +146,10 @@ def cmd_profile(args) -> int:
             f"spec sets its own (in the file, or as PATH=VALUE overrides such as "
             f"train.batch_size=64). Got {', '.join(got)} with {args.spec}.")
         return 2
+    if args.blocks != args.sizes_only["blocks"] and not args.residual and args.spec is None:
+        log(f"--blocks is for --residual networks (a ResMLP of --blocks residual blocks). Got "
+            f"--blocks {args.blocks} without --residual.")
+        return 2
     try:
         if args.spec is not None:
             spec = overrides.load(args.spec, args.overrides)

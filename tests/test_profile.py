@@ -324,6 +324,8 @@ def test_cli_table_for_a_residual_network(capsys):
      "only: a sweep spec sets its own (in the file, or as PATH=VALUE overrides such as "
      "train.batch_size=64). Got --batch 64, --dtype float64 with spec.toml."),
     (["spec.toml", "--no-bias"], "--no-bias is for --sizes only: a sweep spec sets its own "),
+    (["--sizes", "24,32,6", "--blocks", "4"], "--blocks is for --residual networks (a ResMLP "
+     "of --blocks residual blocks). Got --blocks 4 without --residual."),
 ])
 def test_cli_errors(capsys, args, match):
     try:
