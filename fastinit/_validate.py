@@ -121,13 +121,13 @@ def check_bool(value: Any, param: str, func: str) -> bool:
     return bool(value)
 
 
-
 def check_callable(value: Any, param: str, func: str, how: str):
     """``value`` if it is callable (as ``how`` says, e.g. "log(message)") or None."""
     if value is not None and not callable(value):
         raise TypeError(f"{_where(param, func)} must be callable as {how} or None. "
                         f"Got {value!r} of type {type(value).__name__} instead.")
     return value
+
 
 FLOAT_DTYPES = {"float32": np.float32, "float64": np.float64}
 

@@ -60,7 +60,6 @@ class LocalExecutor(cf.Executor):
         return fut
 
 
-
 def check_executor(executor, func: str) -> cf.Executor:
     """``executor``, or a LocalExecutor for None; TypeError for anything that is no
     concurrent.futures.Executor (a Dask Client is none: its get_executor() is)."""
@@ -73,6 +72,7 @@ def check_executor(executor, func: str) -> cf.Executor:
                         f"Executor or None. Got an object of type {type(executor).__name__} "
                         f"instead.{hint}")
     return executor
+
 
 def serial_layer() -> bool:
     """Whether this process's Numba threading layer must not be entered from two threads."""

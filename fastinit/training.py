@@ -10,8 +10,8 @@ import numba
 import numpy as np
 
 from . import compilelog, jsonable, kernels, population, streams, tabular
-from ._validate import check_bool, check_choice, check_int, check_memory, check_real, \
-    check_seed, check_targets, check_x
+from ._validate import check_bool, check_callable, check_choice, check_int, check_memory, \
+    check_real, check_seed, check_targets, check_x
 from .datasets import Dataset, from_arrays, inferred_task, permutation, permutations
 from .diagnose import FIELDS as DIAGNOSTIC_FIELDS, diagnose
 from .network import LOSSES, MLP, check_net, evaluate as evaluate_net
@@ -245,10 +245,7 @@ def train(net: MLP, data, *, epochs: int | None = None, steps: int | None = None
     batch_size = check_int(batch_size, "batch_size", _FUNC, minimum=1)
     drop_last = check_bool(drop_last, "drop_last", _FUNC)
     progress = check_bool(progress, "progress", _FUNC)
-    if callback is not None and not callable(callback):
-        raise TypeError(f"The 'callback' parameter of {_FUNC} must be callable as "
-                        f"callback(epoch, history) or None. Got {callback!r} of type "
-                        f"{type(callback).__name__}.")
+    check_callable(callback, "callback", _FUNC, "callback(epoch, history)")
     every = check_int(record_every_steps, "record_every_steps", _FUNC, minimum=0)
     check_choice(optimizer, "optimizer", _FUNC, OPTIMIZERS)
     why = "" if loss is not None or isinstance(data, Dataset) or ds.task == "classification" \

@@ -365,7 +365,7 @@ def test_callback_and_progress_are_checked_before_training():
     data = (np.ones((6, 4)), np.array([0, 1, 2, 0, 1, 2]))
     with pytest.raises(TypeError, match=r"^The 'callback' parameter of fastinit.train must be "
                                         r"callable as callback\(epoch, history\) or None. "
-                                        r"Got 3 of type int.$"):
+                                        r"Got 3 of type int instead.$"):
         fastinit.train(net, data, epochs=2, callback=3)
     with pytest.raises(TypeError, match=r"The 'progress' parameter of fastinit.train must be "
                                         r"True or False. Got 'yes'"):
