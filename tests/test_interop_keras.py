@@ -1,5 +1,6 @@
 """Keras 3 interop, on the JAX backend. Keras chooses its backend when first imported, so each
 check runs in a fresh interpreter with KERAS_BACKEND=jax (this process never imports Keras)."""
+import os
 import subprocess
 import sys
 import textwrap
@@ -111,3 +112,17 @@ def test_without_keras_the_error_names_the_extra(monkeypatch):
     with pytest.raises(AttributeError, match=r"module 'fastinit.interop' has no attribute "
                                              r"'KerasInit'"):
         interop.KerasInit
+
+
+@pytest.mark.parametrize("backend", ["tensorflow", "no_such_backend"])
+def test_a_backend_keras_cannot_load_is_named_not_keras_itself(backend):
+    """Keras installed, its backend not (KERAS_BACKEND, or ~/.keras/keras.json, says
+    tensorflow): the message told the user to install keras and jax, both there."""
+    if util.find_spec(backend) is not None:
+        pytest.skip(f"{backend} is installed")
+    out = subprocess.run([sys.executable, "-c", "import fastinit.interop as i\n"
+                          "i.KerasInitializer('orthogonal', seed=0)"], capture_output=True,
+                         text=True, timeout=300, env={**os.environ, "KERAS_BACKEND": backend})
+    assert out.returncode == 1
+    assert "Keras is installed but could not load its backend" in out.stderr
+    assert "Set KERAS_BACKEND=jax" in out.stderr

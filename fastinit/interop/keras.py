@@ -17,6 +17,8 @@ first imported). Before loading a saved model, name the class once
 """
 from __future__ import annotations
 
+from importlib import util
+
 import numpy as np
 
 from .. import registry
@@ -30,7 +32,12 @@ _CLASS: list = []        # the class, made once
 def _keras():
     try:
         import keras
-    except ImportError:
+    except (ImportError, ValueError) as e:      # ValueError: a backend name Keras has not
+        if util.find_spec("keras") is not None:    # Keras is there: its backend is not
+            raise ImportError(f"fastinit.interop.KerasInitializer: Keras is installed but could "
+                              f"not load its backend ({e}). Set KERAS_BACKEND=jax (pip install "
+                              f"'jax[cpu]'), or install the backend Keras is set to "
+                              f"(KERAS_BACKEND, else ~/.keras/keras.json).") from None
         raise ImportError("fastinit.interop.KerasInitializer needs Keras 3 and a backend: pip "
                           "install keras 'jax[cpu]' (or pip install 'fastinit[keras]').") from None
     if int(keras.__version__.split(".")[0]) < 3:
