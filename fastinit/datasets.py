@@ -168,7 +168,12 @@ def teacher_student(n: int = 2000, teacher=(20, 32, 1), activation: str = "tanh"
     noise = check_real(noise, "noise", func, low=0.0)
     test_fraction = _test_fraction(test_fraction, func)
     seed = check_seed(seed, "seed", func)
-    net = MLP(list(teacher), activation=activation, init=init, bias_init="zeros", seed=seed,
+    if not isinstance(teacher, (list, tuple, np.ndarray)) or len(teacher) < 2:
+        raise TypeError(f"The 'teacher' parameter of {func} must be the teacher's layer sizes, "
+                        f"input width first and outputs last, e.g. (20, 32, 1). Got "
+                        f"{teacher!r}.")
+    teacher = [check_int(v, "teacher", func, minimum=1) for v in teacher]
+    net = MLP(teacher, activation=activation, init=init, bias_init="zeros", seed=seed,
               dtype=np.float64)
     x = _normals(seed, streams.data_tag(streams.TEACHER_X), (n, net.layer_sizes[0]))
     y = net.forward(x)[0] + noise * _normals(seed, streams.data_tag(streams.TEACHER_NOISE),

@@ -265,3 +265,16 @@ def test_load_dataset_names_a_bad_name():
     with pytest.raises(TypeError, match=r"^The 'name' parameter of fastinit.datasets."
                                         r"load_dataset must be a str .* Got int.$"):
         datasets.load_dataset(3)                  # was "'int' object has no attribute 'partition'"
+
+
+@pytest.mark.parametrize("teacher, kind, match", [
+    (5, TypeError, r"'teacher' parameter of fastinit.datasets.teacher_student must be the "
+                   r"teacher's layer sizes, input width first and outputs last, e.g. "
+                   r"\(20, 32, 1\). Got 5."),
+    ((20,), TypeError, r"'teacher' parameter .* Got \(20,\)"),
+    ((20, 0, 1), ValueError, r"'teacher' parameter of fastinit.datasets.teacher_student"),
+    ((20, 2.5, 1), TypeError, r"'teacher' parameter of fastinit.datasets.teacher_student")])
+def test_teacher_sizes_are_checked_and_named(teacher, kind, match):
+    """teacher=5 raised Python's "'int' object is not iterable"; bad sizes named fastinit.MLP."""
+    with pytest.raises(kind, match=match):
+        datasets.teacher_student(n=20, teacher=teacher)
