@@ -19,6 +19,7 @@ CHECKED_FROM = 1 << 28   # bytes: smaller draws skip the memory check (10 us, a 
 # family arguments the weights hold as they are (a constant, the identity's diagonal, the ends
 # of the uniform range): beyond the dtype's finite range they would be inf
 AS_VALUES = {"constant": ("value",), "identity": ("gain",), "uniform": ("low", "high")}
+_TOP = {4: float(np.finfo(np.float32).max), 8: float(np.finfo(np.float64).max)}  # by itemsize
 
 
 def sample(scheme, shape, *, seed, n=None, start=0, dtype=np.float32, layout="torch",
@@ -102,12 +103,7 @@ def draw(scheme: registry.Scheme, params: dict, shape: tuple[int, ...], *, dtype
     fi, fo = resolve_fans(shape, layout, fan_in, fan_out, func=func, scheme=scheme.name,
                           required=scheme.needs_fans)
     args = scheme.family_args(params, fi, fo, func)
-    for name in AS_VALUES.get(scheme.family, ()):     # O(1): no pass over the drawn weights
-        top = float(np.finfo(dtype).max)
-        if abs(args[name]) > top:
-            raise ValueError(f"Scheme {scheme.name!r} in {func}: {name}={args[name]!r} is beyond "
-                             f"{np.dtype(dtype).name}'s range (largest finite {top:.4g}): the "
-                             f"weights would be inf. Use float64.")
+    _check_in_range(scheme, args, fi, fo, shape, layout, np.dtype(dtype), func)
     _check_orthonormal_memory(scheme, shape, layout, len(members), np.dtype(dtype), func)
     d = Draw(func=func, scheme=scheme.name, shape=shape, dtype=np.dtype(dtype), layout=layout,
              key=np.ascontiguousarray(key, dtype=np.uint64),
@@ -118,6 +114,37 @@ def draw(scheme: registry.Scheme, params: dict, shape: tuple[int, ...], *, dtype
         out[...] = result
         return out
     return result
+
+
+def _check_in_range(scheme, args, fan_in, fan_out, shape, layout, dtype, func: str) -> None:
+    """ValueError unless the weights fit ``dtype``, in O(1), no pass over the drawn weights:
+    the values the family writes as they are (a constant, the identity's gain, the uniform's
+    ends and their difference) within its range, and the weights' root mean square (the
+    family's second moment) under an eighth of its largest value (normal(std=1e300) in float32
+    gave inf weights). A second moment beyond float64 (rms above 1e154) refuses float32 only."""
+    top = _TOP[dtype.itemsize]
+    for arg in AS_VALUES.get(scheme.family, ()):
+        if abs(args[arg]) > top:
+            raise ValueError(f"Scheme {scheme.name!r} in {func}: {arg}={args[arg]!r} is beyond "
+                             f"{dtype.name}'s range (largest finite {top:.4g}): the weights "
+                             f"would be inf. Use float64.")
+    if scheme.family == "uniform" and not abs(args["high"] - args["low"]) <= top:
+        raise ValueError(f"Scheme {scheme.name!r} in {func}: high - low = "
+                         f"{args['high'] - args['low']:.4g} is beyond {dtype.name}'s range "
+                         f"(largest finite {top:.4g}): the weights would be inf.")
+    try:
+        m2 = FAMILIES[scheme.family].moment(args, fan_in, fan_out, tuple(shape), layout)
+    except OverflowError:                       # std ** 2 of a std above float64's root
+        m2 = math.inf
+    if m2 is None or not math.isfinite(m2) and dtype.itemsize == 8:
+        return
+    rms = math.sqrt(m2) if math.isfinite(m2) else math.inf
+    if rms > top / 8:
+        shown = f"{rms:.4g}" if math.isfinite(rms) else "above 1e154"
+        raise ValueError(f"Scheme {scheme.name!r} in {func}: its weights' root mean square "
+                         f"would be {shown}, within a factor 8 of {dtype.name}'s largest finite "
+                         f"value {top:.4g} or beyond: the weights would overflow to inf. Use a "
+                         f"smaller scale, or float64.")
 
 
 def _check_orthonormal_memory(scheme, shape, layout, count: int, dtype, func: str) -> None:

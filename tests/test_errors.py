@@ -76,6 +76,31 @@ def test_weight_value_beyond_the_dtypes_range(scheme, params, name):
     assert np.isfinite(S(scheme, (3, 3), dtype=np.float64, **params)).all()
 
 
+@pytest.mark.parametrize("scheme, params, dtype, shown", [
+    ("normal", dict(std=1e300), np.float32, "above 1e154"),
+    ("normal", dict(mean=1e300), np.float32, "above 1e154"),
+    ("normal", dict(std=1e38), np.float32, "1e+38"),
+    ("variance_scaling", dict(scale=1e300, distribution="uniform"), np.float32, "5.774e+149"),
+    ("trunc_normal", dict(std=1e300, a=-1e300, b=1e300), np.float32, "above 1e154")])
+def test_weights_whose_scale_overflows_the_dtype(scheme, params, dtype, shown):
+    """A scale, not a value, beyond the dtype: normal(std=1e300) in float32 gave inf weights
+    and variance_scaling(scale=1e300) NaN ones, silently."""
+    with pytest.raises(ValueError, match=rf"Scheme '{scheme}' in fastinit.sample: its weights' "
+                                         rf"root mean square would be {re.escape(shown)}, "
+                                         rf"within a factor 8 of float32's largest finite"):
+        S(scheme, (3, 3), dtype=dtype, **params)
+
+
+def test_scales_that_fit_the_dtype_are_drawn():
+    """The check refuses only what overflows: float64 takes std=1e300 (its square, beyond
+    float64, is no reason to refuse), float32 std=1e37."""
+    assert np.isfinite(S("normal", (3, 3), dtype=np.float64, std=1e300)).all()
+    assert np.isfinite(S("normal", (3, 3), dtype=np.float32, std=1e37)).all()
+    with pytest.raises(ValueError, match=r"Scheme 'uniform' in fastinit.sample: high - low = "
+                                         r"inf is beyond float64's range"):
+        S("uniform", (3, 3), dtype=np.float64, low=-1e308, high=1e308)
+
+
 @pytest.mark.parametrize("sparsity", [-0.1, 1.0, 1.5])
 def test_sparsity_outside_unit_interval(sparsity):
     with pytest.raises(ValueError, match=r"'sparsity' parameter .*interval \[0.0, 1.0\)"):
