@@ -233,8 +233,9 @@ def train(net: MLP, data, *, epochs: int | None = None, steps: int | None = None
         to time one way
 
     A member whose minibatch loss or gradient turns NaN or infinite, or that starts an epoch
-    with a NaN or infinite parameter, stops being updated (its parameters stay as they were
-    before that step) and is flagged; the others go on. Flags persist on ``net.diverged``.
+    with a NaN or infinite parameter, stops being updated (its parameters and batch norm's
+    running statistics stay as they were before that step) and is flagged; the others go on.
+    Flags persist on ``net.diverged``.
     """
     check_net(net, _FUNC)
     ds = as_dataset(data, checked=False)

@@ -28,7 +28,8 @@ likewise; gradients runs them one after another. A member's arithmetic never dep
 others, the thread count or the thread that runs it, so its trajectory is the same alone or
 in any population. A member diverges at the first step whose loss or gradient is not
 finite, or when it starts an epoch with a parameter that is not (a NaN a relu hides from the
-loss): it is frozen with the parameters it had before that step.
+loss): it is frozen with the parameters, and batch norm's running statistics, it had before
+that step.
 """
 import math
 from collections import namedtuple
@@ -141,6 +142,15 @@ def restore_alphas(arch, p, held):
                 p[arch.alpha_idx[l]] = held[l]
 
 
+@jit
+def copy_stats(src, dst):
+    """A member's batch-norm running statistics (arch.state[m], (S,)) from src into dst: held
+    before a step's forward pass updates them and put back when the step diverges, so a
+    frozen member keeps the statistics it had before that step, as it keeps its parameters."""
+    for i in range(src.shape[0]):
+        dst[i] = src[i]
+
+
 @jit(inline="always")
 def _epoch(lo, hi, parts, params, s1, s2, x, y, t, order, arch, loss_code, opt, plan,
            frozen, loss_sum, correct, diverged_step, scratch, g):
@@ -160,6 +170,7 @@ def _epoch(lo, hi, parts, params, s1, s2, x, y, t, order, arch, loss_code, opt, 
     dl = dims[L]
     ybuf = np.empty(bp, dtype=np.int64)
     held = np.empty(L, dtype=params.dtype)
+    stats = np.empty(arch.state.shape[1], dtype=arch.state.dtype)
     timed = plan.clock.shape[0] > 0
     shared = order.shape[0] == 1
     group = group_size(params, s1, s2, order)
@@ -187,6 +198,7 @@ def _epoch(lo, hi, parts, params, s1, s2, x, y, t, order, arch, loss_code, opt, 
                     continue
                 rows = order[0 if shared else m][start:start + nb]
                 p = params[m]
+                copy_stats(arch.state[m], stats)
                 if timed:
                     c0 = clock.now(plan.clock_id, s)
                 if not shared:
@@ -201,6 +213,7 @@ def _epoch(lo, hi, parts, params, s1, s2, x, y, t, order, arch, loss_code, opt, 
                                         ybuf)
                 if not math.isfinite(lsum):
                     frozen[m] = True
+                    copy_stats(stats, arch.state[m])
                     diverged_step[m] = step0 + s
                     live -= 1
                     continue
@@ -214,6 +227,7 @@ def _epoch(lo, hi, parts, params, s1, s2, x, y, t, order, arch, loss_code, opt, 
                     c3 = clock.now(plan.clock_id, s)
                 if not optim.all_finite(g):  # a NaN weight a relu hides from the loss shows here
                     frozen[m] = True
+                    copy_stats(stats, arch.state[m])
                     diverged_step[m] = step0 + s
                     live -= 1
                     continue

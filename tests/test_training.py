@@ -356,6 +356,23 @@ def test_divergent_member_is_frozen_and_flagged_others_unaffected():
     assert net.diverged[1]
 
 
+def test_divergent_member_keeps_its_running_statistics_from_before_that_step():
+    """Batch norm updates its running statistics in the forward pass: a member frozen at a
+    step keeps the ones it had before that step (its solo run of the steps before), as it
+    keeps its parameters, not the step's non-finite ones."""
+    x, y = _small_data()
+    lrs = [0.05, 1e200, 0.05]
+    net = fastinit.MLP([6, 16, 16, 3], n=3, seed=[1, 2, 3], norm="batch", dtype=np.float64)
+    alone = net.member(1)
+    h = fastinit.train(net, (x, y), epochs=2, batch_size=8, lr=lrs)
+    step = int(h.diverged_step[1])
+    assert h.diverged.tolist() == [False, True, False] and step > 0
+    fastinit.train(alone, (x, y), steps=step, batch_size=8, lr=lrs[1], eval_every=0)
+    np.testing.assert_array_equal(net.params[1], alone.params[0])
+    np.testing.assert_array_equal(net.norm_state[1], alone.norm_state[0])
+    assert np.all(np.isfinite(net.norm_state))
+
+
 # -- bad input -------------------------------------------------------------------------------
 
 def test_callback_and_progress_are_checked_before_training():
