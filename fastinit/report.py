@@ -108,9 +108,15 @@ def _setting(rows):
     return [", ".join(f"{k}={c.get(k)}" for k in varying) for c in configs]
 
 
+def _finite(value) -> bool:
+    return value is not None and math.isfinite(value)
+
+
 def summarise(rows) -> list[dict]:
     """One line per (scheme, activation, depth, width, other varying keys): runs (seeds),
-    mean / std / min of the final metric, diverged and failed counts, mean time per run."""
+    mean / std / min of the final metric, diverged and failed counts, nonfinite (runs stored
+    done whose final metric is not finite: it overflowed after the last training step, which
+    train() does not call diverged), mean time per run."""
     key_metric, _ = _metric(rows)
     groups = defaultdict(list)
     for r, setting in zip(rows, _setting(rows)):
@@ -120,13 +126,15 @@ def summarise(rows) -> list[dict]:
     for (scheme, act, depth, width, setting), rs in sorted(groups.items(), key=lambda kv: (
             kv[0][1], kv[0][2], kv[0][4], kv[0][0])):
         vals = np.array([r[f"final_{key_metric}"] for r in rs
-                         if r[f"final_{key_metric}"] is not None], dtype=float)
+                         if _finite(r[f"final_{key_metric}"])], dtype=float)
         out.append({"scheme": scheme, "activation": act, "depth": depth, "width": width,
                     "setting": setting, "runs": len(rs), "metric": key_metric,
                     "mean": float(vals.mean()) if vals.size else math.nan,
                     "std": float(vals.std()) if vals.size else math.nan,
                     "min": float(vals.min()) if vals.size else math.nan,
                     "diverged": sum(r["diverged"] or 0 for r in rs),
+                    "nonfinite": sum(r["status"] == "done" and not _finite(
+                        r[f"final_{key_metric}"]) for r in rs),
                     "failed": sum(r["status"] == "failed" for r in rs),
                     "time_s": float(np.mean([r["time_s"] or 0 for r in rs]))})
     return out
@@ -145,6 +153,17 @@ def columns(head, cells, left) -> list[str]:
     return [top, "-" * len(top)] + [line(r) for r in cells]
 
 
+def nonfinite_note(summ) -> str:
+    """What the nonfinite column counts, said when it counts any run."""
+    n = sum(s["nonfinite"] for s in summ)
+    if not n:
+        return ""
+    metric = summ[0]["metric"].replace("_", " ")
+    return (f"nonfinite: {n} run{'s' * (n != 1)} stored as done whose final {metric} is not "
+            f"finite (it overflowed after the last training step, so the run is not counted "
+            f"as diverged); left out of mean, std and min.")
+
+
 def text_table(rows) -> str:
     """The summary as a text table (what the CLI prints), every column as wide as its content:
     no scheme label is cut, so two specs of one scheme stay apart."""
@@ -153,15 +172,17 @@ def text_table(rows) -> str:
         return "(no runs)"
     metric = summ[0]["metric"].replace("_", " ")
     other = any(s["setting"] for s in summ)
-    head = ["scheme", "act", "depth", "runs", f"{metric} mean", "std", "min", "div", "fail"]
+    head = ["scheme", "act", "depth", "runs", f"{metric} mean", "std", "min", "div",
+            "nonfinite", "fail"]
     cells = [[s["scheme"], s["activation"], str(s["depth"]), str(s["runs"]), f"{s['mean']:.4f}",
-              f"{s['std']:.4f}", f"{s['min']:.4f}", str(s["diverged"]), str(s["failed"])]
-             for s in summ]
+              f"{s['std']:.4f}", f"{s['min']:.4f}", str(s["diverged"]), str(s["nonfinite"]),
+              str(s["failed"])] for s in summ]
     if other:
         head.append("other")
         for c, s in zip(cells, summ):
             c.append(s["setting"])
-    return "\n".join(columns(head, cells, left={0, 1, 9}))
+    note = nonfinite_note(summ)
+    return "\n".join(columns(head, cells, left={0, 1, 10}) + ([note] if note else []))
 
 
 def compile_seconds(rows) -> float:
@@ -326,7 +347,8 @@ def _html(rows, out, images, db, sweep=None) -> str:
         f"<tr><td>{esc(s['scheme'])}</td><td>{esc(s['activation'])}</td><td>{esc(s['depth'])}"
         f"</td><td>{esc(s['width'])}</td><td>{esc(s['setting'])}</td><td>{s['runs']}</td>"
         f"<td>{s['mean']:.4f}</td><td>{s['std']:.4f}</td><td>{s['min']:.4f}</td>"
-        f"<td>{s['diverged']}</td><td>{s['failed']}</td><td>{s['time_s'] * 1e3:.1f}</td></tr>"
+        f"<td>{s['diverged']}</td><td>{s['nonfinite']}</td><td>{s['failed']}</td>"
+        f"<td>{s['time_s'] * 1e3:.1f}</td></tr>"
         for s in summ)
     figs = "".join(f'<figure><img src="{esc(name)}" alt="{esc(name)}"><figcaption>'
                    f"{esc(name)}</figcaption></figure>" for name in images)
@@ -338,9 +360,11 @@ td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}
 td:first-child{{text-align:left;white-space:nowrap}}
 img{{max-width:100%}}figure{{margin:1em 0}}</style></head><body>
 <h1>fastinit report</h1><p>{title}{len(rows)} runs from {esc(db)}.
-Final {esc(metric)}: mean, std and min over seeds. {esc(timing_note(rows))}</p>
+Final {esc(metric)}: mean, std and min over seeds. {esc(nonfinite_note(summ))}
+{esc(timing_note(rows))}</p>
 <table><tr><th>scheme</th><th>activation</th><th>depth</th><th>width</th><th>other</th><th>runs</th>
-<th>mean</th><th>std</th><th>min</th><th>diverged</th><th>failed</th><th>ms/run</th></tr>
+<th>mean</th><th>std</th><th>min</th><th>diverged</th><th>nonfinite</th><th>failed</th>
+<th>ms/run</th></tr>
 {cells}</table>{figs}</body></html>
 """
     path = os.path.join(out, "index.html")

@@ -28,7 +28,8 @@ from collections import defaultdict
 import numpy as np
 
 from ._validate import check_path
-from .report import _complete, _label, _metric, pick_sweep, summarise, timing_note
+from .report import (_complete, _label, _metric, nonfinite_note, pick_sweep, summarise,
+                     timing_note)
 from .store import Store, StoreError
 
 PAGE = "interactive.html"
@@ -224,12 +225,13 @@ def _table(rows) -> str:
     summ = summarise(rows)
     metric = summ[0]["metric"].replace("_", " ") if summ else ""
     heads = ("scheme", "activation", "depth", "width", "other", "runs", f"{metric} mean",
-             "std", "min", "diverged", "failed", "ms/run")
+             "std", "min", "diverged", "nonfinite", "failed", "ms/run")
     body = "".join(
         "<tr>" + "".join(f"<td>{v}</td>" for v in (
             _esc(s["scheme"]), _esc(s["activation"]), _esc(s["depth"]), _esc(s["width"]),
             _esc(s["setting"]), s["runs"], f"{s['mean']:.4f}", f"{s['std']:.4f}",
-            f"{s['min']:.4f}", s["diverged"], s["failed"], f"{s['time_s'] * 1e3:.1f}"))
+            f"{s['min']:.4f}", s["diverged"], s["nonfinite"], s["failed"],
+            f"{s['time_s'] * 1e3:.1f}"))
         + "</tr>" for s in summ)
     head = "".join(f'<th title="click to sort">{_esc(h)}</th>' for h in heads)
     return f'<table id="summary"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
@@ -271,6 +273,7 @@ def write_interactive(db, out: str = "report", sweep: str | None = None) -> dict
     divs = "".join(f'<div id="fig-{name}" class="fig"></div>' for name in figs)
     data = ",".join(f'"fig-{name}":{_script_json(fig)}' for name, fig in figs.items())
     title = f"sweep {_esc(sweep)}: " if sweep else ""
+    note = nonfinite_note(summarise(rows))
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>fastinit report (interactive)</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:1300px}}table{{border-collapse:collapse}}
@@ -280,7 +283,8 @@ th{{cursor:pointer;background:#f4f4f4}}th[data-order=up]::after{{content:" \\25B
 th[data-order=down]::after{{content:" \\25BC"}}.fig{{margin:1.5em 0}}</style>
 <script src="{SCRIPT}"></script></head><body>
 <h1>fastinit report</h1><p>{title}{len(rows)} runs from {_esc(db)}. Summary: final
-{_esc(_metric(rows)[1])} over seeds; click a header to sort. {_esc(timing_note(rows))}</p>
+{_esc(_metric(rows)[1])} over seeds; click a header to sort. {_esc(note)}
+{_esc(timing_note(rows))}</p>
 {_table(rows)}{divs}
 <script>
 var FIGURES = {{{data}}};

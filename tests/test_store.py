@@ -132,6 +132,30 @@ def test_report_of_runs_with_different_epochs_draws_separate_lines(tmp_path, cap
     assert "epochs=1" in out and "epochs=3" in out           # the table keeps them apart
 
 
+def test_runs_whose_final_metric_overflowed_are_counted_apart(tmp_path, capsys):
+    """A full-batch step at lr 1e6 leaves float32 weights whose last evaluation overflows:
+    the run is stored done, not diverged (train() saw finite training losses), final loss
+    None. The report says so in its table and both pages, apart from the diverged runs."""
+    pytest.importorskip("plotly")
+    db, out = tmp_path / "o.db", tmp_path / "rep"
+    run_sweep({"name": "O", "grid": {"seed": [0, 1], "scheme": ["xavier_uniform"]}, "train": {
+        "dataset": "teacher_student", "optimizer": "sgd", "lr": 1e6, "epochs": 2,
+        "batch_size": 100_000, "width": 64, "depth": 2, "dtype": "float32"}}, db)
+    with Store(db) as s:
+        rows = s.rows("O")
+    assert [(r["status"], r["diverged"], r["final_test_loss"]) for r in rows] == \
+        [("done", 0, None)] * 2
+    assert cli.main(["report", str(db), "--out", str(out), "--interactive"]) == 0
+    text = capsys.readouterr().out
+    head, rule, line = text.splitlines()[:3]
+    assert "nonfinite" in head and line.split()[-3:] == ["0", "2", "0"]   # div nonfinite fail
+    assert "nonfinite: 2 runs stored as done whose final test loss is not finite" in text
+    for page in ("index.html", "interactive.html"):
+        html = (out / page).read_text()
+        assert re.search(r"<th[^>]*>diverged</th><th[^>]*>nonfinite</th>", html), page
+        assert "2 runs stored as done whose final test loss is not finite" in html, page
+
+
 # -- seeds and rows that cannot be stored ----------------------------------------------------
 
 def test_seeds_up_to_2_to_the_64_are_stored_exactly(tmp_path):
