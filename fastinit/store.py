@@ -307,12 +307,14 @@ class Store:
         return {r[0] for r in self.con.execute(
             "SELECT id FROM runs WHERE status IN " + _FINISHED)}
 
-    def finished_count(self, sweep: str) -> int:
-        """Finished runs of the current version of ``sweep``."""
+    def finished_count(self, sweep: str, undiagnosed: bool = False) -> int:
+        """Finished runs of the current version of ``sweep``; ``undiagnosed``: only those
+        stored without diagnostics (run with diagnose = false; a re-run skips them too)."""
         return self.con.execute(
             "SELECT COUNT(*) FROM members m JOIN sweeps s ON s.name = m.sweep AND s.spec_hash "
             "= m.spec_hash JOIN runs r ON r.id = m.run_id WHERE m.sweep = ? AND r.status IN "
-            + _FINISHED, (sweep,)).fetchone()[0]
+            + _FINISHED + (" AND coalesce(r.diagnostics, 'null') = 'null'" if undiagnosed
+                           else ""), (sweep,)).fetchone()[0]
 
     def sweeps(self) -> list[dict]:
         """Each sweep's current version: name, spec_hash, runs (in its spec), stored (of them

@@ -319,6 +319,10 @@ def run_sweep(spec, db="runs.db", *, executor: cf.Executor | None = None,
                 f"{total} runs, and the earlier runs stay in the database.")
         finished = store.finished_ids()
         todo = total - store.finished_count(sp.name)
+        if sp.diagnose and (bare := store.finished_count(sp.name, undiagnosed=True)):
+            say(f"sweep {sp.name!r}: {bare} of its finished runs in {db} were stored without "
+                f"diagnostics (diagnose = false) and are not re-run, so the report shows none "
+                f"for them; run this spec into a new database to get them.")
         window = cluster.InFlight(executor, max_in_flight)
         if progress:
             bar = _Progress(todo, sp.name, log)

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import fastinit
+import fastinit.cli as cli
 from fastinit.store import Store
 from fastinit.sweep import (LocalExecutor, SpecError, SweepSpec, group, load_spec,
                             run_population, run_sweep)
@@ -150,6 +151,27 @@ def test_results_do_not_depend_on_grouping(tmp_path):
     run_sweep({**SPEC, "max_population": 256}, a)
     run_sweep({**SPEC, "max_population": 1}, b)      # every run alone
     assert _table(a) == _table(b)
+
+
+def test_diagnose_true_over_runs_stored_without_diagnostics_says_so(tmp_path, capsys):
+    """diagnose is not part of a run's id: a finished sweep re-run with diagnose = true skips
+    its runs, stored without diagnostics. The sweep says how many and how to get them."""
+    db = tmp_path / "d.db"
+    spec = {"name": "d", "grid": {"seed": [0, 1, 2]}, "train": {"epochs": 1, "width": 8}}
+    run_sweep({**spec, "diagnose": False}, db)
+    heard = []
+    res = run_sweep({**spec, "grid": {"seed": [0, 1, 2, 3]}}, db, log=heard.append)
+    assert (res.ran, res.skipped) == (1, 3)
+    note = ("sweep 'd': 3 of its finished runs in {} were stored without diagnostics "
+            "(diagnose = false) and are not re-run, so the report shows none for them; run "
+            "this spec into a new database to get them.").format(db)
+    assert note in res.notes and note in heard
+    assert not any("without diagnostics" in n for n in run_sweep(spec, tmp_path / "e.db").notes)
+    spec_file = tmp_path / "d.toml"
+    spec_file.write_text('name = "d"\n[grid]\nseed = [0, 1, 2, 3]\n[train]\nepochs = 1\n'
+                         'width = 8\n')
+    assert cli.main(["sweep", str(spec_file), "--db", str(db), "-q"]) == 0
+    assert capsys.readouterr().err == f"fastinit sweep: {note}\n"
 
 
 def test_failed_population_is_recorded_reported_and_retried(tmp_path, monkeypatch):
