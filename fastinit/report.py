@@ -20,6 +20,7 @@ from __future__ import annotations
 import html
 import math
 import os
+import warnings
 from collections import defaultdict
 
 import numpy as np
@@ -80,21 +81,26 @@ def _metric(rows):
     return ("test_acc", "test accuracy") if accs else ("test_loss", "test loss")
 
 
-def _bands(ax, curves, label, color):
-    """Mean and min-max band of curves, one line per curve length (epoch count)."""
+def _bands(ax, curves, label, color) -> bool:
+    """Mean and min-max band of curves, one line per curve length (epoch count); whether any
+    value is positive (something a log axis can show: an all-NaN one cannot be drawn)."""
     by_len = defaultdict(list)
     for y in curves:
         by_len[len(y)].append([np.nan if v is None else v for v in y])
     styles = iter(("-", "--", ":", "-."))
+    positive = False
     for n, ys in sorted(by_len.items(), reverse=True):
         ys = np.array(ys, dtype=float)
-        with np.errstate(all="ignore"):
+        positive |= bool(np.any(ys > 0))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)     # all-NaN epochs
             mean = np.nanmean(ys, axis=0)
             lo, hi = np.nanmin(ys, axis=0), np.nanmax(ys, axis=0)
         name = label if len(by_len) == 1 else f"{label}, {n - 1} epochs"
         x = np.arange(n)
         ax.plot(x, mean, next(styles, "-"), label=name, color=color, lw=1.6)
         ax.fill_between(x, lo, hi, color=color, alpha=0.18, lw=0)
+    return positive
 
 
 _SHOWN = ("scheme", "seed", "activation", "depth", "width")
@@ -241,16 +247,17 @@ def make_report(db, out: str = "report", sweep: str | None = None) -> dict:
         for i, act in enumerate(acts):
             for j, depth in enumerate(depths):
                 ax = axes[i, j]
+                positive = False
                 for s in schemes:
                     rs = [r for r in ok if _label(r) == s and r["depth"] == depth
                           and r["activation"] == act]
                     if rs:
-                        _bands(ax, [r["curves"][metric] for r in rs], s, colors[s])
+                        positive |= _bands(ax, [r["curves"][metric] for r in rs], s, colors[s])
                 ax.set_title(f"{act}, depth {depth}", fontsize=9)
                 ax.set_xlabel("epoch", fontsize=8)
                 ax.set_ylabel(ylabel, fontsize=8)
                 ax.tick_params(labelsize=7)
-                if logy:
+                if logy and positive:
                     ax.set_yscale("log")
         save(fig, name, legend_from=axes[0, 0])
 
@@ -296,8 +303,11 @@ def make_report(db, out: str = "report", sweep: str | None = None) -> dict:
                     v = np.where(v > 0, v, np.nan)    # zero variance cannot show on a log axis
                     if np.all(np.isnan(v)):
                         continue
-                    ax.plot(np.arange(1, v.shape[1] + 1), np.nanmean(v, axis=0), "o-",
-                            color=colors[s], label=s, ms=3)
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore", RuntimeWarning)   # all-NaN layers
+                        mean = np.nanmean(v, axis=0)
+                    ax.plot(np.arange(1, v.shape[1] + 1), mean, "o-", color=colors[s], label=s,
+                            ms=3)
             ax.set_yscale("log")
             ax.set_xlabel("layer", fontsize=8)
             ax.set_ylabel("Var[pre-activation] at init", fontsize=8)

@@ -7,6 +7,7 @@ import re
 import sqlite3
 import subprocess
 import sys
+import warnings
 
 import pytest
 
@@ -130,6 +131,23 @@ def test_report_of_runs_with_different_epochs_draws_separate_lines(tmp_path, cap
     assert cli.main(["report", str(db), "--out", str(tmp_path / "r"), "--sweep", "E"]) == 0
     out = capsys.readouterr().out
     assert "epochs=1" in out and "epochs=3" in out           # the table keeps them apart
+
+
+def test_report_of_runs_whose_losses_are_all_nan_draws_them(tmp_path, capsys):
+    """An init so large the first forward pass overflows: every stored loss is None (NaN),
+    so the loss panels have nothing a log axis can show. The report is still written, with
+    no warning or traceback."""
+    db, out = tmp_path / "n.db", tmp_path / "rep"
+    run_sweep({"name": "N", "grid": {"seed": [0, 1], "scheme": [{"name": "normal",
+                                                                 "std": 1e12}]},
+               "train": {"epochs": 2, "width": 16, "depth": 4}}, db)
+    with Store(db) as s:
+        assert all(set(r["curves"]["train_loss"]) == {None} for r in s.rows("N"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert cli.main(["report", str(db), "--out", str(out), "-q"]) == 0
+    assert capsys.readouterr().err == ""
+    assert (out / "loss.png").stat().st_size > 0 and (out / "index.html").exists()
 
 
 def test_runs_whose_final_metric_overflowed_are_counted_apart(tmp_path, capsys):
