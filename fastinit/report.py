@@ -122,7 +122,9 @@ def summarise(rows) -> list[dict]:
     """One line per (scheme, activation, depth, width, other varying keys): runs (seeds),
     mean / std / min of the final metric, diverged and failed counts, nonfinite (runs stored
     done whose final metric is not finite: it overflowed after the last training step, which
-    train() does not call diverged), mean time per run."""
+    train() does not call diverged), mean time per run. A row stored bare counts where its
+    config puts it."""
+    rows = [_complete(r) for r in rows]
     key_metric, _ = _metric(rows)
     groups = defaultdict(list)
     for r, setting in zip(rows, _setting(rows)):

@@ -210,6 +210,29 @@ def test_a_row_that_cannot_be_stored_is_a_recorded_failure(tmp_path, monkeypatch
     assert run_sweep(_spec("o", range(3)), db).ran == 1          # retried
 
 
+def test_the_tables_count_a_run_stored_bare_where_it_belongs(tmp_path, monkeypatch, capsys):
+    """A run whose row could not be stored has only its id, config and reason: the printed
+    tables of fastinit sweep and fastinit report take its scheme and shape from its config."""
+    db, spec = tmp_path / "b.db", tmp_path / "b.toml"
+    spec.write_text('name = "b"\n[grid]\nseed = [0, 1]\n[train]\nepochs = 1\nwidth = 8\n'
+                    'depth = 1\n')
+    real = Store._result_row
+
+    def picky(self, r, sweep):
+        if r["config"]["seed"] == 1:
+            raise OverflowError("Python int too large to convert to SQLite INTEGER")
+        return real(self, r, sweep)
+    monkeypatch.setattr(Store, "_result_row", picky)
+    assert cli.main(["sweep", str(spec), "--db", str(db)]) == 1
+    monkeypatch.undo()
+    assert cli.main(["report", str(db), "--out", str(tmp_path / "rep")]) == 0
+    out = capsys.readouterr().out
+    lines = [line.split() for line in out.splitlines() if line.startswith("he_normal")]
+    assert len(lines) == 2                        # the sweep's table, then the report's
+    for line in lines:
+        assert line[:4] == ["he_normal", "relu", "1", "2"] and line[-3:] == ["0", "0", "1"]
+
+
 # -- files that are not (our) databases -------------------------------------------------------
 
 def test_foreign_corrupt_and_newer_databases_are_refused(tmp_path, capsys):
