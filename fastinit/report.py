@@ -180,17 +180,16 @@ def text_table(rows) -> str:
         return "(no runs)"
     metric = summ[0]["metric"].replace("_", " ")
     other = any(s["setting"] for s in summ)
-    head = ["scheme", "act", "depth", "runs", f"{metric} mean", "std", "min", "div",
-            "nonfinite", "fail"]
+    nonfinite = any(s["nonfinite"] for s in summ)     # a column only when it counts a run
+    head = ["scheme", "act", "depth", "runs", f"{metric} mean", "std", "min", "div"] + \
+        ["nonfinite"] * nonfinite + ["fail"] + ["other"] * other
     cells = [[s["scheme"], s["activation"], str(s["depth"]), str(s["runs"]), f"{s['mean']:.4f}",
-              f"{s['std']:.4f}", f"{s['min']:.4f}", str(s["diverged"]), str(s["nonfinite"]),
-              str(s["failed"])] for s in summ]
-    if other:
-        head.append("other")
-        for c, s in zip(cells, summ):
-            c.append(s["setting"])
+              f"{s['std']:.4f}", f"{s['min']:.4f}", str(s["diverged"])]
+             + [str(s["nonfinite"])] * nonfinite + [str(s["failed"])] + [s["setting"]] * other
+             for s in summ]
     note = nonfinite_note(summ)
-    return "\n".join(columns(head, cells, left={0, 1, 10}) + ([note] if note else []))
+    return "\n".join(columns(head, cells, left={0, 1, len(head) - 1 if other else 0})
+                     + ([note] if note else []))
 
 
 def compile_seconds(rows) -> float:
