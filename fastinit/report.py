@@ -148,6 +148,12 @@ def summarise(rows) -> list[dict]:
     return out
 
 
+def value(v: float) -> str:
+    """A metric for a table: 4 decimals, or 4 significant digits once it is that large (a
+    loss of 1e71 printed as 72 digits)."""
+    return f"{v:.4f}" if not abs(v) >= 1e6 else f"{v:.4g}"
+
+
 def columns(head, cells, left) -> list[str]:
     """Lines of a text table whose columns are as wide as their widest cell (header included):
     ``left`` columns aligned left, the others right; the header underlined."""
@@ -183,8 +189,8 @@ def text_table(rows) -> str:
     nonfinite = any(s["nonfinite"] for s in summ)     # a column only when it counts a run
     head = ["scheme", "act", "depth", "runs", f"{metric} mean", "std", "min", "div"] + \
         ["nonfinite"] * nonfinite + ["fail"] + ["other"] * other
-    cells = [[s["scheme"], s["activation"], str(s["depth"]), str(s["runs"]), f"{s['mean']:.4f}",
-              f"{s['std']:.4f}", f"{s['min']:.4f}", str(s["diverged"])]
+    cells = [[s["scheme"], s["activation"], str(s["depth"]), str(s["runs"]), value(s["mean"]),
+              value(s["std"]), value(s["min"]), str(s["diverged"])]
              + [str(s["nonfinite"])] * nonfinite + [str(s["failed"])] + [s["setting"]] * other
              for s in summ]
     note = nonfinite_note(summ)
@@ -357,7 +363,7 @@ def _html(rows, out, images, db, sweep=None) -> str:
     cells = "".join(
         f"<tr><td>{esc(s['scheme'])}</td><td>{esc(s['activation'])}</td><td>{esc(s['depth'])}"
         f"</td><td>{esc(s['width'])}</td><td>{esc(s['setting'])}</td><td>{s['runs']}</td>"
-        f"<td>{s['mean']:.4f}</td><td>{s['std']:.4f}</td><td>{s['min']:.4f}</td>"
+        f"<td>{value(s['mean'])}</td><td>{value(s['std'])}</td><td>{value(s['min'])}</td>"
         f"<td>{s['diverged']}</td><td>{s['nonfinite']}</td><td>{s['failed']}</td>"
         f"<td>{s['time_s'] * 1e3:.1f}</td></tr>"
         for s in summ)

@@ -28,7 +28,7 @@ from collections import defaultdict
 import numpy as np
 
 from ._validate import check_path
-from .report import (_complete, _label, _metric, nonfinite_note, pick_sweep, summarise,
+from .report import (_complete, _label, _metric, nonfinite_note, pick_sweep, summarise, value,
                      timing_note)
 from .store import Store, StoreError
 
@@ -229,8 +229,8 @@ def _table(rows) -> str:
     body = "".join(
         "<tr>" + "".join(f"<td>{v}</td>" for v in (
             _esc(s["scheme"]), _esc(s["activation"]), _esc(s["depth"]), _esc(s["width"]),
-            _esc(s["setting"]), s["runs"], f"{s['mean']:.4f}", f"{s['std']:.4f}",
-            f"{s['min']:.4f}", s["diverged"], s["nonfinite"], s["failed"],
+            _esc(s["setting"]), s["runs"], value(s["mean"]), value(s["std"]),
+            value(s["min"]), s["diverged"], s["nonfinite"], s["failed"],
             f"{s['time_s'] * 1e3:.1f}"))
         + "</tr>" for s in summ)
     head = "".join(f'<th title="click to sort">{_esc(h)}</th>' for h in heads)

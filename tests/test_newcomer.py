@@ -198,6 +198,12 @@ def test_tables_keep_two_specs_of_one_scheme_apart(tmp_path):
     assert "white-space:nowrap" in static                         # a label never wraps
 
 
+def test_a_huge_metric_reads_in_four_significant_digits():
+    """A loss of 1e71 printed as 72 digits in the tables; small ones keep 4 decimals."""
+    assert [report.value(v) for v in (0.98765, 1e71, -2e6, 123456.0, float("nan"))] == \
+        ["0.9877", "1e+71", "-2e+06", "123456.0000", "nan"]
+
+
 # -- the store: schema version 2 -> 3 --------------------------------------------------------
 
 def _v2_database(path, rows):
