@@ -20,6 +20,7 @@ CHECKED_FROM = 1 << 28   # bytes: smaller draws skip the memory check (10 us, a 
 # of the uniform range): beyond the dtype's finite range they would be inf
 AS_VALUES = {"constant": ("value",), "identity": ("gain",), "uniform": ("low", "high")}
 _TOP = {4: float(np.finfo(np.float32).max), 8: float(np.finfo(np.float64).max)}  # by itemsize
+TAILED = ("variance_scaling", "sparse")   # mean-0 families with Gaussian tails (and normal's)
 
 
 def sample(scheme, shape, *, seed, n=None, start=0, dtype=np.float32, layout="torch",
@@ -119,9 +120,10 @@ def draw(scheme: registry.Scheme, params: dict, shape: tuple[int, ...], *, dtype
 def _check_in_range(scheme, args, fan_in, fan_out, shape, layout, dtype, func: str) -> None:
     """ValueError unless the weights fit ``dtype``, in O(1), no pass over the drawn weights:
     the values the family writes as they are (a constant, the identity's gain, the uniform's
-    ends and their difference) within its range, and the weights' root mean square (the
-    family's second moment) under an eighth of its largest value (normal(std=1e300) in float32
-    gave inf weights). A second moment beyond float64 (rms above 1e154) refuses float32 only."""
+    ends and their difference) within its range, and a family with Gaussian tails within it
+    to 8 standard deviations of its mean (normal(std=1e300) in float32 gave inf weights,
+    variance_scaling(scale=1e300) NaN ones). Bounded families (truncated, orthogonal, ...)
+    hold their entries within their bounds, checked as values or by their own family."""
     top = _TOP[dtype.itemsize]
     for arg in AS_VALUES.get(scheme.family, ()):
         if abs(args[arg]) > top:
@@ -132,19 +134,24 @@ def _check_in_range(scheme, args, fan_in, fan_out, shape, layout, dtype, func: s
         raise ValueError(f"Scheme {scheme.name!r} in {func}: high - low = "
                          f"{args['high'] - args['low']:.4g} is beyond {dtype.name}'s range "
                          f"(largest finite {top:.4g}): the weights would be inf.")
-    try:
-        m2 = FAMILIES[scheme.family].moment(args, fan_in, fan_out, tuple(shape), layout)
-    except OverflowError:                       # std ** 2 of a std above float64's root
-        m2 = math.inf
-    if m2 is None or not math.isfinite(m2) and dtype.itemsize == 8:
+    if scheme.family == "normal":
+        reach = abs(args["mean"]) + 8.0 * args["std"]
+    elif scheme.family in TAILED:               # mean 0: the root of the second moment
+        try:
+            reach = 8.0 * math.sqrt(FAMILIES[scheme.family].moment(args, fan_in, fan_out,
+                                                                  tuple(shape), layout))
+        except OverflowError:                   # std ** 2 of a std above float64's root
+            reach = math.inf if dtype.itemsize == 4 else 0.0
+        except (TypeError, ValueError):         # no moment, or no fans: the draw says why
+            return
+    else:
         return
-    rms = math.sqrt(m2) if math.isfinite(m2) else math.inf
-    if rms > top / 8:
-        shown = f"{rms:.4g}" if math.isfinite(rms) else "above 1e154"
-        raise ValueError(f"Scheme {scheme.name!r} in {func}: its weights' root mean square "
-                         f"would be {shown}, within a factor 8 of {dtype.name}'s largest finite "
-                         f"value {top:.4g} or beyond: the weights would overflow to inf. Use a "
-                         f"smaller scale, or float64.")
+    if not reach <= top:
+        shown = f"{reach:.4g}" if math.isfinite(reach) else "1e154 or more"
+        raise ValueError(f"Scheme {scheme.name!r} in {func}: its weights would reach about "
+                         f"{shown} (8 standard deviations), beyond {dtype.name}'s largest "
+                         f"finite value {top:.4g}: they would overflow to inf. Use a smaller "
+                         f"scale, or float64.")
 
 
 def _check_orthonormal_memory(scheme, shape, layout, count: int, dtype, func: str) -> None:

@@ -77,17 +77,17 @@ def test_weight_value_beyond_the_dtypes_range(scheme, params, name):
 
 
 @pytest.mark.parametrize("scheme, params, dtype, shown", [
-    ("normal", dict(std=1e300), np.float32, "above 1e154"),
-    ("normal", dict(mean=1e300), np.float32, "above 1e154"),
-    ("normal", dict(std=1e38), np.float32, "1e+38"),
-    ("variance_scaling", dict(scale=1e300, distribution="uniform"), np.float32, "5.774e+149"),
-    ("trunc_normal", dict(std=1e300, a=-1e300, b=1e300), np.float32, "above 1e154")])
+    ("normal", dict(std=1e300), np.float32, "8e+300"),
+    ("normal", dict(mean=1e300), np.float32, "1e+300"),
+    ("normal", dict(std=1e38), np.float32, "8e+38"),
+    ("variance_scaling", dict(scale=1e300, distribution="uniform"), np.float32, "4.619e+150"),
+    ("sparse", dict(sparsity=0.5, std=1e200), np.float32, "1e154 or more")])
 def test_weights_whose_scale_overflows_the_dtype(scheme, params, dtype, shown):
     """A scale, not a value, beyond the dtype: normal(std=1e300) in float32 gave inf weights
     and variance_scaling(scale=1e300) NaN ones, silently."""
-    with pytest.raises(ValueError, match=rf"Scheme '{scheme}' in fastinit.sample: its weights' "
-                                         rf"root mean square would be {re.escape(shown)}, "
-                                         rf"within a factor 8 of float32's largest finite"):
+    with pytest.raises(ValueError, match=rf"Scheme '{scheme}' in fastinit.sample: its weights "
+                                         rf"would reach about {re.escape(shown)} \(8 standard "
+                                         rf"deviations\), beyond float32's largest finite"):
         S(scheme, (3, 3), dtype=dtype, **params)
 
 
@@ -96,6 +96,14 @@ def test_scales_that_fit_the_dtype_are_drawn():
     float64, is no reason to refuse), float32 std=1e37."""
     assert np.isfinite(S("normal", (3, 3), dtype=np.float64, std=1e300)).all()
     assert np.isfinite(S("normal", (3, 3), dtype=np.float32, std=1e37)).all()
+    assert np.isfinite(S("sparse", (3, 3), dtype=np.float64, sparsity=0.5, std=1e200)).all()
+    for scheme, params in [("constant", dict(value=1e38)), ("orthogonal", dict(gain=1e38)),
+                           ("normal", dict(mean=1e38, std=0.0)),    # exact values, no tails
+                           ("trunc_normal", dict(a=10.0, b=12.0))]:  # far tail: no moment
+        assert np.isfinite(S(scheme, (3, 3), dtype=np.float32, **params)).all()
+    with pytest.raises(ValueError, match=r"^Scheme 'xavier_uniform' in fastinit.sample: mode "
+                                         r"'fan_avg' needs fan_in and fan_out"):
+        S("xavier_uniform", (5,), fan_in=3)                  # the draw's error, its scheme named
     with pytest.raises(ValueError, match=r"Scheme 'uniform' in fastinit.sample: high - low = "
                                          r"inf is beyond float64's range"):
         S("uniform", (3, 3), dtype=np.float64, low=-1e308, high=1e308)
