@@ -118,6 +118,14 @@ def _finite(value) -> bool:
     return value is not None and math.isfinite(value)
 
 
+def _overflowed(r, key: str) -> bool:
+    """A run stored done whose final ``key`` is not finite though its curve had a finite value
+    before (measured, then overflowed; None throughout: never measured, e.g. no test split)."""
+    curve = (r.get("curves") or {}).get(key) or []
+    return r["status"] == "done" and not _finite(r[f"final_{key}"]) and \
+        any(_finite(v) for v in curve)
+
+
 def summarise(rows) -> list[dict]:
     """One line per (scheme, activation, depth, width, other varying keys): runs (seeds),
     mean / std / min of the final metric, diverged and failed counts, nonfinite (runs stored
@@ -141,8 +149,7 @@ def summarise(rows) -> list[dict]:
                     "std": float(vals.std()) if vals.size else math.nan,
                     "min": float(vals.min()) if vals.size else math.nan,
                     "diverged": sum(r["diverged"] or 0 for r in rs),
-                    "nonfinite": sum(r["status"] == "done" and not _finite(
-                        r[f"final_{key_metric}"]) for r in rs),
+                    "nonfinite": sum(_overflowed(r, key_metric) for r in rs),
                     "failed": sum(r["status"] == "failed" for r in rs),
                     "time_s": float(np.mean([r["time_s"] or 0 for r in rs]))})
     return out

@@ -415,3 +415,15 @@ def test_report_and_sweep_on_a_read_only_database(tmp_path):
         assert sorted(p.name for p in ro_dir.iterdir()) == ["ro.db"]
     finally:
         ro_dir.chmod(0o755)
+
+
+def test_runs_without_a_test_split_are_not_counted_as_overflowed(tmp_path):
+    """A sweep with no test split stores no final test loss (None: never measured): the report
+    called every run "stored as done whose final test loss is not finite (it overflowed ...)"."""
+    db = tmp_path / "nt.db"
+    run_sweep({"name": "nt", "grid": {"seed": [0, 1]}, "data": {"blobs": {"test_fraction": 0.0}},
+               "train": {"epochs": 1, "width": 8, "depth": 1, "dataset": "blobs"}}, db)
+    with Store(db) as s:
+        rows = s.rows("nt")
+    text = fastinit.report.text_table(rows)
+    assert "nonfinite" not in text and "overflowed" not in text
