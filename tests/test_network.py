@@ -1,4 +1,5 @@
 """fastinit.MLP: forward, loss and gradients against independent references."""
+import io
 import itertools
 import os
 import re
@@ -251,3 +252,14 @@ def test_activation_parameter_per_member_errors():
         fastinit.MLP([4, 3], "elu", activation_param=float("nan"))
     with pytest.raises(ValueError, match=r"softplus beta\) must be > 0"):
         fastinit.MLP([4, 3], "softplus", activation_param=0.0)
+
+
+def test_a_network_saved_to_an_open_file_loads_from_it():
+    """MLP.save and np.load take file objects; MLP.load refused them once its path check came
+    (TypeError: must be a path)."""
+    net = fastinit.MLP([4, 5, 3], n=2, seed=0)
+    buf = io.BytesIO()
+    net.save(buf)
+    buf.seek(0)
+    back = fastinit.MLP.load(buf)
+    assert np.array_equal(back.params, net.params)
