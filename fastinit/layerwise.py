@@ -150,10 +150,10 @@ def _per_sample(net, func):
 
 
 def _one_input(net, x, func) -> np.ndarray:
-    """One input x (d0,), checked, as a float64 row (1, d0)."""
+    """One input x (d0,) or (1, d0), checked, as a float64 row (1, d0)."""
     check_net(net, func)
     _per_sample(net, func)
-    if np.ndim(x) != 1:
+    if np.ndim(x) != 1 and np.shape(x)[:1] != (1,) or np.ndim(x) > 2:
         raise ValueError(f"The 'x' parameter of {func} must be one input of shape "
                          f"({net.layer_sizes[0]},). Got shape {np.shape(x)}.")
     return check_x(np.reshape(x, (1, -1)), net.layer_sizes[0], np.float64, func, "x")

@@ -217,3 +217,13 @@ def test_diagnostics_check_their_arguments_and_name_themselves():
     with pytest.raises(ValueError, match=r"^The 'y' parameter of fastinit.diagnose has shape "
                                          r"\(3, 5\): pass one set for every member"):
         fastinit.diagnose(net, x, np.zeros((3, 5), int))
+
+
+def test_the_jacobian_takes_one_input_as_a_row_too():
+    """x of shape (1, d0) is one input (it was, until batches of several rows were refused)."""
+    net = fastinit.MLP([3, 4, 2], seed=0)
+    x = np.linspace(-1, 1, 3)
+    assert np.array_equal(fastinit.jacobian_singular_values(net, x[None, :]),
+                          fastinit.jacobian_singular_values(net, x))
+    with pytest.raises(ValueError, match=r"must be one input of shape \(3,\)"):
+        fastinit.jacobian_singular_values(net, np.stack([x, x]))
