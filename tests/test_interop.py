@@ -128,3 +128,12 @@ def test_interop_torch_arguments_are_named():
         interop.lsuv_torch(model, np.ones((4, 3)))
     with pytest.raises(TypeError, match=r"^The 'module' parameter of fastinit.interop.lsuv_torch"):
         interop.lsuv_torch("model", torch.ones(4, 3))
+
+
+def test_from_torch_refuses_a_layer_norm_without_a_shift():
+    """LayerNorm(bias=False) raised "'NoneType' object has no attribute 'detach'"."""
+    torch = pytest.importorskip("torch")
+    nn = torch.nn
+    seq = nn.Sequential(nn.Linear(3, 4), nn.LayerNorm(4, bias=False), nn.ReLU(), nn.Linear(4, 2))
+    with pytest.raises(ValueError, match=r"norm layers have a gain and a shift"):
+        interop.from_torch(seq)

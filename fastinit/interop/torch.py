@@ -195,7 +195,7 @@ def _check_norm(m, func):
     """A torch norm layer fastinit.MLP can hold: affine, BatchNorm1d with running statistics,
     fastinit's eps (and BatchNorm momentum)."""
     cls = type(m).__name__
-    if m.weight is None or getattr(m, "track_running_stats", True) is False:
+    if m.weight is None or m.bias is None or getattr(m, "track_running_stats", True) is False:
         raise ValueError(f"{func}: fastinit.MLP's norm layers have a gain and a shift "
                          f"(affine) and BatchNorm1d keeps running statistics; the Sequential "
                          f"has {m!r}.")
