@@ -211,6 +211,8 @@ def critical_sigma_w2(activation, sigma_b2: float = 0.0, param=None, *, low: flo
                          f"this activation may have no edge of chaos there.")
     while hi - lo > tol * max(1.0, lo):
         mid = 0.5 * (lo + hi)
+        if not lo < mid < hi:                 # a tol below float64's spacing: as close as it gets
+            break
         if excess(mid) > 0:
             hi = mid
         else:

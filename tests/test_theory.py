@@ -293,3 +293,9 @@ def test_second_moment_checks_its_shape():
         theory.second_moment("he_normal", "5")
     assert theory.second_moment("he_normal", (5,), layout="keras") == pytest.approx(2 / 5)
     assert theory.second_moment("normal", (5,), std=2.0) == pytest.approx(4.0)
+
+
+def test_a_tolerance_below_float64_spacing_stops_at_the_closest_float():
+    """tol=1e-17 looped forever: the bracket cannot shrink below one float64 step."""
+    s = theory.critical_sigma_w2("tanh", 0.05, tol=1e-17)
+    assert s == pytest.approx(theory.critical_sigma_w2("tanh", 0.05), rel=1e-12)
