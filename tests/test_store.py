@@ -190,8 +190,8 @@ def test_seeds_up_to_2_to_the_64_are_stored_exactly(tmp_path):
     assert con.execute("SELECT COUNT(*) FROM runs WHERE seed = 0").fetchone()[0] == 1
 
 
-def test_a_row_that_cannot_be_stored_is_a_recorded_failure(tmp_path, monkeypatch):
-    db = tmp_path / "o.db"
+def _seed_1_not_storable(monkeypatch):
+    """Store._result_row fails for the run of seed 1, as SQLite fails an int it cannot hold."""
     real = Store._result_row
 
     def picky(self, r, sweep):
@@ -199,6 +199,11 @@ def test_a_row_that_cannot_be_stored_is_a_recorded_failure(tmp_path, monkeypatch
             raise OverflowError("Python int too large to convert to SQLite INTEGER")
         return real(self, r, sweep)
     monkeypatch.setattr(Store, "_result_row", picky)
+
+
+def test_a_row_that_cannot_be_stored_is_a_recorded_failure(tmp_path, monkeypatch):
+    db = tmp_path / "o.db"
+    _seed_1_not_storable(monkeypatch)
     res = run_sweep(_spec("o", range(3)), db)           # one population of three
     assert (res.ran, res.failed) == (2, 1)
     assert res.failures[0][1] == ("result not stored: OverflowError: Python int too large to "
@@ -216,13 +221,7 @@ def test_the_tables_count_a_run_stored_bare_where_it_belongs(tmp_path, monkeypat
     db, spec = tmp_path / "b.db", tmp_path / "b.toml"
     spec.write_text('name = "b"\n[grid]\nseed = [0, 1]\n[train]\nepochs = 1\nwidth = 8\n'
                     'depth = 1\n')
-    real = Store._result_row
-
-    def picky(self, r, sweep):
-        if r["config"]["seed"] == 1:
-            raise OverflowError("Python int too large to convert to SQLite INTEGER")
-        return real(self, r, sweep)
-    monkeypatch.setattr(Store, "_result_row", picky)
+    _seed_1_not_storable(monkeypatch)
     assert cli.main(["sweep", str(spec), "--db", str(db)]) == 1
     monkeypatch.undo()
     assert cli.main(["report", str(db), "--out", str(tmp_path / "rep")]) == 0
