@@ -167,7 +167,10 @@ def _check_orthonormal_memory(scheme, shape, layout, count: int, dtype, func: st
     if dims is None:
         return
     p, q = min(dims), max(dims)
-    need = orthonormal_scratch(count, p, q) + 2 * count * math.prod(shape) * dtype.itemsize
+    weights = 2 * count * math.prod(shape) * dtype.itemsize
+    if 64 * count * (p + 16) * (q + 16) + weights < CHECKED_FROM:   # above any scratch: small
+        return                            # draws skip the thread count and the runs (~4 us)
+    need = orthonormal_scratch(count, p, q) + weights
     if need >= CHECKED_FROM:
         check_memory(need, f"Scheme {scheme.name!r} in {func}: {count} orthogonal {p} x {q} "
                            f"matrices and their float64 scratch")
