@@ -5,6 +5,8 @@ Shapes, for layer l = 0..L-1 mapping d_l inputs to d_{l+1} outputs, batch padded
                             ld[l] = d_l padded to gemm.LANES (padding columns stay 0); b_l at boff[l]
     acts      A_l^T         (d_l, bp) at aoff[l]: layer l's input (A_0 = the batch)
     zs        Z_l^T         (d_{l+1}, bp) at zoff[l]: layer l's pre-activation, Z = W A + b
+                            (not stored where only phi'(Z) would read it and A tells it:
+                            deriv_from_a; a probe always stores it)
     dz, da    (max d, bp)   dL/dZ of the current layer and dL/dA of its input
     xt        (bp, max ld)  A_l, transposed, for dW = dZ A (its padding columns stay 0)
     x0        (bp, ld[0])   the batch's input rows as gathered: layer 0's A, no transpose needed
@@ -38,7 +40,8 @@ import numpy as np
 
 from ._config import jit, kernel
 from . import activations, losses, norm, rng
-from .gemm import EPI_COPY, EPI_LEAKY, EPI_NONE, EPI_RELU, gemm_act, gemm_grad, transpose
+from .gemm import (EPI_COPY, EPI_LEAKY, EPI_NO_Z, EPI_NONE, EPI_RELU, gemm_act, gemm_grad,
+                   transpose)
 from .sums import fixed_sum
 
 Arch = namedtuple("Arch", ("dims", "ld", "woff", "boff", "act", "act_param", "skip",
@@ -240,18 +243,41 @@ def acts_t(scratch, a_in, xt, din, ldl, bp, b0, b1):
 
 
 @jit
-def act_epilogue(arch, l):
-    """gemm_act's epilogue for layer l's Z: its activation fused when it is relu, leaky relu or
-    linear and nothing comes between Z and phi(Z) (a hidden layer with no norm, not residual);
-    else EPI_NONE (hidden_forward's pass). Dropout, applied to A after, stays a pass."""
+def act_epilogue(arch, m, l, step):
+    """gemm_act's epilogue for member m's layer l at ``step``: its activation fused when it is
+    relu, leaky relu or linear and nothing comes between Z and phi(Z) (a hidden layer with no
+    norm, not residual); else EPI_NONE (hidden_forward's pass). Dropout, applied to A after,
+    stays a pass. A fused relu or leaky relu stores A alone (EPI_NO_Z) when deriv_from_a."""
     if l + 1 >= arch.dims.shape[0] - 1 or arch.norm[l] != norm.NONE or arch.skip[l] >= 0:
         return EPI_NONE
     code = arch.act[l]
-    if code == activations.RELU:
-        return EPI_RELU
-    if code == activations.LEAKY_RELU:
-        return EPI_LEAKY
-    return EPI_COPY if code == activations.LINEAR else EPI_NONE
+    if code == activations.LINEAR:
+        return EPI_COPY
+    if code != activations.RELU and code != activations.LEAKY_RELU:
+        return EPI_NONE
+    epi = EPI_RELU if code == activations.RELU else EPI_LEAKY
+    return epi + EPI_NO_Z if deriv_from_a(arch, m, l, step) else epi
+
+
+@jit
+def deriv_from_a(arch, m, l, step):
+    """Whether nothing reads hidden layer l's Z after its forward pass at ``step`` but
+    gemm_grad's epilogue for phi_l'(Z) (grad_epilogue of layer l + 1: no dropout mask, no skip
+    path), and that derivative is a function of A = phi_l(Z) with the same bits: relu with
+    relu'(0) = 0 (A > 0 exactly where Z > 0, NaN included) or leaky relu with a slope >= 0.
+    A probe's diagnostics read Z: it is always stored there."""
+    code, param = arch.act[l], arch.act_param[m, l]
+    if step == PROBE_STEP or not ((code == activations.RELU and param == 0)
+                                  or (code == activations.LEAKY_RELU and param >= 0)):
+        return False
+    return grad_epilogue(arch, m, l + 1, step) != EPI_NONE
+
+
+@jit
+def deriv_at(arch, m, l, step, lay):
+    """Where gemm_grad's epilogue for dA_l (l > 0) reads phi'(Z_{l-1}) from: A_l when the
+    forward pass stored no Z_{l-1} (act_epilogue's EPI_NO_Z), else Z_{l-1}."""
+    return lay.aoff[l] if act_epilogue(arch, m, l - 1, step) >= EPI_NO_Z else lay.zoff[l - 1]
 
 
 @jit
@@ -281,7 +307,7 @@ def forward(p, arch, m, scratch, lay, bp, nb, step):
     L = dims.shape[0] - 1
     for l in range(L):
         dout = dims[l + 1]
-        epi = act_epilogue(arch, l)
+        epi = act_epilogue(arch, m, l, step)
         gemm_act(scratch, zoff[l], bp, p, woff[l], ld[l], 1, scratch, aoff[l], bp, dout, bp,
                  dims[l], p, boff[l], epi, aoff[l + 1] if l + 1 < L else zoff[l],
                  arch.act_param[m, l])
@@ -363,7 +389,7 @@ def backward(p, g, arch, m, scratch, lay, bp, nb, step):
             # relu's in the GEMM's epilogue (grad_epilogue)
             epi = grad_epilogue(arch, m, l, step)
             gemm_grad(scratch, other, bp, p, woff[l], 1, ldl, scratch, cur, bp, din, bp, dout,
-                      epi, lay.zoff[l - 1], arch.act_param[m, l - 1])
+                      epi, deriv_at(arch, m, l, step, lay), arch.act_param[m, l - 1])
             n = din * bp
             if l + 1 < L and skip[l + 1] == l:   # A_l also feeds the next layer's skip path
                 for i in range(n):

@@ -38,6 +38,7 @@ from ._config import jit, kernel
 
 LANES = 16   # padding granularity of N (rows of activations, batches): a multiple of every NR
 EPI_NONE, EPI_RELU, EPI_COPY, EPI_LEAKY = 0, 1, 2, 3    # gemm_act's and gemm_grad's epilogues
+EPI_NO_Z = 4     # added to gemm_act's EPI_RELU or EPI_LEAKY: A only, Z not stored
 
 
 def vector_bytes(features: str | None = None) -> int:
@@ -123,8 +124,8 @@ def _at(builder, cptr, off, ldc, r, v, vty):
 
 def _act_epilogue(builder, slots, values, cptr, ldc, mr, vty):
     """gemm_act's epilogue on a finished block: C + the row's bias (bias_off >= 0) stored to
-    C, and by ``act``: EPI_RELU stores relu(C), EPI_LEAKY C where C > 0 else param C, and
-    EPI_COPY C itself, at o_off's block too."""
+    C (unless ``act`` carries EPI_NO_Z), and by ``act``: EPI_RELU stores relu(C), EPI_LEAKY C
+    where C > 0 else param C, and EPI_COPY C itself, at o_off's block too."""
     bias, bias_off, act, o_off, param = values
     const = lambda v: ir.Constant(ir.IntType(64), v)
     zero, _, bcast = _vectors(builder, vty)
@@ -132,11 +133,15 @@ def _act_epilogue(builder, slots, values, cptr, ldc, mr, vty):
     for r in range(mr):            # bias row r: element 0 when there is none (never used)
         b = bcast(builder.load(builder.gep(bias, [builder.select(
             has_bias, builder.add(bias_off, const(r)), const(0))])))
-        for slot, p in slots[r]:
+        for slot, _ in slots[r]:
             acc = builder.load(slot)
-            acc = builder.select(has_bias, builder.fadd(acc, b), acc)
-            builder.store(acc, slot)
-            builder.store(acc, p, align=4)
+            builder.store(builder.select(has_bias, builder.fadd(acc, b), acc), slot)
+    with builder.if_then(builder.icmp_signed("==", builder.and_(act, const(EPI_NO_Z)),
+                                             const(0))):
+        for row in slots:
+            for slot, p in row:
+                builder.store(builder.load(slot), p, align=4)
+    act = builder.and_(act, const(EPI_NO_Z - 1))
     relu = builder.icmp_signed("==", act, const(EPI_RELU))
     leaky = builder.icmp_signed("==", act, const(EPI_LEAKY))
     with builder.if_then(builder.icmp_signed("!=", act, const(EPI_NONE))):
@@ -272,9 +277,11 @@ def gemm_act(c, c_off, ldc, a, a_off, a_rs, a_ks, b, b_off, ldb, m, n, k, bias, 
     """C[m, n] = A[m, k] @ B[k, n] as gemm, plus bias[bias_off + i] on row i (bias_off < 0:
     none), each block finished while in registers; ``act`` EPI_RELU also writes relu(C),
     EPI_LEAKY leaky relu(C) with slope ``param``, and EPI_COPY C itself, at c[o_off + i * ldc
-    + j] (a layer's activation A, C's row stride); EPI_NONE nothing more. Each value has the
-    bits of gemm, then dense.add_bias, then the activation's pass. ``bias`` is never empty:
-    with no bias its element 0 is read and unused."""
+    + j] (a layer's activation A, C's row stride); EPI_NONE nothing more. EPI_RELU or
+    EPI_LEAKY plus EPI_NO_Z writes A alone (C, Z, is left as it was: a backward pass that can
+    read phi'(Z) from A saves a store per value). Each value has the bits of gemm, then
+    dense.add_bias, then the activation's pass. ``bias`` is never empty: with no bias its
+    element 0 is read and unused."""
     w = 2 * (VBYTES // c.itemsize)
     for j0 in range(0, n, w):
         two = n - j0 >= w

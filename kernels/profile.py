@@ -56,8 +56,9 @@ def _gemms(part, p, g, arch, m, scratch, lay, bp, nb, parts, step):
                            din, dout, parts)
             else:
                 gemm_act(scratch, lay.zoff[l], bp, p, woff[l], ldl, 1, scratch, lay.aoff[l], bp,
-                         dout, bp, din, p, arch.boff[l], dense.act_epilogue(arch, l),
-                         lay.aoff[l + 1] if l + 1 < L else lay.zoff[l], arch.act_param[m, l])
+                         dout, bp, din, p, arch.boff[l], dense.act_epilogue(arch, m, l, step),
+                         lay.aoff[l + 1] if l + 1 < L else lay.zoff[l],
+                         arch.act_param[m, l])
         elif part == GEMM_DW:
             a_rows = lay.x0 if l == 0 else lay.xt
             if parts is not None:
@@ -73,8 +74,8 @@ def _gemms(part, p, g, arch, m, scratch, lay, bp, nb, parts, step):
                            parts)
             else:
                 gemm_grad(scratch, lay.da, bp, p, woff[l], 1, ldl, scratch, lay.dz, bp, din, bp,
-                          dout, dense.grad_epilogue(arch, m, l, step), lay.zoff[l - 1],
-                          arch.act_param[m, l - 1])
+                          dout, dense.grad_epilogue(arch, m, l, step),
+                          dense.deriv_at(arch, m, l, step, lay), arch.act_param[m, l - 1])
 
 
 @pjit
@@ -114,7 +115,8 @@ def _elementwise(p, g, arch, m, scratch, lay, bp, nb, step):
     dims, boff, skip = arch.dims, arch.boff, arch.skip
     L = dims.shape[0] - 1
     for l in range(L - 1):
-        dense.hidden_forward(p, arch, m, scratch, lay, l, bp, step, dense.act_epilogue(arch, l))
+        dense.hidden_forward(p, arch, m, scratch, lay, l, bp, step,
+                             dense.act_epilogue(arch, m, l, step))
     cur, other = lay.dz, lay.da
     for l in range(L - 1, -1, -1):
         if skip[l] >= 0:

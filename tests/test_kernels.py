@@ -7,8 +7,9 @@ import numba
 import numpy as np
 import pytest
 
+import fastinit
 import reference
-from fastinit.kernels import _config, _linking, dense, gemm, split
+from fastinit.kernels import _config, _linking, activations, dense, gemm, split
 
 
 @pytest.mark.parametrize("m,n,k", [(1, 16, 1), (7, 16, 3), (13, 48, 29), (64, 64, 64),
@@ -91,6 +92,11 @@ def test_gemm_epilogues_are_gemm_then_their_passes_bit_for_bit(m, n, k, dtype):
                                7 + m * n, 0.5)
             np.testing.assert_array_equal(bits(got_c), bits(with_bias), err_msg=str(act))
             np.testing.assert_array_equal(bits(got_o), bits(want_o), err_msg=str(act))
+        for act, want_o in ((gemm.EPI_RELU, relu), (gemm.EPI_LEAKY, leaky)):   # A alone
+            got_c, got_o = run(gemm.gemm_act, bias, np.int64(bias_off),
+                               np.int64(act + gemm.EPI_NO_Z), 7 + m * n, 0.5)
+            assert (got_c == 9).all()
+            np.testing.assert_array_equal(bits(got_o), bits(want_o), err_msg=str(act))
     with np.errstate(invalid="ignore"):                    # inf x 0
         grad = plain * np.where(z > zero, dtype(1), np.where(z == zero, slope, zero))
         leaky_grad = plain * np.where(z > zero, dtype(1), slope)
@@ -99,6 +105,44 @@ def test_gemm_epilogues_are_gemm_then_their_passes_bit_for_bit(m, n, k, dtype):
         got_c, got_z = run(gemm.gemm_grad, np.int64(act), 7 + m * n, 0.5)
         np.testing.assert_array_equal(bits(got_c), bits(want_c), err_msg=str(act))
         np.testing.assert_array_equal(bits(got_z), bits(z))
+
+
+@pytest.mark.parametrize("act,param,from_a", [
+    ("relu", 0.0, True), ("relu", 1.0, False), ("leaky_relu", 0.1, True),
+    ("leaky_relu", 0.0, True), ("leaky_relu", np.inf, True), ("leaky_relu", -0.5, False)])
+def test_the_derivative_read_from_a_has_the_bits_read_from_z_where_the_passes_use_it(
+        act, param, from_a, dtype):
+    """dense.deriv_from_a's claim: for relu with relu'(0) = 0 and leaky relu with a slope >= 0,
+    gemm_grad's epilogue given A = phi(Z) instead of Z multiplies by the same derivative, bit
+    for bit (zeros, -0, NaN and infinities in Z); for relu'(0) = 1 or a negative slope it does
+    not (so the forward pass stores Z there; a network takes no negative slope, a kernel
+    checks anyway)."""
+    g = np.random.default_rng(5)
+    m, n, k = 7, 32, 9
+    w = g.standard_normal((m, k)).astype(dtype)
+    dz = g.standard_normal((k, n)).astype(dtype)
+    z = g.standard_normal((m, n)).astype(dtype)
+    z.ravel()[::5], z.ravel()[1::7], z.ravel()[2::11] = 0.0, -0.0, np.nan
+    z.ravel()[3::13], z.ravel()[4::17] = np.inf, -np.inf
+    p = dtype(param)
+    code = activations.RELU if act == "relu" else activations.LEAKY_RELU
+    a = np.empty_like(z)
+    with np.errstate(invalid="ignore", over="ignore"):
+        reference.call(activations.forward, code, p, z.ravel(), a.ravel())
+    epi = np.int64(gemm.EPI_RELU if act == "relu" else gemm.EPI_LEAKY)
+
+    def grad(src):
+        s = np.concatenate([np.zeros(m * n, dtype), src.ravel()])
+        reference.call(gemm.gemm_grad, s, 0, n, w.ravel(), 0, k, 1, dz.ravel(), 0, n, m, n, k,
+                       epi, m * n, p)
+        return s[:m * n].view(f"u{s.itemsize}")
+
+    same = np.array_equal(grad(z), grad(a))
+    assert same == from_a
+    if np.isfinite(param) and param >= 0:   # (a network refuses other slopes)
+        arch = fastinit.MLP([3, 4, 4, 2], activation=act, activation_param=param,
+                            dtype=dtype).arch
+        assert reference.call(dense.deriv_from_a, arch, 0, 0, 0) == from_a
 
 
 def test_vector_width_from_target_features():

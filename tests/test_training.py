@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import fastinit
+import reference
 
 DIGITS = fastinit.datasets.digits()
 
@@ -91,6 +92,30 @@ def test_optimizer_matches_torch(optimizer):
                                    atol=1e-12)
         np.testing.assert_allclose(net.biases[l][0], lin.bias.detach().numpy(), rtol=1e-9,
                                    atol=1e-12)
+
+
+@pytest.mark.parametrize("activation,params", [("relu", [0.0, 1.0, 0.0]),
+                                               ("leaky_relu", [0.0, 0.1, 2.0])])
+def test_a_training_step_takes_the_reference_gradient_whatever_phi_prime_reads(activation,
+                                                                              params):
+    """One full-batch SGD step (lr 1) moves each member by its NumPy reference gradient,
+    whether the step reads phi'(Z) from the activations (relu with relu'(0) = 0, leaky relu:
+    no Z stored) or from Z (relu'(0) = 1, where A = 0 cannot tell Z = 0 from Z < 0), the
+    members mixed in one population."""
+    x, y = _small_data()
+    net = fastinit.MLP([6, 16, 16, 3], activation=activation, activation_param=params,
+                       init="he_normal", n=3, seed=4, dtype=np.float64)
+    before = net.copy()
+    fastinit.train(net, (x, y), epochs=1, batch_size=len(x), lr=1.0, eval_every=0)
+    for k, param in enumerate(params):
+        ws = [w[k] for w in before.weights]
+        bs = [b[k] for b in before.biases]
+        _, dws, dbs = reference.mlp_grads(ws, bs, x, y, activation, param, "cross_entropy")
+        for l in range(3):
+            np.testing.assert_allclose(ws[l] - net.weights[l][k], dws[l], rtol=1e-10,
+                                       atol=1e-13)
+            np.testing.assert_allclose(bs[l] - net.biases[l][k], dbs[l], rtol=1e-10,
+                                       atol=1e-13)
 
 
 # -- the scaling contract --------------------------------------------------------------------
