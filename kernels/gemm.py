@@ -158,20 +158,33 @@ def _act_epilogue(builder, slots, values, cptr, ldc, mr, vty):
 def _grad_epilogue(builder, slots, values, cptr, ldc, mr, vty):
     """gemm_grad's epilogue on a finished block: C times, by ``act``, relu'(Z) (EPI_RELU: 1
     where Z > 0, ``param`` where Z is 0, else 0) or leaky relu'(Z) (EPI_LEAKY: 1 where Z > 0,
-    else param), Z at z_off's block; then C stored."""
+    else param), Z at z_off's block; then C stored. Where Z > 0 C is kept (C x 1 is C, NaN
+    and -0 included), elsewhere multiplied by the derivative: relu with relu'(0) = +0 and
+    leaky relu by one value (0 or the slope), a relu with relu'(0) set by Z == 0's choice."""
     act, z_off, param = values
-    zero, one, bcast = _vectors(builder, vty)
+    zero, _, bcast = _vectors(builder, vty)
     const = lambda v: ir.Constant(ir.IntType(64), v)
     relu = builder.icmp_signed("==", act, const(EPI_RELU))
-    with builder.if_then(builder.icmp_signed("!=", act, const(EPI_NONE))):
-        p = bcast(param)
+    p = bcast(param)
+    bits = ir.IntType(64 if isinstance(param.type, ir.DoubleType) else 32)
+    at_zero = builder.and_(relu, builder.icmp_unsigned("!=", builder.bitcast(param, bits),
+                                                       ir.Constant(bits, 0)))
+    below = builder.select(relu, zero, p)          # the derivative where Z <= 0 but at_zero
+
+    def times(rest):
         for r in range(mr):
             for v, (slot, _) in enumerate(slots[r]):
                 z = builder.load(_at(builder, cptr, z_off, ldc, r, v, vty), align=4)
-                rest = builder.select(relu, builder.select(builder.fcmp_ordered("==", z, zero),
-                                                           p, zero), p)
-                d = builder.select(builder.fcmp_ordered(">", z, zero), one, rest)
-                builder.store(builder.fmul(builder.load(slot), d), slot)
+                c = builder.load(slot)
+                builder.store(builder.select(builder.fcmp_ordered(">", z, zero), c,
+                                             builder.fmul(c, rest(z))), slot)
+
+    with builder.if_then(builder.icmp_signed("!=", act, const(EPI_NONE))):
+        with builder.if_else(at_zero) as (then, otherwise):
+            with then:
+                times(lambda z: builder.select(builder.fcmp_ordered("==", z, zero), p, zero))
+            with otherwise:
+                times(lambda z: below)
     for row in slots:
         for slot, p in row:
             builder.store(builder.load(slot), p, align=4)

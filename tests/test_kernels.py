@@ -57,7 +57,8 @@ def test_gemm_epilogues_are_gemm_then_their_passes_bit_for_bit(m, n, k, dtype):
     """gemm_act = gemm, then + bias per row, then relu, leaky relu (slope param) or a copy of
     Z into A; gemm_grad = gemm, then dZ = dA x relu'(Z) with relu'(0) = param, or x leaky
     relu'(Z): each value the bits NumPy's IEEE operations give, with infinities and NaN in the
-    product, zeros, -0 and NaN in Z, and no bias (-1). Neither writes outside its blocks."""
+    product, zeros, -0 and NaN in Z, and no bias (-1); relu'(0) and leaky slopes 0.5, 0, -0,
+    1 and NaN. Neither writes outside its blocks."""
     g = np.random.default_rng(m * 1000 + n + k)
     a = g.standard_normal((m, k)).astype(dtype)
     b = g.standard_normal((k, n)).astype(dtype)
@@ -97,14 +98,15 @@ def test_gemm_epilogues_are_gemm_then_their_passes_bit_for_bit(m, n, k, dtype):
                                np.int64(act + gemm.EPI_NO_Z), 7 + m * n, 0.5)
             assert (got_c == 9).all()
             np.testing.assert_array_equal(bits(got_o), bits(want_o), err_msg=str(act))
-    with np.errstate(invalid="ignore"):                    # inf x 0
-        grad = plain * np.where(z > zero, dtype(1), np.where(z == zero, slope, zero))
-        leaky_grad = plain * np.where(z > zero, dtype(1), slope)
-    for act, want_c in ((gemm.EPI_NONE, plain), (gemm.EPI_RELU, grad),
-                        (gemm.EPI_LEAKY, leaky_grad)):
-        got_c, got_z = run(gemm.gemm_grad, np.int64(act), 7 + m * n, 0.5)
-        np.testing.assert_array_equal(bits(got_c), bits(want_c), err_msg=str(act))
-        np.testing.assert_array_equal(bits(got_z), bits(z))
+    for slope in map(dtype, (0.5, 0.0, -0.0, 1.0, np.nan)):   # relu'(0), leaky's slope
+        with np.errstate(invalid="ignore"):                # inf x 0
+            grad = plain * np.where(z > zero, dtype(1), np.where(z == zero, slope, zero))
+            leaky_grad = plain * np.where(z > zero, dtype(1), slope)
+        for act, want_c in ((gemm.EPI_NONE, plain), (gemm.EPI_RELU, grad),
+                            (gemm.EPI_LEAKY, leaky_grad)):
+            got_c, got_z = run(gemm.gemm_grad, np.int64(act), 7 + m * n, slope)
+            np.testing.assert_array_equal(bits(got_c), bits(want_c), err_msg=f"{act} {slope}")
+            np.testing.assert_array_equal(bits(got_z), bits(z))
 
 
 @pytest.mark.parametrize("act,param,from_a", [
