@@ -25,9 +25,11 @@ __all__ = ["Phase", "chi_1", "compare", "critical_sigma_w2", "length_map", "phas
 _F = "fastinit.theory"
 
 
-def second_moment(scheme, shape, layout: str = "torch", **params) -> float | None:
+def second_moment(scheme, shape, layout: str = "torch", *, fan_in=None, fan_out=None,
+                  **params) -> float | None:
     """E[w^2] of a weight of ``shape`` drawn with ``scheme``, from its family's closed form
-    (families.py); None when the family has none for this shape.
+    (families.py); None when the family has none for this shape. ``fan_in`` / ``fan_out``
+    override the shape's fans as in fastinit.sample (a bias: its weight's fan_in).
 
     >>> second_moment("he_normal", (64, 100))
     0.02
@@ -36,7 +38,7 @@ def second_moment(scheme, shape, layout: str = "torch", **params) -> float | Non
     s, p = registry.resolve(scheme, params, func)
     shape = check_shape(shape, "shape", func)
     check_choice(layout, "layout", func, LAYOUTS)
-    fi, fo = resolve_fans(shape, layout, None, None, func=func, scheme=s.name,
+    fi, fo = resolve_fans(shape, layout, fan_in, fan_out, func=func, scheme=s.name,
                           required=s.needs_fans)
     args = s.family_args(p, fi, fo, func)
     return FAMILIES[s.family].moment(args, fi, fo, tuple(shape), layout)

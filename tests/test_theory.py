@@ -113,6 +113,21 @@ def test_second_moments_of_schemes():
         pytest.approx(np.mean(w ** 2), rel=0.01)
 
 
+def test_second_moment_takes_the_fans_its_error_tells_a_bias_to_pass():
+    """A 1-D bias has no fans: the error says to pass its weight's fan_in=, which
+    second_moment takes (as fastinit.sample does) and then agrees with a draw."""
+    with pytest.raises(ValueError, match="fan_in= of its layer's weight"):
+        theory.second_moment("torch_linear_bias", (5,))
+    assert theory.second_moment("torch_linear_bias", (5,), fan_in=30) == pytest.approx(1 / 90)
+    b = fastinit.sample("torch_linear_bias", (200_000,), fan_in=30, seed=0, dtype=np.float64)
+    assert np.mean(b ** 2) == pytest.approx(1 / 90, rel=0.01)
+    assert theory.second_moment("he_normal", (64, 100), fan_in=50) == pytest.approx(2 / 50)
+    assert theory.second_moment("xavier_normal", (7,), fan_in=3, fan_out=5) == \
+        pytest.approx(2 / 8)
+    with pytest.raises(ValueError, match="'fan_in' parameter of fastinit.theory.second_moment"):
+        theory.second_moment("he_normal", (64, 100), fan_in=-1)
+
+
 def test_edge_of_chaos_scheme():
     s = theory.critical_sigma_w2("tanh", 0.05)
     w = fastinit.sample("edge_of_chaos", (300, 200), seed=0, dtype=np.float64,
