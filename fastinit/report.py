@@ -76,9 +76,18 @@ def _label(row) -> str:
 
 
 def _metric(rows):
-    """test_acc for classification runs, else test_loss."""
-    accs = [r for r in rows if r["final_test_acc"] is not None]
-    return ("test_acc", "test accuracy") if accs else ("test_loss", "test loss")
+    """(key, title) of the metric a report ranks by: test accuracy for classification runs,
+    else test loss; the training set's when no run has a test value (a sweep with no test
+    split, test_fraction = 0)."""
+    def seen(key):
+        return any(r[f"final_{key}"] is not None
+                   or any(v is not None for v in (r.get("curves") or {}).get(key) or [])
+                   for r in rows)
+    for split in ("test", "train"):
+        for kind, name in (("acc", "accuracy"), ("loss", "loss")):
+            if seen(f"{split}_{kind}"):
+                return f"{split}_{kind}", f"{split} {name}"
+    return "test_loss", "test loss"
 
 
 def _bands(ax, curves, label, color) -> bool:

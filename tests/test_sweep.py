@@ -1,5 +1,6 @@
 """Sweeps: spec validation, expansion and grouping, the store, resume after SIGKILL, Dask."""
 import json
+import math
 import os
 import random
 import signal
@@ -13,6 +14,7 @@ import pytest
 
 import fastinit
 import fastinit.cli as cli
+from fastinit import report
 from fastinit.store import Store
 from fastinit.sweep import (LocalExecutor, SpecError, SweepSpec, group, load_spec,
                             run_population, run_sweep)
@@ -144,6 +146,32 @@ def test_run_store_skip_and_export(tmp_path):
     assert open(tmp_path / "r.csv").read().count("\n") == 13
     con = sqlite3.connect(db)
     assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_a_sweep_without_a_test_split_is_reported_by_its_training_metric(tmp_path):
+    """test_fraction = 0 leaves no test value in any run: the report ranks by training
+    accuracy (the training loss for regression), not a column of NaN named "test loss"."""
+    pytest.importorskip("matplotlib")
+    spec = {**SPEC, "grid": {"scheme": ["zeros", "he_normal"], "seed": [0, 1]},
+            "data": {"digits": {"test_fraction": 0.0}}}
+    db = tmp_path / "runs.db"
+    assert run_sweep(spec, db).failed == 0
+    with Store(db) as s:
+        rows = s.rows()
+    assert all(r["final_test_acc"] is None and r["final_train_acc"] is not None for r in rows)
+    summ = report.summarise(rows)
+    assert {x["metric"] for x in summ} == {"train_acc"}
+    assert all(math.isfinite(x["mean"]) for x in summ)
+    table = report.text_table(rows)
+    assert "train acc mean" in table and "nan" not in table
+    page = (tmp_path / "rep" / "index.html")
+    report.make_report(db, tmp_path / "rep")
+    assert "Final train acc:" in page.read_text() and "test acc" not in page.read_text()
+    regression = {**spec, "train": {**SPEC["train"], "dataset": "teacher_student"},
+                  "data": {"teacher_student": {"test_fraction": 0.0, "n": 256}}}
+    assert run_sweep(regression, tmp_path / "mse.db").failed == 0
+    with Store(tmp_path / "mse.db") as s:
+        assert {x["metric"] for x in report.summarise(s.rows())} == {"train_loss"}
 
 
 def test_results_do_not_depend_on_grouping(tmp_path):
