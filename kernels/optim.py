@@ -18,9 +18,8 @@ import math
 from collections import namedtuple
 
 import numpy as np
-from numba import prange
 
-from ._config import jit, kernel, pjit, single
+from ._config import jit, kernel, single
 
 SGD, MOMENTUM, NESTEROV, ADAM, ADAMW = range(5)
 Optim = namedtuple("Optim", ("code", "lr", "momentum", "beta1", "beta2", "eps",
@@ -95,16 +94,3 @@ def update(code, p, g, s1, s2, lr, mu, beta1, beta2, eps, wd, step):
             s1[i] = m
             s2[i] = v
             p[i] -= step_size * m / (math.sqrt(v) / sqrt_bc2 + eps_t)
-
-
-@pjit
-def update_split(code, p, g, s1, s2, lr, mu, beta1, beta2, eps, wd, step, parts):
-    """update() with the vector cut into `parts` chunks run on separate threads (same bits)."""
-    n = p.shape[0]
-    size = (n + parts - 1) // parts
-    for c in prange(parts):
-        a = c * size
-        b = min(n, a + size)
-        if a < b:
-            update(code, p[a:b], g[a:b], s1[a:b] if s1.shape[0] else s1,
-                   s2[a:b] if s2.shape[0] else s2, lr, mu, beta1, beta2, eps, wd, step)

@@ -8,8 +8,9 @@ only one part of each step:
     GEMM_DX       dA_l = W_l^T dZ_l (l > 0)        TRANSPOSES   the batch gather, A_l^T for dW
     ELEMENTWISE   bias, activation, dropout, residual add; their derivatives, bias and alpha
                   gradients; where the epoch fuses the bias and activation (or its
-                  derivative) into a GEMM's epilogue (dense.act_epilogue, grad_epilogue: a
-                  member per thread), the replays do too: that work counts as the GEMM's
+                  derivative) into a GEMM's epilogue (dense.act_epilogue, grad_epilogue; a
+                  member per thread or its rows split), the replays do too: that work counts
+                  as the GEMM's
     NORMALIZATION batch or layer norm of the hidden Z, forward and backward (norm.py)
     LOSS          the batch's loss and dL/dZ       OPTIMIZER    finiteness checks, the update
     CALL          nothing: with no step, what a call costs (threads, each group's zeroed
@@ -34,7 +35,7 @@ from numba import prange
 
 from ._config import jit, kernel, pjit, pkernel
 from . import activations, dense, norm, optim, split
-from .gemm import EPI_NONE, gemm_act, gemm_grad, gemm_rows, padded
+from .gemm import EPI_NONE, gemm_act, gemm_grad, padded
 from .train import batch_loss, gather_batch, group_size
 
 (GEMM_FORWARD, GEMM_DW, GEMM_DX, TRANSPOSES, ELEMENTWISE, NORMALIZATION, LOSS,
@@ -52,8 +53,8 @@ def _gemms(part, p, g, arch, m, scratch, lay, bp, nb, parts, step):
         din, dout, ldl = dims[l], dims[l + 1], ld[l]
         if part == GEMM_FORWARD:
             if parts is not None:
-                _rows_gemm(part, p, woff[l], ldl, scratch, lay.zoff[l], lay.aoff[l], g, bp, nb,
-                           din, dout, parts)
+                _rows_gemm(part, p, g, arch, m, scratch, lay, l, lay.zoff[l], bp, nb, parts,
+                           step)
             else:
                 gemm_act(scratch, lay.zoff[l], bp, p, woff[l], ldl, 1, scratch, lay.aoff[l], bp,
                          dout, bp, din, p, arch.boff[l], dense.act_epilogue(arch, m, l, step),
@@ -62,16 +63,14 @@ def _gemms(part, p, g, arch, m, scratch, lay, bp, nb, parts, step):
         elif part == GEMM_DW:
             a_rows = lay.x0 if l == 0 else lay.xt
             if parts is not None:
-                _rows_gemm(part, p, woff[l], ldl, scratch, lay.dz, a_rows, g, bp, nb, din, dout,
-                           parts)
+                _rows_gemm(part, p, g, arch, m, scratch, lay, l, a_rows, bp, nb, parts, step)
             else:
                 gemm_act(g, woff[l], ldl, scratch, lay.dz, bp, 1, scratch, a_rows, ldl, dout,
                          ldl, nb, p, dense.NO_BIAS, dense.NO_EPILOGUE, dense.ROW0,
                          dense.NO_PARAM)
         elif l > 0:
             if parts is not None:
-                _rows_gemm(part, p, woff[l], ldl, scratch, lay.da, lay.dz, g, bp, nb, din, dout,
-                           parts)
+                _rows_gemm(part, p, g, arch, m, scratch, lay, l, lay.dz, bp, nb, parts, step)
             else:
                 gemm_grad(scratch, lay.da, bp, p, woff[l], 1, ldl, scratch, lay.dz, bp, din, bp,
                           dout, dense.grad_epilogue(arch, m, l, step),
@@ -79,21 +78,25 @@ def _gemms(part, p, g, arch, m, scratch, lay, bp, nb, parts, step):
 
 
 @pjit
-def _rows_gemm(part, p, wo, ldl, scratch, out, src, g, bp, nb, din, dout, parts):
-    """One of _gemms' products with its rows split over ``parts`` threads (gemm_rows), as
-    split.forward_split and backward_split split them: forward Z (at out) = W A (at src);
-    dW (into g) = dZ (at out) A (rows at src); dA (at out) = W^T dZ (at src)."""
-    m = din if part == GEMM_DX else dout
-    chunk, nch = split.row_chunks(m, parts)
+def _rows_gemm(part, p, g, arch, m, scratch, lay, l, src, bp, nb, parts, step):
+    """One of _gemms' products of layer l with its rows split over ``parts`` threads, as
+    split.forward_split and backward_split split them (split.forward_rows, dw_rows, dx_rows,
+    epilogues included): forward from A_l; dW from dz and A's rows at src; dA into da from
+    dz (src)."""
+    d = arch.dims[l] if part == GEMM_DX else arch.dims[l + 1]
+    epi = dense.act_epilogue(arch, m, l, step) if part == GEMM_FORWARD else (
+        dense.grad_epilogue(arch, m, l, step) if part == GEMM_DX else EPI_NONE)
+    deriv = dense.deriv_at(arch, m, l, step, lay) if part == GEMM_DX else dense.ROW0
+    chunk, nch = split.row_chunks(d, parts)
     for c in prange(nch):
         r0 = c * chunk
-        r1 = min(m, r0 + chunk)
+        r1 = min(d, r0 + chunk)
         if part == GEMM_FORWARD:
-            gemm_rows(scratch, out, bp, p, wo, ldl, 1, scratch, src, bp, r0, r1, bp, din, 0)
+            split.forward_rows(p, arch, m, scratch, lay, l, r0, r1, bp, epi)
         elif part == GEMM_DW:
-            gemm_rows(g, wo, ldl, scratch, out, bp, 1, scratch, src, ldl, r0, r1, ldl, nb, 0)
+            split.dw_rows(p, g, arch, scratch, l, lay.dz, src, r0, r1, bp, nb)
         else:
-            gemm_rows(scratch, out, bp, p, wo, 1, ldl, scratch, src, bp, r0, r1, bp, dout, 0)
+            split.dx_rows(p, arch, m, scratch, l, lay.da, src, r0, r1, bp, epi, deriv)
 
 
 @jit
@@ -135,23 +138,23 @@ def _elementwise(p, g, arch, m, scratch, lay, bp, nb, step):
 
 @pjit
 def _elementwise_split(p, g, arch, m, scratch, lay, bp, nb, parts, step):
-    """The elementwise work of split.forward_split and backward_split (no residual layers)."""
+    """The elementwise work of split.forward_split and backward_split that their GEMMs'
+    epilogues leave (no residual layers)."""
     dims, boff, aoff, zoff = arch.dims, arch.boff, lay.aoff, lay.zoff
     L = dims.shape[0] - 1
-    for l in range(L):
+    for l in range(L - 1):
         dout = dims[l + 1]
+        fused = dense.act_epilogue(arch, m, l, step) != EPI_NONE
         chunk, nch = split.row_chunks(dout, parts)
         for c in prange(nch):
             r0 = c * chunk
             r1 = min(dout, r0 + chunk)
-            if boff[l] >= 0:
-                dense.add_bias(p, boff[l], scratch, zoff[l], r0, r1, bp)
-            if l + 1 < L:
+            if not fused:
                 activations.forward(arch.act[l], arch.act_param[m, l],
                                     scratch[zoff[l] + r0 * bp:zoff[l] + r1 * bp],
                                     scratch[aoff[l + 1] + r0 * bp:aoff[l + 1] + r1 * bp])
-                if step >= 0 and arch.dropout[m] > 0:
-                    dense.dropout(scratch, aoff[l + 1], r0, r1, bp, l, step, arch, m)
+            if step >= 0 and arch.dropout[m] > 0:
+                dense.dropout(scratch, aoff[l + 1], r0, r1, bp, l, step, arch, m)
     cur, other = lay.dz, lay.da
     for l in range(L - 1, -1, -1):
         din, dout = dims[l], dims[l + 1]
@@ -160,12 +163,13 @@ def _elementwise_split(p, g, arch, m, scratch, lay, bp, nb, parts, step):
             for c in prange(nch):
                 r0 = c * chunk
                 dense.bias_grad(g, boff[l], scratch, cur, r0, min(dout, r0 + chunk), bp, nb)
-        if l > 0:
+        if l > 0 and dense.grad_epilogue(arch, m, l, step) == EPI_NONE:
             chunk, nch = split.row_chunks(din, parts)
             for c in prange(nch):
                 r0 = c * chunk
                 dense.hidden_backward(arch, m, l - 1, step, scratch, lay, other, r0,
                                       min(din, r0 + chunk), bp)
+        if l > 0:
             cur, other = other, cur
 
 
@@ -259,7 +263,7 @@ def _members(part, lo, hi, parts, params, s1, s2, x, y, t, order, arch, loss_cod
                 elif part == OPTIMIZER:
                     optim.all_finite(g)
                     if parts is not None:
-                        optim.update_split(opt.code, p, g, s1[m], s2[m], opt.lr[m],
+                        split.update_split(arch, opt.code, p, g, s1[m], s2[m], opt.lr[m],
                                            opt.momentum[m], opt.beta1, opt.beta2, opt.eps,
                                            opt.weight_decay[m], step0 + s + 1, parts)
                     else:

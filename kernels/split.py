@@ -6,12 +6,13 @@ changes no element's arithmetic (each is the same fma chain), a row's bias, acti
 batch-norm statistics never depend on how the rows are cut, and the batch gather and transposes
 are copies. Shapes and the scratch layout as in dense.py.
 """
+import numpy as np
 from numba import prange
 
 from ._config import jit, pjit
-from . import activations, dense
-from .dense import add_bias, bias_grad, dropout, hidden_backward, normalize, normalize_backward
-from .gemm import LANES, MR, gemm_rows
+from . import activations, dense, optim
+from .dense import bias_grad, dropout, hidden_backward, normalize, normalize_backward
+from .gemm import EPI_NONE, LANES, MR, gemm_act, gemm_grad
 
 
 @pjit
@@ -51,58 +52,135 @@ def row_chunks(m, parts):
     return chunk, (m + chunk - 1) // chunk
 
 
+@jit
+def _piece(arch, l, c, parts, k):
+    """Piece k of the parameters thread c owns in layer l: its rows of W (k = 0), of the bias
+    (1), of gamma (2) and of beta (3), the rows row_chunks gives it in the layer's forward
+    and dW products; (a, a) when there is none."""
+    d = arch.dims[l + 1]
+    chunk, nch = row_chunks(d, parts)
+    r0, r1 = min(d, c * chunk), min(d, (c + 1) * chunk)
+    if k == 0:
+        return arch.woff[l] + r0 * arch.ld[l], arch.woff[l] + r1 * arch.ld[l]
+    if k == 1:
+        return (arch.boff[l] + r0, arch.boff[l] + r1) if arch.boff[l] >= 0 else (0, 0)
+    if arch.goff[l] < 0:
+        return 0, 0
+    start = arch.goff[l] + (d if k == 3 else 0)
+    return start + r0, start + r1
+
+
+@jit
+def _rest(arch):
+    """Where the parameters no layer's rows own begin (none in a plain network: the last
+    layer has no norm)."""
+    L = arch.dims.shape[0] - 1
+    d = arch.dims[L]
+    return arch.boff[L - 1] + d if arch.boff[L - 1] >= 0 else arch.woff[L - 1] + d * arch.ld[L - 1]
+
+
+@pjit
+def update_split(arch, code, p, g, s1, s2, lr, mu, beta1, beta2, eps, wd, step, parts):
+    """optim.update with each layer's rows of W, bias, gamma and beta on the thread whose
+    forward and dW products read and wrote them (_piece), thread 0 also the rest: the update
+    is elementwise, so every value is the one a single call gives, and a thread updates what
+    its own cache holds."""
+    for c in prange(parts):
+        for l in range(arch.dims.shape[0] - 1):
+            for k in range(4):
+                a, b = _piece(arch, l, np.int64(c), parts, k)
+                if a < b:
+                    optim.update(code, p[a:b], g[a:b], s1[a:b] if s1.shape[0] else s1,
+                                 s2[a:b] if s2.shape[0] else s2, lr, mu, beta1, beta2, eps, wd,
+                                 step)
+        a = _rest(arch)
+        if c == 0 and a < p.shape[0]:
+            optim.update(code, p[a:], g[a:], s1[a:] if s1.shape[0] else s1,
+                         s2[a:] if s2.shape[0] else s2, lr, mu, beta1, beta2, eps, wd, step)
+
+
+@jit
+def forward_rows(p, arch, m, scratch, lay, l, r0, r1, bp, epi):
+    """Rows r0..r1 of layer l's forward product, the bias and the epilogue ``epi``
+    (dense.act_epilogue) in it, as dense.forward computes them."""
+    ld, L = arch.ld, arch.dims.shape[0] - 1
+    bo = arch.boff[l]
+    out = lay.aoff[l + 1] if l + 1 < L else lay.zoff[l]
+    gemm_act(scratch, lay.zoff[l] + r0 * bp, bp, p, arch.woff[l] + r0 * ld[l], ld[l], 1,
+             scratch, lay.aoff[l], bp, r1 - r0, bp, arch.dims[l], p, bo + r0 if bo >= 0 else bo,
+             epi, out + r0 * bp, arch.act_param[m, l])
+
+
+@jit
+def dw_rows(p, g, arch, scratch, l, cur, a_rows, r0, r1, bp, nb):
+    """Rows r0..r1 of layer l's dW = dZ (at cur) A (its rows at a_rows), as dense.backward."""
+    ldl = arch.ld[l]
+    gemm_act(g, arch.woff[l] + r0 * ldl, ldl, scratch, cur + r0 * bp, bp, 1, scratch, a_rows,
+             ldl, r1 - r0, ldl, nb, p, dense.NO_BIAS, dense.NO_EPILOGUE, dense.ROW0,
+             dense.NO_PARAM)
+
+
+@jit
+def dx_rows(p, arch, m, scratch, l, out, cur, r0, r1, bp, epi, deriv):
+    """Rows r0..r1 of dA_l = W_l^T dZ (at cur) into out, times phi'(Z_{l-1}) read at deriv
+    when ``epi`` (dense.grad_epilogue, dense.deriv_at), as dense.backward."""
+    ldl = arch.ld[l]
+    gemm_grad(scratch, out + r0 * bp, bp, p, arch.woff[l] + r0, 1, ldl, scratch, cur, bp,
+              r1 - r0, bp, arch.dims[l + 1], epi, deriv + r0 * bp, arch.act_param[m, l - 1])
+
+
 @pjit
 def forward_split(p, arch, m, scratch, lay, bp, nb, parts, step):
-    """forward for plain networks (no skip, no layer norm), each product's rows split."""
-    dims, ld, woff, boff = arch.dims, arch.ld, arch.woff, arch.boff
+    """forward for plain networks (no skip, no layer norm), each product's rows split, the
+    bias and activation in the GEMM's epilogue where dense.forward puts them."""
     aoff, zoff = lay.aoff, lay.zoff
-    L = dims.shape[0] - 1
+    L = arch.dims.shape[0] - 1
     for l in range(L):
-        dout = dims[l + 1]
+        dout = arch.dims[l + 1]
+        epi = dense.act_epilogue(arch, m, l, step)
         chunk, nch = row_chunks(dout, parts)
         for c in prange(nch):
             r0 = c * chunk
             r1 = min(dout, r0 + chunk)
-            gemm_rows(scratch, zoff[l], bp, p, woff[l], ld[l], 1, scratch, aoff[l], bp, r0, r1,
-                      bp, dims[l], 0)
-            if boff[l] >= 0:
-                add_bias(p, boff[l], scratch, zoff[l], r0, r1, bp)
+            forward_rows(p, arch, m, scratch, lay, l, r0, r1, bp, epi)
             if l + 1 < L:
                 normalize(p, arch, m, scratch, lay, l, r0, r1, bp, nb, step)   # batch norm
-                activations.forward(arch.act[l], arch.act_param[m, l],
-                                    scratch[zoff[l] + r0 * bp:zoff[l] + r1 * bp],
-                                    scratch[aoff[l + 1] + r0 * bp:aoff[l + 1] + r1 * bp])
+                if epi == EPI_NONE:
+                    activations.forward(arch.act[l], arch.act_param[m, l],
+                                        scratch[zoff[l] + r0 * bp:zoff[l] + r1 * bp],
+                                        scratch[aoff[l + 1] + r0 * bp:aoff[l + 1] + r1 * bp])
                 if step >= 0 and arch.dropout[m] > 0:
                     dropout(scratch, aoff[l + 1], r0, r1, bp, l, step, arch, m)
 
 
 @pjit
 def backward_split(p, g, arch, m, scratch, lay, bp, nb, parts, step):
-    """backward for plain networks (no skip, no layer norm), each product's rows split."""
-    dims, ld, woff, boff = arch.dims, arch.ld, arch.woff, arch.boff
-    aoff, xt = lay.aoff, lay.xt
+    """backward for plain networks (no skip, no layer norm), each product's rows split, the
+    derivative in the GEMM's epilogue where dense.backward puts it."""
+    dims, ld, boff = arch.dims, arch.ld, arch.boff
     L = dims.shape[0] - 1
     cur, other = lay.dz, lay.da
     for l in range(L - 1, -1, -1):
-        din, dout, ldl = dims[l], dims[l + 1], ld[l]
-        a_rows = lay.x0 if l == 0 else xt
+        din, dout = dims[l], dims[l + 1]
+        a_rows = lay.x0 if l == 0 else lay.xt
         if l > 0:
-            transpose_acts_split(scratch, aoff[l], xt, din, ldl, bp, nb, parts)
+            transpose_acts_split(scratch, lay.aoff[l], lay.xt, din, ld[l], bp, nb, parts)
         chunk, nch = row_chunks(dout, parts)
         for c in prange(nch):
             r0 = c * chunk
             r1 = min(dout, r0 + chunk)
             normalize_backward(p, g, arch, scratch, lay, l, cur, r0, r1, bp, nb, step)
-            gemm_rows(g, woff[l], ldl, scratch, cur, bp, 1, scratch, a_rows, ldl, r0, r1, ldl,
-                      nb, 0)
+            dw_rows(p, g, arch, scratch, l, cur, a_rows, r0, r1, bp, nb)
             if boff[l] >= 0:
                 bias_grad(g, boff[l], scratch, cur, r0, r1, bp, nb)
         if l > 0:
+            epi = dense.grad_epilogue(arch, m, l, step)
+            deriv = dense.deriv_at(arch, m, l, step, lay)
             chunk, nch = row_chunks(din, parts)
             for c in prange(nch):
                 r0 = c * chunk
                 r1 = min(din, r0 + chunk)
-                gemm_rows(scratch, other, bp, p, woff[l], 1, ldl, scratch, cur, bp, r0, r1, bp,
-                          dout, 0)
-                hidden_backward(arch, m, l - 1, step, scratch, lay, other, r0, r1, bp)
+                dx_rows(p, arch, m, scratch, l, other, cur, r0, r1, bp, epi, deriv)
+                if epi == EPI_NONE:
+                    hidden_backward(arch, m, l - 1, step, scratch, lay, other, r0, r1, bp)
             cur, other = other, cur

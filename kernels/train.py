@@ -238,7 +238,7 @@ def _epoch(lo, hi, parts, params, s1, s2, x, y, t, order, arch, loss_code, opt, 
                 lr, mu, wd = opt.lr[m], opt.momentum[m], opt.weight_decay[m]
                 hold_alphas(arch, p, held)
                 if parts is not None:
-                    optim.update_split(opt.code, p, g, s1[m], s2[m], lr, mu, opt.beta1,
+                    split.update_split(arch, opt.code, p, g, s1[m], s2[m], lr, mu, opt.beta1,
                                        opt.beta2, opt.eps, wd, step0 + s + 1, parts)
                 else:
                     optim.update(opt.code, p, g, s1[m], s2[m], lr, mu, opt.beta1, opt.beta2,

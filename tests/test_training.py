@@ -179,6 +179,32 @@ def test_training_bitwise_identical_on_one_and_two_threads():
     assert runs[0] == runs[1]
 
 
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="one thread only")
+@pytest.mark.parametrize("settings", [
+    dict(activation="relu"), dict(activation="relu", activation_param=1.0),
+    dict(activation="leaky_relu", activation_param=0.1), dict(activation="linear"),
+    dict(activation="relu", dropout=0.2), dict(activation="relu", norm="batch"),
+    dict(activation="relu", bias=False), dict(activation="tanh", dtype=np.float64)],
+    ids=["relu", "relu1", "leaky", "linear", "dropout", "batchnorm", "nobias", "tanh64"])
+def test_a_row_split_epoch_has_the_bits_of_one_thread(settings, monkeypatch):
+    """train_epoch_split (one member's products cut by rows over 2 threads, the bias,
+    activation and derivative in the GEMMs' epilogues where one thread's passes put them, Z
+    stored only where read) gives one thread's bits, epilogue by epilogue."""
+    x, y = DIGITS.x_train[:512], DIGITS.y_train[:512]
+    nets = [fastinit.MLP([64, 128, 128, 10], seed=3, **settings) for _ in range(2)]
+    assert fastinit.spread.splits(nets[0], 128, 2)
+    calls = []
+    real = fastinit.kernels.train.train_epoch_split
+    monkeypatch.setattr(fastinit.kernels.train, "train_epoch_split",
+                        lambda *a: calls.append(1) or real(*a))
+    for net, threads in zip(nets, (1, 2)):
+        fastinit.train(net, (x, y), epochs=2, batch_size=128, lr=0.05, optimizer="momentum",
+                       threads=threads, _adaptive=False)
+    assert len(calls) == 2
+    np.testing.assert_array_equal(nets[0].params, nets[1].params)
+    np.testing.assert_array_equal(nets[0].norm_state, nets[1].norm_state)
+
+
 _FAULTS_SCRIPT = """
 import json, resource, numpy as np, fastinit
 g = np.random.default_rng(0)
