@@ -49,6 +49,32 @@ def test_init_torch_conv_and_presets():
     assert torch.allclose(out[0, :3], torch.ones(3, 3, 3))      # dirac passes channels through
 
 
+def test_init_torch_draws_conv_transpose_weights_and_names_the_weights_it_leaves():
+    """A ConvTranspose weight (in, out / groups, *kernel) is drawn with the fans torch.nn.init
+    takes from that shape (fan_in = out / groups x kernel; it was left untouched); a weight
+    init_torch has no rule for is left as it was and named in a warning."""
+    model = torch.nn.Sequential(torch.nn.ConvTranspose2d(64, 32, 3), torch.nn.ReLU(),
+                                torch.nn.Conv2d(32, 8, 1))
+    interop.init_torch(model, "kaiming_normal", seed=3, nonlinearity="relu")
+    w = model[0].weight.detach().numpy()
+    ref = torch.nn.init.kaiming_normal_(torch.empty(64, 32, 3, 3), nonlinearity="relu")
+    assert np.std(w) == pytest.approx(np.sqrt(2 / (32 * 9)), rel=0.03)
+    assert np.std(w) == pytest.approx(float(ref.std()), rel=0.05)
+    assert not model[0].bias.detach().numpy().any()              # the preset bias: zeros
+    interop.init_torch(model, "torch_linear", seed=1)            # its bias: out_channels long
+    b, bound = model[0].bias.detach().numpy(), 1 / np.sqrt(32 * 9)
+    assert b.shape == (32,) and bound / 2 < np.abs(b).max() <= bound
+    with_embedding = torch.nn.Sequential(torch.nn.Embedding(10, 4), torch.nn.Linear(4, 2))
+    table = with_embedding[0].weight.detach().clone()
+    attention = torch.nn.MultiheadAttention(8, 2)
+    with pytest.warns(UserWarning, match=r"left these weights as they were .*: Embedding"
+                                         r"\.weight\.$"):
+        interop.init_torch(with_embedding, "xavier_uniform")
+    assert torch.equal(with_embedding[0].weight, table)
+    with pytest.warns(UserWarning, match=r"MultiheadAttention\.in_proj_weight\.$"):
+        interop.init_torch(attention, "xavier_uniform")
+
+
 def test_lsuv_through_a_module():
     model = torch.nn.Sequential(torch.nn.Linear(64, 64), torch.nn.Tanh(), torch.nn.Linear(64, 64),
                                 torch.nn.Tanh(), torch.nn.Linear(64, 10)).double()
@@ -60,7 +86,7 @@ def test_lsuv_through_a_module():
 def test_interop_errors():
     with pytest.raises(TypeError, match="torch.nn.Module"):
         interop.init_torch("model")
-    with pytest.raises(ValueError, match="no Linear or Conv layers"):
+    with pytest.raises(ValueError, match="no Linear, Conv or ConvTranspose layers"):
         interop.init_torch(torch.nn.ReLU())
     mixed = torch.nn.Sequential(torch.nn.Linear(3, 3), torch.nn.ReLU(), torch.nn.Linear(3, 3),
                                 torch.nn.Tanh(), torch.nn.Linear(3, 2))

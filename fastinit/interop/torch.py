@@ -11,6 +11,8 @@ gives a PyTorch MLP exactly the weights of ``fastinit.MLP(..., init=s, seed=k)``
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from .. import registry, streams
@@ -29,13 +31,27 @@ def _torch():
 
 
 def _layers(module):
+    """The Linear, Conv and ConvTranspose layers of ``module``, in its order."""
     torch = _torch()
-    kinds = (torch.nn.Linear, torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d)
+    kinds = (torch.nn.Linear, torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d,
+             torch.nn.ConvTranspose1d, torch.nn.ConvTranspose2d, torch.nn.ConvTranspose3d)
     return [m for m in module.modules() if isinstance(m, kinds)]
 
 
+def _left(module, layers) -> list[str]:
+    """'Type.name' of every weight of 2 or more dimensions init_torch has no rule for (an
+    Embedding's, an RNN's, an attention's in_proj_weight): it leaves them as they were."""
+    drawn = {id(m) for m in layers}
+    return [f"{type(m).__name__}.{name}" for m in module.modules() if id(m) not in drawn
+            for name, w in m.named_parameters(recurse=False) if w.dim() >= 2]
+
+
 def init_torch(module, scheme="he_normal", bias=None, *, seed: int = 0, **params):
-    """Initialise every Linear and Conv layer of ``module`` in place with a fastinit scheme.
+    """Initialise every Linear, Conv and ConvTranspose layer of ``module`` in place with a
+    fastinit scheme, each weight's fans from its shape as torch.nn.init takes them (a
+    ConvTranspose weight is (in, out / groups, *kernel): fan_in = out / groups x kernel, as
+    PyTorch's own initialisation of it). Other weights (Embedding, RNN, attention projections
+    held outside a Linear) are left as they were, and a warning names them.
 
     ``bias``: a scheme for the biases (default: the scheme's preset bias, else zeros), drawn
     with the layer weight's fans. Returns the module.
@@ -54,7 +70,7 @@ def init_torch(module, scheme="he_normal", bias=None, *, seed: int = 0, **params
     member = np.zeros(1, dtype=np.int64)
     layers = _layers(module)
     if not layers:
-        raise ValueError(f"{func}: the module has no Linear or Conv layers.")
+        raise ValueError(f"{func}: the module has no Linear, Conv or ConvTranspose layers.")
     lazy = [type(m).__name__ for m in layers if isinstance(
         m.weight, torch.nn.parameter.UninitializedParameter)]
     if lazy:
@@ -70,11 +86,15 @@ def init_torch(module, scheme="he_normal", bias=None, *, seed: int = 0, **params
             w.copy_(torch.from_numpy(new))
             if layer.bias is not None:
                 fan_in = int(np.prod(shape[1:]))
-                nb = draw(bs, bparams, (shape[0],), dtype=dtype, layout="torch", key=key,
-                          members=member, tag=streams.layer_tag(i, streams.BIAS),
+                nb = draw(bs, bparams, tuple(layer.bias.shape), dtype=dtype, layout="torch",
+                          key=key, members=member, tag=streams.layer_tag(i, streams.BIAS),
                           fan_in=fan_in, fan_out=shape[0] * int(np.prod(shape[2:])),
                           func=func)[0]
                 layer.bias.copy_(torch.from_numpy(nb))
+    left = _left(module, layers)
+    if left:
+        warnings.warn(f"{func} left these weights as they were (it draws Linear, Conv and "
+                      f"ConvTranspose weights only): {', '.join(left)}.", stacklevel=2)
     return module
 
 
