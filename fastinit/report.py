@@ -4,9 +4,10 @@
 
 A report is about one sweep: the runs of its current spec (the database's only sweep, or the
 one named). Figures, each aggregated over seeds (line: mean; band: min to max; runs of
-different lengths are separate lines, never one band):
-    curves.png          test accuracy (or test loss) per epoch, one line per scheme, a panel
-                        per depth (and activation)
+different lengths are separate lines, never one band); "test accuracy" is the report's metric
+(_metric: test loss for regression, the training set's metric for a sweep without a test split):
+    curves.png          test accuracy per epoch, one line per scheme, a panel per depth (and
+                        activation)
     loss.png            training loss per epoch, the same panels
     depth.png           final test accuracy vs depth, per scheme, a panel per activation
     variance.png        pre-activation variance by layer at init, per scheme (deepest net)
