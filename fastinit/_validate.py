@@ -296,7 +296,9 @@ def available_memory() -> int:
         return 1 << 62
 
 
-def check_memory(nbytes: int, what: str) -> None:
+def check_memory(nbytes: int, what: str,
+                 advice: str = "Use fewer members or smaller layers, or split the population."
+                 ) -> None:
     """Raise MemoryError, naming ``what`` and the bytes, when ``nbytes`` exceeds the memory
     available: before the allocation, so a request that cannot fit fails in a moment."""
     if nbytes <= 0:                     # nothing to allocate (fastinit.train with sgd)
@@ -304,8 +306,7 @@ def check_memory(nbytes: int, what: str) -> None:
     avail = available_memory()
     if nbytes > avail:
         raise MemoryError(f"{what} need about {nbytes / 1e9:.3g} GB but {avail / 1e9:.3g} GB "
-                          f"of memory is available. Use fewer members or smaller layers, or "
-                          f"split the population.")
+                          f"of memory is available. {advice}")
 # -- parameter constraints, as data -----------------------------------------------------------
 
 class _Required:

@@ -31,7 +31,7 @@ from . import jsonable, kernels, tabular
 from ._validate import check_bool, check_choice, check_real, check_x
 from .layerwise import jacobian, run_forward
 from .network import LOSSES, check_net
-from .spread import over_members
+from .spread import check_scratch, over_members
 
 _F = "fastinit.diagnose"
 FIELDS = ("pre_mean", "pre_var", "pre_sq", "act_mean", "act_var", "dead_fraction", "grad_norm",
@@ -42,6 +42,7 @@ def layer_statistics(net, x) -> dict:
     """pre/act means, variances, mean squares and dead fractions, each (K, L), from one
     compiled pass over the probe batch (the network's own dtype, float64 sums)."""
     xs = check_x(x, net.layer_sizes[0], net.dtype, _F)
+    check_scratch(net, [(net.n, len(xs))], _F, "probe batch (fastinit.train's diagnose_samples)")
     out = np.zeros((net.n, net.depth, 6))
     over_members(kernels.stats.layer_moments, net.n, net.params, xs, net.arch, out)
     names = ("pre_mean", "pre_var", "pre_sq", "act_mean", "act_var", "dead_fraction")

@@ -17,7 +17,7 @@ from . import activations, kernels, population, registry, streams
 from ._validate import check_bool, check_choice, check_dtype, check_int, check_memory, \
     check_npz, check_targets, check_x
 from .sample import draw
-from .spread import evaluate as spread_evaluate, over_members
+from .spread import check_scratch, evaluate as spread_evaluate, over_members
 
 ACTIVATIONS = activations.NETWORK
 LOSSES = ("cross_entropy", "mse", "bce", "mse_sum")   # kernels.losses codes 0..3
@@ -321,6 +321,7 @@ class MLP:
                    for k, yk in enumerate(y if per_member else [y])]
         labels = np.stack([c[0] for c in checked])
         targets = np.stack([c[1] for c in checked])
+        check_scratch(self, [(self.n, len(x))], func, "X")
         grads = np.zeros_like(self.params)
         over_members(kernels.train.gradients, self.n, self.params, x, labels, targets,
                      self.arch, LOSSES.index(loss), grads, np.zeros(self.n))
@@ -421,9 +422,8 @@ def check_net(net, func: str) -> None:
 def evaluate(net: MLP, x, labels, targets, loss: str, *, write_out: bool = False,
              batch: int = 256, work=None):
     """(loss sums (K,), correct counts (K,), logits (K, n, out) or a stub) of every member over
-    checked arrays x, labels, targets, in batches of ``batch`` (spread.evaluate: fewer members
-    than threads spread their batches over the threads). ``work``: spread.workspace(net, batch
-    or more, evaluation=True) to reuse (default: allocated for this call)."""
+    checked arrays x, labels, targets, in batches of ``batch`` (spread.evaluate). ``work``:
+    spread.workspace(net, batch or more, evaluation=True) to reuse (default: a new one)."""
     return spread_evaluate(net, x, labels, targets, LOSSES.index(loss), write_out, batch, work)
 
 

@@ -15,7 +15,7 @@ from ._validate import check_bool, check_callable, check_choice, check_int, chec
 from .datasets import Dataset, from_arrays, inferred_task, permutation, permutations
 from .diagnose import FIELDS as DIAGNOSTIC_FIELDS, diagnose
 from .network import LOSSES, MLP, check_net, evaluate as evaluate_net
-from .spread import SplitChoice, for_shape, over_members, splits, workspace
+from .spread import SplitChoice, check_scratch, for_shape, over_members, splits, workspace
 from .spread import split_worthwhile  # noqa: F401 - fastinit.training.split_worthwhile, as before
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw")
@@ -300,6 +300,9 @@ def train(net: MLP, data, *, epochs: int | None = None, steps: int | None = None
     P = net.params.shape[1]
     check_memory(states * K * P * dt.itemsize, f"{_FUNC}: the {optimizer} state of {K} "
                  f"members of {P} parameters")
+    T = numba.get_num_threads() if threads is None else threads     # evaluations: a row each
+    check_scratch(net, [(K, batch)] + [(T, min(eval_batch_size, max(n, len(ds.x_test))))] * (
+        eval_every > 0), _FUNC, "batch_size or eval_batch_size", T)
 
     shape = (epochs + 1, K)
     diverged_step = np.empty(K, dtype=np.int64)

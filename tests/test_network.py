@@ -230,6 +230,35 @@ def test_population_too_big_for_memory_fails_at_once(monkeypatch):
         fastinit.train(net, (np.ones((4, 8)), np.zeros(4, int)), epochs=1, optimizer="adam")
 
 
+def test_passes_whose_scratch_cannot_fit_fail_before_any_work(monkeypatch):
+    """train, diagnose and gradients count their passes' scratch (every layer's Z and A for a
+    batch, a row per thread in use) before any work: a deep network with a big batch got
+    NumPy's allocation error after building its evaluation, or in a sweep Numba's bare
+    "Allocation failed"; now fastinit's MemoryError names the function and the setting."""
+    import fastinit._validate as v
+    net = fastinit.MLP([8, 512, 512, 3], n=2, dtype=np.float64)
+    x, y = np.ones((5000, 8)), np.zeros(5000, int)
+    before = net.params.copy()
+    scratch = net._scratch_size(5000) * 8
+    assert scratch > 2**26          # a probe of 5000 samples: above what is left unchecked
+    monkeypatch.setattr(v, "available_memory", lambda: scratch // 2)
+    with pytest.raises(MemoryError, match=r"^fastinit.diagnose: the scratch of 3-layer passes "
+                                          r"over batches of 5000 samples need about .* GB but "
+                                          r".* GB of memory is available. Use a smaller probe "
+                                          r"batch \(fastinit.train's diagnose_samples\)"):
+        fastinit.diagnose(net, x)
+    with pytest.raises(MemoryError, match=r"^fastinit.MLP.gradients: the scratch .* Use a "
+                                          r"smaller X,"):
+        net.gradients(x, y)
+    with pytest.raises(MemoryError, match=r"^fastinit.train: the scratch of 3-layer passes "
+                                          r"over batches of 5000, 5000 samples .* Use a smaller "
+                                          r"batch_size or eval_batch_size"):
+        fastinit.train(net, (x, y), epochs=1, batch_size=5000, eval_batch_size=5000)
+    np.testing.assert_array_equal(net.params, before)
+    monkeypatch.setattr(v, "available_memory", lambda: pytest.fail("read for a small pass"))
+    fastinit.train(net, (x[:64], y[:64]), epochs=1)           # 64 MiB and less: not read
+
+
 def test_available_memory_is_memavailable_and_nothing_is_checked_for_no_bytes(monkeypatch):
     import fastinit._validate as v
     if os.path.exists("/proc/meminfo"):
