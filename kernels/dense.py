@@ -34,6 +34,7 @@ Samples are columns, so every product is column-independent: a sample's result n
 the padding or on the other samples, and the weight gradient sums over the nb real samples only.
 Scratch is not zeroed: every value read is written first (padding samples start as zeros).
 """
+import math
 from collections import namedtuple
 
 import numpy as np
@@ -264,10 +265,12 @@ def deriv_from_a(arch, m, l, step):
     """Whether nothing reads hidden layer l's Z after its forward pass at ``step`` but
     gemm_grad's epilogue for phi_l'(Z) (grad_epilogue of layer l + 1: no dropout mask, no skip
     path), and that derivative is a function of A = phi_l(Z) with the same bits: relu with
-    relu'(0) = 0 (A > 0 exactly where Z > 0, NaN included) or leaky relu with a slope >= 0.
+    relu'(0) = +0 (A > 0 exactly where Z > 0, NaN included; with -0, A = +0 would take the
+    Z == 0 choice where Z < 0, C x -0 for C x +0) or leaky relu with a slope >= 0.
     A probe's diagnostics read Z: it is always stored there."""
     code, param = arch.act[l], arch.act_param[m, l]
-    if step == PROBE_STEP or not ((code == activations.RELU and param == 0)
+    plus_zero = param == 0 and math.copysign(1.0, param) > 0     # -0 is not relu'(0) = +0
+    if step == PROBE_STEP or not ((code == activations.RELU and plus_zero)
                                   or (code == activations.LEAKY_RELU and param >= 0)):
         return False
     return grad_epilogue(arch, m, l + 1, step) != EPI_NONE

@@ -110,7 +110,7 @@ def test_gemm_epilogues_are_gemm_then_their_passes_bit_for_bit(m, n, k, dtype):
 
 
 @pytest.mark.parametrize("act,param,from_a", [
-    ("relu", 0.0, True), ("relu", 1.0, False), ("leaky_relu", 0.1, True),
+    ("relu", 0.0, True), ("relu", 1.0, False), ("relu", -0.0, False), ("leaky_relu", 0.1, True),
     ("leaky_relu", 0.0, True), ("leaky_relu", np.inf, True), ("leaky_relu", -0.5, False)])
 def test_the_derivative_read_from_a_has_the_bits_read_from_z_where_the_passes_use_it(
         act, param, from_a, dtype):
@@ -118,7 +118,7 @@ def test_the_derivative_read_from_a_has_the_bits_read_from_z_where_the_passes_us
     gemm_grad's epilogue given A = phi(Z) instead of Z multiplies by the same derivative, bit
     for bit (zeros, -0, NaN and infinities in Z); for relu'(0) = 1 or a negative slope it does
     not (so the forward pass stores Z there; a network takes no negative slope, a kernel
-    checks anyway)."""
+    checks anyway); nor for relu'(0) = -0 (A = +0 where Z < 0: C x -0 for C x +0)."""
     g = np.random.default_rng(5)
     m, n, k = 7, 32, 9
     w = g.standard_normal((m, k)).astype(dtype)
