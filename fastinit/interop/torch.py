@@ -1,11 +1,12 @@
 """PyTorch interop (optional: pip install torch): fastinit weights in torch modules and back.
 
-    fastinit.interop.init_torch(module, "he_normal", seed=0)   # every Linear / Conv, in place
+    fastinit.interop.init_torch(module, "he_normal", seed=0)   # Linear / Conv(Transpose)
     fastinit.interop.lsuv_torch(module, x)                     # LSUV driven through the module
     seq = fastinit.interop.to_torch(net, member=0)             # an equivalent nn.Sequential
     net = fastinit.interop.from_torch(seq)                     # and back
 
-Layer i of a module (its i-th Linear or ConvNd in ``module.modules()`` order) draws from the
+Layer i of a module (its i-th Linear, ConvNd or ConvTransposeNd in ``module.modules()`` order,
+so a ConvTranspose before a layer moves that layer's stream on by one) draws from the
 same stream as layer i of a fastinit.MLP with the same seed, so ``init_torch(model, s, seed=k)``
 gives a PyTorch MLP exactly the weights of ``fastinit.MLP(..., init=s, seed=k)``.
 """
