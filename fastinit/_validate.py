@@ -17,6 +17,7 @@ import zipfile
 from dataclasses import dataclass
 from typing import Any, Iterable
 
+import numba
 import numpy as np
 
 from . import kernels
@@ -307,6 +308,28 @@ def check_memory(nbytes: int, what: str,
     if nbytes > avail:
         raise MemoryError(f"{what} need about {nbytes / 1e9:.3g} GB but {avail / 1e9:.3g} GB "
                           f"of memory is available. {advice}")
+
+
+SCRATCH_UNCHECKED = 1 << 26    # check_scratch reads the free memory (10 us) from 64 MiB up
+
+
+def check_scratch(net, batches, func: str, knob: str, threads: int | None = None) -> None:
+    """MemoryError naming ``func`` before any work when the scratch of ``net``'s passes
+    cannot fit: ``batches`` is [(tasks, batch)], a pass's scratch over ``batch`` samples for
+    each of ``tasks`` run at once on ``threads`` (default: Numba's count; a thread each, as
+    spread.lanes). A pass whose kernel allocated it would have failed with Numba's bare
+    "Allocation failed", and one through NumPy after the work before it. ``knob``: the
+    setting that sets the batch."""
+    T = numba.get_num_threads() if threads is None else threads
+    need = sum(max(1, min(tasks, T)) * net._scratch_size(batch)
+               for tasks, batch in batches) * net.dtype.itemsize
+    if need < SCRATCH_UNCHECKED:
+        return
+    check_memory(need, f"{func}: the scratch of {net.depth}-layer passes over batches of "
+                       f"{', '.join(str(b) for _, b in batches)} samples",
+                 f"Use a smaller {knob}, fewer or narrower layers, or fewer threads.")
+
+
 # -- parameter constraints, as data -----------------------------------------------------------
 
 class _Required:

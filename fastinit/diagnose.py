@@ -28,10 +28,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import jsonable, kernels, tabular
-from ._validate import check_bool, check_choice, check_real, check_x
+from ._validate import check_bool, check_choice, check_real, check_scratch, check_x
 from .layerwise import jacobian, run_forward
 from .network import LOSSES, check_net
-from .spread import check_scratch, over_members
+from .spread import over_members
 
 _F = "fastinit.diagnose"
 FIELDS = ("pre_mean", "pre_var", "pre_sq", "act_mean", "act_var", "dead_fraction", "grad_norm",

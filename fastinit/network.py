@@ -15,9 +15,9 @@ import numpy as np
 
 from . import activations, kernels, population, registry, streams
 from ._validate import check_bool, check_choice, check_dtype, check_int, check_memory, \
-    check_npz, check_targets, check_x
+    check_npz, check_scratch, check_targets, check_x
 from .sample import draw
-from .spread import check_scratch, evaluate as spread_evaluate, over_members
+from .spread import evaluate as spread_evaluate, over_members
 
 ACTIVATIONS = activations.NETWORK
 LOSSES = ("cross_entropy", "mse", "bce", "mse_sum")   # kernels.losses codes 0..3

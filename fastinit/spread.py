@@ -38,7 +38,6 @@ import numba
 import numpy as np
 
 from . import kernels
-from ._validate import check_memory
 
 _LOCK = threading.Lock()
 _POOL: ThreadPoolExecutor | None = None
@@ -175,25 +174,6 @@ def workspace(net, batch: int, threads: int | None = None, evaluation: bool = Fa
     T = numba.get_num_threads() if threads is None else threads
     rows = T if evaluation else lanes(net.n, T)
     return np.empty((rows, net._scratch_size(batch)), dtype=net.dtype)
-
-
-SCRATCH_UNCHECKED = 1 << 26    # check_scratch reads the free memory (10 us) from 64 MiB up
-
-
-def check_scratch(net, batches, func: str, knob: str, threads: int | None = None) -> None:
-    """MemoryError naming ``func`` before any work when the scratch of ``net``'s passes
-    cannot fit: ``batches`` is [(tasks, batch)], a pass's scratch over ``batch`` samples for
-    each of ``tasks`` run at once on ``threads`` (default: Numba's count; ``lanes``). A pass
-    whose kernel allocated it would have failed with Numba's bare "Allocation failed", and one
-    through NumPy after the work before it. ``knob``: the setting that sets the batch."""
-    T = numba.get_num_threads() if threads is None else threads
-    need = sum(lanes(tasks, T) * net._scratch_size(batch)
-               for tasks, batch in batches) * net.dtype.itemsize
-    if need < SCRATCH_UNCHECKED:
-        return
-    check_memory(need, f"{func}: the scratch of {net.depth}-layer passes over batches of "
-                       f"{', '.join(str(b) for _, b in batches)} samples",
-                 f"Use a smaller {knob}, fewer or narrower layers, or fewer threads.")
 
 
 def batch_runs(net, n: int, batch: int, threads: int) -> int:
