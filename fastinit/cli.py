@@ -231,8 +231,7 @@ def cmd_demo(args) -> int:
         print(f"\n{timing}; {time.perf_counter() - t0:.1f} s in all; results in {db}; report: "
               f"{files['index.html']}"
               + (f" and {files['interactive.html']}" if args.interactive else ""))
-        print("zeros and constant init stay at chance at every depth: every hidden unit "
-              "computes the same function (see symmetry.png).")
+        print(examples.symmetric_verdict(rows))
     return 0
 
 

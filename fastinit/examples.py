@@ -264,5 +264,25 @@ def residual(out: str = ".") -> str:
     return _save(fig, plt, out, "residual")
 
 
+def symmetric_verdict(rows: list[dict]) -> str:
+    """The demo's closing line, read from its runs: the mean test accuracy of zeros and
+    constant init at each depth, next to chance (1 / classes)."""
+    accs: dict = {}
+    for r in rows:
+        if r["scheme"] in ("zeros", "constant") and r["final_test_acc"] is not None:
+            accs.setdefault(r["scheme"], {}).setdefault(r["depth"], []).append(
+                r["final_test_acc"])
+    if not accs:
+        return ""
+    depths = sorted({d for by_depth in accs.values() for d in by_depth})
+    said = [f"{name} {', '.join(f'{np.mean(by[d]):.2f}' for d in depths if d in by)}"
+            for name, by in accs.items()]
+    classes = rows[0]["layer_sizes"][-1]
+    return (f"mean test accuracy at {', '.join(map(str, depths))} hidden layers: "
+            f"{' and '.join(said)} (chance {1 / classes:.2f}): under symmetric init every "
+            "hidden unit computes the same function, so each layer acts as one unit "
+            "(see symmetry.png).")
+
+
 EXAMPLES = {"symmetry": symmetry, "depth": depth, "linear": linear, "chaos": chaos,
             "dropout": dropout, "zero": zero, "residual": residual}

@@ -304,3 +304,19 @@ def test_the_first_screen_says_what_a_newcomer_needs():
     assert 'pip install -e ".[dev]" && fastinit demo' in top and "\npytest" in top
     assert "first run" in top and "compil" in top                # how long, and why
     assert "fastinit-demo/" in top                               # where the report lands
+
+
+def test_the_demos_closing_line_reads_its_table():
+    # it said "zeros and constant init stay at chance at every depth" under a table where
+    # constant init reached 0.27 at 2 hidden layers
+    rows = [{"scheme": s, "depth": d, "final_test_acc": a, "layer_sizes": [64, 64, 10]}
+            for s, d, a in [("zeros", 2, 0.1003), ("zeros", 6, 0.1003), ("constant", 2, 0.27),
+                            ("constant", 2, 0.28), ("constant", 6, 0.1003),
+                            ("he_normal", 2, 0.98), ("zeros", 12, None)]]
+    line = fastinit.examples.symmetric_verdict(rows)
+    assert "stay at chance" not in line
+    assert "at 2, 6 hidden layers: zeros 0.10, 0.10 and constant 0.28, 0.10 (chance 0.10)" \
+        in line, line
+    readme = (ROOT / "README.md").read_text()
+    assert "constant init stay at chance" not in readme and "constant init barely learns (0.27" \
+        in readme
