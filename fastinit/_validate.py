@@ -247,8 +247,13 @@ def check_targets(y, n: int, outputs: int, loss: str, dtype, func: str, param: s
     if arr.shape[:1] != (n,):
         raise ValueError(f"{_where(param, func)} must have one entry per sample of X ({n}). "
                          f"Got shape {arr.shape}.")
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{_where(param, func)} must hold numbers: integer class labels 0, 1, "
+                        f"2, ... or float targets. Got dtype {arr.dtype}."
+                        + " Did you mean np.unique(y, return_inverse=True)[1], each label's "
+                          "index?" * (arr.dtype.kind in "USO"))
     if loss == "cross_entropy":
-        if arr.ndim != 1 or arr.dtype.kind not in "biuf":
+        if arr.ndim != 1:
             raise ValueError(f"{_where(param, func)} must be a 1-D array of integer class "
                              f"labels for cross_entropy. Got shape {arr.shape}, dtype "
                              f"{arr.dtype}.")
@@ -263,13 +268,12 @@ def check_targets(y, n: int, outputs: int, loss: str, dtype, func: str, param: s
                              f"[0, {outputs - 1}].")
         labels = arr.astype(np.int64, copy=False)
         return np.ascontiguousarray(labels), np.zeros((1, 1), dtype=dtype)   # targets' stub
+    given = arr.shape
     if arr.ndim == 1:
         arr = arr[:, None]
     if arr.ndim != 2 or arr.shape[1] != outputs:
         raise ValueError(f"{_where(param, func)} must have shape ({n}, {outputs}) for {loss} "
-                         f"(one target per output). Got shape {arr.shape}.{why}")
-    if arr.dtype.kind not in "biuf":
-        raise TypeError(f"{_where(param, func)} must hold numbers. Got dtype {arr.dtype}.")
+                         f"(one target per output). Got shape {given}.{why}")
     targets = _cast_finite(arr, dtype, param, func)
     if loss == "bce" and (targets.min() < 0 or targets.max() > 1):
         raise ValueError(f"{_where(param, func)} must hold targets in [0, 1] for bce. Got "

@@ -501,13 +501,31 @@ def test_shape_error_of_a_loss_inferred_from_float_labels_says_so():
     net = fastinit.MLP([4, 3], seed=0)
     x, y = np.ones((20, 4)), (np.arange(20) % 3).astype(float)
     with pytest.raises(ValueError, match=r"must have shape \(20, 3\) for mse \(one target per "
-                       r"output\). Got shape \(20, 1\). The loss mse was inferred from "
+                       r"output\). Got shape \(20,\). The loss mse was inferred from "
                        r"y_train's dtype, float64: for classification give integer labels, or "
                        r"loss='cross_entropy'.$"):
         fastinit.train(net, (x, y), epochs=1)
-    with pytest.raises(ValueError, match=r"Got shape \(20, 1\).$"):     # a loss given: no guess
+    with pytest.raises(ValueError, match=r"Got shape \(20,\).$"):       # a loss given: no guess
         fastinit.train(net, (x, y), epochs=1, loss="mse")
     assert fastinit.train(net, (x, y), epochs=1, loss="cross_entropy").epochs == 1
+
+
+def test_labels_that_are_not_numbers_are_told_so_whatever_the_loss():
+    # string labels were taken for mse targets ("The loss mse was inferred from y_train's
+    # dtype, <U1"), and a shape error showed (20, 1) for the (20,) labels given
+    net = fastinit.MLP([4, 3], seed=0)
+    x, y = np.ones((6, 4)), np.array(list("abcabc"))
+    for loss in (None, "cross_entropy", "mse"):
+        with pytest.raises(TypeError, match=r"^The 'data \(y_train\)' parameter of fastinit."
+                           r"train must hold numbers: integer class labels 0, 1, 2, ... or "
+                           r"float targets. Got dtype <U1. Did you mean np.unique\(y, "
+                           r"return_inverse=True\)\[1\], each label's index\?$"):
+            fastinit.train(net, (x, y), epochs=1, loss=loss)
+    with pytest.raises(TypeError, match=r"'y' parameter of fastinit.MLP.loss must hold numbers"):
+        net.loss(x, y.astype(object))
+    with pytest.raises(ValueError, match=r"must have shape \(6, 3\) for bce \(one target per "
+                       r"output\). Got shape \(6,\).$"):
+        fastinit.train(net, (x, np.ones(6)), epochs=1, loss="bce")
 
 
 def test_finite_values_beyond_float32_are_called_out_of_range_not_nan():
