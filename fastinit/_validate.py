@@ -254,9 +254,12 @@ def check_targets(y, n: int, outputs: int, loss: str, dtype, func: str, param: s
                           "index?" * (arr.dtype.kind in "USO"))
     if loss == "cross_entropy":
         if arr.ndim != 1:
+            hint = (" Did you mean y.ravel()?" if arr.shape[1:] == (1,) else
+                    " One-hot labels? Did you mean y.argmax(axis=1)?"
+                    if arr.shape[1:] == (outputs,) else "")
             raise ValueError(f"{_where(param, func)} must be a 1-D array of integer class "
                              f"labels for cross_entropy. Got shape {arr.shape}, dtype "
-                             f"{arr.dtype}.")
+                             f"{arr.dtype}.{hint}")
         if arr.dtype.kind == "f":
             if not np.isfinite(arr).all() or (arr != np.round(arr)).any():
                 raise ValueError(f"{_where(param, func)} must hold integer class labels. Got "
@@ -265,7 +268,8 @@ def check_targets(y, n: int, outputs: int, loss: str, dtype, func: str, param: s
         if lo < 0 or hi >= outputs:
             raise ValueError(f"{_where(param, func)} holds labels in [{lo}, {hi}] but the "
                              f"network has {outputs} outputs: labels must be in "
-                             f"[0, {outputs - 1}].")
+                             f"[0, {outputs - 1}]." + " Did you mean loss='bce' (one output, "
+                             "binary targets)?" * (outputs == 1 and lo >= 0 and hi <= 1))
         labels = arr.astype(np.int64, copy=False)
         return np.ascontiguousarray(labels), np.zeros((1, 1), dtype=dtype)   # targets' stub
     given = arr.shape

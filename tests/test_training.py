@@ -528,6 +528,22 @@ def test_labels_that_are_not_numbers_are_told_so_whatever_the_loss():
         fastinit.train(net, (x, np.ones(6)), epochs=1, loss="bce")
 
 
+def test_one_hot_column_and_binary_labels_get_a_did_you_mean():
+    # one-hot labels, a column of labels and 0/1 labels for one output were told only what was
+    # wrong, not the one call that makes them right
+    net, x, y = fastinit.MLP([4, 3], seed=0), np.ones((6, 4)), np.array([0, 1, 2, 0, 1, 2])
+    with pytest.raises(ValueError, match=r"Got shape \(6, 3\), dtype int64. One-hot labels\? "
+                       r"Did you mean y.argmax\(axis=1\)\?$"):
+        fastinit.train(net, (x, np.eye(3, dtype=np.int64)[y]), epochs=1)
+    with pytest.raises(ValueError, match=r"Got shape \(6, 1\), dtype int64. Did you mean "
+                       r"y.ravel\(\)\?$"):
+        fastinit.train(net, (x, y[:, None]), epochs=1)
+    with pytest.raises(ValueError, match=r"must be in \[0, 0\]. Did you mean loss='bce' \(one "
+                       r"output, binary targets\)\?$"):
+        fastinit.train(fastinit.MLP([4, 1], seed=0), (x, y == 1), epochs=1)
+    assert fastinit.train(fastinit.MLP([4, 1], seed=0), (x, y == 1), epochs=1, loss="bce")
+
+
 def test_finite_values_beyond_float32_are_called_out_of_range_not_nan():
     net = fastinit.MLP([4, 3], seed=0)
     with warnings.catch_warnings():
