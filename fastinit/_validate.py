@@ -29,7 +29,17 @@ def closest(name: str, choices: Iterable[str]) -> str | None:
     """The valid choice closest to ``name`` (difflib), or None when nothing is close."""
     if not isinstance(name, str):
         return None
-    found = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
+    choices = list(choices)
+    if name != name.lower():   # "Relu", "AdamW", "HeNormal": by their letters, not their case
+        squash = {re.sub(r"[\s_-]", "", c.lower()): c for c in reversed(choices)}
+        lower = {c.lower(): c for c in reversed(choices)}
+        key = re.sub(r"[\s_-]", "", name.lower())
+        if key in squash:
+            return squash[key]
+        found = difflib.get_close_matches(name.lower(), list(lower), n=1, cutoff=0.6)
+        if found:
+            return lower[found[0]]
+    found = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
     if not found:  # fall back to case-insensitive prefix matches ("He_Normal", "kaiming")
         low = name.lower()
         found = [c for c in choices if c.lower() == low or c.lower().startswith(low)][:1]

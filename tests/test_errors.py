@@ -24,6 +24,23 @@ def test_unknown_scheme_names_closest():
         S(3, (4, 4))
 
 
+def test_a_name_in_other_case_is_matched_by_its_letters():
+    # "Relu" was told "Did you mean 'elu'?", "AdamW" 'adam', "HeNormal" 'normal'
+    net = fastinit.MLP([4, 3], seed=0)
+    x, y = np.ones((6, 4)), np.zeros(6, dtype=int)
+    for call, meant in [(lambda: fastinit.MLP([4, 3], activation="Relu"), "relu"),
+                        (lambda: fastinit.calculate_gain("Relu"), "relu"),
+                        (lambda: S("kaiming_normal", (4, 4), nonlinearity="Relu"), "relu"),
+                        (lambda: fastinit.train(net, (x, y), epochs=1, optimizer="AdamW"),
+                         "adamw"),
+                        (lambda: S("HeNormal", (4, 4)), "he_normal"),
+                        (lambda: S("GlorotUniform", (4, 4)), "glorot_uniform"),
+                        (lambda: fastinit.MLP([4, 3], activation="LeakyReLU"), "leaky_relu"),
+                        (lambda: S("Zero", (4, 4)), "ZerO"), (lambda: S("zero", (4, 4)), "zeros")]:
+        with pytest.raises(ValueError, match=rf"Did you mean '{meant}'\?"):
+            call()
+
+
 @pytest.mark.parametrize("shape,match", [
     ((4, 0), r"positive dimensions.*dimension 0"), ((-2, 3), r"positive dimensions.*-2"),
     ((), "at least one dimension"), ((2.5, 3), r"2.5 is not an integer"),
