@@ -25,11 +25,21 @@ from . import kernels
 MAX_SEED = 2**64 - 1
 
 
+# other libraries' names for fastinit's choices, which spelling alone would not find ("ce"
+# is closer to "bce" than to "cross_entropy"; "binary_cross_entropy" to "cross_entropy")
+SYNONYMS = {"ce": "cross_entropy", "nll": "cross_entropy", "categorical_crossentropy":
+            "cross_entropy", "binary_cross_entropy": "bce", "binary_crossentropy": "bce",
+            "bce_with_logits": "bce", "bcewithlogits": "bce", "l2": "mse",
+            "mean_squared_error": "mse", "nag": "nesterov", "sgd_momentum": "momentum"}
+
+
 def closest(name: str, choices: Iterable[str]) -> str | None:
     """The valid choice closest to ``name`` (difflib), or None when nothing is close."""
     if not isinstance(name, str):
         return None
     choices = list(choices)
+    if SYNONYMS.get(name.lower()) in choices:
+        return SYNONYMS[name.lower()]
     if name != name.lower():   # "Relu", "AdamW", "HeNormal": by their letters, not their case
         squash = {re.sub(r"[\s_-]", "", c.lower()): c for c in reversed(choices)}
         lower = {c.lower(): c for c in reversed(choices)}

@@ -203,7 +203,7 @@ def test_diagnostics_check_their_arguments_and_name_themselves():
                                         r"must hold numbers"):
         fastinit.jacobian_singular_values(net, np.array(list("abcdef")))
     with pytest.raises(ValueError, match=r"'loss' parameter of fastinit.diagnose must be one "
-                                         r"of .*Got 'ce' instead. Did you mean 'bce'\?"):
+                                         r"of .*Got 'ce' instead. Did you mean 'cross_entropy'\?"):
         fastinit.diagnose(net, x, loss="ce")          # checked with or without labels
     with pytest.raises(ValueError, match=r"'tol' parameter of fastinit.diagnose must be in the "
                                          r"interval \[0.0, inf\). Got -1.0"):

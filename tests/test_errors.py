@@ -41,6 +41,19 @@ def test_a_name_in_other_case_is_matched_by_its_letters():
             call()
 
 
+def test_other_libraries_names_for_a_loss_or_optimizer_point_to_fastinits():
+    # loss="ce" was told "Did you mean 'bce'?" and "binary_cross_entropy" 'cross_entropy'
+    net = fastinit.MLP([4, 3], seed=0)
+    x, y = np.ones((6, 4)), np.zeros(6, dtype=int)
+    for param, got, meant in [("loss", "ce", "cross_entropy"), ("loss", "CE", "cross_entropy"),
+                              ("loss", "nll", "cross_entropy"),
+                              ("loss", "binary_cross_entropy", "bce"), ("loss", "l2", "mse"),
+                              ("optimizer", "nag", "nesterov")]:
+        with pytest.raises(ValueError, match=rf"The '{param}' parameter of fastinit.train must "
+                           rf"be one of .* Got '{got}' instead. Did you mean '{meant}'\?$"):
+            fastinit.train(net, (x, y), epochs=1, **{param: got})
+
+
 @pytest.mark.parametrize("shape,match", [
     ((4, 0), r"positive dimensions.*dimension 0"), ((-2, 3), r"positive dimensions.*-2"),
     ((), "at least one dimension"), ((2.5, 3), r"2.5 is not an integer"),
