@@ -12,6 +12,13 @@ import numpy as np
 from . import activations, registry
 from ._validate import check_real, check_seed
 
+CONSTRUCTORS = ("fastinit.MLP", "fastinit.ResMLP")   # the functions that take n
+
+
+def _n_hint(given: int, func: str) -> str:
+    """A constructor's list of another length than n: most often n left at 1."""
+    return f" Did you mean n={given}?" if given and func in CONSTRUCTORS else ""
+
 
 def per_member(value, count: int, param: str, func: str, what: str = "values") -> list:
     """One value per member from a single value or a list of n of them (a (name, {params})
@@ -19,9 +26,9 @@ def per_member(value, count: int, param: str, func: str, what: str = "values") -
     if isinstance(value, (list, tuple, np.ndarray)) and not (
             len(value) == 2 and isinstance(value, tuple) and isinstance(value[1], dict)):
         if len(value) != count:
-            raise ValueError(f"The {param!r} parameter of {func} must be one of its {what} or "
-                             f"a list of n={count} {what} (one per member). Got a list of "
-                             f"{len(value)}.")
+            raise ValueError(f"The {param!r} parameter of {func} must be one {what[:-1]} or a "
+                             f"list of n={count} {what} (one per member). Got a list of "
+                             f"{len(value)}.{_n_hint(len(value), func)}")
         return list(value)
     return [value] * count
 
@@ -58,7 +65,8 @@ def streams(seed, count: int, func: str):
     if isinstance(seed, (list, tuple, np.ndarray)):
         if len(seed) != count:
             raise ValueError(f"The 'seed' parameter of {func} must be one integer or a list of "
-                             f"n={count} integers. Got a list of {len(seed)}.")
+                             f"n={count} integers. Got a list of {len(seed)}."
+                             + _n_hint(len(seed), func))
         return (np.array([check_seed(s, "seed", func) for s in seed], dtype=np.uint64),
                 np.zeros(count, dtype=np.int64))
     return (np.full(count, check_seed(seed, "seed", func), dtype=np.uint64),

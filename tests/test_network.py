@@ -272,9 +272,23 @@ def test_available_memory_is_memavailable_and_nothing_is_checked_for_no_bytes(mo
         v.check_memory(1, "one byte")
 
 
+def test_a_list_of_schemes_or_seeds_without_n_asks_for_n():
+    # MLP(sizes, init=[3 schemes]) said "must be one of its schemes or a list of n=1 schemes"
+    for kw in ({"init": ["zeros", "he_normal", "orthogonal"]}, {"seed": [0, 1, 2]},
+               {"dropout": [0.0, 0.1, 0.2]}):
+        for make in (lambda: fastinit.MLP([4, 3], **kw),
+                     lambda: fastinit.ResMLP(4, 5, 1, 3, **kw)):
+            with pytest.raises(ValueError, match=r"must be one (scheme|integer|number) or a "
+                               r"list of n=1 .* Got a list of 3. Did you mean n=3\?$"):
+                make()
+    with pytest.raises(ValueError, match=r"Got a list of 2.$"):     # train's n is the net's
+        fastinit.train(fastinit.MLP([4, 3]), (np.ones((4, 4)), np.zeros(4, int)), epochs=1,
+                       lr=[0.1, 0.2])
+
+
 def test_activation_parameter_per_member_errors():
     with pytest.raises(ValueError, match=r"'activation_param' parameter of fastinit.MLP must be "
-                                         r"one of its numbers or a list of n=2 numbers"):
+                                         r"one number or a list of n=2 numbers"):
         fastinit.MLP([4, 3], n=2, activation_param=[0.1, 0.2, 0.3])
     with pytest.raises(ValueError, match=r"'activation_param' parameter of fastinit.MLP must be "
                                          r"a finite real number. Got nan"):

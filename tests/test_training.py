@@ -570,8 +570,8 @@ def test_bad_training_arguments():
         fastinit.train(net, data, epochs=1, optimizer="adma")
     with pytest.raises(ValueError, match=r"'lr' parameter .*\(0.0, inf\)"):
         fastinit.train(net, data, epochs=1, lr=0)
-    with pytest.raises(ValueError, match=r"'lr' parameter of fastinit.train must be one of its "
-                                         r"numbers or a list of n=1 numbers \(one per member\)"):
+    with pytest.raises(ValueError, match=r"'lr' parameter of fastinit.train must be one "
+                                         r"number or a list of n=1 numbers \(one per member\)"):
         fastinit.train(net, data, epochs=1, lr=[0.1, 0.2])
     two = fastinit.MLP([4, 3], n=2, seed=0)
     with pytest.raises(TypeError, match=r"The 'lr\[0\]' parameter of fastinit.train must be a "
