@@ -97,7 +97,7 @@ class ResMLP(MLP):
         return [f"{lab} residual={self.residual}" for lab in super().labels]
 
     def __repr__(self):
-        return (f"ResMLP({self.layer_sizes[0]}, {self.layer_sizes[1]}, blocks={self.blocks}, "
+        return (f"ResMLP({self.layer_sizes[0]}, {self.layer_sizes[1]}, {self.blocks}, "
                 f"{self.layer_sizes[-1]}, activation={self.activation!r}, "
                 f"residual={self.residual!r}, n={self.n}, dtype={self.dtype.name})")
 

@@ -132,3 +132,12 @@ def test_weight_decay_leaves_a_fixed_alpha_alone(optimizer):
     fastinit.train(trained, (x, y), **kw)
     np.testing.assert_array_equal(fixed.alphas, before)
     assert np.all(trained.alphas != before)
+
+
+def test_repr_is_the_call_that_builds_the_network():
+    # it read "ResMLP(8, 16, blocks=2, 3, ...)": a positional argument after a keyword
+    net = fastinit.ResMLP(8, 16, 2, 3, residual="fixup", n=2)
+    assert repr(net) == ("ResMLP(8, 16, 2, 3, activation='relu', residual='fixup', n=2, "
+                         "dtype=float32)")
+    again = eval(repr(net), {"ResMLP": fastinit.ResMLP, "float32": "float32"})
+    assert again.layer_sizes == net.layer_sizes and again.blocks == 2
