@@ -240,7 +240,7 @@ class MLP:
         return out
 
     def __repr__(self):
-        schemes = sorted({str(s) for s in self.init})
+        schemes = list(dict.fromkeys(str(s) for s in self.init))   # in member order
         return (f"MLP({self.layer_sizes}, activation={self.activation!r}, n={self.n}, "
                 f"init={schemes if len(schemes) > 1 else schemes[0]!r}, "
                 f"dtype={self.dtype.name})")

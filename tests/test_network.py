@@ -306,3 +306,11 @@ def test_a_network_saved_to_an_open_file_loads_from_it():
     buf.seek(0)
     back = fastinit.MLP.load(buf)
     assert np.array_equal(back.params, net.params)
+
+
+def test_repr_lists_the_schemes_in_member_order():
+    # the quick start's net printed init=['ZerO', 'he_normal', 'orthogonal', 'xavier_normal',
+    # 'zeros'] (sorted) for members zeros, xavier_normal, he_normal, orthogonal, ZerO
+    schemes = ["zeros", "xavier_normal", "he_normal", "orthogonal", "ZerO"]
+    net = fastinit.MLP([8, 8, 3], init=schemes + ["zeros"], n=6)
+    assert f"init={schemes!r}" in repr(net)
