@@ -204,12 +204,14 @@ def check_path(value: Any, param: str, func: str) -> str:
 
 def check_npz(value: Any, param: str, func: str,
               what: str = "an .npz archive (a zip of .npy arrays, as numpy.savez writes)") -> str:
-    """A path to an .npz archive (or to no file: np.load says so), refusing another file before
-    NumPy reads it as a pickle ("contains pickled data", even with allow_pickle=False). An
-    open file (anything with read and seek, as np.load takes) is passed on as it is."""
+    """A path to an .npz archive, refusing a missing file and another file before NumPy reads
+    it as a pickle ("contains pickled data", even with allow_pickle=False). An open file
+    (anything with read and seek, as np.load takes) is passed on as it is."""
     if hasattr(value, "read") and hasattr(value, "seek"):
         return value
     path = check_path(value, param, func)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{func}: {path} does not exist.")
     if os.path.isfile(path) and not zipfile.is_zipfile(path):
         raise ValueError(f"{func}: {path} is not {what}.")
     return path

@@ -306,8 +306,8 @@ def load_npz(path, task: str | None = None) -> Dataset:
         raise ValueError(f"{func}: {path!s}: {e}") from None
 
 
-def _read_idx(path: str) -> np.ndarray:
-    where = f"fastinit.datasets.load_mnist: {path}"
+def _read_idx(path: str, func: str) -> np.ndarray:
+    where = f"{func}: {path}"
     opener = gzip.open if path.endswith(".gz") else open
     try:
         with opener(path, "rb") as f:
@@ -330,10 +330,11 @@ def load_mnist(path, name: str = "mnist", scale: bool = True) -> Dataset:
     (train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte,
     t10k-labels-idx1-ubyte, optionally .gz) or an .npz with x_train, y_train, x_test, y_test.
     Images are flattened to 784 features, scaled to [0, 1] with ``scale``."""
-    path = check_path(path, "path", "fastinit.datasets.load_mnist")
+    func = f"fastinit.datasets.load_{'fashion_' * (name == 'fashion_mnist')}mnist"
+    path = check_path(path, "path", func)
     if not os.path.exists(path):
-        raise FileNotFoundError(f"fastinit.datasets.load_mnist: {path} does not exist (give a "
-                                f"directory with the four IDX files, or an .npz).")
+        raise FileNotFoundError(f"{func}: {path} does not exist (give a directory with the four "
+                                f"IDX files, or an .npz).")
     if os.path.isdir(path):
         def find(stem):
             for cand in (stem, stem + ".gz", stem.replace("-idx", ".idx"),
@@ -341,12 +342,11 @@ def load_mnist(path, name: str = "mnist", scale: bool = True) -> Dataset:
                 full = os.path.join(path, cand)
                 if os.path.exists(full):
                     return full
-            raise FileNotFoundError(f"fastinit.datasets.load_mnist: {stem}[.gz] not found in "
-                                    f"{path}.")
-        x_train = _read_idx(find("train-images-idx3-ubyte"))
-        y_train = _read_idx(find("train-labels-idx1-ubyte"))
-        x_test = _read_idx(find("t10k-images-idx3-ubyte"))
-        y_test = _read_idx(find("t10k-labels-idx1-ubyte"))
+            raise FileNotFoundError(f"{func}: {stem}[.gz] not found in {path}.")
+        x_train = _read_idx(find("train-images-idx3-ubyte"), func)
+        y_train = _read_idx(find("train-labels-idx1-ubyte"), func)
+        x_test = _read_idx(find("t10k-images-idx3-ubyte"), func)
+        y_test = _read_idx(find("t10k-labels-idx1-ubyte"), func)
         ds = from_arrays(x_train.reshape(len(x_train), -1), y_train.astype(np.int64),
                          x_test.reshape(len(x_test), -1), y_test.astype(np.int64),
                          "classification", name)

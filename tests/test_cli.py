@@ -32,7 +32,8 @@ HEAD = "[grid]\nseed = [0, 1]\n[train]\nepochs = 1\nwidth = 8\n"
 
 @pytest.mark.parametrize("body,match", [
     ('dataset = "npz:{d}/missing.npz"',
-     r"\[train\].dataset: cannot load 'npz:.*missing.npz': \[Errno 2\] No such file"),
+     r"\[train\].dataset: cannot load 'npz:.*missing.npz': fastinit.datasets.load_npz: "
+     r".*missing.npz does not exist.$"),
     ('dataset = "mnist:{d}/nowhere"',
      r"\[train\].dataset: cannot load 'mnist:.*nowhere'"),
     ('dataset = "npz:{d}/noxy.npz"',

@@ -278,3 +278,18 @@ def test_teacher_sizes_are_checked_and_named(teacher, kind, match):
     """teacher=5 raised Python's "'int' object is not iterable"; bad sizes named fastinit.MLP."""
     with pytest.raises(kind, match=match):
         datasets.teacher_student(n=20, teacher=teacher)
+
+
+def test_a_missing_file_is_named_by_the_function_given_it(tmp_path):
+    # load_npz and MLP.load raised NumPy's bare "[Errno 2] No such file or directory", and
+    # load_fashion_mnist's errors named load_mnist
+    missing = tmp_path / "missing.npz"
+    for call, func in ((datasets.load_npz, "fastinit.datasets.load_npz"),
+                       (fastinit.MLP.load, "fastinit.MLP.load"),
+                       (fastinit.ResMLP.load, "fastinit.ResMLP.load"),
+                       (datasets.load_fashion_mnist, "fastinit.datasets.load_fashion_mnist")):
+        with pytest.raises(FileNotFoundError, match=rf"^{func}: .*missing.npz does not exist"):
+            call(missing)
+    with pytest.raises(FileNotFoundError, match=r"^fastinit.datasets.load_fashion_mnist: "
+                                                r"train-images-idx3-ubyte\[.gz\] not found"):
+        datasets.load_fashion_mnist(tmp_path)
