@@ -279,19 +279,21 @@ def from_arrays(x_train, y_train, x_test=None, y_test=None, task: str | None = N
 
 
 def load_npz(path, task: str | None = None) -> Dataset:
-    """Arrays from an .npz: x_train, y_train (and x_test, y_test), or x, y (no test split)."""
+    """Arrays from an .npz: x_train, y_train (and x_test, y_test), or x, y (no test split);
+    X_train, X_test and X for the x arrays too."""
     func = "fastinit.datasets.load_npz"
     path = check_npz(path, "path", func)
     with np.load(path, allow_pickle=False) as f:
-        keys = set(f.files)
-        names = (["x_train", "y_train", "x_test", "y_test"] if {"x_train", "y_train"} <= keys
-                 else ["x", "y"] if {"x", "y"} <= keys else None)
+        keys = {k[0].lower() + k[1:] if k[:1] == "X" and k.lower() not in f.files else k: k
+                for k in f.files}                      # x_train: the file's X_train
+        names = (["x_train", "y_train", "x_test", "y_test"] if {"x_train", "y_train"} <= set(keys)
+                 else ["x", "y"] if {"x", "y"} <= set(keys) else None)
         if names is None:
             raise ValueError(f"fastinit.datasets.load_npz: {path!s} must hold x_train and "
                              f"y_train (optionally x_test, y_test), or x and y. Found "
-                             f"{sorted(keys)}.")
+                             f"{sorted(f.files)}.")
         try:
-            parts = [f[k] if k in keys else None for k in names] + [None] * (4 - len(names))
+            parts = [f[keys[k]] if k in keys else None for k in names] + [None] * (4 - len(names))
         except ValueError:        # numpy: "Object arrays cannot be loaded when allow_pickle..."
             raise ValueError(f"{func}: {path!s} holds object (pickled) arrays; fastinit loads "
                              f"arrays of numbers only.") from None

@@ -293,3 +293,17 @@ def test_a_missing_file_is_named_by_the_function_given_it(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"^fastinit.datasets.load_fashion_mnist: "
                                                 r"train-images-idx3-ubyte\[.gz\] not found"):
         datasets.load_fashion_mnist(tmp_path)
+
+
+def test_an_npz_with_capital_x_loads_as_fastinit_train_names_its_arrays(tmp_path):
+    # fastinit.train's data is (X_train, y_train, X_test, y_test); an npz saved with those
+    # names was refused: "must hold x_train and y_train ... Found ['X_test', 'X_train', ...]"
+    x, y = np.arange(24.0).reshape(8, 3), np.arange(8) % 2
+    np.savez(tmp_path / "a.npz", X_train=x, y_train=y, X_test=x[:2], y_test=y[:2])
+    np.savez(tmp_path / "b.npz", X=x, y=y)
+    a, b = datasets.load_npz(tmp_path / "a.npz"), datasets.load_npz(tmp_path / "b.npz")
+    np.testing.assert_array_equal(a.x_train, x)
+    np.testing.assert_array_equal(a.x_test, x[:2])
+    np.testing.assert_array_equal(b.x_train, x)
+    np.savez(tmp_path / "c.npz", x=x, X=-x, y=y)                  # both: x is x
+    np.testing.assert_array_equal(datasets.load_npz(tmp_path / "c.npz").x_train, x)
