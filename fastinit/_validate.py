@@ -169,9 +169,11 @@ def check_dtype(value: Any, param: str, func: str) -> np.dtype:
 
 
 def check_shape(value: Any, param: str, func: str) -> tuple[int, ...]:
-    """A weight shape: an int or a sequence of positive ints."""
+    """A weight shape: an int or a sequence (or 1-D integer array) of positive ints."""
     if isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)):
         value = (value,)
+    if isinstance(value, np.ndarray) and value.ndim == 1 and value.dtype.kind in "iu":
+        value = tuple(value.tolist())
     if not isinstance(value, (tuple, list)):
         raise TypeError(f"{_where(param, func)} must be a tuple of positive integers, "
                         f"e.g. (out, in). Got {value!r} of type {type(value).__name__} "

@@ -64,6 +64,17 @@ def test_bad_shapes(shape, match):
         S("normal", shape)
 
 
+def test_a_shape_given_as_an_integer_array_is_that_shape():
+    """fastinit.MLP takes its sizes as a NumPy array; fastinit.sample took no array shape
+    ("must be a tuple of positive integers ... Got array([4, 4])"). A 1-D integer array is the
+    tuple it holds; a float or 2-D array is still refused."""
+    np.testing.assert_array_equal(S("he_normal", np.array([4, 6])), S("he_normal", (4, 6)))
+    with pytest.raises(TypeError, match=r"tuple of positive integers.*array\(\[4\., 6\.\]\)"):
+        S("he_normal", np.array([4.0, 6.0]))
+    with pytest.raises(TypeError, match="tuple of positive integers"):
+        S("he_normal", np.ones((2, 2), dtype=int))
+
+
 def test_ndim_too_small_for_fan_based_scheme():
     with pytest.raises(ValueError, match=r"at least 2 dimensions for the fan-based scheme "
                                          r"'he_normal'.*Got \(5,\).*fan_in="):
