@@ -208,7 +208,8 @@ def train(net: MLP, data, *, epochs: int | None = None, steps: int | None = None
     optimizer : "sgd", "momentum", "nesterov", "adam" or "adamw" (PyTorch's formulas; a fresh
         optimizer state for each call)
     lr : float or K of them -- one learning rate per member (momentum and weight_decay too)
-    loss : "cross_entropy", "mse", "bce" or "mse_sum"; default from the data's task. mse is
+    loss : "cross_entropy", "mse", "bce" or "mse_sum"; default from the data's task (integer
+        labels: cross_entropy; float targets, one-hot floats included: mse). mse is
         PyTorch's MSELoss: the mean over outputs and samples of (z - t)^2; mse_sum is the
         papers' 1/2 ||z - t||^2 per sample, averaged over samples (so their lr carries over)
     seed : int -- the data order: a pure function of (seed, epoch); with shuffle="shared" (the
