@@ -165,6 +165,10 @@ def check_dtype(value: Any, param: str, func: str) -> np.dtype:
     if dt is None or dt.name not in FLOAT_DTYPES:
         raise ValueError(f"{_where(param, func)} must be one of {{'float32', 'float64'}} "
                          f"(np.float32 or np.float64). Got {value!r} instead.")
+    if not dt.isnative:                 # '>f4' is named float32 too; the kernels take native
+        raise ValueError(f"{_where(param, func)} must be float32 or float64 in this machine's "
+                         f"byte order (np.float32 or np.float64). Got {value!r}, "
+                         f"{'big' if dt.byteorder == '>' else 'little'}-endian, instead.")
     return dt
 
 

@@ -95,6 +95,16 @@ def test_bad_dtype(dtype):
         S("normal", (3, 3), dtype=dtype)
 
 
+@pytest.mark.parametrize("dtype", [">f4", ">f8", np.dtype(np.float32).newbyteorder()])
+def test_non_native_byte_order_dtype(dtype):
+    """'>f4' is named float32: it reached the sampling kernel as a Numba TypingError."""
+    with pytest.raises(ValueError, match=r"'dtype' parameter of fastinit.sample must be "
+                                         r"float32 or float64 in this machine's byte order"):
+        S("normal", (3, 3), dtype=dtype)
+    with pytest.raises(ValueError, match=r"'dtype' parameter of fastinit.MLP .*byte order"):
+        fastinit.MLP([3, 2], dtype=dtype)
+
+
 def test_dtype_none_is_the_default_float32():
     # NumPy reads np.dtype(None) as float64; fastinit's None is its default, as PyTorch's is
     assert S("normal", (3, 3), dtype=None).dtype == np.float32
