@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import logging
 import os
@@ -208,13 +210,19 @@ def cmd_report(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    os.makedirs(args.out, exist_ok=True)
     if args.name != "sweep":
+        if args.interactive:            # the sweep demo's report; an example draws one PNG
+            _stderr("demo")(f"--interactive is the sweep demo's: {args.name} writes a PNG only.")
+            return 2
+        os.makedirs(args.out, exist_ok=True)
         if args.threads:
             numba.set_num_threads(args.threads)
-        path = examples.EXAMPLES[args.name](args.out)
-        print(f"wrote {path}")
+        with contextlib.redirect_stdout(io.StringIO() if args.quiet else sys.stdout):
+            path = examples.EXAMPLES[args.name](args.out)
+        if not args.quiet:
+            print(f"wrote {path}")
         return 0
+    os.makedirs(args.out, exist_ok=True)
     db = os.path.join(args.out, "demo.db")
     t0 = time.perf_counter()
     if not args.quiet:
@@ -259,10 +267,6 @@ def cmd_warmup(args) -> int:
         print(f"fastinit warmup: kernels ready in {seconds:.1f} s (cached on disk for the next "
               f"process)")
     return 0
-
-
-def cmd_bench(args) -> int:
-    return run_bench(args)
 
 
 def cmd_completion(args) -> int:
@@ -374,7 +378,7 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--quick", action="store_true", help="small cases, under 2 minutes")
     b.add_argument("--out", default="bench-out", help="output directory (default: bench-out)")
     b.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
-    b.set_defaults(func=cmd_bench)
+    b.set_defaults(func=run_bench)
 
     sh = sub.add_parser("completion", help="print a shell completion script",
                         description="Print a completion script for bash or zsh: eval "

@@ -27,3 +27,18 @@ def test_example_writes_png_in_a_process_of_its_own(tmp_path):
 def test_example_writes_png(name, tmp_path):
     assert cli.main(["demo", name, "--out", str(tmp_path), "-q"]) == 0
     assert _is_png(tmp_path / f"{name}.png")
+
+
+def test_a_named_example_is_quiet_with_q_and_refuses_interactive(tmp_path, capsys):
+    """`fastinit demo dropout -q` printed its lines anyway, and `--interactive` (the sweep
+    demo's report) was dropped without a word: now -q prints nothing and --interactive with
+    an example is one line on stderr and status 2, before anything trains."""
+    assert cli.main(["demo", "dropout", "--out", str(tmp_path), "-q"]) == 0
+    assert _is_png(tmp_path / "dropout.png")
+    out = capsys.readouterr()
+    assert out.out == "" and out.err == ""
+    assert cli.main(["demo", "dropout", "--out", str(tmp_path / "i"), "--interactive"]) == 2
+    err = capsys.readouterr().err
+    assert err == "fastinit demo: --interactive is the sweep demo's: dropout writes a PNG " \
+                  "only.\n"
+    assert not (tmp_path / "i").exists()
