@@ -11,7 +11,7 @@ shape or has no closed form.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import numpy as np
@@ -325,15 +325,14 @@ def moment_zero(args, fan_in, fan_out, shape, layout) -> float | None:
 
 def draw_custom(d: Draw, transform: Callable, **params) -> np.ndarray:
     """A user's inverse-CDF family: transform(u, fan_in, fan_out, **params), u ~ U[0, 1)."""
-    u = np.empty((d.n, d.size), dtype=np.float64)
-    fill(kernels.sampling.uniform_fill, u, d.key, d.stream(), d.full(0.0), d.full(1.0))
-    u = u.reshape((d.n,) + d.shape)
+    u = draw_uniform(replace(d, dtype=np.dtype(np.float64), out=None), 0.0, 1.0)
     w = np.asarray(transform(u, d.fan_in, d.fan_out, **params))
-    if w.shape != u.shape:
-        raise _error(d, f"the custom transform returned shape {w.shape}; it must return the "
-                        f"shape of its input u, {u.shape}.")
-    if not np.all(np.isfinite(w)):
-        raise _error(d, "the custom transform returned NaN or infinite values.")
+    if w.shape != u.shape or w.dtype.kind not in "biuf":   # complex: its imaginary part lost
+        raise _error(d, f"the custom transform returned shape {w.shape}, dtype {w.dtype}; it "
+                        f"must return real numbers in the shape of its input u, {u.shape}.")
+    if not np.all(np.abs(w) <= np.finfo(d.dtype).max):     # NaN, inf, or inf once cast
+        raise _error(d, f"the custom transform returned NaN or infinite values, or values "
+                        f"beyond {d.dtype.name}'s range (use float64).")
     return w.astype(d.dtype)
 
 

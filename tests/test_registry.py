@@ -75,6 +75,27 @@ def test_custom_inverse_cdf_scheme():
                                                         start=1, dtype=np.float64, b=2.0))
 
 
+@pytest.mark.parametrize("transform, dtype, match", [
+    (lambda u, fi, fo: u * 1e300, np.float32, r"returned NaN or infinite values, or values "
+                                              r"beyond float32's range \(use float64\)"),
+    (lambda u, fi, fo: u / 0.0, np.float64, "returned NaN or infinite values"),
+    (lambda u, fi, fo: u + 1j, np.float64, r"returned shape \(1, 3, 4\), dtype complex128; "
+                                           r"it must return real numbers in the shape of its "
+                                           r"input u, \(1, 3, 4\)"),
+    (lambda u, fi, fo: np.full(u.shape, "a"), np.float32, r"returned .*dtype <U1; it must return"),
+    (lambda u, fi, fo: u[0], np.float32, r"returned shape \(3, 4\), dtype float64; it must"),
+])
+def test_custom_transform_output_is_checked(transform, dtype, match):
+    """Finite float64 values past float32's range came back as inf weights (a RuntimeWarning
+    at most), complex ones lost their imaginary part, strings met NumPy's isfinite."""
+    fastinit.register_scheme(Scheme("test_bad_transform", "custom",
+                                    fixed=dict(transform=transform)), replace=True)
+    with pytest.raises(ValueError, match=r"Scheme 'test_bad_transform' in fastinit.sample: "
+                                         r"the custom transform " + match):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            fastinit.sample("test_bad_transform", (3, 4), seed=0, dtype=dtype)
+
+
 def test_declaration_is_validated():
     with pytest.raises(ValueError, match="'family' parameter.*Did you mean 'uniform'"):
         Scheme("bad", "unifrom")
