@@ -17,7 +17,7 @@ import types
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
 
-from ._validate import IDENTIFIER, REQUIRED, Param, check_choice, did_you_mean
+from ._validate import IDENTIFIER, REQUIRED, Param, check_bool, check_choice, did_you_mean
 from .families import FAMILIES
 
 RESERVED = ("scheme", "shape", "seed", "n", "start", "dtype", "layout", "fan_in", "fan_out")
@@ -53,6 +53,18 @@ class Scheme:
             raise ValueError(f"The 'name' parameter of fastinit.Scheme must be an identifier "
                              f"(letters, digits, underscores). Got {self.name!r} instead.")
         check_choice(self.family, "family", where, list(FAMILIES))
+        for arg, what in (("params", "fastinit.Param objects"), ("aliases", "names (str)")):
+            value = getattr(self, arg)          # a str would be split into one-letter aliases
+            if isinstance(value, (str, bytes, Param)) or not isinstance(value, Iterable):
+                raise TypeError(f"The {arg!r} parameter of {where} must be a tuple of {what}. "
+                                f"Got {value!r} of type {type(value).__name__} instead.")
+        if self.derive is not None and not callable(self.derive):
+            raise TypeError(f"The 'derive' parameter of {where} must be callable as derive("
+                            f"params, fan_in, fan_out) or None. Got {self.derive!r} instead.")
+        if self.bias is not None and not isinstance(self.bias, str):
+            raise TypeError(f"The 'bias' parameter of {where} must be a scheme name (str) or "
+                            f"None. Got {self.bias!r} of type {type(self.bias).__name__}.")
+        check_bool(self.uses_fans, "uses_fans", where)
         object.__setattr__(self, "params", tuple(self.params))
         object.__setattr__(self, "aliases", tuple(self.aliases))
         object.__setattr__(self, "fixed", types.MappingProxyType(dict(self.fixed)))
@@ -119,7 +131,11 @@ class Scheme:
         """The family's arguments for these (resolved) parameters, validated."""
         family = FAMILIES[self.family]
         if self.derive is not None:
-            args = dict(self.derive(dict(params), fan_in, fan_out))
+            args = self.derive(dict(params), fan_in, fan_out)
+            if not isinstance(args, Mapping):
+                raise TypeError(f"Scheme {self.name!r}: its derive(params, fan_in, fan_out) "
+                                f"must return a dict of its family's arguments. Got {args!r}.")
+            args = dict(args)
         else:
             args = {**self.fixed, **params}
         where = f"{func} (scheme {self.name!r})"
@@ -276,5 +292,5 @@ def preset_bias(weight) -> InitSpec:
     bias = get_scheme(w.scheme).bias
     if bias is None:
         return InitSpec("zeros")
-    accepted = {p.name for p in get_scheme(bias).params}
+    accepted = {p.name for p in get_scheme(bias, f"fastinit.Scheme({w.scheme!r})", "bias").params}
     return InitSpec(bias, tuple((k, v) for k, v in w.params if k in accepted))

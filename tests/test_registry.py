@@ -128,3 +128,34 @@ def test_the_scheme_table_lists_every_builtin_scheme():
     from fastinit.builtin_schemes import BUILTIN
     for s in BUILTIN:
         assert f"| `{s.name}" in table, s.name
+
+
+def test_malformed_declaration_fields_fail_where_written():
+    """aliases="myalias" was split into the one-letter aliases ('m', 'y', 'a', ...); params=
+    Param(...), derive=3 and a derive returning no dict were bare Python errors; bias=3 and
+    uses_fans="yes" passed; an unregistered bias named fastinit.get_scheme when an MLP drew."""
+    one = dict(fixed=dict(value=1.0))
+    with pytest.raises(TypeError, match=r"'aliases' parameter of fastinit.Scheme\('t'\) must "
+                                        r"be a tuple of names \(str\). Got 'myalias'"):
+        Scheme("t", "constant", aliases="myalias", **one)
+    with pytest.raises(TypeError, match=r"'params' parameter of fastinit.Scheme\('t'\) must be "
+                                        r"a tuple of fastinit.Param objects"):
+        Scheme("t", "constant", params=Param("value", 1.0))
+    with pytest.raises(TypeError, match=r"'derive' parameter of fastinit.Scheme\('t'\) must be "
+                                        r"callable as derive\(params, fan_in, fan_out\)"):
+        Scheme("t", "constant", derive=3)
+    with pytest.raises(TypeError, match=r"Scheme 't': its derive\(params, fan_in, fan_out\) "
+                                        r"must return a dict of its family's arguments. Got 5"):
+        Scheme("t", "constant", derive=lambda p, fi, fo: 5)
+    with pytest.raises(TypeError, match=r"'bias' parameter of fastinit.Scheme\('t'\) must be a "
+                                        r"scheme name \(str\) or None. Got 3"):
+        Scheme("t", "constant", bias=3, **one)
+    with pytest.raises(TypeError, match=r"'uses_fans' parameter of fastinit.Scheme\('t'\)"):
+        Scheme("t", "constant", uses_fans="yes", **one)
+    assert Scheme("t", "constant", aliases=["t.a"], **one).aliases == ("t.a",)
+    fastinit.register_scheme(Scheme("test_bias_typo", "constant", bias="zeroes", **one),
+                             replace=True)
+    with pytest.raises(ValueError, match=r"'bias' parameter of fastinit.Scheme\("
+                                         r"'test_bias_typo'\) must be a registered scheme.*"
+                                         r"Got 'zeroes' instead. Did you mean 'zeros'\?"):
+        fastinit.MLP([3, 2], init="test_bias_typo")
