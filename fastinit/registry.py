@@ -180,11 +180,14 @@ def register_scheme(scheme: Scheme, *, replace: bool = False) -> Scheme:
     if not isinstance(scheme, Scheme):
         raise TypeError(f"The 'scheme' parameter of fastinit.register_scheme must be a "
                         f"fastinit.Scheme. Got {type(scheme).__name__} instead.")
+    replace = check_bool(replace, "replace", "fastinit.register_scheme")
     for name in (scheme.name,) + scheme.aliases:
         owner = _REGISTRY.get(name) or (_REGISTRY[_ALIASES[name]] if name in _ALIASES else None)
-        if owner is not None and not replace and owner.name != scheme.name:
-            raise ValueError(f"fastinit.register_scheme: the name {name!r} is already taken "
-                             f"by scheme {owner.name!r}. Pass replace=True to redefine it.")
+        if owner is not None and owner.name != scheme.name:   # even with replace: a name of
+            raise ValueError(                                 # another scheme stays its own
+                f"fastinit.register_scheme: the name {name!r} is already taken by scheme "
+                f"{owner.name!r}. Choose another (replace=True redefines a scheme of the "
+                f"same name, not another scheme's names).")
         if owner is not None and not replace:
             raise ValueError(f"fastinit.register_scheme: scheme {name!r} already exists. "
                              f"Pass replace=True to redefine it.")

@@ -159,3 +159,23 @@ def test_malformed_declaration_fields_fail_where_written():
                                          r"'test_bias_typo'\) must be a registered scheme.*"
                                          r"Got 'zeroes' instead. Did you mean 'zeros'\?"):
         fastinit.MLP([3, 2], init="test_bias_typo")
+
+
+def test_replace_does_not_take_another_schemes_names():
+    """replace=True let an alias "he_normal" be registered that never resolved (the scheme
+    he_normal wins the lookup), and let a scheme take the alias "eye" from identity, which
+    still listed it and lost it for good when the new scheme was replaced again."""
+    for new, taken, owner in ((Scheme("test_steal", "constant", fixed=dict(value=2.0),
+                                      aliases=("he_normal",)), "he_normal", "he_normal"),
+                              (Scheme("eye", "constant", fixed=dict(value=2.0)), "eye",
+                               "identity")):
+        with pytest.raises(ValueError, match=rf"the name '{taken}' is already taken by scheme "
+                                             rf"'{owner}'. Choose another \(replace=True "
+                                             rf"redefines a scheme of the same name"):
+            fastinit.register_scheme(new, replace=True)
+    assert fastinit.get_scheme("eye").name == "identity"
+    assert fastinit.get_scheme("he_normal").family == "variance_scaling"
+    assert "test_steal" not in fastinit.schemes()
+    with pytest.raises(TypeError, match="'replace' parameter of fastinit.register_scheme"):
+        fastinit.register_scheme(Scheme("test_r", "constant", fixed=dict(value=1.0)),
+                                 replace="yes")
