@@ -205,6 +205,8 @@ def get_scheme(name, func: str = "fastinit.get_scheme", param: str = "scheme") -
     """The registered scheme called ``name`` (or one of its aliases)."""
     if isinstance(name, Scheme):
         return name
+    if isinstance(name, InitSpec):
+        name = name.scheme
     if isinstance(name, str):
         if name in _REGISTRY:
             return _REGISTRY[name]
@@ -251,11 +253,12 @@ def label(name: str, params: Mapping[str, Any] | Iterable[tuple[str, Any]] = ())
 
 
 def spec(scheme, **params) -> InitSpec:
-    """A validated (scheme, parameters) pair, usable wherever a scheme name is."""
-    s = get_scheme(scheme, "fastinit.spec")
-    resolved = s.resolve(params, "fastinit.spec")
-    return InitSpec(s.name, tuple(sorted((k, v) for k, v in resolved.items()
-                                         if k in params)))
+    """A validated (scheme, parameters) pair, usable wherever a scheme name is. ``scheme`` may
+    be a spec already: ``spec(spec("kaiming_normal", a=0.1), mode="fan_out")`` adds to it."""
+    base = as_spec(scheme, "fastinit.spec")
+    s, resolved = resolve(base, params, "fastinit.spec")
+    given = set(base.kwargs) | set(params)
+    return InitSpec(s.name, tuple(sorted((k, v) for k, v in resolved.items() if k in given)))
 
 
 def as_spec(value, func: str, param: str = "scheme") -> InitSpec:

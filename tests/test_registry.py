@@ -179,3 +179,19 @@ def test_replace_does_not_take_another_schemes_names():
     with pytest.raises(TypeError, match="'replace' parameter of fastinit.register_scheme"):
         fastinit.register_scheme(Scheme("test_r", "constant", fixed=dict(value=1.0)),
                                  replace="yes")
+
+
+def test_spec_of_a_spec_adds_to_it():
+    """fastinit.spec(fastinit.spec(...), ...) was refused with "must be a scheme name (str) or
+    a fastinit.InitSpec. Got InitSpec(...)", as was fastinit.get_scheme(a spec)."""
+    base = fastinit.spec("kaiming_normal", a=0.2)
+    assert fastinit.spec(base, mode="fan_out") == fastinit.spec("kaiming_normal", a=0.2,
+                                                                mode="fan_out")
+    assert fastinit.spec(base) == base
+    assert fastinit.spec(("kaiming_normal", {"a": 0.2})) == base
+    with pytest.raises(TypeError, match=r"fastinit.spec got parameter\(s\) \['a'\] both in the "
+                                        r"spec and as keyword arguments"):
+        fastinit.spec(base, a=0.3)
+    with pytest.raises(ValueError, match=r"'mode' parameter of fastinit.spec.*Got 'fan_avg'"):
+        fastinit.spec(base, mode="fan_avg")
+    assert fastinit.get_scheme(base).name == "kaiming_normal"
