@@ -233,6 +233,23 @@ class InitSpec:
     scheme: str
     params: tuple[tuple[str, Any], ...] = ()
 
+    def __post_init__(self):
+        """Its parameters as (name, value) pairs sorted by name, from pairs or a mapping."""
+        if not isinstance(self.scheme, str):
+            raise TypeError(f"The 'scheme' parameter of fastinit.InitSpec must be a scheme name "
+                            f"(str). Got {self.scheme!r} of type {type(self.scheme).__name__}.")
+        given = self.params.items() if isinstance(self.params, Mapping) else self.params
+        try:
+            pairs = [] if isinstance(given, (str, bytes)) else [(k, v) for k, v in given]
+        except (TypeError, ValueError):
+            pairs = []
+        names = [k for k, _ in pairs]
+        if (given and not pairs) or not all(isinstance(k, str) for k in names) \
+                or len(set(names)) < len(names):
+            raise TypeError(f"The 'params' parameter of fastinit.InitSpec must be (name, value) "
+                            f"pairs with distinct names, or a dict. Got {self.params!r}.")
+        object.__setattr__(self, "params", tuple(sorted(pairs, key=lambda kv: kv[0])))
+
     @property
     def kwargs(self) -> dict[str, Any]:
         return dict(self.params)

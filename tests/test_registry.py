@@ -195,3 +195,19 @@ def test_spec_of_a_spec_adds_to_it():
     with pytest.raises(ValueError, match=r"'mode' parameter of fastinit.spec.*Got 'fan_avg'"):
         fastinit.spec(base, mode="fan_avg")
     assert fastinit.get_scheme(base).name == "kaiming_normal"
+
+
+def test_initspec_built_directly_checks_its_parts():
+    """InitSpec("kaiming_normal", (0.1,)) met dict()'s "cannot convert dictionary update
+    sequence element #0", a str of params dict()'s ValueError; a dict of params made an
+    unhashable spec, and pairs in another order an unequal one."""
+    for params in ((0.1,), "ab", ((1, 0.1),), (("a", 0.1), ("a", 0.2))):
+        with pytest.raises(TypeError, match=r"'params' parameter of fastinit.InitSpec must be "
+                                            r"\(name, value\) pairs with distinct names"):
+            fastinit.InitSpec("kaiming_normal", params)
+    with pytest.raises(TypeError, match=r"'scheme' parameter of fastinit.InitSpec must be a "
+                                        r"scheme name \(str\). Got 3"):
+        fastinit.InitSpec(3)
+    given = fastinit.InitSpec("kaiming_normal", {"mode": "fan_out", "a": 0.1})
+    assert given == fastinit.spec("kaiming_normal", a=0.1, mode="fan_out") and hash(given)
+    assert fastinit.InitSpec("kaiming_normal", (("mode", "fan_out"), ("a", 0.1))) == given
