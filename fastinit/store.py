@@ -40,7 +40,7 @@ from typing import Iterable
 import numba
 
 from . import __version__, jsonable
-from ._validate import check_path
+from ._validate import check_path, did_you_mean
 from . import schema
 from .schema import COLUMNS, INSERT as _INSERT, SCHEMA_VERSION, TABLES  # noqa: F401
 
@@ -329,7 +329,7 @@ class Store:
 
     def rows(self, sweep: str | None = None) -> list[dict]:
         """Runs as dicts, JSON columns decoded: the current spec's runs of ``sweep``, or every
-        run in the database."""
+        run in the database. A ``sweep`` the database does not hold is a StoreError."""
         current = sweep and self.con.execute("SELECT spec_hash FROM sweeps WHERE name = ?",
                                              (sweep,)).fetchone()
         if current:
@@ -349,6 +349,10 @@ class Store:
             if isinstance(row["seed"], str):
                 row["seed"] = int(row["seed"])
             out.append(row)
+        if sweep and not current and not out:     # a typo would export an empty table
+            names = [s["name"] for s in self.sweeps()]
+            self.fail(f"no sweep {sweep!r}.{did_you_mean(sweep, names)} It holds: "
+                      f"{', '.join(names) or 'none'}.")
         return out
 
     def count(self) -> int:
@@ -358,14 +362,18 @@ class Store:
         """The flat columns (no curves or diagnostics) of ``rows(sweep)`` as CSV."""
         flat = [c for c in COLUMNS if c not in ("curves", "diagnostics", "config")]
         # checked: open(3, "w") would write into file descriptor 3, whatever it is, and close it
-        with open(check_path(path, "path", f"{_CLS}.export_csv"), "w", newline="") as f:
+        path = check_path(path, "path", f"{_CLS}.export_csv")
+        rows = self.rows(sweep)                 # before the file: an unknown sweep leaves it
+        with open(path, "w", newline="") as f:
             w = csv.writer(f)
             w.writerow(flat)
-            for row in self.rows(sweep):
+            for row in rows:
                 w.writerow([json.dumps(row[c]) if isinstance(row[c], (dict, list)) else row[c]
                             for c in flat])
 
     def export_json(self, path, sweep: str | None = None) -> None:
         """``rows(sweep)`` with curves and diagnostics as a JSON list."""
-        with open(check_path(path, "path", f"{_CLS}.export_json"), "w") as f:
-            json.dump(self.rows(sweep), f)
+        path = check_path(path, "path", f"{_CLS}.export_json")
+        rows = self.rows(sweep)
+        with open(path, "w") as f:
+            json.dump(rows, f)

@@ -426,3 +426,22 @@ def test_runs_without_a_test_split_are_not_counted_as_overflowed(tmp_path):
         rows = s.rows("nt")
     text = fastinit.report.text_table(rows)
     assert "nonfinite" not in text and "overflowed" not in text
+
+
+@pytest.mark.parametrize("export", ["export_csv", "export_json"])
+def test_an_unknown_sweep_is_an_error_not_an_empty_export(tmp_path, export):
+    """Store.rows("typo") returned [] and export_csv / export_json wrote an empty table over
+    the file without a word: now a StoreError names the sweeps the database holds, and the
+    file is left as it was."""
+    db = tmp_path / "u.db"
+    run_sweep(_spec("grid", [0]), db)
+    out = tmp_path / "out.txt"
+    out.write_text("kept")
+    with Store(db, readonly=True) as st:
+        assert len(st.rows("grid")) == 1
+        with pytest.raises(StoreError, match=r"u.db: no sweep 'gird'. Did you mean 'grid'\? "
+                                             r"It holds: grid.$"):
+            st.rows("gird")
+        with pytest.raises(StoreError, match=r"no sweep 'gird'"):
+            getattr(st, export)(out, sweep="gird")
+    assert out.read_text() == "kept"
