@@ -13,7 +13,8 @@ from __future__ import annotations
 import numpy as np
 
 from . import registry, streams
-from ._validate import check_bool, check_int, check_real, check_seed, check_x
+from ._validate import check_bool, check_choice, check_int, check_real, check_seed, \
+    check_x
 from .layerwise import run_backward, run_forward
 from .network import MLP, check_net
 from .sample import draw
@@ -53,9 +54,7 @@ def lsuv(net: MLP, X, *, tol: float = 0.1, max_iter: int = 10, min_iter: int = 0
     min_iter = check_int(min_iter, "min_iter", func, minimum=0, maximum=max_iter)
     center_bias = check_bool(center_bias, "center_bias", func)
     orthonormal = check_bool(orthonormal, "orthonormal", func)
-    if layers not in ("all", "hidden"):
-        raise ValueError(f"The 'layers' parameter of {func} must be one of {{'all', 'hidden'}}. "
-                         f"Got {layers!r} instead.")
+    check_choice(layers, "layers", func, ("all", "hidden"))
     if center_bias and not net.bias:
         raise ValueError(f"The 'center_bias' parameter of {func} needs a network with biases; "
                          f"this one was built with bias=False.")

@@ -53,6 +53,10 @@ def test_lsuv_errors():
         fastinit.lsuv("net", X)
     with pytest.raises(ValueError, match="'layers' parameter"):
         fastinit.lsuv(net, X, layers="some")
+    with pytest.raises(ValueError, match=r"'layers' parameter of fastinit.lsuv must be one of "
+                                         r"\{'all', 'hidden'\}. Got 'hiden' instead. Did you "
+                                         r"mean 'hidden'\?"):    # the hint was missing
+        fastinit.lsuv(net, X, layers="hiden")
 
 
 def test_kraehenbuehl_within_layer_normalisation():
