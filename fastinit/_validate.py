@@ -78,7 +78,7 @@ def check_choice(value: Any, param: str, func: str, choices: Iterable[str]) -> s
     choices = list(choices)
     if not isinstance(value, str) or value not in choices:
         raise choice_error(param, func, choices, value)
-    return value
+    return str(value)                   # np.str_('fan_out') is shown as such in labels
 
 
 def check_int(value: Any, param: str, func: str, *, minimum: int | None = None,

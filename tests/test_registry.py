@@ -211,3 +211,12 @@ def test_initspec_built_directly_checks_its_parts():
     given = fastinit.InitSpec("kaiming_normal", {"mode": "fan_out", "a": 0.1})
     assert given == fastinit.spec("kaiming_normal", a=0.1, mode="fan_out") and hash(given)
     assert fastinit.InitSpec("kaiming_normal", (("mode", "fan_out"), ("a", 0.1))) == given
+
+
+def test_numpy_string_parameters_are_plain_strings():
+    """mode=np.str_("fan_out") (a name read from an array) stayed an np.str_, and a member's
+    label read "kaiming_normal(mode=np.str_('fan_out')) seed=0"."""
+    s = fastinit.spec("kaiming_normal", mode=np.str_("fan_out"))
+    assert str(s) == "kaiming_normal(mode='fan_out')" and type(s.kwargs["mode"]) is str
+    net = fastinit.MLP([3, 4, 2], init=s)
+    assert net.labels == ["kaiming_normal(mode='fan_out') seed=0"]
