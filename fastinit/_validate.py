@@ -396,8 +396,14 @@ class Param:
         if not isinstance(self.name, str) or not IDENTIFIER.match(self.name):
             raise ValueError(f"Param name must be an identifier. Got {self.name!r}.")
         check_choice(self.kind, "kind", f"fastinit.Param({self.name!r})", KINDS)
-        if self.kind == "choice" and not self.choices:
-            raise ValueError(f"Param {self.name!r} of kind 'choice' needs its choices.")
+        if self.kind == "choice" and (isinstance(self.choices, str) or not self.choices or not
+                                      all(isinstance(c, str) for c in self.choices)):
+            raise ValueError(f"Param {self.name!r} of kind 'choice' needs its choices, a tuple "
+                             f"of names (str). Got {self.choices!r}.")
+        if self.kind != "choice" and self.choices:
+            raise ValueError(f"Param {self.name!r}: choices are for kind 'choice'; its kind is "
+                             f"{self.kind!r}. Got choices {self.choices!r}.")
+        object.__setattr__(self, "choices", tuple(self.choices))
         if self.default is not REQUIRED:
             self.check(self.default, f"fastinit.Param({self.name!r})")
 

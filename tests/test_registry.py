@@ -220,3 +220,18 @@ def test_numpy_string_parameters_are_plain_strings():
     assert str(s) == "kaiming_normal(mode='fan_out')" and type(s.kwargs["mode"]) is str
     net = fastinit.MLP([3, 4, 2], init=s)
     assert net.labels == ["kaiming_normal(mode='fan_out') seed=0"]
+
+
+def test_param_choices_are_names():
+    """Param("k", 1, "choice", (1, 2)) failed as "must be one of {1, 2}. Got 1 instead" and
+    without a default could never be given; choices="abc" became the choices 'a', 'b', 'c';
+    choices on a 'real' parameter were ignored."""
+    for choices in ((1, 2), "abc", ()):
+        with pytest.raises(ValueError, match=r"Param 'k' of kind 'choice' needs its choices, a "
+                                             r"tuple of names \(str\)"):
+            Param("k", kind="choice", choices=choices)
+    with pytest.raises(ValueError, match=r"Param 'k': choices are for kind 'choice'; its kind "
+                                         r"is 'real'"):
+        Param("k", 1.0, choices=("a",))
+    p = Param("k", "a", "choice", ["a", "b"])
+    assert p.choices == ("a", "b") and hash(p)
