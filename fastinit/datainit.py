@@ -26,6 +26,9 @@ def _batch(net, X, func) -> np.ndarray:
     if len(x) < 2:
         raise ValueError(f"The 'X' parameter of {func} needs at least 2 samples to measure a "
                          f"variance. Got {len(x)}.")
+    if (x == x[0]).all():       # a unit's spread would be the matmul's rounding: weights 1e16
+        raise ValueError(f"The 'X' parameter of {func} needs at least 2 distinct samples to "
+                         f"measure a variance. Got {len(x)} identical ones.")
     return x
 
 

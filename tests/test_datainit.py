@@ -131,3 +131,18 @@ def test_lsuv_min_iter_rescales_at_least_once():
     with pytest.raises(ValueError, match=r"'min_iter' parameter of fastinit.lsuv must be an "
                                          r"integer <= 10"):
         fastinit.lsuv(net, X, min_iter=11)
+
+
+@pytest.mark.parametrize("init", ["lsuv", "kraehenbuehl"])
+def test_identical_samples_are_refused(init):
+    """Constant inputs gave every unit a spread of rounding noise (1e-16 of its mean), and
+    kraehenbuehl (and lsuv with center_bias) divided by it: float64 weights of 1e16, with
+    pre-activations up to 1e19 on real data, and no error. Identical samples are one sample."""
+    net = fastinit.MLP([4, 8, 8, 2], "tanh", seed=0, dtype=np.float64)
+    before = net.params.copy()
+    kw = {"center_bias": True} if init == "lsuv" else {}
+    with pytest.raises(ValueError, match=rf"'X' parameter of fastinit.{init} needs at least 2 "
+                                         rf"distinct samples to measure a variance. Got 16 "
+                                         rf"identical ones"):
+        getattr(fastinit, init)(net, np.ones((16, 4)), **kw)
+    np.testing.assert_array_equal(net.params, before)
