@@ -118,6 +118,9 @@ def kraehenbuehl(net: MLP, X, *, beta: float = 0.0, between_layers: bool = True,
     func = "fastinit.kraehenbuehl"
     check_net(net, func)
     beta = check_real(beta, "beta", func)
+    if beta != 0 and not net.bias:              # the mean is set through the biases
+        raise ValueError(f"The 'beta' parameter of {func} needs a network with biases; this "
+                         f"one was built with bias=False. Got beta={beta!r}.")
     between_layers = check_bool(between_layers, "between_layers", func)
     iterations = check_int(iterations, "iterations", func, minimum=0)
     alpha = check_real(alpha, "alpha", func, low=0.0, low_open=True)

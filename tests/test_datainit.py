@@ -146,3 +146,14 @@ def test_identical_samples_are_refused(init):
                                          rf"identical ones"):
         getattr(fastinit, init)(net, np.ones((16, 4)), **kw)
     np.testing.assert_array_equal(net.params, before)
+
+
+def test_kraehenbuehl_beta_needs_biases():
+    """beta=0.5 on a bias-free network was dropped without a word (pre_mean stayed near 0),
+    as lsuv's center_bias is refused there."""
+    X = np.random.default_rng(0).normal(size=(32, 4))
+    net = fastinit.MLP([4, 8, 2], bias=False)
+    with pytest.raises(ValueError, match=r"'beta' parameter of fastinit.kraehenbuehl needs a "
+                                         r"network with biases.*Got beta=0.5"):
+        fastinit.kraehenbuehl(net, X, beta=0.5)
+    assert np.isfinite(fastinit.kraehenbuehl(net, X)["pre_std"]).all()     # beta 0: the scale
