@@ -284,6 +284,12 @@ def as_spec(value, func: str, param: str = "scheme") -> InitSpec:
         return value
     if isinstance(value, tuple) and len(value) == 2 and isinstance(value[1], Mapping):
         return spec(value[0], **value[1])
+    if isinstance(value, Scheme) and _REGISTRY.get(value.name) != value:   # drawn by name:
+        raise ValueError(                                   # it would be the registered one
+            f"The {param!r} parameter of {func} got fastinit.Scheme({value.name!r}), which is "
+            f"not registered" + (" (the registered scheme of that name is another)" if
+                                 value.name in _REGISTRY else "") + ": pass it to "
+            f"fastinit.register_scheme first (replace=True to redefine a scheme).")
     return InitSpec(get_scheme(value, func, param).name)
 
 

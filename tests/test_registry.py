@@ -235,3 +235,21 @@ def test_param_choices_are_names():
         Param("k", 1.0, choices=("a",))
     p = Param("k", "a", "choice", ["a", "b"])
     assert p.choices == ("a", "b") and hash(p)
+
+
+def test_an_unregistered_scheme_object_is_refused():
+    """sample(Scheme("he_normal", "constant", ...)) drew the registered he_normal (random
+    weights, not the constant asked for), as schemes travel by name; an unregistered
+    Scheme("mine") said only that 'mine' is not one of the registered names."""
+    mine = Scheme("he_normal", "constant", fixed=dict(value=2.0))
+    with pytest.raises(ValueError, match=r"'scheme' parameter of fastinit.sample got fastinit."
+                                         r"Scheme\('he_normal'\), which is not registered \(the "
+                                         r"registered scheme of that name is another\): pass it "
+                                         r"to fastinit.register_scheme first"):
+        fastinit.sample(mine, (2, 2), seed=0)
+    with pytest.raises(ValueError, match=r"'init' parameter of fastinit.MLP got fastinit.Scheme"
+                                         r"\('test_unregistered'\), which is not registered: "):
+        fastinit.MLP([2, 2], init=Scheme("test_unregistered", "constant",
+                                         fixed=dict(value=2.0)))
+    registered = fastinit.get_scheme("he_normal")
+    assert fastinit.sample(registered, (2, 2), seed=0).shape == (2, 2)
