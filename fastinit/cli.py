@@ -256,7 +256,7 @@ def cmd_schemes(args) -> int:
             print(f"| `{r[0]}` | {r[1]} | {r[2]} | {', '.join(f'`{a}`' for a in r[3].split(', ') if a)} |")
     else:
         for r in rows:
-            print(f"{r[0]:<52} {r[1]:<10} {r[2]}")
+            print(f"{r[0]:<52} {r[1]:<10} {r[2]}" + (f"  (aliases: {r[3]})" if r[3] else ""))
     return 0
 
 

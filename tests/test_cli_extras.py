@@ -167,3 +167,12 @@ def test_completion_scripts_come_from_the_parser():
     assert completion.script(cli.parser(), "bash") == completion.bash(cli.parser())
     with pytest.raises(SystemExit):
         cli.main(["completion", "fish"])
+
+
+def test_schemes_lists_the_aliases(capsys):
+    """The README sends readers to `fastinit schemes` for every scheme's aliases; only
+    --markdown printed them."""
+    assert cli.main(["schemes"]) == 0
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
+    assert lines["identity(gain=1.0)"].endswith("(aliases: eye, torch.eye, keras.identity)")
+    assert "aliases" not in lines["zeros"]
