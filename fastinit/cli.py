@@ -22,6 +22,7 @@ from .runkeys import describe
 from .sweepspec import SpecError
 from .store import Store, StoreError
 from .sweep import MAX_RUNS, ExecutorLost, run_sweep
+from .training import numba_threads
 
 DEMO_SCHEMES = ["zeros", {"name": "constant", "value": 0.1}, "xavier_normal",
                 {"name": "kaiming_normal", "nonlinearity": "relu"}, "lecun_normal",
@@ -215,9 +216,8 @@ def cmd_demo(args) -> int:
             _stderr("demo")(f"--interactive is the sweep demo's: {args.name} writes a PNG only.")
             return 2
         os.makedirs(args.out, exist_ok=True)
-        if args.threads:
-            numba.set_num_threads(args.threads)
-        with contextlib.redirect_stdout(io.StringIO() if args.quiet else sys.stdout):
+        with numba_threads(args.threads), \
+                contextlib.redirect_stdout(io.StringIO() if args.quiet else sys.stdout):
             path = examples.EXAMPLES[args.name](args.out)
         if not args.quiet:
             print(f"wrote {path}")

@@ -4,6 +4,7 @@ line in this process (what a process adds is the same for all)."""
 import subprocess
 import sys
 
+import numba
 import pytest
 
 from fastinit import cli
@@ -42,3 +43,11 @@ def test_a_named_example_is_quiet_with_q_and_refuses_interactive(tmp_path, capsy
     assert err == "fastinit demo: --interactive is the sweep demo's: dropout writes a PNG " \
                   "only.\n"
     assert not (tmp_path / "i").exists()
+
+
+def test_a_named_example_leaves_the_thread_count_as_it_was(tmp_path):
+    """`cli.main(["demo", NAME, "--threads", "1"])` set Numba's thread count for the rest of
+    the process (a notebook, the test session); the sweep demo did not."""
+    before = numba.get_num_threads()
+    assert cli.main(["demo", "dropout", "--out", str(tmp_path), "-q", "--threads", "1"]) == 0
+    assert numba.get_num_threads() == before
