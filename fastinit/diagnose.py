@@ -28,8 +28,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import jsonable, kernels, tabular
-from ._validate import check_bool, check_choice, check_real, check_scratch, check_x
+from ._validate import check_bool, check_choice, check_real, check_x
 from .layerwise import jacobian, run_forward
+from .memory import check_scratch
 from .network import LOSSES, check_net
 from .spread import over_members
 

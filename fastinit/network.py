@@ -14,8 +14,9 @@ from typing import Sequence
 import numpy as np
 
 from . import activations, kernels, population, registry, streams
-from ._validate import check_bool, check_choice, check_dtype, check_int, check_memory, \
-    check_npz, check_scratch, check_targets, check_x
+from ._validate import check_bool, check_choice, check_dtype, check_int, check_npz, \
+    check_targets, check_x
+from .memory import check_memory, check_scratch
 from .sample import draw
 from .spread import evaluate as spread_evaluate, over_members
 
@@ -101,9 +102,7 @@ class MLP:
         dt = check_dtype(dtype, "dtype", _CLS)
         self.layer_sizes = sizes
         self.bias = check_bool(bias, "bias", _CLS)
-        if norm is not None:
-            check_choice(norm, "norm", _CLS, NORMS)
-        self.norm = norm
+        self.norm = norm if norm is None else check_choice(norm, "norm", _CLS, NORMS)
         per_member = padded_size(sizes) * dt.itemsize + 64     # parameters, keys, flags
         largest = max(a * b for a, b in zip(sizes[:-1], sizes[1:])) * dt.itemsize
         check_memory(count * (per_member + largest), f"{_CLS}: n={count} members of layer "

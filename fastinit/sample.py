@@ -7,10 +7,10 @@ import numpy as np
 
 from . import registry
 from . import streams
-from ._validate import check_choice, check_dtype, check_int, check_memory, check_seed, \
-    check_shape
+from ._validate import check_choice, check_dtype, check_int, check_seed, check_shape
 from .families import FAMILIES, Draw
 from .fans import LAYOUTS, conv_dims, matrix_dims, resolve_fans
+from .memory import check_memory
 from .spread import orthonormal_scratch
 
 _FUNC = "fastinit.sample"

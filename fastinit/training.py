@@ -10,10 +10,11 @@ import numba
 import numpy as np
 
 from . import compilelog, jsonable, kernels, population, streams, tabular
-from ._validate import check_bool, check_callable, check_choice, check_int, check_memory, \
-    check_real, check_scratch, check_seed, check_targets, check_x
+from ._validate import check_bool, check_callable, check_choice, check_int, check_real, \
+    check_seed, check_targets, check_x
 from .datasets import Dataset, from_arrays, inferred_task, permutation, permutations
 from .diagnose import FIELDS as DIAGNOSTIC_FIELDS, diagnose
+from .memory import check_memory, check_scratch
 from .network import LOSSES, MLP, check_net, evaluate as evaluate_net
 from .spread import SplitChoice, for_shape, over_members, splits, workspace
 from .spread import split_worthwhile  # noqa: F401 - fastinit.training.split_worthwhile, as before

@@ -220,7 +220,7 @@ def test_population_too_big_for_memory_fails_at_once(monkeypatch):
                                           r"sizes \[4, 3\] \(float32\) need about .* GB but .* GB "
                                           r"of memory is available"):
         fastinit.MLP([4, 3], n=10**12)
-    import fastinit._validate as v
+    import fastinit.memory as v
     monkeypatch.setattr(v, "available_memory", lambda: 10**6)
     with pytest.raises(MemoryError, match=r"n=10000 members of layer sizes \[64, 64, 10\]"):
         fastinit.MLP([64, 64, 10], n=10_000)
@@ -235,7 +235,7 @@ def test_passes_whose_scratch_cannot_fit_fail_before_any_work(monkeypatch):
     batch, a row per thread in use) before any work: a deep network with a big batch got
     NumPy's allocation error after building its evaluation, or in a sweep Numba's bare
     "Allocation failed"; now fastinit's MemoryError names the function and the setting."""
-    import fastinit._validate as v
+    import fastinit.memory as v
     net = fastinit.MLP([8, 512, 512, 3], n=2, dtype=np.float64)
     x, y = np.ones((5000, 8)), np.zeros(5000, int)
     before = net.params.copy()
@@ -260,7 +260,7 @@ def test_passes_whose_scratch_cannot_fit_fail_before_any_work(monkeypatch):
 
 
 def test_available_memory_is_memavailable_and_nothing_is_checked_for_no_bytes(monkeypatch):
-    import fastinit._validate as v
+    import fastinit.memory as v
     if os.path.exists("/proc/meminfo"):
         with open("/proc/meminfo") as f:
             kb = next(int(line.split()[1]) for line in f if line.startswith("MemAvailable:"))

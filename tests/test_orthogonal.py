@@ -125,7 +125,7 @@ def test_the_runs_a_matrix_is_cut_into_leave_its_bits(shape, dtype):
 def test_too_big_for_memory_fails_at_once_with_fastinits_message(monkeypatch, scheme, shape):
     """The kernel's scratch (float64 normals, Y, V^T) is counted: a (1, 2**31) weight is 8.6 GB
     of float32 but needs hundreds of GB of scratch; Numba said "Allocation failed"."""
-    import fastinit._validate as v
+    import fastinit.memory as v
     monkeypatch.setattr(v, "available_memory", lambda: 2**30)
     with pytest.raises(MemoryError, match=rf"Scheme '{scheme}' in fastinit.sample: 1 "
                                           r"orthogonal \d+ x \d+ matrices and their float64 "
