@@ -33,3 +33,17 @@ def clean(obj):
 def dumps(obj, **kwargs) -> str:
     """json.dumps of clean(obj): never a NaN or Infinity token."""
     return json.dumps(clean(obj), allow_nan=False, **kwargs)
+
+
+def saved(obj, func: str) -> str:
+    """json.dumps of a config a file keeps (MLP.save): NumPy numbers as Python's, anything else
+    JSON cannot hold (a custom scheme's parameter given as a function) a TypeError from
+    ``func`` naming it, before the file is written."""
+    def plain(value):
+        if isinstance(value, (np.integer, np.floating, np.bool_)):
+            return value.item()
+        raise TypeError(f"{func}: the network's schemes hold {value!r} (a "
+                        f"{type(value).__name__}), which a saved file (JSON) cannot keep: a "
+                        f"scheme parameter that is a function or an object cannot be saved. "
+                        f"Save the weights (net.params) with NumPy instead.")
+    return json.dumps(obj, default=plain)

@@ -13,7 +13,7 @@ from typing import Sequence
 
 import numpy as np
 
-from . import activations, kernels, population, registry, streams
+from . import activations, jsonable, kernels, population, registry, streams
 from ._validate import check_bool, check_choice, check_dtype, check_int, check_npz, \
     check_targets, check_x
 from .memory import check_memory, check_scratch
@@ -364,7 +364,7 @@ class MLP:
         arrays["norm_state"] = self.norm_state
         arrays.update(self._extra_arrays())
         arrays["diverged"] = self.diverged
-        arrays["config"] = np.array(json.dumps(self.config()))
+        arrays["config"] = np.array(jsonable.saved(self.config(), f"{_CLS}.save"))
         np.savez(path, **arrays)
 
     @classmethod

@@ -176,6 +176,21 @@ def test_save_load_roundtrip(tmp_path):
         assert "config" in f.files
 
 
+def test_saving_a_network_whose_scheme_holds_a_function_says_so(tmp_path):
+    """A custom scheme taking its transform as a parameter: save met json's bare "Object of
+    type function is not JSON serializable"; now fastinit's TypeError, and no file."""
+    fastinit.register_scheme(fastinit.Scheme(
+        "test_transform_param", "custom",
+        params=(fastinit.Param("transform", kind="callable"),)), replace=True)
+    net = fastinit.MLP([3, 4, 2], init=fastinit.spec("test_transform_param",
+                                                     transform=lambda u, fi, fo: u - 0.5))
+    with pytest.raises(TypeError, match=r"^fastinit.MLP.save: the network's schemes hold "
+                                        r"<function .*> \(a function\), which a saved file "
+                                        r"\(JSON\) cannot keep"):
+        net.save(tmp_path / "net.npz")
+    assert not (tmp_path / "net.npz").exists()
+
+
 def test_loading_a_file_that_is_no_saved_network_says_so(tmp_path):
     text, array, other = tmp_path / "text.npz", tmp_path / "array.npy", tmp_path / "other.npz"
     text.write_text("layer_sizes = [6, 9, 3]\n")
