@@ -107,7 +107,7 @@ class MLP:
         largest = max(a * b for a, b in zip(sizes[:-1], sizes[1:])) * dt.itemsize
         check_memory(count * (per_member + largest), f"{_CLS}: n={count} members of layer "
                      f"sizes {sizes} ({dt.name})")
-        self.init, self.bias_init = population.schemes(init, bias_init, count, _CLS)
+        self.init, self.bias_init = population.schemes(init, bias_init, count, _CLS, act.name)
         self.keys, self.members = population.streams(seed, count, _CLS)
         self.activation = act.name
         self.activation_param = population.activation_params(act, activation_param, self.init,

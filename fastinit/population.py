@@ -48,15 +48,29 @@ def reals(value, count: int, param: str, func: str, **bounds) -> np.ndarray:
     return np.full(count, check_real(value, param, func, **bounds))
 
 
-def schemes(init, bias_init, count: int, func: str):
+def schemes(init, bias_init, count: int, func: str, activation: str | None = None):
     """(weight InitSpecs, bias InitSpecs), one per member; a member without a bias scheme gets
-    its weight scheme's preset bias (zeros for most)."""
-    inits = [registry.as_spec(v, func, "init")
+    its weight scheme's preset bias (zeros for most). With the network's ``activation``, a
+    scheme's own ``activation`` parameter left unset follows it (for_network)."""
+    inits = [for_network(registry.as_spec(v, func, "init"), activation, func)
              for v in per_member(init, count, "init", func, "schemes")]
     given = per_member(bias_init, count, "bias_init", func, "schemes")
     biases = [registry.preset_bias(w) if b is None else registry.as_spec(b, func, "bias_init")
               for w, b in zip(inits, given)]
     return inits, biases
+
+
+def for_network(spec, activation: str | None, func: str):
+    """``spec`` with its scheme's ``activation`` parameter, when it has one and it was not
+    given, set to the network's activation where that differs from the default: edge_of_chaos
+    on a relu network drew tanh's critical variance (1.761 / fan_in for sigma_b2 = 0.05, not
+    relu's 2 / fan_in). An explicit value is kept (tanh's point on a relu net, on purpose)."""
+    scheme = registry.get_scheme(spec.scheme, func, "init")
+    param = next((p for p in scheme.params if p.name == "activation"), None)
+    if activation is None or param is None or "activation" in spec.kwargs \
+            or param.default == activation or activation not in (param.choices or ()):
+        return spec
+    return registry.spec(spec, activation=activation)
 
 
 def streams(seed, count: int, func: str):

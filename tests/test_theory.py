@@ -128,6 +128,28 @@ def test_second_moment_takes_the_fans_its_error_tells_a_bias_to_pass():
         theory.second_moment("he_normal", (64, 100), fan_in=-1)
 
 
+def test_edge_of_chaos_in_a_network_takes_the_networks_activation():
+    """A relu network's edge_of_chaos members drew tanh's critical variance (the scheme's
+    default activation, 1.761 / fan_in for sigma_b2 = 0.05); unless given, the scheme's
+    activation is now the network's. An explicit one is kept; a tanh network is unchanged."""
+    relu = fastinit.MLP([400, 400, 10], activation="relu", init="edge_of_chaos", seed=0,
+                        dtype=np.float64)
+    assert str(relu.init[0]) == "edge_of_chaos(activation='relu')"
+    assert np.var(relu.weights[0][0]) * 400 == pytest.approx(
+        theory.critical_sigma_w2("relu", 0.05), rel=0.03)
+    assert theory.critical_sigma_w2("relu", 0.05) == pytest.approx(2.0, rel=1e-6)
+    on_purpose = fastinit.MLP([400, 400, 10], activation="relu", seed=0, dtype=np.float64,
+                              init=fastinit.spec("edge_of_chaos", activation="tanh"))
+    assert np.var(on_purpose.weights[0][0]) * 400 == pytest.approx(
+        theory.critical_sigma_w2("tanh", 0.05), rel=0.03)
+    tanh = fastinit.MLP([400, 400, 10], activation="tanh", init="edge_of_chaos", seed=0,
+                        dtype=np.float64)
+    assert str(tanh.init[0]) == "edge_of_chaos"
+    np.testing.assert_array_equal(tanh.params, on_purpose.params)
+    with pytest.raises(ValueError, match="'gelu'.*has no edge of chaos"):
+        fastinit.MLP([8, 8, 2], activation="gelu", init="edge_of_chaos")
+
+
 def test_edge_of_chaos_scheme():
     s = theory.critical_sigma_w2("tanh", 0.05)
     w = fastinit.sample("edge_of_chaos", (300, 200), seed=0, dtype=np.float64,
