@@ -294,9 +294,10 @@ def check_targets(y, n: int, outputs: int, loss: str, dtype, func: str, param: s
         lo, hi = int(arr.min()), int(arr.max())   # before int64, where 2**63 or 1e30 wraps
         if lo < 0 or hi >= outputs:
             raise ValueError(f"{_where(param, func)} holds labels in [{lo}, {hi}] but the "
-                             f"network has {outputs} outputs: labels must be in "
-                             f"[0, {outputs - 1}]." + " Did you mean loss='bce' (one output, "
-                             "binary targets)?" * (outputs == 1 and lo >= 0 and hi <= 1))
+                             f"network has {outputs} output{'s' * (outputs != 1)}: labels "
+                             f"must be in [0, {outputs - 1}]." + " Did you mean loss='bce' "
+                             "(one output, binary targets)?" * (outputs == 1 and 0 <= lo
+                                                                 and hi <= 1))
         labels = arr.astype(np.int64, copy=False)
         return np.ascontiguousarray(labels), np.zeros((1, 1), dtype=dtype)   # targets' stub
     given = arr.shape

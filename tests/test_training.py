@@ -538,8 +538,8 @@ def test_one_hot_column_and_binary_labels_get_a_did_you_mean():
     with pytest.raises(ValueError, match=r"Got shape \(6, 1\), dtype int64. Did you mean "
                        r"y.ravel\(\)\?$"):
         fastinit.train(net, (x, y[:, None]), epochs=1)
-    with pytest.raises(ValueError, match=r"must be in \[0, 0\]. Did you mean loss='bce' \(one "
-                       r"output, binary targets\)\?$"):
+    with pytest.raises(ValueError, match=r"has 1 output: labels must be in \[0, 0\]. Did you "
+                       r"mean loss='bce' \(one output, binary targets\)\?$"):
         fastinit.train(fastinit.MLP([4, 1], seed=0), (x, y == 1), epochs=1)
     assert fastinit.train(fastinit.MLP([4, 1], seed=0), (x, y == 1), epochs=1, loss="bce")
 
