@@ -163,9 +163,10 @@ RUN_KEYS: tuple[RunKey, ...] = (
     RunKey("dtype", "float32", _choice(("float32", "float64"), "'float32' or 'float64'"),
            "float32 or float64"),
     RunKey("residual", None, _choice(VARIANTS, "one of " + ", ".join(VARIANTS) + " (a ResMLP "
-           "with depth residual blocks)", optional=True), "a ResMLP variant"),
+           "with depth residual blocks)", optional=True),
+           "a ResMLP variant: " + ", ".join(VARIANTS)),
     RunKey("data_init", None, _choice(("lsuv", "kraehenbuehl"), "'lsuv' or 'kraehenbuehl'",
-           optional=True), "data-dependent init on 256 training samples"),
+           optional=True), "lsuv or kraehenbuehl, on 256 training samples"),
 )
 
 # The defaults of run-id hash version 2, frozen: ids compare against these, never against the

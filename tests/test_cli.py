@@ -122,6 +122,9 @@ def test_sweep_help_lists_every_run_key(capsys):
     assert "--max-runs N" in out and "run keys" in out
     for key in ("scheme", "seed", "depth", "residual", "data_init", "weight_decay"):
         assert f"\n  {key} " in out
+    # a key with a few named values lists them (residual and data_init did not)
+    assert "a ResMLP variant: plain, skipinit, rezero, fixup, zero" in out
+    assert "lsuv or kraehenbuehl" in out
 
 
 class _Terminal(io.StringIO):
