@@ -622,6 +622,20 @@ def test_history_serialises():
     assert "he_normal" in h.summary()
 
 
+def test_a_history_prints_in_one_line():
+    """print(history) dumped every array, about 200 lines for one epoch; it is one line now:
+    members, epochs, the final test accuracy (training loss without a test set) and the
+    diverged count, pointing at summary() and to_pandas()."""
+    net = fastinit.MLP([64, 10], n=3, seed=0, init=["zeros", "he_normal", "xavier_normal"])
+    h = fastinit.train(net, DIGITS, epochs=2)
+    text = repr(h)
+    assert len(text.splitlines()) == 1 and len(text) < 200
+    assert text.startswith("History(3 members, 2 epochs, final test_acc=[")
+    assert f"{h.test_acc[-1, 0]:.4f}" in text and "diverged=0" in text
+    alone = fastinit.train(fastinit.MLP([64, 10]), (DIGITS.x_train, DIGITS.y_train), epochs=1)
+    assert repr(alone).startswith("History(1 member, 1 epoch, final train_loss=[")
+
+
 def test_batch_larger_than_the_data_is_the_whole_data():
     """A huge batch_size is clamped to the data (no buffer of batch_size rows)."""
     x, y = DIGITS.x_train[:150], DIGITS.y_train[:150]
