@@ -330,15 +330,16 @@ class Store:
     def rows(self, sweep: str | None = None) -> list[dict]:
         """Runs as dicts, JSON columns decoded: the current spec's runs of ``sweep``, or every
         run in the database. A ``sweep`` the database does not hold is a StoreError."""
-        current = sweep and self.con.execute("SELECT spec_hash FROM sweeps WHERE name = ?",
+        named = sweep is not None                 # "" names no sweep; it is not every run
+        current = named and self.con.execute("SELECT spec_hash FROM sweeps WHERE name = ?",
                                              (sweep,)).fetchone()
         if current:
             cur = self.con.execute("SELECT r.* FROM runs r JOIN members m ON m.run_id = r.id "
                                    "WHERE m.sweep = ? AND m.spec_hash = ? ORDER BY r.rowid",
                                    (sweep, current[0]))
         else:
-            q = "SELECT * FROM runs" + (" WHERE sweep = ?" if sweep else "") + " ORDER BY rowid"
-            cur = self.con.execute(q, (sweep,) if sweep else ())
+            q = "SELECT * FROM runs" + (" WHERE sweep = ?" if named else "") + " ORDER BY rowid"
+            cur = self.con.execute(q, (sweep,) if named else ())
         names = [d[0] for d in cur.description]
         out = []
         for values in cur:
@@ -349,7 +350,7 @@ class Store:
             if isinstance(row["seed"], str):
                 row["seed"] = int(row["seed"])
             out.append(row)
-        if sweep and not current and not out:     # a typo would export an empty table
+        if named and not current and not out:     # a typo would export an empty table
             names = [s["name"] for s in self.sweeps()]
             self.fail(f"no sweep {sweep!r}.{did_you_mean(sweep, names)} It holds: "
                       f"{', '.join(names) or 'none'}.")

@@ -445,3 +445,6 @@ def test_an_unknown_sweep_is_an_error_not_an_empty_export(tmp_path, export):
         with pytest.raises(StoreError, match=r"no sweep 'gird'"):
             getattr(st, export)(out, sweep="gird")
     assert out.read_text() == "kept"
+    pytest.importorskip("pandas")
+    with pytest.raises(StoreError, match=r"u.db: no sweep ''.* It holds: grid.$"):
+        fastinit.load_runs(db, sweep="")          # was every run of the database
