@@ -82,7 +82,8 @@ def _seed(v):
 
 class Store:
     """A results database. Opening creates it (or migrates an older one); ``readonly`` opens
-    it read-only (``file:...?mode=ro``), migrating an older one in memory."""
+    it read-only (``PRAGMA query_only``, or ``file:...?mode=ro`` where it may not be written),
+    migrating an older one in memory."""
 
     def __init__(self, path, readonly: bool = False):
         self.path = check_path(path, "path", _CLS)
@@ -109,9 +110,15 @@ class Store:
             self.fail("no such database.")
         try:
             if self.readonly:
-                uri = f"file:{urllib.parse.quote(os.path.abspath(p))}?mode=ro" + \
-                    ("&immutable=1" if immutable else "")
-                return sqlite3.connect(uri, uri=True, timeout=60, isolation_level=None)
+                uri = f"file:{urllib.parse.quote(os.path.abspath(p))}?mode="
+                if not immutable and os.access(p, os.W_OK) and os.access(parent, os.W_OK):
+                    # every write refused (query_only): a mode=ro connection to a WAL file
+                    # leaves -wal and -shm files beside it that it cannot remove
+                    con = sqlite3.connect(uri + "rw", uri=True, timeout=60, isolation_level=None)
+                    con.execute("PRAGMA query_only = 1")
+                    return con
+                return sqlite3.connect(uri + "ro" + ("&immutable=1" if immutable else ""),
+                                       uri=True, timeout=60, isolation_level=None)
             return sqlite3.connect(p, timeout=60, isolation_level=None)
         except sqlite3.Error as e:
             self.fail(f"cannot open the database: {e}{self._why()}.")

@@ -382,6 +382,23 @@ def _as_user(args):
     return args
 
 
+def test_reading_a_database_leaves_no_wal_files_and_writes_nothing(tmp_path):
+    """A sweep then a report (or load_runs) left runs.db-shm and an empty runs.db-wal beside
+    the database: the report's read-only (mode=ro) connection made them and could not remove
+    them. A read-only Store on a writable file now refuses every write (query_only) and
+    leaves nothing behind."""
+    pytest.importorskip("matplotlib")
+    db = tmp_path / "runs.db"
+    run_sweep(_spec("w", [0]), db)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["runs.db"]
+    fastinit.report.make_report(db, tmp_path / "rep")
+    with Store(db, readonly=True) as st:
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            st.con.execute("DELETE FROM runs")
+        assert len(st.rows()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rep", "runs.db"]
+
+
 def test_report_and_sweep_on_a_read_only_database(tmp_path):
     """Report reads a read-only database in a read-only directory; a sweep into it gets one
     line naming the cause. (As root, the child drops the powers that ignore file modes.)"""
