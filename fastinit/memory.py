@@ -8,6 +8,8 @@ import os
 
 import numba
 
+from .spread import lanes
+
 
 def available_memory() -> int:
     """Bytes this process can still allocate without swapping: MemAvailable on Linux, else
@@ -48,12 +50,12 @@ SCRATCH_UNCHECKED = 1 << 26    # check_scratch reads the free memory (10 us) fro
 def check_scratch(net, batches, func: str, knob: str, threads: int | None = None) -> None:
     """MemoryError naming ``func`` before any work when the scratch of ``net``'s passes
     cannot fit: ``batches`` is [(tasks, batch)], a pass's scratch over ``batch`` samples for
-    each of ``tasks`` run at once on ``threads`` (default: Numba's count; a thread each, as
-    spread.lanes). A pass whose kernel allocated it would have failed with Numba's bare
-    "Allocation failed", and one through NumPy after the work before it. ``knob``: the
-    setting that sets the batch."""
+    each of ``tasks`` run at once on ``threads`` (default: Numba's count; spread.lanes). A
+    pass whose kernel allocated it would have failed with Numba's bare "Allocation failed",
+    and one through NumPy after the work before it. ``knob``: the setting that sets the
+    batch."""
     T = numba.get_num_threads() if threads is None else threads
-    need = sum(max(1, min(tasks, T)) * net._scratch_size(batch)
+    need = sum(lanes(tasks, T) * net._scratch_size(batch)
                for tasks, batch in batches) * net.dtype.itemsize
     if need < SCRATCH_UNCHECKED:
         return
