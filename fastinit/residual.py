@@ -14,8 +14,12 @@ it). Variants (``residual=``):
     fixup      W1 from ``init`` scaled by blocks^(-1/2) (Fixup's L^(-1/(2m-2)), m = 2 layers per
                branch); W2, the branch biases and the output layer zero; alpha = 1, trained
                (Zhang, Dauphin & Ma, ICLR 2019)
-    zero       ZerO: every weight from the ZerO scheme, each branch's last layer zero, alpha =
-               1 fixed, relu'(0) = 1 (Zhao, Schaefer & Anandkumar, TMLR 2022)
+    zero       every layer from ``init``, each branch's last layer zero; alpha = 1, fixed. With
+               init left out: the ZerO scheme, relu'(0) = 1 (ZerO: Zhao, Schaefer &
+               Anandkumar, TMLR 2022); with another init: the zero-init residual branches of
+               Goyal et al. (2017) on that init
+
+``init`` left out (None) is "he_normal", or "ZerO" for ``residual="zero"``.
 
 Training, evaluation, gradients and diagnostics are the MLP's, on the same compiled kernels.
 """
@@ -40,7 +44,7 @@ class ResMLP(MLP):
     """
 
     def __init__(self, d_in: int, width: int, blocks: int, d_out: int, activation: str = "relu",
-                 init="he_normal", residual: str = "plain", *, bias_init=None, n: int = 1,
+                 init=None, residual: str = "plain", *, bias_init=None, n: int = 1,
                  seed=0, dtype=np.float32, activation_param=None, bias: bool = True,
                  dropout=0.0, norm: str | None = None, train_alpha: bool | None = None):
         d_in = check_int(d_in, "d_in", _CLS, minimum=1)
@@ -53,8 +57,8 @@ class ResMLP(MLP):
         self.blocks = blocks
         self.residual = residual
         self.train_alpha = check_bool(train_alpha, "train_alpha", _CLS)
-        if residual == "zero":
-            init = "ZerO"            # relu'(0) = 1 follows, per member, from the scheme
+        if init is None:             # ZerO's relu'(0) = 1 follows, per member, from the scheme
+            init = "ZerO" if residual == "zero" else "he_normal"
         sizes = [d_in] + [width] * (2 * blocks + 1) + [d_out]
         super().__init__(sizes, activation, init, bias_init, n=n, seed=seed, dtype=dtype,
                          activation_param=activation_param, bias=bias, dropout=dropout,

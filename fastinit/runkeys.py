@@ -164,9 +164,9 @@ RUN_KEYS: tuple[RunKey, ...] = (
            "float32 or float64"),
     RunKey("residual", None, _choice(VARIANTS, "one of " + ", ".join(VARIANTS) + " (a ResMLP "
            "with depth residual blocks)", optional=True),
-           "a ResMLP variant: " + ", ".join(VARIANTS)),
+           "a ResMLP variant (" + ", ".join(VARIANTS) + ") on the scheme's weights"),
     RunKey("data_init", None, _choice(("lsuv", "kraehenbuehl"), "'lsuv' or 'kraehenbuehl'",
-           optional=True), "lsuv or kraehenbuehl, on 256 training samples"),
+           optional=True), "lsuv or kraehenbuehl on the scheme's weights, 256 training samples"),
 )
 
 # The defaults of run-id hash version 2, frozen: ids compare against these, never against the
@@ -197,10 +197,28 @@ def describe() -> str:
                      + (" [per member]" if k.member else "") for k in RUN_KEYS)
 
 
-def run_id(config: dict) -> str:
-    """A run's identity: a hash of what it sets that differs from the hash version's defaults."""
+def _revised(config: dict) -> dict:
+    """What a run's id adds where a value's meaning changed after hash version 2 and the run's
+    numbers with it, so a database's runs of the old meaning re-run instead of counting as
+    finished: a sweep's LSUV starts from the run's scheme (it re-drew orthonormal weights and
+    zero biases over every layer, the zero ones of fixup and "zero" included) and residual
+    "zero" keeps the scheme (it drew ZerO whatever the scheme). Other runs keep their ids."""
+    out = {}
+    scheme, residual = config.get("scheme"), config.get("residual")
+    if config.get("data_init") == "lsuv" and (scheme != ["orthogonal", {}] or residual in (
+            "fixup", "zero") or config.get("bias_init") is not None):
+        out["~lsuv_start"] = "scheme"
+    if residual == "zero" and scheme != ["ZerO", {}]:
+        out["~zero_init"] = "scheme"
+    return out
+
+
+def run_id(config: dict, *, revised: bool = True) -> str:
+    """A run's identity: a hash of what it sets that differs from the hash version's defaults
+    and, with ``revised``, of a value's changed meaning (``_revised``; without: the id of a run
+    stored before the change, which had the old meaning)."""
     table = keys()
-    diff = {}
+    diff = _revised(config) if revised else {}
     for k, v in config.items():
         base = ID_DEFAULTS[k] if k in ID_DEFAULTS else (table[k].parse(table[k].default)
                                                         if k in table else None)

@@ -90,7 +90,7 @@ def from_v1(con: sqlite3.Connection) -> None:
     names = [d[0] for d in cur.description]
     for values in cur.fetchall():
         row = {k: None for k in COLUMNS} | dict(zip(names, values))
-        row["id"] = run_id(json.loads(row["config"]))
+        row["id"] = run_id(json.loads(row["config"]), revised=False)   # values' old meaning
         con.execute(INSERT, tuple(row[k] for k in COLUMNS))
     for name, body, created in con.execute("SELECT name, spec, created_at FROM "
                                            "sweeps_v1").fetchall():

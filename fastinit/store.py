@@ -224,8 +224,8 @@ class Store:
     def record_sweep(self, name: str, version: str, body: dict, run_ids: Iterable[str],
                      runs: int) -> str | None:
         """Make ``version`` (a spec hash) the current spec of sweep ``name`` with these runs
-        as its members; returns the previous version when the spec changed, else None.
-        ``run_ids`` is read only when the version's membership is not yet complete."""
+        (``runs`` of them) as its members; returns the previous version when the spec changed,
+        else None. The same spec can name other runs (a fastinit whose run ids changed)."""
         with self._writing("record the sweep"), self._tx():
             c = self.con
             prev = c.execute("SELECT spec_hash FROM sweeps WHERE name = ?", (name,)).fetchone()
@@ -234,13 +234,9 @@ class Store:
                       "runs = excluded.runs", (name, version, json.dumps(body, sort_keys=True),
                                                runs, _now(), _now()))
             c.execute("INSERT OR REPLACE INTO sweeps VALUES (?, ?)", (name, version))
-            have = c.execute("SELECT COUNT(*) FROM members WHERE sweep = ? AND spec_hash = ?",
-                             (name, version)).fetchone()[0]
-            if have != runs:
-                c.execute("DELETE FROM members WHERE sweep = ? AND spec_hash = ?",
-                          (name, version))
-                c.executemany("INSERT OR IGNORE INTO members VALUES (?, ?, ?)",
-                              ((name, version, i) for i in run_ids))
+            c.execute("DELETE FROM members WHERE sweep = ? AND spec_hash = ?", (name, version))
+            c.executemany("INSERT OR IGNORE INTO members VALUES (?, ?, ?)",
+                          ((name, version, i) for i in run_ids))
         return prev[0] if prev and prev[0] != version else None
 
     def _row(self, rid: str, sweep: str, cfg: dict, status: str, **extra) -> tuple:

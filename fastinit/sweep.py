@@ -67,7 +67,8 @@ def run_population(configs: list[dict], diagnose: bool = True, threads: int | No
 def population_network(configs: list[dict], data) -> MLP:
     """The network a population (configs sharing all but the member keys) trains on ``data``:
     an MLP, or a ResMLP with ``residual``, one member per config, its data-dependent init
-    (``data_init``) applied on the first 256 training samples."""
+    (``data_init``) applied on the first 256 training samples to the weights its scheme drew
+    (LSUV's orthonormal start is scheme "orthogonal")."""
     c0 = configs[0]
     sizes = [data.n_features] + [c0["width"]] * c0["depth"] + [data.n_outputs]
     each = lambda key: [c[key] for c in configs]                # a member key, per member
@@ -84,7 +85,7 @@ def population_network(configs: list[dict], data) -> MLP:
         net = MLP(sizes, **common)
     probe = data.x_train[:256]
     if c0["data_init"] == "lsuv":
-        lsuv(net, probe)
+        lsuv(net, probe, orthonormal=False)
     elif c0["data_init"] == "kraehenbuehl":
         kraehenbuehl(net, probe, seed=c0["data_seed"])
     return net

@@ -123,7 +123,7 @@ def test_sweep_help_lists_every_run_key(capsys):
     for key in ("scheme", "seed", "depth", "residual", "data_init", "weight_decay"):
         assert f"\n  {key} " in out
     # a key with a few named values lists them (residual and data_init did not)
-    assert "a ResMLP variant: plain, skipinit, rezero, fixup, zero" in out
+    assert "a ResMLP variant (plain, skipinit, rezero, fixup, zero)" in out
     assert "lsuv or kraehenbuehl" in out
 
 

@@ -157,3 +157,39 @@ def test_kraehenbuehl_beta_needs_biases():
                                          r"network with biases.*Got beta=0.5"):
         fastinit.kraehenbuehl(net, X, beta=0.5)
     assert np.isfinite(fastinit.kraehenbuehl(net, X)["pre_std"]).all()     # beta 0: the scale
+
+
+def _sweep_networks(grid, train):
+    """The networks a sweep builds for a spec's runs, one population each, and the runs."""
+    from fastinit.sweep import SweepSpec, load_dataset, population_network
+    runs = SweepSpec.from_dict({"grid": grid, "train": train}).runs()
+    c = runs[0].config
+    data = load_dataset(c["dataset"], c.get("data"), c["data_seed"])
+    return [population_network([r.config], data) for r in runs], runs
+
+
+@pytest.mark.parametrize("residual", [None, "rezero", "fixup"])
+def test_a_sweep_lsuv_rescales_the_weights_of_each_runs_scheme(residual):
+    """data_init = "lsuv" in a sweep starts from the weights the run's scheme drew (it re-drew
+    orthonormal weights for every scheme: a grid's scheme axis gave one network under three
+    names, and fixup's zero layers were overwritten). scheme = "orthogonal" is the paper's LSUV,
+    bitwise what fastinit.lsuv's orthonormal default gives."""
+    schemes = ["he_normal", "xavier_uniform", "orthogonal"]
+    nets, runs = _sweep_networks({"scheme": schemes}, {"data_init": "lsuv", "width": 16,
+                                                        "depth": 2, "residual": residual})
+    first = [np.asarray(n.weights[0][0]) for n in nets]
+    assert not np.array_equal(first[0], first[1]) and not np.array_equal(first[0], first[2])
+    for net, run in zip(nets, runs):
+        c = run.config
+        kind = fastinit.ResMLP if residual else fastinit.MLP
+        args = (64, 16, 2, 10) if residual else ([64, 16, 16, 10],)
+        opts = dict(residual=residual) if residual else {}
+        ref = kind(*args, init=c["scheme"][0], seed=c["seed"], **opts)
+        fastinit.lsuv(ref, X[:256], orthonormal=False)
+        np.testing.assert_array_equal(net.params, ref.params)
+        if residual == "fixup":
+            assert np.all(net.weights[2] == 0) and np.all(net.weights[-1] == 0)
+    if residual != "fixup":
+        paper = kind(*args, init="he_normal", seed=runs[2].config["seed"], **opts)
+        fastinit.lsuv(paper, X[:256])
+        np.testing.assert_array_equal(nets[2].params, paper.params)

@@ -141,3 +141,26 @@ def test_repr_is_the_call_that_builds_the_network():
                          "dtype=float32)")
     again = eval(repr(net), {"ResMLP": fastinit.ResMLP, "float32": "float32"})
     assert again.layer_sizes == net.layer_sizes and again.blocks == 2
+
+
+def test_zero_variant_keeps_an_init_given_and_is_zero_by_default():
+    """residual="zero" zeroes each branch's last layer (alpha 1, fixed) on the weights ``init``
+    draws; left out, init is the ZerO scheme (the ZerO paper). An init given was replaced by
+    ZerO without a word: a sweep's scheme axis gave one network under several names."""
+    dflt = fastinit.ResMLP(8, 8, 3, 3, residual="zero", seed=0, dtype=np.float64)
+    zero = fastinit.ResMLP(8, 8, 3, 3, init="ZerO", residual="zero", seed=0,
+                           dtype=np.float64)
+    np.testing.assert_array_equal(dflt.params, zero.params)
+    assert dflt.init == zero.init and "ZerO" in repr(dflt.init)
+    he = fastinit.ResMLP(8, 8, 3, 3, init="he_normal", residual="zero", n=2, seed=0)
+    ref = fastinit.MLP([8] * 8 + [3], init="he_normal", n=2, seed=0)
+    for l in range(he.depth):
+        want = 0 * ref.weights[l] if l in (2, 4, 6) else ref.weights[l]
+        np.testing.assert_array_equal(he.weights[l], want)
+    assert np.all(he.alphas == 1) and not he.train_alpha
+    assert list(he.activation_param) == [0, 0]                  # relu'(0) = 0: He's, not ZerO's
+    mixed = fastinit.ResMLP(8, 8, 3, 3, init=["ZerO", "he_normal"], residual="zero", n=2,
+                            seed=[0, 0])
+    np.testing.assert_array_equal(mixed.params[0], zero.params[0].astype(np.float32))
+    np.testing.assert_array_equal(mixed.params[1], he.params[0])
+    assert list(mixed.activation_param) == [1, 0]

@@ -57,9 +57,9 @@ CURVES = {"train_loss": [2.3, 1.9], "test_loss": [2.3, 2.0], "train_acc": [0.1, 
           "test_acc": [0.1, 0.35]}
 
 
-def _v1_database(path, seed=0):
+def _v1_database(path, seed=0, **config):
     """A database as fastinit 0.1 wrote it: its schema, its id (the whole config hashed)."""
-    cfg = {**V1_DEFAULTS, **TINY, "seed": seed, "data": {}}
+    cfg = {**V1_DEFAULTS, **TINY, "seed": seed, "data": {}, **config}
     old_id = hashlib.sha256(json.dumps(cfg, sort_keys=True, separators=(",", ":")).encode()
                             ).hexdigest()[:20]
     con = sqlite3.connect(path)
@@ -96,6 +96,18 @@ def test_a_version_1_database_is_migrated_on_open(tmp_path):
     assert [r["curves"] for r in rows if r["seed"] == 0] == [CURVES]
 
 
+
+def test_a_version_1_run_whose_values_meant_otherwise_is_not_taken_as_finished(tmp_path):
+    """fastinit 0.1's LSUV re-drew orthonormal weights whatever the scheme: its he_normal +
+    lsuv run migrates to the id such runs had, not to today's, so the sweep trains it again."""
+    db = tmp_path / "v1.db"
+    _, cfg = _v1_database(db, data_init="lsuv")
+    with Store(db) as s:
+        assert [r["id"] for r in s.rows("old")] == [run_id(cfg, revised=False)]
+    assert run_id(cfg) != run_id(cfg, revised=False)
+    res = run_sweep({**_spec("old", [0]), "train": {**TINY, "data_init": "lsuv"}}, db)
+    assert (res.total, res.skipped, res.ran) == (1, 0, 1)
+
 # -- membership: a sweep is its spec ---------------------------------------------------------
 
 def test_a_sweep_reports_exactly_its_spec_runs(tmp_path, capsys):
@@ -122,6 +134,19 @@ def test_a_sweep_reports_exactly_its_spec_runs(tmp_path, capsys):
     assert (tmp_path / "a.csv").read_text().count("\n") == 3
     assert cli.main(["report", str(db), "--sweep", "C", "--out", str(out)]) == 2
     assert "no sweep 'C'" in capsys.readouterr().err
+
+
+def test_membership_follows_new_run_ids_when_their_number_is_unchanged(tmp_path):
+    """The same spec, run again by a fastinit that gave some of its runs new ids (a value
+    whose meaning changed): as many runs as before, but the members are the new ids. The
+    membership was rewritten only when the number of runs differed: the report went on
+    showing the old runs."""
+    body = {"grid": {"seed": [0, 1]}}
+    with Store(tmp_path / "m.db") as s:
+        s.record_sweep("S", "v1", body, iter(["a", "b"]), 2)
+        s.record_sweep("S", "v1", body, iter(["a", "c"]), 2)
+        got = s.con.execute("SELECT run_id FROM members WHERE sweep = 'S'").fetchall()
+    assert sorted(r[0] for r in got) == ["a", "c"]
 
 
 def test_report_of_runs_with_different_epochs_draws_separate_lines(tmp_path, capsys):

@@ -1,6 +1,8 @@
 """The sweep spec language: run keys as data, run ids stable across versions, grid size limits,
 duplicates, lazy expansion (fastinit.sweepspec, through fastinit.sweep where a sweep runs)."""
 import dataclasses
+import hashlib
+import json
 
 import pytest
 
@@ -59,6 +61,36 @@ def test_a_changed_default_changes_no_id(monkeypatch):
     ten = SweepSpec.from_dict({"grid": {"seed": [0]}, "train": {"epochs": 10}}).runs()[0]
     twenty = SweepSpec.from_dict({"grid": {"seed": [0]}}).runs()[0]
     assert ten.id == run_id({}) != twenty.id          # each id still names its own config
+
+
+def _hash_v2(config: dict) -> str:
+    """A run's id as hash version 2 made it, before any value changed its meaning."""
+    table = runkeys.keys()
+    diff = {k: v for k, v in config.items()
+            if v != (runkeys.ID_DEFAULTS[k] if k in runkeys.ID_DEFAULTS
+                     else table[k].parse(table[k].default))}
+    text = json.dumps(diff, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(f"fastinit-run-v2:{text}".encode()).hexdigest()[:20]
+
+
+@pytest.mark.parametrize("train,new", [
+    ({"data_init": "lsuv"}, True),                   # he_normal: it was orthogonal, now He
+    ({"data_init": "lsuv", "scheme": "orthogonal"}, False),          # the same numbers
+    ({"data_init": "lsuv", "scheme": "orthogonal", "residual": "rezero"}, False),
+    ({"data_init": "lsuv", "scheme": "orthogonal", "residual": "fixup"}, True),
+    ({"data_init": "lsuv", "scheme": "orthogonal", "bias_init": "ones"}, True),
+    ({"data_init": "kraehenbuehl"}, False),
+    ({"residual": "zero"}, True),                    # he_normal: it was ZerO, now He
+    ({"residual": "zero", "scheme": "ZerO"}, False),
+    ({"residual": "fixup"}, False),
+])
+def test_a_value_whose_meaning_changed_gives_its_runs_new_ids(train, new):
+    """A sweep's LSUV starts from the run's scheme (it re-drew orthonormal weights) and
+    residual "zero" keeps the scheme (it drew ZerO): a database's runs of the old meaning
+    must not count as finished under the new one, so those runs' ids change; a run whose
+    numbers did not change keeps its id (and its stored result)."""
+    run = SweepSpec.from_dict({"grid": {"seed": [1]}, "train": train}).runs()[0]
+    assert (run.id != _hash_v2(run.config)) == new
 
 
 def test_duplicate_and_alias_values_train_once(tmp_path):
