@@ -112,8 +112,10 @@ def kraehenbuehl(net: MLP, X, *, beta: float = 0.0, between_layers: bool = True,
     (standard normal, from Philox streams of ``seed``, the same for every member)
     back-propagated through the network (residual skips included), r_l =
     E||dL/dW_l||^2 / ||W_l||^2; every layer is scaled by (r_l / geometric mean of r)^(alpha / 2),
-    ``iterations`` times. Returns {"pre_mean", "pre_std" (K, L) after the within-layer step,
-    "ratios" (K, L) of the last between-layer iteration}.
+    ``iterations`` times. A layer without gradient (behind a zero residual branch) or without
+    weight (all zero) keeps its scale; the others are equalised among themselves. Returns
+    {"pre_mean", "pre_std" (K, L) after the within-layer step, "ratios" (K, L) of the last
+    between-layer iteration}.
     """
     func = "fastinit.kraehenbuehl"
     check_net(net, func)
@@ -151,13 +153,15 @@ def kraehenbuehl(net: MLP, X, *, beta: float = 0.0, between_layers: bool = True,
                        members=np.zeros(1, np.int64), tag=streams.KRAEHENBUEHL + i,
                        func=func)     # the same top gradients for every member
             dw, _, _ = run_backward(net, run_forward(net, x), top / len(x))
-            r = np.stack([np.sum(g * g, axis=(1, 2)) / np.maximum(np.sum(
-                np.asarray(w, dtype=float) ** 2, axis=(1, 2)), 1e-300)
-                for g, w in zip(dw, net.weights)], axis=1)          # (K, L)
+            norms = np.stack([np.sum(np.asarray(w, dtype=float) ** 2, axis=(1, 2))
+                              for w in net.weights], axis=1)                  # (K, L)
+            r = np.stack([np.sum(g * g, axis=(1, 2)) for g in dw], axis=1) / np.maximum(
+                norms, 1e-300)
             ratios[...] = r
-            for k in np.flatnonzero(np.all(r > 0, axis=1)):
-                mean = np.exp(np.mean(np.log(r[k])))
-                for l in range(L):
+            live = (r > 0) & np.isfinite(r) & (norms > 0)      # a gradient and a weight
+            for k in np.flatnonzero(live.sum(axis=1) > 1):
+                mean = np.exp(np.mean(np.log(r[k, live[k]])))
+                for l in np.flatnonzero(live[k]):
                     s = (r[k, l] / mean) ** (alpha / 2)
                     net.weights[l][k] *= s
                     if net.bias:

@@ -193,3 +193,23 @@ def test_a_sweep_lsuv_rescales_the_weights_of_each_runs_scheme(residual):
         paper = kind(*args, init="he_normal", seed=runs[2].config["seed"], **opts)
         fastinit.lsuv(paper, X[:256])
         np.testing.assert_array_equal(nets[2].params, paper.params)
+
+
+@pytest.mark.parametrize("residual", ["skipinit", "zero"])
+def test_kraehenbuehl_equalises_the_layers_that_have_a_gradient(residual):
+    """Behind a zero branch (skipinit's alpha = 0, a zero last layer) a layer has no gradient
+    (r = 0) and a zero layer no weight: those keep their scale and the other layers (stem,
+    output) are equalised among themselves. A single r = 0 made the step skip the member: the
+    between-layer step did nothing on every skipinit, rezero, fixup and zero network."""
+    net = fastinit.ResMLP(64, 32, 2, 10, "relu", init="he_normal", residual=residual, n=2,
+                          seed=[3, 4], dtype=np.float64)
+    within = net.copy()
+    fastinit.kraehenbuehl(within, X, between_layers=False)
+    first = fastinit.kraehenbuehl(net.copy(), X, iterations=1)["ratios"]
+    res = fastinit.kraehenbuehl(net, X, iterations=30)
+    live = [0, net.depth - 1]                               # stem and output layer
+    spread = lambda r: np.log(r[:, live].max(axis=1) / r[:, live].min(axis=1))
+    assert np.all(spread(res["ratios"]) < 0.5 * spread(first)), (first, res["ratios"])
+    for l in range(net.depth):
+        same = np.array_equal(net.weights[l], within.weights[l])
+        assert same == (l not in live), l                  # only stem and output moved
