@@ -7,12 +7,14 @@ import io
 import json
 import logging
 import os
+import platform
 import sys
 import time
 
 import numba
+import numpy as np
 
-from . import compilelog, completion, examples, overrides, profile_cli, warmup
+from . import __version__, compilelog, completion, examples, overrides, profile_cli, warmup
 from .benchsuite.run import run_bench
 from .registry import schemes
 from .frames import write_parquet
@@ -284,9 +286,17 @@ def _positive(text: str) -> int:
     return value
 
 
+def _version() -> str:
+    """What ``fastinit --version`` prints: fastinit's version and the versions that decide its
+    numbers (Python, NumPy, Numba)."""
+    return (f"fastinit {__version__} (Python {platform.python_version()}, NumPy "
+            f"{np.__version__}, Numba {numba.__version__})")
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="fastinit", description="Fast, reproducible weight-"
                                 "initialization studies: sample, train, sweep, report.")
+    p.add_argument("--version", action="version", version=_version())
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def common(sp, threads=True):

@@ -37,6 +37,7 @@ def commands(parser: argparse.ArgumentParser) -> dict:
 
 def bash(parser: argparse.ArgumentParser, prog: str = "fastinit") -> str:
     cmds = commands(parser)
+    top = [f for a in parser._actions for f in a.option_strings]     # -h --help --version
     fn = "_" + prog.replace("-", "_")
     cases = []
     for name, c in cmds.items():
@@ -53,7 +54,7 @@ def bash(parser: argparse.ArgumentParser, prog: str = "fastinit") -> str:
     local cur="${{COMP_WORDS[COMP_CWORD]}}" prev="${{COMP_WORDS[COMP_CWORD-1]}}" words=""
     COMPREPLY=()
     if [ "$COMP_CWORD" -eq 1 ]; then
-        COMPREPLY=( $(compgen -W {shlex.quote(" ".join(cmds) + " -h --help")} -- "$cur") )
+        COMPREPLY=( $(compgen -W {shlex.quote(" ".join([*cmds, *top]))} -- "$cur") )
         return
     fi
     case "${{COMP_WORDS[1]}}" in

@@ -7,6 +7,7 @@ import sys
 import numpy as np
 import pytest
 
+import fastinit
 import fastinit.cli as cli
 import fastinit.sweep as sweep_mod
 from fastinit.store import Store
@@ -178,3 +179,11 @@ def test_output_paths_that_cannot_be_written_are_one_line(tmp_path, capsys):
         assert re.fullmatch(rf"fastinit {argv[0]}: {re.escape(path)}: [^\n]+\.\n", err), err
     with Store(db, readonly=True) as s:
         assert len(s.rows("sweep")) == 2       # the sweep's two runs were saved first
+
+
+def test_version_names_fastinit_and_what_decides_its_numbers(capsys):
+    with pytest.raises(SystemExit) as e:
+        cli.main(["--version"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"fastinit {fastinit.__version__} (Python ") and "Numba" in out

@@ -143,7 +143,8 @@ def test_bash_completion_knows_every_subcommand_and_option(capsys, tmp_path):
                              capture_output=True, text=True, check=True)
         return out.stdout.split()
 
-    assert complete("") == SUBCOMMANDS + ["-h", "--help"]
+    assert complete("") == SUBCOMMANDS + ["-h", "--help", "--version"]
+    assert complete("--v") == ["--version"]
     assert complete("re") == ["report"]
     assert complete("demo", "") == DEMOS
     assert complete("report", "--in") == ["--interactive"]
