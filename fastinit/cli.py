@@ -7,9 +7,9 @@ import io
 import json
 import logging
 import os
-import platform
 import sys
 import time
+from platform import python_version
 
 import numba
 import numpy as np
@@ -286,17 +286,11 @@ def _positive(text: str) -> int:
     return value
 
 
-def _version() -> str:
-    """What ``fastinit --version`` prints: fastinit's version and the versions that decide its
-    numbers (Python, NumPy, Numba)."""
-    return (f"fastinit {__version__} (Python {platform.python_version()}, NumPy "
-            f"{np.__version__}, Numba {numba.__version__})")
-
-
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="fastinit", description="Fast, reproducible weight-"
                                 "initialization studies: sample, train, sweep, report.")
-    p.add_argument("--version", action="version", version=_version())
+    p.add_argument("--version", action="version", version=f"fastinit {__version__} (Python "
+                   f"{python_version()}, NumPy {np.__version__}, Numba {numba.__version__})")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def common(sp, threads=True):
