@@ -25,7 +25,7 @@ from importlib import resources
 import numpy as np
 
 from . import kernels, streams
-from ._validate import (check_choice, check_int, check_npz, check_path, check_real,
+from ._validate import (as_array, check_choice, check_int, check_npz, check_path, check_real,
                         check_seed, did_you_mean)
 from .network import MLP
 from .spread import fill, over_members
@@ -244,9 +244,10 @@ def from_arrays(x_train, y_train, x_test=None, y_test=None, task: str | None = N
     if (x_test is None) != (y_test is None):
         raise ValueError(f"{func}: give x_test and y_test together, or neither (no test set). "
                          f"Got only {'x_test' if y_test is None else 'y_test'}.")
-    x_train, y_train = np.asarray(x_train), np.asarray(y_train)
+    x_train, y_train = as_array(x_train, "x_train", func), as_array(y_train, "y_train", func)
     no_test = x_test is None
-    x_test, y_test = (x_train, y_train) if no_test else (np.asarray(x_test), np.asarray(y_test))
+    x_test, y_test = (x_train, y_train) if no_test else (as_array(x_test, "x_test", func),
+                                                         as_array(y_test, "y_test", func))
     for param, x in (("x_train", x_train), ("x_test", x_test)):
         if x.ndim != 2 or x.shape[1:] != x_train.shape[1:]:
             raise ValueError(f"The {param!r} parameter of {func} must be 2-D (samples, "
