@@ -224,13 +224,26 @@ def check_npz(value: Any, param: str, func: str,
 
 # -- data and resources ---------------------------------------------------------------------
 
-def check_x(x, width: int, dtype, func: str, param: str = "X") -> np.ndarray:
-    """Inputs as a C-contiguous (n, width) array of ``dtype``, finite, at least one sample."""
+def as_array(value, param: str, func: str) -> np.ndarray:
+    """np.asarray(value) for what users hand in: a torch tensor that requires grad or is not on
+    the CPU is detached and copied (np.asarray raised torch's own RuntimeError), bfloat16
+    (torch's, or ml_dtypes' as JAX gives it) widened to float32, exactly (torch raised, and
+    ml_dtypes' was "not numbers"); what is not array-like is a TypeError naming ``param``."""
     try:
-        arr = np.asarray(x)
+        if hasattr(value, "detach") and hasattr(value, "cpu"):        # a torch tensor
+            value = value.detach().cpu()
+            if str(value.dtype) == "torch.bfloat16":
+                value = value.float()
+        arr = np.asarray(value)
     except Exception as e:  # noqa: BLE001 - anything that is not array-like
         raise TypeError(f"{_where(param, func)} must be an array. Got "
-                        f"{type(x).__name__}: {e}") from None
+                        f"{type(value).__name__}: {e}") from None
+    return arr.astype(np.float32) if arr.dtype.name == "bfloat16" else arr
+
+
+def check_x(x, width: int, dtype, func: str, param: str = "X") -> np.ndarray:
+    """Inputs as a C-contiguous (n, width) array of ``dtype``, finite, at least one sample."""
+    arr = as_array(x, param, func)
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{_where(param, func)} must hold numbers. Got dtype {arr.dtype}.")
     if arr.ndim == 1 and width != 1:
@@ -270,7 +283,7 @@ def check_targets(y, n: int, outputs: int, loss: str, dtype, func: str, param: s
     """(labels int64 (n,), targets (n, outputs)) for a loss; the one the loss does not use is
     a stub. cross_entropy takes integer class labels in [0, outputs); mse and bce take one
     target per output (bce: in [0, 1]). ``why``: how the loss was chosen, for the shape error."""
-    arr = np.asarray(y)
+    arr = as_array(y, param, func)
     if arr.shape[:1] != (n,):
         raise ValueError(f"{_where(param, func)} must have one entry per sample of X ({n}). "
                          f"Got shape {arr.shape}.")

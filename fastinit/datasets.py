@@ -25,7 +25,7 @@ from importlib import resources
 import numpy as np
 
 from . import kernels, streams
-from ._validate import (check_choice, check_int, check_npz, check_path, check_real,
+from ._validate import (as_array, check_choice, check_int, check_npz, check_path, check_real,
                         check_seed, did_you_mean)
 from .network import MLP
 from .spread import fill, over_members
@@ -244,9 +244,10 @@ def from_arrays(x_train, y_train, x_test=None, y_test=None, task: str | None = N
     if (x_test is None) != (y_test is None):
         raise ValueError(f"{func}: give x_test and y_test together, or neither (no test set). "
                          f"Got only {'x_test' if y_test is None else 'y_test'}.")
-    x_train, y_train = np.asarray(x_train), np.asarray(y_train)
+    x_train, y_train = as_array(x_train, "x_train", func), as_array(y_train, "y_train", func)
     no_test = x_test is None
-    x_test, y_test = (x_train, y_train) if no_test else (np.asarray(x_test), np.asarray(y_test))
+    x_test, y_test = (x_train, y_train) if no_test else (as_array(x_test, "x_test", func),
+                                                         as_array(y_test, "y_test", func))
     for param, x in (("x_train", x_train), ("x_test", x_test)):
         if x.ndim != 2 or x.shape[1:] != x_train.shape[1:]:
             raise ValueError(f"The {param!r} parameter of {func} must be 2-D (samples, "
@@ -310,9 +311,10 @@ def load_npz(path, task: str | None = None) -> Dataset:
 
 def _read_idx(path: str, func: str) -> np.ndarray:
     where = f"{func}: {path}"
-    opener = gzip.open if path.endswith(".gz") else open
     try:
-        with opener(path, "rb") as f:
+        with open(path, "rb") as f:       # gzip or not by its first bytes, not by its name: a
+            gz = f.read(2) == b"\x1f\x8b"  # browser may unpack a .gz and keep the name
+        with (gzip.open if gz else open)(path, "rb") as f:
             magic = f.read(4)
             if len(magic) != 4 or magic[:2] != b"\x00\x00" or magic[2] != 0x08:
                 raise ValueError(f"{where}: not an IDX file of unsigned bytes (magic "
@@ -331,7 +333,10 @@ def load_mnist(path, name: str = "mnist", scale: bool = True) -> Dataset:
     """MNIST or Fashion-MNIST from files you have: a directory with the four standard IDX files
     (train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte,
     t10k-labels-idx1-ubyte, optionally .gz) or an .npz with x_train, y_train, x_test, y_test.
-    Images are flattened to 784 features, scaled to [0, 1] with ``scale``."""
+    IDX files are found under LeCun's names or Kaggle's (train-images.idx3-ubyte), in ``path``
+    or in torchvision's ``path``/MNIST/raw (FashionMNIST/raw), read as gzip by their content.
+    Images are flattened to 784 features; with ``scale``, pixels 0..255 are divided by 255
+    (pixels already in [0, 1], as a float .npz may hold them, are left as they are)."""
     func = f"fastinit.datasets.load_{'fashion_' * (name == 'fashion_mnist')}mnist"
     path = check_path(path, "path", func)
     if not os.path.exists(path):
@@ -339,12 +344,12 @@ def load_mnist(path, name: str = "mnist", scale: bool = True) -> Dataset:
                                 f"IDX files, or an .npz).")
     if os.path.isdir(path):
         def find(stem):
-            for cand in (stem, stem + ".gz", stem.replace("-idx", ".idx"),
-                         stem.replace("-idx", ".idx") + ".gz"):
-                full = os.path.join(path, cand)
-                if os.path.exists(full):
-                    return full
-            raise FileNotFoundError(f"{func}: {stem}[.gz] not found in {path}.")
+            for cand in _idx_candidates(path, stem, name):
+                if os.path.isfile(cand):
+                    return cand
+            raise FileNotFoundError(f"{func}: {stem}[.gz] not found in {path} (nor in "
+                                    f"{_TORCHVISION.get(name, 'MNIST')}/raw, as torchvision "
+                                    f"keeps it).")
         x_train = _read_idx(find("train-images-idx3-ubyte"), func)
         y_train = _read_idx(find("train-labels-idx1-ubyte"), func)
         x_test = _read_idx(find("t10k-images-idx3-ubyte"), func)
@@ -356,10 +361,23 @@ def load_mnist(path, name: str = "mnist", scale: bool = True) -> Dataset:
         ds = load_npz(path, "classification")
         ds = Dataset(name, ds.x_train, ds.y_train.astype(np.int64), ds.x_test,
                      ds.y_test.astype(np.int64), "classification", ds.n_outputs)
-    if scale:
+    if scale and max(float(x.max(initial=0)) for x in (ds.x_train, ds.x_test)) > 1:
         ds = Dataset(ds.name, ds.x_train / 255.0, ds.y_train, ds.x_test / 255.0, ds.y_test,
                      ds.task, ds.n_outputs)
     return ds
+
+
+_TORCHVISION = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST"}   # root/<this>/raw
+
+
+def _idx_candidates(path: str, stem: str, name: str):
+    """Where an IDX file may be in ``path``: as LeCun named it or with a dot (Kaggle's
+    train-images.idx3-ubyte), gzipped or not; inside a folder of its own name (Kaggle's zip
+    holds both); in torchvision's root/MNIST/raw."""
+    names = [n + gz for n in (stem, stem.replace("-idx", ".idx")) for gz in ("", ".gz")]
+    for folder in (path, os.path.join(path, stem),
+                   os.path.join(path, _TORCHVISION.get(name, "MNIST"), "raw")):
+        yield from (os.path.join(folder, n) for n in names)
 
 
 def load_fashion_mnist(path, scale: bool = True) -> Dataset:

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
 from ._validate import did_you_mean
-from .datasets import DATASETS
+from .datasets import DATASETS, FILE_DATASETS
 from . import runkeys
 from .runkeys import RUN_KEYS, RunKey, describe, run_id  # noqa: F401 - names users import here
 
@@ -141,6 +141,10 @@ class SweepSpec:
         if not isinstance(data, dict):
             _fail(f"{source}: [data]", f"must be a table of dataset options. Got {data!r}.")
         for key, opts in data.items():
+            if key in FILE_DATASETS:
+                _fail(f"{source}: [data].{key}", f"{key}:PATH datasets take no options: their "
+                      f"arrays are used as saved. Options can be given for: "
+                      f"{', '.join(DATASETS)}.")
             if key not in DATASETS:
                 _fail(f"{source}: [data]", f"unknown dataset {key!r}.{did_you_mean(key, DATASETS)}"
                       f" Options can be given for: {', '.join(DATASETS)}.")

@@ -9,8 +9,8 @@ import numba
 import numpy as np
 
 from . import compilelog, kernels, population, streams
-from ._validate import check_bool, check_callable, check_choice, check_int, check_real, \
-    check_seed, check_targets, check_x
+from ._validate import as_array, check_bool, check_callable, check_choice, check_int, \
+    check_real, check_seed, check_targets, check_x
 from .datasets import Dataset, from_arrays, inferred_task, permutation, permutations
 from .diagnose import FIELDS as DIAGNOSTIC_FIELDS, diagnose
 from .history import History
@@ -58,7 +58,7 @@ def _arrays(data, func: str) -> Dataset:
     """as_dataset's unchecked tuple: X 2-D with a y entry per sample, X_test None for no test
     set (as from_arrays), the values left to the caller's checks."""
     def pair(xa, ya, xn, yn):
-        xa, ya = np.asarray(xa), np.asarray(ya)
+        xa, ya = as_array(xa, f"data ({xn})", func), as_array(ya, f"data ({yn})", func)
         if xa.ndim != 2:
             raise ValueError(f"The 'data ({xn})' parameter of {func} must be 2-D (samples, "
                              f"features). Got shape {xa.shape}.")

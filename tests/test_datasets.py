@@ -248,7 +248,7 @@ def test_load_mnist_names_itself_for_a_missing_or_broken_file(tmp_path):
     stems = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
              "t10k-labels-idx1-ubyte"]
     for content, suffix, why in ((b"\x00\x00\x08\x03\x00\x00", "", "unpack requires"),
-                                 (b"not gzip", ".gz", "Not a gzipped file")):
+                                 (b"\x1f\x8b cut-off gzip", ".gz", "Unknown compression")):
         folder = tmp_path / f"broken{suffix}"
         folder.mkdir()
         for stem in stems:
@@ -307,3 +307,57 @@ def test_an_npz_with_capital_x_loads_as_fastinit_train_names_its_arrays(tmp_path
     np.testing.assert_array_equal(b.x_train, x)
     np.savez(tmp_path / "c.npz", x=x, X=-x, y=y)                  # both: x is x
     np.testing.assert_array_equal(datasets.load_npz(tmp_path / "c.npz").x_train, x)
+
+
+def _mnist_files(folder, names=lambda stem: stem, content=lambda data: data):
+    """The four IDX files of a tiny MNIST in ``folder`` (made), each name from its LeCun stem
+    by ``names``, each file's bytes by ``content``; the arrays (x_train, y_train, x_test, y_test)."""
+    g = np.random.default_rng(2)
+    arrays = {"train-images-idx3-ubyte": g.integers(0, 256, (6, 28, 28), dtype=np.uint8),
+              "train-labels-idx1-ubyte": g.integers(0, 10, 6, dtype=np.uint8),
+              "t10k-images-idx3-ubyte": g.integers(0, 256, (3, 28, 28), dtype=np.uint8),
+              "t10k-labels-idx1-ubyte": g.integers(0, 10, 3, dtype=np.uint8)}
+    for stem, arr in arrays.items():
+        target = folder / names(stem)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        header = b"\x00\x00\x08" + bytes([arr.ndim]) + struct.pack(">" + "I" * arr.ndim,
+                                                                    *arr.shape)
+        target.write_bytes(content(header + arr.tobytes()))
+    return list(arrays.values())
+
+
+@pytest.mark.parametrize("layout", ["kaggle", "torchvision", "gz_unpacked", "gz_unnamed"])
+def test_load_mnist_finds_the_files_as_users_have_them(tmp_path, layout):
+    # Kaggle's zip holds train-images.idx3-ubyte next to a folder train-images-idx3-ubyte/
+    # holding the file again: the folder was opened as the file ("Is a directory"). A browser
+    # that unpacks a download keeps its .gz name, and a gzip saved without .gz was read raw:
+    # both were "not an IDX file". torchvision keeps the files in root/MNIST/raw.
+    if layout == "kaggle":
+        xs = _mnist_files(tmp_path, lambda stem: stem.replace("-idx", ".idx"))
+        _mnist_files(tmp_path, lambda stem: f"{stem}/{stem}")
+    elif layout == "torchvision":
+        xs = _mnist_files(tmp_path, lambda stem: f"MNIST/raw/{stem}.gz", gzip.compress)
+    elif layout == "gz_unpacked":
+        xs = _mnist_files(tmp_path, lambda stem: stem + ".gz")
+    else:
+        xs = _mnist_files(tmp_path, content=gzip.compress)
+    ds = datasets.load_mnist(tmp_path)
+    for got, want in zip((ds.x_train, ds.y_train, ds.x_test, ds.y_test), xs):
+        np.testing.assert_array_equal(got, want.reshape(len(want), -1) / 255.0
+                                      if want.ndim == 3 else want)
+
+
+def test_load_mnist_does_not_scale_pixels_already_in_0_1(tmp_path):
+    # An .npz of float pixels already divided by 255 was divided again: pixels in [0, 1/255].
+    g = np.random.default_rng(3)
+    x, xt = g.random((5, 28, 28)).astype(np.float32), g.random((2, 28, 28)).astype(np.float32)
+    np.savez(tmp_path / "scaled.npz", x_train=x, y_train=np.arange(5), x_test=xt,
+             y_test=np.arange(2))
+    ds = datasets.load_mnist(tmp_path / "scaled.npz")
+    np.testing.assert_array_equal(ds.x_train, x.reshape(5, -1))
+    np.testing.assert_array_equal(ds.x_test, xt.reshape(2, -1))
+    raw = x * 255
+    np.savez(tmp_path / "raw.npz", x_train=raw, y_train=np.arange(5), x_test=xt * 255,
+             y_test=np.arange(2))
+    np.testing.assert_allclose(datasets.load_mnist(tmp_path / "raw.npz").x_train,
+                               raw.reshape(5, -1) / 255.0)

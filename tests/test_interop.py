@@ -1,4 +1,6 @@
 """PyTorch interop (skipped cleanly without torch)."""
+import warnings
+
 import numpy as np
 import pytest
 
@@ -163,3 +165,41 @@ def test_from_torch_refuses_a_layer_norm_without_a_shift():
     seq = nn.Sequential(nn.Linear(3, 4), nn.LayerNorm(4, bias=False), nn.ReLU(), nn.Linear(4, 2))
     with pytest.raises(ValueError, match=r"norm layers have a gain and a shift"):
         interop.from_torch(seq)
+
+
+def test_init_torch_and_lsuv_set_parametrized_weights():
+    # weight_norm holds a weight as originals (g, v): init_torch copied its draw into a tensor
+    # computed from them and lost it (the weight stayed PyTorch's, silently, with a warning
+    # that the originals were left); lsuv_torch's rescaling was lost the same way.
+    nn = torch.nn
+    plain = nn.Sequential(nn.Linear(40, 30), nn.Tanh(), nn.Linear(30, 5))
+    normed = nn.Sequential(nn.Linear(40, 30), nn.Tanh(), nn.Linear(30, 5))
+    for l in (0, 2):
+        nn.utils.parametrizations.weight_norm(normed[l])
+    interop.init_torch(plain, "he_normal", seed=4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                  # nothing is left as it was
+        interop.init_torch(normed, "he_normal", seed=4)
+    for l in (0, 2):
+        np.testing.assert_allclose(normed[l].weight.detach().numpy(),
+                                   plain[l].weight.detach().numpy(), rtol=1e-5, atol=1e-6)
+    variances = interop.lsuv_torch(normed, torch.randn(64, 40, generator=torch.manual_seed(0)),
+                                   tol=0.05)
+    assert all(abs(v - 1) < 0.05 for v in variances)
+
+
+def test_init_torch_refuses_a_meta_module_and_counts_a_tied_weight_as_drawn():
+    nn = torch.nn
+    with torch.device("meta"):                           # copy_ into it did nothing, silently
+        meta = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+    with pytest.raises(ValueError, match=r"^fastinit.interop.init_torch: the module's weights "
+                                         r"are on the meta device .*to_empty\(device='cpu'\)"):
+        interop.init_torch(meta)
+    # an output layer tied to the embedding: drawn through the Linear, not "left as it was"
+    emb, head = nn.Embedding(50, 8), nn.Linear(8, 50, bias=False)
+    head.weight = emb.weight
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        interop.init_torch(nn.ModuleDict({"emb": emb, "head": head}), "xavier_normal", seed=1)
+    alone = interop.init_torch(nn.Linear(8, 50, bias=False), "xavier_normal", seed=1)
+    assert torch.equal(emb.weight, alone.weight)

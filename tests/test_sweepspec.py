@@ -154,3 +154,11 @@ def test_readme_sweep_specs_are_valid():
     for block in blocks:
         sp = SweepSpec.from_dict(tomllib.loads(block), "README.md")
         assert sp.count() >= 1 and next(sp.populations())
+
+
+def test_options_for_a_file_dataset_say_it_takes_none():
+    # [data.npz] was "unknown dataset 'npz'", though npz:PATH is a dataset the spec may name
+    with pytest.raises(SpecError, match=r"^<spec>: \[data\]\.npz: npz:PATH datasets take no "
+                                        r"options: their arrays are used as saved\. Options "
+                                        r"can be given for: digits, "):
+        SweepSpec.from_dict({**BASE, "data": {"npz": {"n": 10}}})

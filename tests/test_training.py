@@ -671,3 +671,23 @@ def test_nan_parameter_hidden_by_relu_is_flagged(layer):
     steps = -(-len(DIGITS.x_train) // 32)
     assert h2.diverged.tolist() == [False, False, True]
     assert h2.diverged_step[2] == steps            # the first step of epoch 2
+
+
+def test_torch_tensors_needing_grad_and_bfloat16_inputs_train_as_their_arrays():
+    # a tensor that requires grad raised torch's "Can't call numpy() on Tensor that requires
+    # grad"; a bfloat16 tensor torch's "unsupported ScalarType BFloat16"; JAX's bfloat16 (an
+    # ml_dtypes array) "must hold numbers". Each is now its float32 array.
+    torch = pytest.importorskip("torch")
+    x, y = _small_data()
+    x16 = torch.tensor(x, dtype=torch.bfloat16)
+    wide = x16.float().numpy()
+    same = lambda data: fastinit.train(fastinit.MLP([6, 8, 3], seed=1), data, epochs=1,
+                                       batch_size=16).train_loss
+    want = same((wide, y))
+    np.testing.assert_array_equal(same((x16, torch.tensor(y))), want)
+    np.testing.assert_array_equal(same((x16.float().requires_grad_(), y, x16, y)), same(
+        (wide, y, wide, y)))
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    np.testing.assert_array_equal(same((wide.astype(ml_dtypes.bfloat16), y)), want)
+    ds = fastinit.datasets.from_arrays(torch.tensor(x, requires_grad=True), torch.tensor(y))
+    np.testing.assert_array_equal(ds.x_train, x)

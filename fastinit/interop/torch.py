@@ -41,10 +41,27 @@ def _layers(module):
 
 def _left(module, layers) -> list[str]:
     """'Type.name' of every weight of 2 or more dimensions init_torch has no rule for (an
-    Embedding's, an RNN's, an attention's in_proj_weight): it leaves them as they were."""
-    drawn = {id(m) for m in layers}
-    return [f"{type(m).__name__}.{name}" for m in module.modules() if id(m) not in drawn
-            for name, w in m.named_parameters(recurse=False) if w.dim() >= 2]
+    Embedding's, an RNN's, an attention's in_proj_weight): it leaves them as they were. A
+    parameter a drawn layer holds (an Embedding's weight tied to a Linear's, a parametrized
+    weight's originals) was drawn."""
+    drawn = {id(p) for m in layers for p in m.parameters()}
+    return [f"{type(m).__name__}.{name}" for m in module.modules()
+            for name, w in m.named_parameters(recurse=False)
+            if w.dim() >= 2 and id(w) not in drawn]
+
+
+def _store(torch, layer, name: str, value, func: str):
+    """layer.<name> = value, in place. A parametrized tensor (weight_norm, spectral_norm,
+    orthogonal) is assigned, so its parametrization stores it through right_inverse: copying
+    into it changed only a tensor computed from the originals, and was lost."""
+    if not torch.nn.utils.parametrize.is_parametrized(layer, name):
+        getattr(layer, name).copy_(value)
+        return
+    try:
+        setattr(layer, name, value.to(getattr(layer, name).dtype))
+    except (RuntimeError, NotImplementedError, ValueError) as e:
+        raise ValueError(f"{func}: {type(layer).__name__}.{name} is parametrized and its "
+                         f"parametrization cannot be set to a value ({e}).") from None
 
 
 def init_torch(module, scheme="he_normal", bias=None, *, seed: int = 0, **params):
@@ -52,7 +69,10 @@ def init_torch(module, scheme="he_normal", bias=None, *, seed: int = 0, **params
     fastinit scheme, each weight's fans from its shape as torch.nn.init takes them (a
     ConvTranspose weight is (in, out / groups, *kernel): fan_in = out / groups x kernel, as
     PyTorch's own initialisation of it). Other weights (Embedding, RNN, attention projections
-    held outside a Linear) are left as they were, and a warning names them.
+    held outside a Linear) are left as they were, and a warning names them. A parametrized
+    weight (weight_norm, spectral_norm, orthogonal) is assigned, so its parametrization stores
+    the draw (orthogonal makes it orthogonal, as PyTorch does); a module on the meta
+    device is refused (it holds no values: ``to_empty`` it first).
 
     ``bias``: a scheme for the biases (default: the scheme's preset bias, else zeros), drawn
     with the layer weight's fans. Returns the module.
@@ -77,6 +97,9 @@ def init_torch(module, scheme="he_normal", bias=None, *, seed: int = 0, **params
     if lazy:
         raise ValueError(f"{func}: the module's {', '.join(lazy)} layers have no shape yet: "
                          f"run one batch through it first, then initialise.")
+    if any(m.weight.is_meta for m in layers):     # copy_ into a meta tensor does nothing
+        raise ValueError(f"{func}: the module's weights are on the meta device (shapes without "
+                         f"values): call module.to_empty(device='cpu') first, then initialise.")
     with torch.no_grad():
         for i, layer in enumerate(layers):
             w = layer.weight
@@ -84,14 +107,14 @@ def init_torch(module, scheme="he_normal", bias=None, *, seed: int = 0, **params
             shape = tuple(w.shape)
             new = draw(ws, wparams, shape, dtype=dtype, layout="torch", key=key,
                        members=member, tag=streams.layer_tag(i, streams.WEIGHT), func=func)[0]
-            w.copy_(torch.from_numpy(new))
+            _store(torch, layer, "weight", torch.from_numpy(new), func)
             if layer.bias is not None:
                 fan_in = int(np.prod(shape[1:]))
                 nb = draw(bs, bparams, tuple(layer.bias.shape), dtype=dtype, layout="torch",
                           key=key, members=member, tag=streams.layer_tag(i, streams.BIAS),
                           fan_in=fan_in, fan_out=shape[0] * int(np.prod(shape[2:])),
                           func=func)[0]
-                layer.bias.copy_(torch.from_numpy(nb))
+                _store(torch, layer, "bias", torch.from_numpy(nb), func)
     left = _left(module, layers)
     if left:
         warnings.warn(f"{func} left these weights as they were (it draws Linear, Conv and "
@@ -127,7 +150,7 @@ def lsuv_torch(module, x, *, tol: float = 0.1, max_iter: int = 10, seed: int = 0
                     var = float(seen["out"].double().var(unbiased=False))
                     if abs(var - 1.0) < tol or it == max_iter or var == 0:
                         break
-                    layer.weight.div_(var ** 0.5)
+                    _store(torch, layer, "weight", layer.weight / var ** 0.5, func)
         finally:
             hook.remove()
         variances.append(var)
