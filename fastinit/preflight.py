@@ -10,16 +10,19 @@ that passes starts every run; a failure is a SpecError naming the file, the key 
 from __future__ import annotations
 
 import itertools
+import math
 
 import numba
+import numpy as np
 
 from . import registry
 from ._validate import check_int
 from .datasets import DATASETS, load_dataset
+from .memory import available_memory
 from .network import MLP
 from .residual import ResMLP
-from .sweepspec import SpecError, SweepSpec
-from .training import train
+from .sweepspec import RUN_KEYS, SpecError, SweepSpec
+from .training import STATES, train
 
 
 def check_threads(threads, func: str = "fastinit.sweep.run_sweep"):
@@ -34,10 +37,12 @@ def _label(scheme) -> str:
     return str(registry.InitSpec(scheme[0], tuple(sorted(scheme[1].items()))))
 
 
-def check_runs(sp: SweepSpec, ready=None) -> None:
+def check_runs(sp: SweepSpec, ready=None, local: bool = False) -> None:
     """Raise SpecError for the first value of ``sp`` that would make a run fail to start.
     ``ready()``, when given, is called before the first check that trains (a 0-epoch train:
-    the network kernels), e.g. to wait for them compiling elsewhere (fastinit.warmup.ahead)."""
+    the network kernels), e.g. to wait for them compiling elsewhere (fastinit.warmup.ahead).
+    ``local``: the runs train here, so the largest population must fit in this machine's
+    memory (a cluster's workers may have more)."""
     def fail(key, value, msg):
         raise SpecError(f"{sp.source}: {sp.where(key, value)}: {msg}")
 
@@ -83,12 +88,38 @@ def check_runs(sp: SweepSpec, ready=None) -> None:
                 fail("batch_size", max(sp.values("batch_size")),
                      f"batch_size {max(sp.values('batch_size'))} with drop_last = true drops "
                      f"every batch of dataset {name!r} ({len(d.x_train)} training samples).")
+            if local:
+                _check_memory(sp, d, fail)
             for loss, dtype in itertools.product(sp.values("loss"), sp.values("dtype")):
                 if ready is not None:
                     ready()
                 _check_loss(d, name, loss, dtype, lambda msg: fail(
                     "loss" if loss is not None else "dataset",
                     loss if loss is not None else name, msg))
+
+
+def _check_memory(sp: SweepSpec, d, fail) -> None:
+    """The largest population on dataset ``d`` against the memory available: its parameters,
+    gradients and optimizer state, and its History (6 float64 numbers a member and epoch)."""
+    K = min(sp.max_population, math.prod(len(sp.values(k.name)) for k in RUN_KEYS if k.member))
+    width, depth, epochs = (max(sp.values(k)) for k in ("width", "depth", "epochs"))
+    hidden = 2 * depth + 1 if any(sp.values("residual")) else depth
+    sizes = [d.n_features] + [width] * hidden + [d.n_outputs]
+    P = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+    itemsize = max(np.dtype(t).itemsize for t in sp.values("dtype"))
+    optimizer = max(sp.values("optimizer"), key=STATES.get)
+    params = K * P * itemsize * (2 + STATES[optimizer])
+    history = K * (epochs + 1) * 8 * 6
+    shown = "[" + ", ".join(map(str, sizes if len(sizes) <= 6 else
+                                sizes[:3] + ["..."] + sizes[-2:])) + "]"
+    what, key = ((f"a population of {K} runs over {epochs} epochs needs about "
+                  f"{history / 1e9:.3g} GB (its History)", "epochs") if history > params else
+                 (f"a population of {K} runs of {shown} needs about {params / 1e9:.3g} GB "
+                  f"(parameters, gradients and {optimizer} state)", "width"))
+    if max(params, history) > available_memory():
+        fail(key, max(sp.values(key)), f"{what} but {available_memory() / 1e9:.3g} GB of "
+                                       f"memory is available: lower {key + (', depth' if key == 'width' else '')} "
+                                       f"or max_population.")
 
 
 def _check_loss(d, name, loss, dtype, fail):

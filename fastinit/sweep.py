@@ -250,15 +250,15 @@ def checked_spec(spec, max_runs: int = MAX_RUNS, local: bool = False) -> tuple[S
     """(the spec, its number of runs) once it passes every check a sweep makes before it
     trains: loaded and validated (load_spec), the grid counted against ``max_runs``
     (check_size), every run able to start (fastinit.preflight.check_runs). A SpecError
-    otherwise; fastinit.sweepprofile checks a spec with this too. ``local``: the runs train in
-    this process, so the training kernels the cache lacks compile in another process while
-    this one checks the runs and compiles the evaluation kernels (fastinit.warmup.ahead),
-    done when this returns."""
+    otherwise; fastinit.sweepprofile checks a spec with this too. ``local``: the runs train
+    here (their populations must fit in memory), so the training kernels the cache lacks
+    compile in another process while this one checks the runs (fastinit.warmup.ahead)."""
     sp = load_spec(spec)
     total = check_size(sp, max_runs)
     dtypes = sorted({str(np.dtype(d)) for d in sp.values("dtype")}) if local else ()
     with warmup.ahead(dtypes) as compiling:
-        check_runs(sp, ready=None if compiling is None else lambda: compiling.join(dtypes))
+        check_runs(sp, ready=None if compiling is None else lambda: compiling.join(dtypes),
+                   local=local)
     return sp, total
 
 

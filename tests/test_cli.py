@@ -187,3 +187,21 @@ def test_version_names_fastinit_and_what_decides_its_numbers(capsys):
     assert e.value.code == 0
     out = capsys.readouterr().out
     assert out.startswith(f"fastinit {fastinit.__version__} (Python ") and "Numba" in out
+
+
+@pytest.mark.parametrize("train,match", [
+    ("epochs = 100000000000", r"\[train\].epochs: a population of 2 runs over 100000000000 "
+                              r"epochs needs about [0-9.e+]+ GB \(its History\) but "),
+    ("width = 1000000000", r"\[train\].width: a population of 2 runs of \[64, 1000000000, "
+                           r"1000000000, 10\] needs about [0-9.e+]+ GB \(parameters, "
+                           r"gradients and sgd state\) but "),
+])
+def test_a_population_too_big_for_this_machine_is_refused_before_anything_trains(
+        tmp_path, capsys, train, match):
+    """A spec whose populations cannot fit in memory failed at run time: each population a
+    stored failure with NumPy's MemoryError, after the runs before it had trained."""
+    code, err, spec, db = _sweep(tmp_path, capsys, "[grid]\nseed = [0, 1]\n[train]\n"
+                                 + train + "\n")
+    assert code == 2 and err.count("\n") == 1, err
+    assert re.search(match, err) and "GB of memory is available" in err, err
+    assert not db.exists()
