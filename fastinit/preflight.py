@@ -112,15 +112,18 @@ def _check_memory(sp: SweepSpec, d, fail) -> None:
     history = K * (epochs + 1) * 8 * 6
     shown = "[" + ", ".join(map(str, sizes if len(sizes) <= 6 else
                                 sizes[:3] + ["..."] + sizes[-2:])) + "]"
-    what, key = ((f"a population of {K} runs over {epochs} epochs needs about "
-                  f"{history / 1e9:.3g} GB (its History)", "epochs") if history > params else
-                 (f"a population of {K} runs of {shown} needs about {params / 1e9:.3g} GB "
-                  f"(parameters, gradients and {optimizer} state)", "width"))
-    if max(params, history) > available_memory():
-        fail(key, max(sp.values(key)), f"{what} but {available_memory() / 1e9:.3g} GB of "
-                                       f"memory is available: lower {key + (', depth' if key == 'width' else '')} "
-                                       f"or max_population.")
-
+    if history > params:
+        key, lower, need = "epochs", "epochs", history
+        what = f"a population of {K} runs over {epochs} epochs needs about {need / 1e9:.3g} GB " \
+               f"(its History)"
+    else:
+        key, lower, need = "width", "width, depth", params
+        what = f"a population of {K} runs of {shown} needs about {need / 1e9:.3g} GB " \
+               f"(parameters, gradients and {optimizer} state)"
+    avail = available_memory()
+    if need > avail:
+        fail(key, max(sp.values(key)), f"{what} but {avail / 1e9:.3g} GB of memory is "
+                                       f"available: lower {lower} or max_population.")
 
 def _check_loss(d, name, loss, dtype, fail):
     used = loss or d.loss
