@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import activations, kernels
-from ._validate import check_choice, check_int, check_targets, check_x
+from ._validate import as_array, check_choice, check_int, check_targets, check_x
 from .network import check_net
 
 
@@ -153,10 +153,11 @@ def _one_input(net, x, func) -> np.ndarray:
     """One input x (d0,) or (1, d0), checked, as a float64 row (1, d0)."""
     check_net(net, func)
     _per_sample(net, func)
-    if np.ndim(x) != 1 and np.shape(x)[:1] != (1,) or np.ndim(x) > 2:
+    x = as_array(x, "x", func)
+    if x.ndim != 1 and x.shape[:1] != (1,) or x.ndim > 2:
         raise ValueError(f"The 'x' parameter of {func} must be one input of shape "
-                         f"({net.layer_sizes[0]},). Got shape {np.shape(x)}.")
-    return check_x(np.reshape(x, (1, -1)), net.layer_sizes[0], np.float64, func, "x")
+                         f"({net.layer_sizes[0]},). Got shape {x.shape}.")
+    return check_x(x.reshape(1, -1), net.layer_sizes[0], np.float64, func, "x")
 
 
 def jacobian(net, x, func: str = "fastinit.layerwise.jacobian") -> np.ndarray:

@@ -227,3 +227,14 @@ def test_the_jacobian_takes_one_input_as_a_row_too():
                           fastinit.jacobian_singular_values(net, x))
     with pytest.raises(ValueError, match=r"must be one input of shape \(3,\)"):
         fastinit.jacobian_singular_values(net, np.stack([x, x]))
+
+
+def test_the_jacobian_takes_a_torch_tensor_that_requires_grad():
+    """One input as a torch tensor with requires_grad (a user's model input): np.reshape
+    raised torch's own RuntimeError before the input was checked."""
+    torch = pytest.importorskip("torch")
+    net = fastinit.MLP([3, 4, 2], seed=0, dtype=np.float64)
+    x = np.linspace(-1, 1, 3)
+    t = torch.tensor(x, requires_grad=True)
+    assert np.array_equal(fastinit.jacobian_singular_values(net, t),
+                          fastinit.jacobian_singular_values(net, x))
