@@ -57,6 +57,65 @@ def test_correlation_fixed_point_at_and_near_the_edge():
     assert theory.phase("tanh", 2.0, 0.0).c_star == 0.0       # odd, no bias: c* = 0
 
 
+def _exp_step_kernel(lam, alpha, q, c):
+    """E[g(u1) g(u2)], (u1, u2) ~ N(0, q [[1, c], [c, 1]]), for g(u) = lam (u > 0) and
+    lam alpha e^u (u <= 0): the derivative of selu (and of elu, lam = 1). Independent of
+    fastinit's 2-D quadrature: given u1, u2 ~ N(c u1, q (1 - c^2)), so E[g(u2) | u1] has a
+    closed form (a normal CDF and a lognormal tilt); scipy.integrate.quad does the outer
+    integral with a breakpoint at the step."""
+    from scipy import integrate, special
+    sd = math.sqrt(q * (1 - c * c))
+
+    def inner(u1):
+        m = c * u1
+        up = special.ndtr(m / sd)
+        down = math.exp(m + 0.5 * sd * sd + special.log_ndtr(-(m + sd * sd) / sd))
+        return lam * (up + alpha * down)
+
+    def outer(u1):
+        g = lam if u1 > 0 else lam * alpha * math.exp(u1)
+        return g * inner(u1) * math.exp(-0.5 * u1 * u1 / q) / math.sqrt(2 * math.pi * q)
+
+    lim = 40 * math.sqrt(q)
+    return sum(integrate.quad(outer, a, b, epsabs=1e-14, epsrel=1e-13, limit=200)[0]
+               for a, b in ((-lim, 0.0), (0.0, lim)))
+
+
+@pytest.mark.parametrize("activation, sigma_w2, sigma_b2, param, lam, alpha", [
+    ("selu", 1.7, 0.0, None, 1.0507009873554805, 1.6732632423543772),
+    ("selu", 1.5, 0.05, None, 1.0507009873554805, 1.6732632423543772),
+    ("elu", 1.97, 0.1, 0.5, 1.0, 0.5)])
+def test_chi_c_of_a_stepped_derivative_against_a_closed_form_inner_integral(
+        activation, sigma_w2, sigma_b2, param, lam, alpha):
+    """chi_c = sigma_w^2 E[phi'(u1) phi'(u2)] at c* (Schoenholz et al. 2017, eq. 9). selu' and
+    elu' (alpha != 1) step at 0; the 2-D grid put the step inside its panels: chi_c of selu at
+    sigma_w^2 = 1.7 was 0.933150 (xi_c 14.45) where it is 0.932200 (xi_c 14.24; a Monte Carlo
+    of 4e7 pairs gave 0.93227 +- 0.00014). With the step on panel edges the two agree to
+    quadrature precision; 1e-9 leaves room for scipy's quad (its error estimate ~1e-13)."""
+    p = theory.phase(activation, sigma_w2, sigma_b2, param)
+    assert p.chi_1 > 1 and 0 < p.c_star < 1                 # chaotic: c* < 1 is computed
+    want = sigma_w2 * _exp_step_kernel(lam, alpha, p.q_star, p.c_star)
+    assert p.chi_c == pytest.approx(want, abs=1e-9)
+    assert p.xi_c == pytest.approx(-1 / math.log(want), rel=1e-8)
+
+
+@pytest.mark.parametrize("c", [-0.7, 0.0, 0.3, 0.9, 0.999, 1 - 1e-5, 1 - 1e-10])
+def test_two_dimensional_expectation_against_the_arc_cosine_kernels(c):
+    """Cho & Saul (2009): for (u1, u2) ~ N(0, q [[1, c], [c, 1]]) and theta = arccos c,
+    E[step(u1) step(u2)] = (pi - theta) / (2 pi) and E[relu(u1) relu(u2)] = q (sin theta +
+    (pi - theta) c) / (2 pi). The step was off by up to 4.4e-4 (c = 1 - 1e-5) on the fixed
+    tensor grid; near c = 1 the kinks of u1 and u2 nearly meet, which the outer panels now
+    resolve. 1e-11: the quadrature is exact to rounding on piecewise-polynomial pieces."""
+    from fastinit.meanfield import _expect2
+    q, theta = 2.0, math.acos(c)
+    step = lambda u: (u > 0).astype(float)
+    relu = lambda u: np.maximum(u, 0.0)
+    assert _expect2(step, step, q, c) == pytest.approx((math.pi - theta) / (2 * math.pi),
+                                                       abs=1e-11)
+    assert _expect2(relu, relu, q, c) == pytest.approx(
+        q * (math.sin(theta) + (math.pi - theta) * c) / (2 * math.pi), abs=1e-11)
+
+
 def test_q_star_closed_forms():
     # relu, sigma_b > 0, sigma_w^2 < 2: q* = sigma_b^2 / (1 - sigma_w^2 / 2)
     assert theory.q_star("relu", 1.5, 0.1) == pytest.approx(0.1 / (1 - 0.75), rel=1e-10)
