@@ -160,6 +160,63 @@ def test_prediction_matches_measurement_in_a_wide_net():
         assert np.all(np.abs(log_ratio) < 0.1), (act, log_ratio)
 
 
+def test_prediction_follows_residual_skips_norms_and_rescaled_weights():
+    """predicted_q ran every layer as a plain MLP layer with its scheme's formula: a plain relu
+    ResMLP (He) was predicted 2.0 at every layer where the residual stream grows to 6.3 by the
+    second block; fixup's zeroed W2 and output layers 2.0 where they are 0; layer-normed
+    layers 2.0 where phi sees 1.0; and after lsuv 0.39, 0.24 where the layers measure 1.0.
+    Now it follows skips (m_skip + alpha^2 q), norms (gamma, beta) and the weights as they
+    are. Tolerances: 8 members of width 256 (relu hidden layers, log ratio within 0.06 over 6
+    seeds; the output layer's 10 units are left out as too noisy); layer norm is exact to
+    eps; lsuv's layers sit within its tol of the prediction (same weights, same data)."""
+    x = np.random.default_rng(0).standard_normal((128, 256))
+    plain = fastinit.ResMLP(256, 256, 2, 10, "relu", init="he_normal", bias_init="zeros",
+                            n=8, seed=0, dtype=np.float64)
+    r = theory.compare(plain, x)
+    assert r["predicted"][0, 3] > 2.5 * r["predicted"][0, 0]            # the stream grows
+    log_ratio = np.log(r["measured"][:, :5] / r["predicted"][:, :5]).mean(axis=0)
+    assert np.all(np.abs(log_ratio) < 0.15), log_ratio
+    fixup = fastinit.ResMLP(256, 256, 2, 10, "relu", init="he_normal", residual="fixup",
+                            n=2, seed=0, dtype=np.float64)
+    r = theory.compare(fixup, x)
+    zero = [2, 4, 5]                                  # each branch's W2 and the output layer
+    assert np.all(r["predicted"][:, zero] == 0) and np.all(r["measured"][:, zero] == 0)
+    np.testing.assert_allclose(r["predicted"][:, [0, 1, 3]], r["measured"][:, [0, 1, 3]],
+                               rtol=0.1)
+    normed = fastinit.MLP([256, 256, 256, 10], "relu", norm="layer", init="he_normal", n=2,
+                          seed=0, dtype=np.float64)
+    r = theory.compare(normed, x)
+    np.testing.assert_allclose(r["predicted"][:, :2], r["measured"][:, :2], rtol=1e-4)
+    lsuv = fastinit.MLP([256, 256, 256, 10], "tanh", init="orthogonal", n=2, seed=0,
+                        dtype=np.float64)
+    fastinit.lsuv(lsuv, x)
+    r = theory.compare(lsuv, x)
+    np.testing.assert_allclose(r["predicted"], r["measured"], rtol=0.1)
+
+
+def test_orthogonal_prediction_with_biases_and_rectangular_layers():
+    """Orthogonal weights (Saxe et al. 2014) keep |W x| exactly for columns-orthonormal W, and
+    on average for rows-orthonormal: the length map with E[w^2] = 1 / max(fan_in, fan_out)
+    holds through tanh layers of unequal widths with N(0, 0.3^2) biases. Observed log ratios
+    within 0.016 over 6 seeds for the hidden layers; 0.05 bounds them."""
+    x = np.random.default_rng(0).standard_normal((128, 256))
+    net = fastinit.MLP([256, 400, 300, 300, 10], "tanh", init="orthogonal", n=4, seed=0,
+                       bias_init=fastinit.spec("normal", std=0.3), dtype=np.float64)
+    r = theory.compare(net, x)
+    log_ratio = np.log(r["measured"][:, :3] / r["predicted"][:, :3]).mean(axis=0)
+    assert np.all(np.abs(log_ratio) < 0.05), log_ratio
+
+
+def test_predicted_q_checks_its_member_and_network():
+    net = fastinit.MLP([4, 5, 3], n=2, seed=0)
+    with pytest.raises(ValueError, match=r"'member' parameter of fastinit.theory.predicted_q "
+                                         r"must be an integer <= 1. Got 2"):
+        theory.predicted_q(net, np.ones((3, 4)), member=2)
+    with pytest.raises(TypeError, match=r"'net' parameter of fastinit.theory.compare must be "
+                                        r"a fastinit.MLP"):
+        theory.compare([4, 5, 3], np.ones((3, 4)))
+
+
 def test_second_moments_of_schemes():
     assert theory.second_moment("he_normal", (64, 100)) == pytest.approx(2 / 100)
     assert theory.second_moment("xavier_uniform", (64, 100), gain=2.0) == \
