@@ -23,6 +23,26 @@ def test_tanh_critical_point_at_sigma_b2_005():
     assert theory.phase("tanh", 3.0, 0.05).phase == "chaotic"
 
 
+# The edge of chaos sigma_w^2(sigma_b^2), chi_1 = 1, from an independent computation:
+# scipy.integrate.quad (breakpoint at 0) for E[phi^2] and E[phi'^2], scipy.optimize.brentq for
+# q* and for sigma_w^2. Known points: tanh 1.7610 at 0.05 (Schoenholz et al. 2017); tanh and
+# elu at 0 exactly 1 (q* = 0, phi'(0) = 1); leaky relu 2 / (1 + a^2) for every sigma_b^2
+# (chi_1 = sigma_w^2 (1 + a^2) / 2 whatever q*). fastinit agreed to 3e-13 relative, except
+# where q* -> 0 at the edge (tanh, elu at sigma_b^2 = 0: 5e-9 and 3.4e-8, the bisection's
+# excess is flat there): rel 1e-7.
+CRITICAL = [("tanh", None, 0.0, 1.0), ("tanh", None, 0.05, 1.760954639606738),
+            ("tanh", None, 0.5, 2.843167459724081), ("tanh", None, 1.0, 3.4432109122654553),
+            ("selu", None, 0.05, 0.9017658917663333), ("elu", None, 0.0, 1.0),
+            ("elu", 0.5, 0.1, 1.9295694996621802), ("softsign", None, 0.05, 3.1412472360438266),
+            ("leaky_relu", 0.2, 0.0, 2 / 1.04), ("leaky_relu", 0.2, 0.1, 2 / 1.04),
+            ("softplus", None, 0.0, 2.0)]
+
+
+@pytest.mark.parametrize("activation, param, sigma_b2, want", CRITICAL)
+def test_critical_line_against_scipy(activation, param, sigma_b2, want):
+    assert theory.critical_sigma_w2(activation, sigma_b2, param) == pytest.approx(want, rel=1e-7)
+
+
 def test_depth_scale_diverges_at_the_edge():
     s = theory.critical_sigma_w2("tanh", 0.05)
     near = theory.phase("tanh", s * 1.001, 0.05).xi_c
