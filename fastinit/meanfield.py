@@ -18,9 +18,10 @@ Known points: ReLU, sigma_b = 0: critical at sigma_w^2 = 2 (He). tanh, sigma_b^2
 critical sigma_w^2 = 1.7610, q* = 0.570.
 
 Expectations use composite Gauss-Legendre quadrature (activations.gaussian_expectation); the
-two-dimensional ones a tensor product of it. An activation that returns NaN on Gaussian inputs
-makes every expectation NaN: that raises a ValueError (a bisection would silently return one of
-its bounds). Public as ``fastinit.theory.<name>``; this module needs only the activations.
+two-dimensional ones nest it, with panel edges where u1 and u2 cross 0 (_expect2). An
+activation that returns NaN on Gaussian inputs makes every expectation NaN: that raises a
+ValueError (a bisection would silently return one of its bounds). Public as
+``fastinit.theory.<name>``; this module needs only the activations.
 """
 from __future__ import annotations
 
@@ -226,16 +227,42 @@ def critical_sigma_w2(activation, sigma_b2: float = 0.0, param=None, *, low: flo
     return 0.5 * (lo + hi)
 
 
-_Z2, _W2 = activations.gaussian_nodes(np.linspace(-10.0, 10.0, 49), 8)   # per dimension
+_EDGES2 = np.linspace(-10.0, 10.0, 49)        # outer panels (z1): 0 is an edge
+_X8, _W8 = np.polynomial.legendre.leggauss(8)
+_P2 = 24                                           # inner panels (z2) on each side of the kink
+_T2 = ((np.arange(_P2)[:, None] + 0.5 * (_X8 + 1)[None, :]) / _P2).ravel()   # nodes in (0, 1)
+_V2 = np.tile(_W8, _P2) / (2 * _P2)                                          # their weights
 
 
 def _expect2(f1, f2, q, c):
-    """E[f1(u1) f2(u2)], (u1, u2) ~ N(0, q [[1, c], [c, 1]]), tensor Gauss-Legendre."""
-    z, w = _Z2, _W2
-    s = math.sqrt(q)
-    u1 = s * z[:, None]
-    u2 = s * (c * z[:, None] + math.sqrt(max(0.0, 1 - c * c)) * z[None, :])
-    return float(np.sum(w[:, None] * w[None, :] * f1(u1) * f2(u2)))
+    """E[f1(u1) f2(u2)], (u1, u2) ~ N(0, q [[1, c], [c, 1]]): composite Gauss-Legendre with
+    every kink of f1, f2 at 0 on a panel edge.
+
+    u1 = s z1, u2 = s (c z1 + r z2), s = sqrt(q), r = sqrt(1 - c^2). The outer integral over z1
+    has an edge at 0 (u1's kink); for each z1 the inner one over z2 is split at u2's kink,
+    z2 = -c z1 / r, into _P2 panels either side. The inner integral, as a function of z1, bends
+    over a width r / |c| around 0 (c near 1: the two kinks nearly meet), so the outer panels
+    are refined geometrically there. A fixed tensor grid put relu' and selu' steps inside its
+    panels: E[step(u1) step(u2)] off by up to 4e-4 against the arc-cosine kernel, and chi_c of
+    selu (sigma_w^2 1.7) 0.93315 where it is 0.93220.
+    """
+    s, r = math.sqrt(q), math.sqrt(max(0.0, 1.0 - c * c))
+    width = _EDGES2[1] - _EDGES2[0]
+    edges = _EDGES2
+    if r > 0 and abs(c) * width > r:
+        k = r / abs(c) * 2.0 ** np.arange(-3, math.ceil(math.log2(abs(c) * width / r)) + 1)
+        k = k[k < width]
+        edges = np.union1d(_EDGES2, np.concatenate([-k, k]))
+    z1, w1 = activations.gaussian_nodes(edges, 8)
+    lim = _EDGES2[-1]
+    kink = np.clip(-c * z1 / r, -lim, lim) if r > 0 else np.full_like(z1, lim)
+    left, right = (kink + lim)[:, None], (lim - kink)[:, None]        # (N1, 1) panel spans
+    z2 = np.concatenate([-lim + left * _T2, kink[:, None] + right * _T2], axis=1)   # (N1, N2)
+    w2 = np.concatenate([left * _V2, right * _V2], axis=1) * np.exp(-0.5 * z2 * z2) / \
+        math.sqrt(2 * math.pi)
+    u1 = s * z1[:, None]
+    u2 = s * (c * z1[:, None] + r * z2)
+    return float(np.sum(w1[:, None] * w2 * f1(u1) * f2(u2)))
 
 
 def _c_star(phi, sigma_w2, sigma_b2, q, c1, tol=1e-13):

@@ -13,11 +13,12 @@ import math
 import numpy as np
 
 from . import activations, registry
-from ._validate import check_choice, check_shape, check_x
+from ._validate import check_choice, check_int, check_shape, check_x
 from .diagnose import layer_statistics
 from .families import FAMILIES
 from .fans import LAYOUTS, resolve_fans
 from .meanfield import Phase, chi_1, critical_sigma_w2, length_map, phase, q_star
+from .network import check_net
 
 __all__ = ["Phase", "chi_1", "compare", "critical_sigma_w2", "length_map", "phase",
            "predicted_q", "q_star", "second_moment"]
@@ -47,30 +48,56 @@ def second_moment(scheme, shape, layout: str = "torch", *, fan_in=None, fan_out=
 def predicted_q(net, x, member: int = 0) -> np.ndarray:
     """Mean-field second moment of each layer's pre-activations for one member, (L,).
 
-    q_1 = fan_in E[w^2] m_x + E[b^2] with m_x the inputs' mean square; then
-    q_{l+1} = fan_in E[w_l^2] E[phi(sqrt(q_l) z)^2] + E[b_l^2]. E[w^2] comes from the member's
-    scheme formula (its measured value when the scheme has none), E[b^2] from the biases drawn.
+    Layer l takes inputs of mean square m_l (m_0 that of x) to
+    q_l = fan_in E[w_l^2] m_l + E[b_l^2], with E[w_l^2] and E[b_l^2] the mean squares of the
+    member's weights and biases as they are. Then m_{l+1} = E[phi(sqrt(q_l) z)^2], z ~ N(0, 1);
+    a residual layer adds its branch to the activation it skips from,
+    m_{l+1} = m_skip + alpha^2 q_l; a normalized layer (norm="layer" or "batch") feeds phi
+    gamma_i zhat + beta_i per unit, so q_l = mean(gamma^2 + beta^2) (to eps / Var z, 1e-5 at
+    unit scale) and m_{l+1} = mean_i E[phi(beta_i + gamma_i z)^2]. Measured pre-activations
+    of normalized layers are the normalized ones (fastinit.forward_layers).
+
+    E[w^2] is the weights', not the scheme formula's (theory.second_moment): a ResMLP's
+    fixup and zero variants scale or zero layers after the draw, and lsuv, kraehenbuehl or a
+    user rescale them afterwards; the formula predicted those layers as drawn.
     """
     func = f"{_F}.predicted_q"
+    check_net(net, func)
     x = check_x(x, net.layer_sizes[0], net.dtype, func)
+    member = check_int(member, "member", func, minimum=0, maximum=net.n - 1)
     param = float(net.activation_param[member]) if net.activation in activations.PARAMETERS \
         else None
     phi = activations.resolve(net.activation, param, func=func, argname="activation")
-    spec = net.init[member]
+    arch, normed = net.arch, [l for l in range(net.depth) if net.arch.goff[l] >= 0]
+    ms = [float(np.mean(np.asarray(x, dtype=float) ** 2))]    # inputs' mean squares
     qs = []
-    q = float(np.mean(np.asarray(x, dtype=float) ** 2))
     for l in range(net.depth):
-        shape = (net.layer_sizes[l + 1], net.layer_sizes[l])
-        w2 = second_moment(spec, shape)
-        if w2 is None:
-            w2 = float(np.mean(np.asarray(net.weights[l][member], dtype=float) ** 2))
+        w = np.asarray(net.weights[l][member], dtype=float)
         b2 = float(np.mean(np.asarray(net.biases[l][member], dtype=float) ** 2)) if net.bias \
             else 0.0
-        inp = q if l == 0 else activations.gaussian_expectation(lambda z: phi(z) ** 2,
-                                                                math.sqrt(q))
-        q = shape[1] * w2 * inp + b2
+        q = w.shape[1] * float(np.mean(w ** 2)) * ms[l] + b2
+        if l in normed:
+            i = normed.index(l)
+            gamma, beta = (np.asarray(v[i][member], dtype=float) for v in (net.gammas, net.betas))
+            q = float(np.mean(gamma ** 2 + beta ** 2))
+            ms.append(_normalized_mean_square(phi, gamma, beta))
+        elif l == net.depth - 1:
+            pass                                        # the output layer: no phi after it
+        elif arch.skip[l] >= 0:
+            alpha = float(net.params[member, arch.alpha_idx[l]])
+            ms.append(ms[arch.skip[l]] + alpha * alpha * q)
+        else:
+            ms.append(activations.gaussian_expectation(lambda z: phi(z) ** 2, math.sqrt(q)))
         qs.append(q)
     return np.array(qs)
+
+
+def _normalized_mean_square(phi, gamma, beta) -> float:
+    """mean_i E[phi(beta_i + gamma_i z)^2], z ~ N(0, 1): one quadrature per distinct pair."""
+    pairs, counts = np.unique(np.stack([gamma, beta], axis=1), axis=0, return_counts=True)
+    e = [activations.gaussian_expectation(lambda z, g=g, c=c: phi(g * z + c) ** 2)
+         for g, c in pairs]
+    return float(np.dot(counts, e) / counts.sum())
 
 
 def compare(net, x) -> dict:
@@ -79,6 +106,7 @@ def compare(net, x) -> dict:
     Returns {"predicted": (K, L), "measured": (K, L), "ratio": measured / predicted}.
     """
     func = f"{_F}.compare"
+    check_net(net, func)
     xs = check_x(x, net.layer_sizes[0], net.dtype, func)
     pred = np.stack([predicted_q(net, xs, k) for k in range(net.n)])
     meas = layer_statistics(net, xs)["pre_sq"]

@@ -68,3 +68,17 @@ def test_callable_activation():
     g = fastinit.calculate_gain(np.sin, method="variance")
     # E[sin(z)] = 0, E[sin(z)^2] = (1 - exp(-2)) / 2
     assert g == pytest.approx(1 / math.sqrt((1 - math.exp(-2)) / 2), rel=1e-12)
+
+
+@pytest.mark.parametrize("slope", [0, 1, -0.2, 3.0, 0.2])
+def test_leaky_relu_slopes_against_torch(slope):
+    """torch.nn.init.calculate_gain("leaky_relu", a) = sqrt(2 / (1 + a^2)) for any int or float
+    slope, negative or above 1 included (checked against torch 2.13); fastinit's is the same
+    float, and the second-moment gain of the leaky_relu activation agrees for slopes >= 0 (the
+    activation's E[phi(z)^2] = (1 + a^2) / 2)."""
+    torch = pytest.importorskip("torch")
+    assert fastinit.calculate_gain("leaky_relu", slope) == \
+        torch.nn.init.calculate_gain("leaky_relu", slope)
+    if slope >= 0:
+        assert fastinit.calculate_gain("leaky_relu", slope, method="second_moment") == \
+            pytest.approx(torch.nn.init.calculate_gain("leaky_relu", slope), rel=1e-13)

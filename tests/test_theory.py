@@ -23,6 +23,26 @@ def test_tanh_critical_point_at_sigma_b2_005():
     assert theory.phase("tanh", 3.0, 0.05).phase == "chaotic"
 
 
+# The edge of chaos sigma_w^2(sigma_b^2), chi_1 = 1, from an independent computation:
+# scipy.integrate.quad (breakpoint at 0) for E[phi^2] and E[phi'^2], scipy.optimize.brentq for
+# q* and for sigma_w^2. Known points: tanh 1.7610 at 0.05 (Schoenholz et al. 2017); tanh and
+# elu at 0 exactly 1 (q* = 0, phi'(0) = 1); leaky relu 2 / (1 + a^2) for every sigma_b^2
+# (chi_1 = sigma_w^2 (1 + a^2) / 2 whatever q*). fastinit agreed to 3e-13 relative, except
+# where q* -> 0 at the edge (tanh, elu at sigma_b^2 = 0: 5e-9 and 3.4e-8, the bisection's
+# excess is flat there): rel 1e-7.
+CRITICAL = [("tanh", None, 0.0, 1.0), ("tanh", None, 0.05, 1.760954639606738),
+            ("tanh", None, 0.5, 2.843167459724081), ("tanh", None, 1.0, 3.4432109122654553),
+            ("selu", None, 0.05, 0.9017658917663333), ("elu", None, 0.0, 1.0),
+            ("elu", 0.5, 0.1, 1.9295694996621802), ("softsign", None, 0.05, 3.1412472360438266),
+            ("leaky_relu", 0.2, 0.0, 2 / 1.04), ("leaky_relu", 0.2, 0.1, 2 / 1.04),
+            ("softplus", None, 0.0, 2.0)]
+
+
+@pytest.mark.parametrize("activation, param, sigma_b2, want", CRITICAL)
+def test_critical_line_against_scipy(activation, param, sigma_b2, want):
+    assert theory.critical_sigma_w2(activation, sigma_b2, param) == pytest.approx(want, rel=1e-7)
+
+
 def test_depth_scale_diverges_at_the_edge():
     s = theory.critical_sigma_w2("tanh", 0.05)
     near = theory.phase("tanh", s * 1.001, 0.05).xi_c
@@ -55,6 +75,65 @@ def test_correlation_fixed_point_at_and_near_the_edge():
             pytest.approx(p.c_star, abs=1e-11)
         assert p.xi_c == pytest.approx(-1 / math.log(p.chi_c))
     assert theory.phase("tanh", 2.0, 0.0).c_star == 0.0       # odd, no bias: c* = 0
+
+
+def _exp_step_kernel(lam, alpha, q, c):
+    """E[g(u1) g(u2)], (u1, u2) ~ N(0, q [[1, c], [c, 1]]), for g(u) = lam (u > 0) and
+    lam alpha e^u (u <= 0): the derivative of selu (and of elu, lam = 1). Independent of
+    fastinit's 2-D quadrature: given u1, u2 ~ N(c u1, q (1 - c^2)), so E[g(u2) | u1] has a
+    closed form (a normal CDF and a lognormal tilt); scipy.integrate.quad does the outer
+    integral with a breakpoint at the step."""
+    from scipy import integrate, special
+    sd = math.sqrt(q * (1 - c * c))
+
+    def inner(u1):
+        m = c * u1
+        up = special.ndtr(m / sd)
+        down = math.exp(m + 0.5 * sd * sd + special.log_ndtr(-(m + sd * sd) / sd))
+        return lam * (up + alpha * down)
+
+    def outer(u1):
+        g = lam if u1 > 0 else lam * alpha * math.exp(u1)
+        return g * inner(u1) * math.exp(-0.5 * u1 * u1 / q) / math.sqrt(2 * math.pi * q)
+
+    lim = 40 * math.sqrt(q)
+    return sum(integrate.quad(outer, a, b, epsabs=1e-14, epsrel=1e-13, limit=200)[0]
+               for a, b in ((-lim, 0.0), (0.0, lim)))
+
+
+@pytest.mark.parametrize("activation, sigma_w2, sigma_b2, param, lam, alpha", [
+    ("selu", 1.7, 0.0, None, 1.0507009873554805, 1.6732632423543772),
+    ("selu", 1.5, 0.05, None, 1.0507009873554805, 1.6732632423543772),
+    ("elu", 1.97, 0.1, 0.5, 1.0, 0.5)])
+def test_chi_c_of_a_stepped_derivative_against_a_closed_form_inner_integral(
+        activation, sigma_w2, sigma_b2, param, lam, alpha):
+    """chi_c = sigma_w^2 E[phi'(u1) phi'(u2)] at c* (Schoenholz et al. 2017, eq. 9). selu' and
+    elu' (alpha != 1) step at 0; the 2-D grid put the step inside its panels: chi_c of selu at
+    sigma_w^2 = 1.7 was 0.933150 (xi_c 14.45) where it is 0.932200 (xi_c 14.24; a Monte Carlo
+    of 4e7 pairs gave 0.93227 +- 0.00014). With the step on panel edges the two agree to
+    quadrature precision; 1e-9 leaves room for scipy's quad (its error estimate ~1e-13)."""
+    p = theory.phase(activation, sigma_w2, sigma_b2, param)
+    assert p.chi_1 > 1 and 0 < p.c_star < 1                 # chaotic: c* < 1 is computed
+    want = sigma_w2 * _exp_step_kernel(lam, alpha, p.q_star, p.c_star)
+    assert p.chi_c == pytest.approx(want, abs=1e-9)
+    assert p.xi_c == pytest.approx(-1 / math.log(want), rel=1e-8)
+
+
+@pytest.mark.parametrize("c", [-0.7, 0.0, 0.3, 0.9, 0.999, 1 - 1e-5, 1 - 1e-10])
+def test_two_dimensional_expectation_against_the_arc_cosine_kernels(c):
+    """Cho & Saul (2009): for (u1, u2) ~ N(0, q [[1, c], [c, 1]]) and theta = arccos c,
+    E[step(u1) step(u2)] = (pi - theta) / (2 pi) and E[relu(u1) relu(u2)] = q (sin theta +
+    (pi - theta) c) / (2 pi). The step was off by up to 4.4e-4 (c = 1 - 1e-5) on the fixed
+    tensor grid; near c = 1 the kinks of u1 and u2 nearly meet, which the outer panels now
+    resolve. 1e-11: the quadrature is exact to rounding on piecewise-polynomial pieces."""
+    from fastinit.meanfield import _expect2
+    q, theta = 2.0, math.acos(c)
+    step = lambda u: (u > 0).astype(float)
+    relu = lambda u: np.maximum(u, 0.0)
+    assert _expect2(step, step, q, c) == pytest.approx((math.pi - theta) / (2 * math.pi),
+                                                       abs=1e-11)
+    assert _expect2(relu, relu, q, c) == pytest.approx(
+        q * (math.sin(theta) + (math.pi - theta) * c) / (2 * math.pi), abs=1e-11)
 
 
 def test_q_star_closed_forms():
@@ -99,6 +178,63 @@ def test_prediction_matches_measurement_in_a_wide_net():
         r = theory.compare(net, x)
         log_ratio = np.log(r["measured"][:, :4] / r["predicted"][:, :4]).mean(axis=0)
         assert np.all(np.abs(log_ratio) < 0.1), (act, log_ratio)
+
+
+def test_prediction_follows_residual_skips_norms_and_rescaled_weights():
+    """predicted_q ran every layer as a plain MLP layer with its scheme's formula: a plain relu
+    ResMLP (He) was predicted 2.0 at every layer where the residual stream grows to 6.3 by the
+    second block; fixup's zeroed W2 and output layers 2.0 where they are 0; layer-normed
+    layers 2.0 where phi sees 1.0; and after lsuv 0.39, 0.24 where the layers measure 1.0.
+    Now it follows skips (m_skip + alpha^2 q), norms (gamma, beta) and the weights as they
+    are. Tolerances: 8 members of width 256 (relu hidden layers, log ratio within 0.06 over 6
+    seeds; the output layer's 10 units are left out as too noisy); layer norm is exact to
+    eps; lsuv's layers sit within its tol of the prediction (same weights, same data)."""
+    x = np.random.default_rng(0).standard_normal((128, 256))
+    plain = fastinit.ResMLP(256, 256, 2, 10, "relu", init="he_normal", bias_init="zeros",
+                            n=8, seed=0, dtype=np.float64)
+    r = theory.compare(plain, x)
+    assert r["predicted"][0, 3] > 2.5 * r["predicted"][0, 0]            # the stream grows
+    log_ratio = np.log(r["measured"][:, :5] / r["predicted"][:, :5]).mean(axis=0)
+    assert np.all(np.abs(log_ratio) < 0.15), log_ratio
+    fixup = fastinit.ResMLP(256, 256, 2, 10, "relu", init="he_normal", residual="fixup",
+                            n=2, seed=0, dtype=np.float64)
+    r = theory.compare(fixup, x)
+    zero = [2, 4, 5]                                  # each branch's W2 and the output layer
+    assert np.all(r["predicted"][:, zero] == 0) and np.all(r["measured"][:, zero] == 0)
+    np.testing.assert_allclose(r["predicted"][:, [0, 1, 3]], r["measured"][:, [0, 1, 3]],
+                               rtol=0.1)
+    normed = fastinit.MLP([256, 256, 256, 10], "relu", norm="layer", init="he_normal", n=2,
+                          seed=0, dtype=np.float64)
+    r = theory.compare(normed, x)
+    np.testing.assert_allclose(r["predicted"][:, :2], r["measured"][:, :2], rtol=1e-4)
+    lsuv = fastinit.MLP([256, 256, 256, 10], "tanh", init="orthogonal", n=2, seed=0,
+                        dtype=np.float64)
+    fastinit.lsuv(lsuv, x)
+    r = theory.compare(lsuv, x)
+    np.testing.assert_allclose(r["predicted"], r["measured"], rtol=0.1)
+
+
+def test_orthogonal_prediction_with_biases_and_rectangular_layers():
+    """Orthogonal weights (Saxe et al. 2014) keep |W x| exactly for columns-orthonormal W, and
+    on average for rows-orthonormal: the length map with E[w^2] = 1 / max(fan_in, fan_out)
+    holds through tanh layers of unequal widths with N(0, 0.3^2) biases. Observed log ratios
+    within 0.016 over 6 seeds for the hidden layers; 0.05 bounds them."""
+    x = np.random.default_rng(0).standard_normal((128, 256))
+    net = fastinit.MLP([256, 400, 300, 300, 10], "tanh", init="orthogonal", n=4, seed=0,
+                       bias_init=fastinit.spec("normal", std=0.3), dtype=np.float64)
+    r = theory.compare(net, x)
+    log_ratio = np.log(r["measured"][:, :3] / r["predicted"][:, :3]).mean(axis=0)
+    assert np.all(np.abs(log_ratio) < 0.05), log_ratio
+
+
+def test_predicted_q_checks_its_member_and_network():
+    net = fastinit.MLP([4, 5, 3], n=2, seed=0)
+    with pytest.raises(ValueError, match=r"'member' parameter of fastinit.theory.predicted_q "
+                                         r"must be an integer <= 1. Got 2"):
+        theory.predicted_q(net, np.ones((3, 4)), member=2)
+    with pytest.raises(TypeError, match=r"'net' parameter of fastinit.theory.compare must be "
+                                        r"a fastinit.MLP"):
+        theory.compare([4, 5, 3], np.ones((3, 4)))
 
 
 def test_second_moments_of_schemes():
