@@ -191,12 +191,12 @@ sys.stdout.buffer.write(b"".join(out))
 
 
 def test_every_register_blocking_gives_the_same_bits(tmp_path):
-    """The AVX-512, AVX2 and SSE blockings (MR rows x two vectors, with or without a half-width
-    edge block; 6 or 8 rows) compute every element as the same fma chain: the same bits. Each
+    """The AVX-512, AVX2 and SSE blockings (MR = 6 rows x two vectors, with or without a
+    half-width edge block) compute every element as the same fma chain: the same bits. Each
     runs in a process of its own with an empty cache (the blocking is fixed when a kernel
-    compiles)."""
+    compiles). MR = 8 (measured: no faster on AVX-512) is not run: add (64, 8) to try it."""
     outs = set()
-    for vbytes, mr in ((64, 6), (64, 8), (32, 6), (16, 6)):
+    for vbytes, mr in ((64, 6), (32, 6), (16, 6)):
         env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / f"cache{vbytes}-{mr}"))
         run = subprocess.run([sys.executable, "-c", _BLOCKING, str(vbytes), str(mr)],
                              capture_output=True, env=env, timeout=600)

@@ -265,13 +265,15 @@ def busy_core():
         spinner.wait()
 
 
-def busy(quick=False) -> dict:
+def busy(quick=False, repeats: int | None = None, min_seconds: float | None = None) -> dict:
     """fastinit's time per call (an epoch, an evaluation) on 2 threads over 1 thread, both
     cores free and with another process busy on one core: {case: (free, busy)} (below 1: two
     threads are faster). fastinit keeps splitting a member only while splitting is faster
-    (fastinit.spread.SplitChoice), so a busy core should cost two threads no more than one."""
+    (fastinit.spread.SplitChoice), so a busy core should cost two threads no more than one.
+    ``repeats``, ``min_seconds``: each timing's (default: 3 and 0.3 s quick, else 7 and 1 s)."""
     table, out = cases(quick), {}
-    reps = 3 if quick else 7
+    reps = repeats or (3 if quick else 7)
+    least = min_seconds if min_seconds is not None else 0.3 if quick else 1.0
     for case in table:
         ratio = []
         for load in (contextlib.nullcontext, busy_core):
@@ -280,7 +282,7 @@ def busy(quick=False) -> dict:
                 for t in (1, 2):
                     harness.set_threads(t)
                     sec[t] = harness.median_time(make(table, case, "fastinit"), repeats=reps,
-                                                 min_seconds=0.3 if quick else 1.0)
+                                                 min_seconds=least)
             ratio.append(sec[2] / sec[1])
         out[case] = tuple(ratio)
     return out
