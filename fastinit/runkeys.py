@@ -200,16 +200,24 @@ def describe() -> str:
 def _revised(config: dict) -> dict:
     """What a run's id adds where a value's meaning changed after hash version 2 and the run's
     numbers with it, so a database's runs of the old meaning re-run instead of counting as
-    finished: a sweep's LSUV starts from the run's scheme (it re-drew orthonormal weights and
-    zero biases over every layer, the zero ones of fixup and "zero" included) and residual
-    "zero" keeps the scheme (it drew ZerO whatever the scheme). Other runs keep their ids."""
+    finished. A sweep's LSUV starts from the run's scheme: it re-drew gain-1 orthogonal
+    weights and zero biases over every layer, the zero ones of fixup and "zero" included.
+    Residual "zero" keeps the scheme: it drew ZerO whatever the scheme. Kraehenbuehl's
+    between-layer step equalises the layers that have a gradient: it skipped every member of
+    a skipinit, rezero or zero network (fixup's has one such layer: skipped still). Other runs
+    keep their ids."""
     out = {}
-    scheme, residual = config.get("scheme"), config.get("residual")
-    if config.get("data_init") == "lsuv" and (scheme != ["orthogonal", {}] or residual in (
-            "fixup", "zero") or config.get("bias_init") is not None):
+    scheme, residual, bias = config.get("scheme"), config.get("residual"), config.get("bias_init")
+    unit = scheme is not None and scheme[0] == "orthogonal" and set(scheme[1]) <= {"gain"} \
+        and scheme[1].get("gain", 1.0) == 1.0
+    zero = bias is None or bias == ["zeros", {}] or bias == ["constant", {"value": 0.0}]
+    if config.get("data_init") == "lsuv" and not (unit and zero and residual not in (
+            "fixup", "zero")):
         out["~lsuv_start"] = "scheme"
     if residual == "zero" and scheme != ["ZerO", {}]:
         out["~zero_init"] = "scheme"
+    if config.get("data_init") == "kraehenbuehl" and residual in ("skipinit", "rezero", "zero"):
+        out["~kraehenbuehl"] = "live layers"
     return out
 
 

@@ -79,16 +79,24 @@ def _hash_v2(config: dict) -> str:
     ({"data_init": "lsuv", "scheme": "orthogonal", "residual": "rezero"}, False),
     ({"data_init": "lsuv", "scheme": "orthogonal", "residual": "fixup"}, True),
     ({"data_init": "lsuv", "scheme": "orthogonal", "bias_init": "ones"}, True),
+    ({"data_init": "lsuv", "scheme": {"name": "orthogonal", "gain": 1.0}}, False),
+    ({"data_init": "lsuv", "scheme": {"name": "orthogonal", "gain": 2.0}}, True),
+    ({"data_init": "lsuv", "scheme": "orthogonal", "bias_init": "zeros"}, False),
     ({"data_init": "kraehenbuehl"}, False),
+    ({"data_init": "kraehenbuehl", "residual": "fixup"}, False),   # no two live layers
+    ({"data_init": "kraehenbuehl", "residual": "rezero"}, True),   # its step now equalises
+    ({"data_init": "kraehenbuehl", "residual": "skipinit"}, True),  # stem and output layer
+    ({"data_init": "kraehenbuehl", "residual": "zero", "scheme": "ZerO"}, True),
     ({"residual": "zero"}, True),                    # he_normal: it was ZerO, now He
     ({"residual": "zero", "scheme": "ZerO"}, False),
     ({"residual": "fixup"}, False),
 ])
 def test_a_value_whose_meaning_changed_gives_its_runs_new_ids(train, new):
-    """A sweep's LSUV starts from the run's scheme (it re-drew orthonormal weights) and
-    residual "zero" keeps the scheme (it drew ZerO): a database's runs of the old meaning
-    must not count as finished under the new one, so those runs' ids change; a run whose
-    numbers did not change keeps its id (and its stored result)."""
+    """A sweep's LSUV starts from the run's scheme (it re-drew orthonormal weights), residual
+    "zero" keeps the scheme (it drew ZerO) and kraehenbuehl's between-layer step equalises the
+    layers behind a zero branch's skip (it skipped such members): a database's runs of the old
+    meaning must not count as finished under the new one, so those runs' ids change; a run
+    whose numbers did not change keeps its id (and its stored result)."""
     run = SweepSpec.from_dict({"grid": {"seed": [1]}, "train": train}).runs()[0]
     assert (run.id != _hash_v2(run.config)) == new
 
