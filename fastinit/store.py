@@ -72,6 +72,16 @@ def machine() -> str:
            f"{platform.python_version()}, Numba {numba.__version__}, host {platform.node()}"
 
 
+def _digest(ids) -> tuple[int, int]:
+    """(how many, their sum as hexadecimal numbers mod 2**128): a set of distinct ids, in any
+    order, without holding them (a million ids: a fraction of a second)."""
+    n = total = 0
+    for i in ids:
+        n += 1
+        total += int(i, 16)
+    return n, total % (1 << 128)
+
+
 def _now() -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S")
 
@@ -221,11 +231,13 @@ class Store:
         self.close()
 
     # -- writing (the driver only) ------------------------------------------------------------
-    def record_sweep(self, name: str, version: str, body: dict, run_ids: Iterable[str],
-                     runs: int) -> str | None:
+    def record_sweep(self, name: str, version: str, body: dict, run_ids, runs: int
+                     ) -> str | None:
         """Make ``version`` (a spec hash) the current spec of sweep ``name`` with these runs
         (``runs`` of them) as its members; returns the previous version when the spec changed,
-        else None. The same spec can name other runs (a fastinit whose run ids changed)."""
+        else None. ``run_ids``: a function returning the ids (a sweep's are a lazy expansion
+        of its grid), called again only to rewrite the membership when it differs: the same
+        spec can name other runs (a fastinit whose run ids changed)."""
         with self._writing("record the sweep"), self._tx():
             c = self.con
             prev = c.execute("SELECT spec_hash FROM sweeps WHERE name = ?", (name,)).fetchone()
@@ -234,9 +246,13 @@ class Store:
                       "runs = excluded.runs", (name, version, json.dumps(body, sort_keys=True),
                                                runs, _now(), _now()))
             c.execute("INSERT OR REPLACE INTO sweeps VALUES (?, ?)", (name, version))
-            c.execute("DELETE FROM members WHERE sweep = ? AND spec_hash = ?", (name, version))
-            c.executemany("INSERT OR IGNORE INTO members VALUES (?, ?, ?)",
-                          ((name, version, i) for i in run_ids))
+            have = c.execute("SELECT run_id FROM members WHERE sweep = ? AND spec_hash = ?",
+                             (name, version))
+            if _digest(r[0] for r in have) != _digest(run_ids()):
+                c.execute("DELETE FROM members WHERE sweep = ? AND spec_hash = ?",
+                          (name, version))
+                c.executemany("INSERT OR IGNORE INTO members VALUES (?, ?, ?)",
+                              ((name, version, i) for i in run_ids()))
         return prev[0] if prev and prev[0] != version else None
 
     def _row(self, rid: str, sweep: str, cfg: dict, status: str, **extra) -> tuple:

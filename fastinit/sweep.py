@@ -313,7 +313,7 @@ def run_sweep(spec, db="runs.db", *, executor: cf.Executor | None = None,
     try:
         for d in sp.duplicates:
             say(f"{sp.source}: {d}")
-        previous = store.record_sweep(sp.name, sp.hash(), sp.body(), sp.run_ids(), total)
+        previous = store.record_sweep(sp.name, sp.hash(), sp.body(), sp.run_ids, total)
         if previous:
             say(f"sweep {sp.name!r}: the spec changed since it last ran into {db} (version "
                 f"{previous} -> {sp.hash()}); its table and report now show this spec's "

@@ -143,8 +143,9 @@ def test_membership_follows_new_run_ids_when_their_number_is_unchanged(tmp_path)
     showing the old runs."""
     body = {"grid": {"seed": [0, 1]}}
     with Store(tmp_path / "m.db") as s:
-        s.record_sweep("S", "v1", body, iter(["a", "b"]), 2)
-        s.record_sweep("S", "v1", body, iter(["a", "c"]), 2)
+        s.record_sweep("S", "v1", body, lambda: iter(["a", "b"]), 2)
+        s.record_sweep("S", "v1", body, lambda: iter(["a", "c"]), 2)
+        s.record_sweep("S", "v1", body, lambda: iter(["c", "a"]), 2)   # the same: kept
         got = s.con.execute("SELECT run_id FROM members WHERE sweep = 'S'").fetchall()
     assert sorted(r[0] for r in got) == ["a", "c"]
 
