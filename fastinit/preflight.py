@@ -99,8 +99,10 @@ def check_runs(sp: SweepSpec, ready=None, local: bool = False) -> None:
 
 
 def _check_memory(sp: SweepSpec, d, fail) -> None:
-    """The largest population on dataset ``d`` against the memory available: its parameters,
-    gradients and optimizer state, and its History (6 float64 numbers a member and epoch)."""
+    """The largest population on dataset ``d`` against the memory available, counting only
+    what it certainly holds at once, so a spec that fits is never refused: its parameters and
+    then its optimizer state (training) or the diagnostics' gradient (diagnose = true, before
+    and after training), and its History's four curves."""
     K = min(sp.max_population, math.prod(len(sp.values(k.name)) for k in RUN_KEYS if k.member))
     width, depth, epochs = (max(sp.values(k)) for k in ("width", "depth", "epochs"))
     hidden = 2 * depth + 1 if any(sp.values("residual")) else depth
@@ -108,22 +110,24 @@ def _check_memory(sp: SweepSpec, d, fail) -> None:
     P = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
     itemsize = max(np.dtype(t).itemsize for t in sp.values("dtype"))
     optimizer = max(sp.values("optimizer"), key=STATES.get)
-    params = K * P * itemsize * (2 + STATES[optimizer])
-    history = K * (epochs + 1) * 8 * 6
+    copies = 1 + max(STATES[optimizer], int(sp.diagnose))
+    params, history = K * P * itemsize * copies, K * (epochs + 1) * 8 * 4
+    need, avail = params + history, available_memory()
+    if need <= avail:
+        return
     shown = "[" + ", ".join(map(str, sizes if len(sizes) <= 6 else
                                 sizes[:3] + ["..."] + sizes[-2:])) + "]"
     if history > params:
-        key, lower, need = "epochs", "epochs", history
-        what = f"a population of {K} runs over {epochs} epochs needs about {need / 1e9:.3g} GB " \
-               f"(its History)"
+        key, lower = "epochs", "epochs"
+        what = f"a population of {K} runs over {epochs} epochs needs at least " \
+               f"{need / 1e9:.3g} GB (its History)"
     else:
-        key, lower, need = "width", "width, depth", params
-        what = f"a population of {K} runs of {shown} needs about {need / 1e9:.3g} GB " \
-               f"(parameters, gradients and {optimizer} state)"
-    avail = available_memory()
-    if need > avail:
-        fail(key, max(sp.values(key)), f"{what} but {avail / 1e9:.3g} GB of memory is "
-                                       f"available: lower {lower} or max_population.")
+        key, lower = "width", "width, depth"
+        what = f"a population of {K} runs of {shown} needs at least {need / 1e9:.3g} GB " \
+               f"(parameters and {optimizer} state or diagnostics)"
+    fail(key, max(sp.values(key)), f"{what} but {avail / 1e9:.3g} GB of memory is available: "
+                                   f"lower {lower} or max_population.")
+
 
 def _check_loss(d, name, loss, dtype, fail):
     used = loss or d.loss

@@ -189,12 +189,30 @@ def test_version_names_fastinit_and_what_decides_its_numbers(capsys):
     assert out.startswith(f"fastinit {fastinit.__version__} (Python ") and "Numba" in out
 
 
+def test_the_memory_check_refuses_no_population_that_fits(tmp_path, capsys, monkeypatch):
+    """The estimate counts only what a population certainly holds at once: 32 runs of [64,
+    1024 x 4, 10] with adam peaked at 1.31 GB (parameters and adam's two moments; the
+    diagnostics' gradient comes before and after training), so 1.3 GB available passes the
+    check; the first estimate (parameters, a population-wide gradient, the state) said 1.65."""
+    from fastinit import preflight
+
+    def refuse(key, value, msg):
+        raise ValueError(msg)
+    monkeypatch.setattr(preflight, "available_memory", lambda: int(1.3e9))
+    sp = fastinit.sweepspec.SweepSpec.from_dict({"grid": {"seed": list(range(32))}, "train": {
+        "width": 1024, "depth": 4, "optimizer": "adam", "epochs": 1}})
+    d = fastinit.datasets.digits()
+    preflight._check_memory(sp, d, refuse)
+    monkeypatch.setattr(preflight, "available_memory", lambda: int(1.2e9))
+    with pytest.raises(ValueError, match="needs at least 1.24 GB"):
+        preflight._check_memory(sp, d, refuse)
+
 @pytest.mark.parametrize("train,match", [
     ("epochs = 100000000000", r"\[train\].epochs: a population of 2 runs over 100000000000 "
-                              r"epochs needs about [0-9.e+]+ GB \(its History\) but "),
+                              r"epochs needs at least [0-9.e+]+ GB \(its History\) but "),
     ("width = 1000000000", r"\[train\].width: a population of 2 runs of \[64, 1000000000, "
-                           r"1000000000, 10\] needs about [0-9.e+]+ GB \(parameters, "
-                           r"gradients and sgd state\) but "),
+                           r"1000000000, 10\] needs at least [0-9.e+]+ GB \(parameters and "
+                           r"sgd state or diagnostics\) but "),
 ])
 def test_a_population_too_big_for_this_machine_is_refused_before_anything_trains(
         tmp_path, capsys, train, match):
