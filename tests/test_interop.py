@@ -186,6 +186,13 @@ def test_init_torch_and_lsuv_set_parametrized_weights():
     variances = interop.lsuv_torch(normed, torch.randn(64, 40, generator=torch.manual_seed(0)),
                                    tol=0.05)
     assert all(abs(v - 1) < 0.05 for v in variances)
+    spectral = nn.Sequential(nn.Linear(40, 30), nn.Tanh(), nn.Linear(30, 5))
+    for l in (0, 2):                    # its scale is fixed: LSUV returned 0.42, silently
+        nn.utils.parametrizations.spectral_norm(spectral[l])
+    with pytest.raises(ValueError, match=r"lsuv_torch: ParametrizedLinear.weight's parametrization undoes "
+                                         r"LSUV's rescaling \(spectral_norm"):
+        interop.lsuv_torch(spectral, torch.randn(64, 40, generator=torch.manual_seed(0)),
+                           tol=0.05)
 
 
 def test_init_torch_refuses_a_meta_module_and_counts_a_tied_weight_as_drawn():

@@ -57,8 +57,9 @@ def _store(torch, layer, name: str, value, func: str):
     if not torch.nn.utils.parametrize.is_parametrized(layer, name):
         getattr(layer, name).copy_(value)
         return
+    now = getattr(layer, name)
     try:
-        setattr(layer, name, value.to(getattr(layer, name).dtype))
+        setattr(layer, name, value.to(device=now.device, dtype=now.dtype))
     except (RuntimeError, NotImplementedError, ValueError) as e:
         raise ValueError(f"{func}: {type(layer).__name__}.{name} is parametrized and its "
                          f"parametrization cannot be set to a value ({e}).") from None
@@ -150,7 +151,13 @@ def lsuv_torch(module, x, *, tol: float = 0.1, max_iter: int = 10, seed: int = 0
                     var = float(seen["out"].double().var(unbiased=False))
                     if abs(var - 1.0) < tol or it == max_iter or var == 0:
                         break
-                    _store(torch, layer, "weight", layer.weight / var ** 0.5, func)
+                    scaled = layer.weight / var ** 0.5
+                    _store(torch, layer, "weight", scaled, func)
+                    if not torch.allclose(layer.weight, scaled, rtol=1e-4, atol=0.0):
+                        raise ValueError(
+                            f"{func}: {type(layer).__name__}.weight's parametrization undoes "
+                            f"LSUV's rescaling (spectral_norm fixes the scale): remove it "
+                            f"before LSUV, or apply it after.")
         finally:
             hook.remove()
         variances.append(var)
