@@ -103,7 +103,8 @@ def _normalized_mean_square(phi, gamma, beta) -> float:
 def compare(net, x) -> dict:
     """Predicted and measured second moments of every layer's pre-activations, per member.
 
-    Returns {"predicted": (K, L), "measured": (K, L), "ratio": measured / predicted}.
+    Returns {"predicted": (K, L), "measured": (K, L), "ratio": measured / predicted}; a layer
+    predicted and measured zero (fixup's zeroed layers) has ratio 1, the prediction exact.
     """
     func = f"{_F}.compare"
     check_net(net, func)
@@ -111,5 +112,5 @@ def compare(net, x) -> dict:
     pred = np.stack([predicted_q(net, xs, k) for k in range(net.n)])
     meas = layer_statistics(net, xs)["pre_sq"]
     with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = meas / pred
+        ratio = np.where((pred == 0) & (meas == 0), 1.0, meas / pred)
     return {"predicted": pred, "measured": meas, "ratio": ratio}

@@ -201,6 +201,7 @@ def test_prediction_follows_residual_skips_norms_and_rescaled_weights():
     r = theory.compare(fixup, x)
     zero = [2, 4, 5]                                  # each branch's W2 and the output layer
     assert np.all(r["predicted"][:, zero] == 0) and np.all(r["measured"][:, zero] == 0)
+    assert np.all(r["ratio"][:, zero] == 1)           # exact, not 0 / 0
     np.testing.assert_allclose(r["predicted"][:, [0, 1, 3]], r["measured"][:, [0, 1, 3]],
                                rtol=0.1)
     normed = fastinit.MLP([256, 256, 256, 10], "relu", norm="layer", init="he_normal", n=2,
