@@ -287,6 +287,6 @@ def write(p, out) -> dict:
     body = markdown(p, "profile.png" if files else None)
     for name, body in (("profile.md", body), ("profile.json", p.to_json() + "\n")):
         files[name] = os.path.join(out, name)
-        with open(files[name], "w") as f:
+        with open(files[name], "w", encoding="utf-8") as f:
             f.write(body)
     return files

@@ -401,6 +401,6 @@ Final {esc(metric)}: mean, std and min over seeds. {esc(nonfinite_note(summ))}
 {cells}</table>{figs}</body></html>
 """
     path = os.path.join(out, "index.html")
-    with open(path, "w") as f:
+    with open(path, "w", encoding="utf-8") as f:      # what the page declares, whatever the locale
         f.write(page)
     return path

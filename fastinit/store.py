@@ -379,12 +379,12 @@ class Store:
         return self.con.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
 
     def export_csv(self, path, sweep: str | None = None) -> None:
-        """The flat columns (no curves or diagnostics) of ``rows(sweep)`` as CSV."""
+        """The flat columns (no curves or diagnostics) of ``rows(sweep)`` as CSV (UTF-8)."""
         flat = [c for c in COLUMNS if c not in ("curves", "diagnostics", "config")]
         # checked: open(3, "w") would write into file descriptor 3, whatever it is, and close it
         path = check_path(path, "path", f"{_CLS}.export_csv")
         rows = self.rows(sweep)                 # before the file: an unknown sweep leaves it
-        with open(path, "w", newline="") as f:
+        with open(path, "w", newline="", encoding="utf-8") as f:
             w = csv.writer(f)
             w.writerow(flat)
             for row in rows:
@@ -395,5 +395,5 @@ class Store:
         """``rows(sweep)`` with curves and diagnostics as a JSON list."""
         path = check_path(path, "path", f"{_CLS}.export_json")
         rows = self.rows(sweep)
-        with open(path, "w") as f:
+        with open(path, "w", encoding="utf-8") as f:
             json.dump(rows, f)

@@ -1,5 +1,6 @@
 """The results store: schema version and migration, sweep membership, lossless seeds, a bad row
 never loses its population, and every unusable database file refused with one clear line."""
+import builtins
 import hashlib
 import json
 import os
@@ -13,6 +14,8 @@ import pytest
 
 import fastinit
 import fastinit.cli as cli
+import fastinit.report as report_mod
+import fastinit.store as store_mod
 from fastinit.frames import write_parquet
 from fastinit.report import make_report
 from fastinit.report_html import write_interactive
@@ -491,3 +494,25 @@ def test_an_unknown_sweep_is_an_error_not_an_empty_export(tmp_path, export):
     pytest.importorskip("pandas")
     with pytest.raises(StoreError, match=r"u.db: no sweep ''.* It holds: grid.$"):
         fastinit.load_runs(db, sweep="")          # was every run of the database
+
+
+def test_exports_and_the_page_are_utf_8_whatever_the_locale(tmp_path, monkeypatch):
+    """A sweep named "é <b>" under a locale whose encoding is ASCII (LANG=C without Python's
+    UTF-8 mode; cp1252 on Windows is the same for most scripts): export_csv and index.html were
+    written in the locale's encoding, so the CSV raised UnicodeEncodeError half-written and the
+    page (which declares utf-8) could not hold the name. Now every file is UTF-8."""
+    def ascii_locale_open(file, mode="r", *args, **kw):
+        if "b" not in mode and len(args) < 2:        # no encoding given: the locale's, ASCII
+            kw.setdefault("encoding", "ascii")
+        return builtins.open(file, mode, *args, **kw)
+
+    db = tmp_path / "u.db"
+    run_sweep(_spec("é <b>", [0]), db)
+    for mod in (store_mod, report_mod):
+        monkeypatch.setattr(mod, "open", ascii_locale_open, raising=False)
+    out = tmp_path / "r"
+    assert cli.main(["report", str(db), "--out", str(out), "-q", "--csv",
+                     str(tmp_path / "u.csv"), "--json", str(tmp_path / "u.json")]) == 0
+    assert "é <b>" in (tmp_path / "u.csv").read_text(encoding="utf-8")
+    assert json.loads((tmp_path / "u.json").read_text(encoding="utf-8"))[0]["sweep"] == "é <b>"
+    assert "sweep é &lt;b&gt;" in (out / "index.html").read_text(encoding="utf-8")
