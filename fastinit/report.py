@@ -3,9 +3,11 @@
     fastinit report runs.db --out report/ [--sweep NAME]
 
 A report is about one sweep: the runs of its current spec (the database's only sweep, or the
-one named). Figures, each aggregated over seeds (line: mean; band: min to max; runs of
-different lengths are separate lines, never one band); "test accuracy" is the report's metric
-(_metric: test loss for regression, the training set's metric for a sweep without a test split):
+one named). Figures, each aggregated over seeds only (line: mean; band: min to max; a
+"scheme" below is a scheme with its width and other settings where those vary, as in the
+table's rows; runs of different lengths are separate lines, never one band); "test
+accuracy" is the report's metric (_metric: test loss for regression, the training set's metric
+for a sweep without a test split):
     curves.png          test accuracy per epoch, one line per scheme, a panel per depth (and
                         activation)
     loss.png            training loss per epoch, the same panels
@@ -121,6 +123,16 @@ def _setting(rows):
     keys = sorted({k for c in configs for k in c} - set(_SHOWN))
     varying = [k for k in keys if len({repr(c.get(k)) for c in configs}) > 1]
     return [", ".join(f"{k}={c.get(k)}" for k in varying) for c in configs]
+
+
+def name_lines(rows) -> None:
+    """Name each row's line in the figures (row["line"]): its scheme label, then its width
+    when widths vary and the other run keys that vary (the table's "other"), so a figure never
+    averages runs of different settings (lr 0.05 and lr 1e6) into one line and band."""
+    widths = len({r["width"] for r in rows}) > 1
+    for r, setting in zip(rows, _setting(rows)):
+        r["line"] = ", ".join([_label(r)] + [f"width={r['width']}"] * widths
+                              + [setting] * bool(setting))
 
 
 def _finite(value) -> bool:
@@ -241,10 +253,11 @@ def make_report(db, out: str = "report", sweep: str | None = None) -> dict:
     if not rows:
         raise StoreError(f"{db!s}: holds no runs" + (f" of sweep {sweep!r}" if sweep else "")
                          + " yet.")
+    name_lines(rows)
     os.makedirs(out, exist_ok=True)
     ok = [r for r in rows if r["status"] in ("done", "diverged") and r["curves"]]
     key, title = _metric(ok or rows)
-    schemes = sorted({_label(r) for r in rows})
+    schemes = sorted({r["line"] for r in rows})    # a line per scheme and setting
     colors = {s: plt.get_cmap("tab10" if len(schemes) <= 10 else "tab20")(i % 20)
               for i, s in enumerate(schemes)}
     depths = sorted({r["depth"] for r in rows})
@@ -253,13 +266,12 @@ def make_report(db, out: str = "report", sweep: str | None = None) -> dict:
 
     def save(fig, name, legend_from=None):
         path = os.path.join(out, name)
-        if legend_from is not None:      # one legend for all panels, to the right
-            handles, labels = legend_from.get_legend_handles_labels()
-            fig.legend(handles, labels, loc="center right", fontsize=7, frameon=False)
-            fig.tight_layout(rect=(0, 0, 0.8, 1))
-        else:
-            fig.tight_layout()
-        fig.savefig(path, dpi=110)
+        fig.tight_layout()
+        if legend_from is not None:      # one legend for all panels, right of them (the
+            handles, labels = legend_from.get_legend_handles_labels()   # image grows to it)
+            fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5),
+                       fontsize=7, frameon=False)
+        fig.savefig(path, dpi=110, bbox_inches="tight")
         plt.close(fig)
         files[name] = path
 
@@ -272,12 +284,13 @@ def make_report(db, out: str = "report", sweep: str | None = None) -> dict:
                 ax = axes[i, j]
                 positive = False
                 for s in schemes:
-                    rs = [r for r in ok if _label(r) == s and r["depth"] == depth
+                    rs = [r for r in ok if r["line"] == s and r["depth"] == depth
                           and r["activation"] == act]
                     if rs:
                         positive |= _bands(ax, [r["curves"][metric] for r in rs], s, colors[s])
                 ax.set_title(f"{act}, depth {depth}", fontsize=9)
                 ax.set_xlabel("epoch", fontsize=8)
+                ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))   # no epoch 0.5
                 ax.set_ylabel(ylabel, fontsize=8)
                 ax.tick_params(labelsize=7)
                 if logy and positive:
@@ -294,7 +307,7 @@ def make_report(db, out: str = "report", sweep: str | None = None) -> dict:
         for s in schemes:
             xs, ys = [], []
             for depth in depths:
-                vals = [r["curves"][key][-1] for r in ok if _label(r) == s
+                vals = [r["curves"][key][-1] for r in ok if r["line"] == s
                         and r["depth"] == depth and r["activation"] == act]
                 vals = [v for v in vals if v is not None]
                 if vals:
@@ -319,7 +332,7 @@ def make_report(db, out: str = "report", sweep: str | None = None) -> dict:
         for i, act in enumerate(acts):
             ax = axes[0, i]
             for s in schemes:
-                rs = [r for r in diag_rows if _label(r) == s and r["depth"] == deep
+                rs = [r for r in diag_rows if r["line"] == s and r["depth"] == deep
                       and r["activation"] == act]
                 if rs:
                     v = np.array([r["diagnostics"]["init"]["pre_var"] for r in rs], dtype=float)
@@ -333,6 +346,7 @@ def make_report(db, out: str = "report", sweep: str | None = None) -> dict:
                             ms=3)
             ax.set_yscale("log")
             ax.set_xlabel("layer", fontsize=8)
+            ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
             ax.set_ylabel("Var[pre-activation] at init", fontsize=8)
             ax.set_title(f"{act}, depth {deep}", fontsize=9)
             ax.tick_params(labelsize=7)
@@ -343,7 +357,7 @@ def make_report(db, out: str = "report", sweep: str | None = None) -> dict:
         for off, when in ((-0.2, "init"), (0.2, "final")):
             vals = []
             for s in schemes:
-                rs = [r for r in diag_rows if _label(r) == s]
+                rs = [r for r in diag_rows if r["line"] == s]
                 vals.append(np.mean([r["diagnostics"][when]["distinct_units"][0] for r in rs]
                                     if rs else np.nan))
             ax.bar(xs + off, vals, width=0.4, label=when)
@@ -354,7 +368,7 @@ def make_report(db, out: str = "report", sweep: str | None = None) -> dict:
         save(fig, "symmetry.png")
 
     fig, ax = plt.subplots(figsize=(max(4.0, 0.55 * len(schemes) + 1.5), 3.0))
-    counts = [sum(bool(r["diverged"]) for r in rows if _label(r) == s) for s in schemes]
+    counts = [sum(bool(r["diverged"]) for r in rows if r["line"] == s) for s in schemes]
     ax.bar(np.arange(len(schemes)), counts, color=[colors[s] for s in schemes])
     ax.set_xticks(np.arange(len(schemes)), schemes, rotation=45, ha="right", fontsize=7)
     ax.set_ylabel("diverged runs", fontsize=8)

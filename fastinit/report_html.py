@@ -28,8 +28,8 @@ from collections import defaultdict
 import numpy as np
 
 from ._validate import check_path
-from .report import (_complete, _label, _metric, nonfinite_note, pick_sweep, summarise, value,
-                     timing_note)
+from .report import (_complete, _metric, name_lines, nonfinite_note, pick_sweep, summarise,
+                     timing_note, value)
 from .store import Store, StoreError
 
 PAGE = "interactive.html"
@@ -97,7 +97,7 @@ class _Figures:
         self.rows = rows
         self.ok = [r for r in rows if r["status"] in ("done", "diverged") and r["curves"]]
         self.key, self.title = _metric(self.ok or rows)
-        self.schemes = sorted({_label(r) for r in rows})
+        self.schemes = sorted({r["line"] for r in rows})    # scheme and setting
         palette = plotly.colors.qualitative.Plotly + plotly.colors.qualitative.Dark24
         self.color = {s: palette[i % len(palette)] for i, s in enumerate(self.schemes)}
         self.names = {s: _label_text(s) for s in self.schemes}
@@ -119,7 +119,7 @@ class _Figures:
         shown = set()
         for i, (act, depth) in enumerate(panels):
             for s in self.schemes:
-                rs = [r for r in self.ok if _label(r) == s and r["depth"] == depth
+                rs = [r for r in self.ok if r["line"] == s and r["depth"] == depth
                       and r["activation"] == act]
                 if rs:
                     for t in _band(self.go, [r["curves"][metric] for r in rs], self.names[s],
@@ -139,7 +139,7 @@ class _Figures:
             for s in self.schemes:
                 xs, mean, lo, hi = [], [], [], []
                 for depth in self.depths:
-                    vals = [r["curves"][self.key][-1] for r in self.ok if _label(r) == s
+                    vals = [r["curves"][self.key][-1] for r in self.ok if r["line"] == s
                             and r["depth"] == depth and r["activation"] == act]
                     vals = [v for v in vals if v is not None]
                     if vals:
@@ -165,7 +165,7 @@ class _Figures:
             f"{_label_text(a)}, depth {deep}" for a in self.acts])
         for i, act in enumerate(self.acts):
             for s in self.schemes:
-                rs = [r for r in diag_rows if _label(r) == s and r["depth"] == deep
+                rs = [r for r in diag_rows if r["line"] == s and r["depth"] == deep
                       and r["activation"] == act]
                 if not rs:
                     continue
@@ -191,7 +191,7 @@ class _Figures:
         for when in ("init", "final"):
             vals = []
             for s in self.schemes:
-                rs = [r for r in diag_rows if _label(r) == s]
+                rs = [r for r in diag_rows if r["line"] == s]
                 units = [r["diagnostics"][when]["distinct_units"][0] for r in rs]
                 units = [u for u in units if u is not None]
                 vals.append(float(np.mean(units)) if units else None)
@@ -268,6 +268,7 @@ def write_interactive(db, out: str = "report", sweep: str | None = None) -> dict
     if not rows:
         raise StoreError(f"{db!s}: holds no runs" + (f" of sweep {sweep!r}" if sweep else "")
                          + " yet.")
+    name_lines(rows)
     os.makedirs(out, exist_ok=True)
     figs = _Figures(rows, plotly, go, make_subplots).all()
     divs = "".join(f'<div id="fig-{name}" class="fig"></div>' for name in figs)

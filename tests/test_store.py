@@ -516,3 +516,24 @@ def test_exports_and_the_page_are_utf_8_whatever_the_locale(tmp_path, monkeypatc
     assert "é <b>" in (tmp_path / "u.csv").read_text(encoding="utf-8")
     assert json.loads((tmp_path / "u.json").read_text(encoding="utf-8"))[0]["sweep"] == "é <b>"
     assert "sweep é &lt;b&gt;" in (out / "index.html").read_text(encoding="utf-8")
+
+
+def test_figures_draw_a_line_per_setting_not_one_across_settings(tmp_path, monkeypatch):
+    """A grid over lr (0.05 and 1e6) and seeds: the table keeps the two lrs apart, but every
+    figure averaged all four runs into one "he_normal" line and band (a trained run and a
+    diverged one). Now each figure has a line per scheme and setting, over its seeds only."""
+    db = tmp_path / "lr.db"
+    run_sweep({"name": "lr", "grid": {"lr": [0.05, 1e6], "seed": [0, 1]},
+               "train": {**TINY, "scheme": "he_normal"}}, db)
+    drawn = []
+    bands = report_mod._bands
+    monkeypatch.setattr(report_mod, "_bands", lambda ax, curves, label, color: (
+        drawn.append((label, len(curves))), bands(ax, curves, label, color))[1])
+    make_report(db, tmp_path / "r")
+    assert sorted(set(drawn)) == [("he_normal, lr=0.05", 2), ("he_normal, lr=1000000.0", 2)]
+    pytest.importorskip("plotly")
+    page = write_interactive(db, tmp_path / "r")["interactive.html"]
+    data = json.loads(open(page, encoding="utf-8").read().split("var FIGURES = ", 1)[1]
+                      .split(";\nObject.keys", 1)[0])
+    names = {t.get("name") for t in data["fig-curves"]["data"]} - {None}
+    assert names == {"he_normal, lr=0.05", "he_normal, lr=1000000.0"}
