@@ -68,11 +68,14 @@ class History:
         return jsonable.dumps(self.to_dict())
 
     def summary(self) -> str:
-        """A table: one line per member, final losses and accuracies."""
-        lines = [f"{'member':<40} {'train loss':>10} {'test loss':>10} {'test acc':>9}"]
+        """A table: one line per member, final losses and accuracies; the member column as
+        wide as its longest label (cut, two members of one scheme differing in seed or a late
+        parameter read the same)."""
+        w = max([len("member")] + [len(label) for label in self.labels])
+        lines = [f"{'member':<{w}} {'train loss':>10} {'test loss':>10} {'test acc':>9}"]
         for k, label in enumerate(self.labels):
             flag = "  DIVERGED" if self.diverged[k] else ""
-            lines.append(f"{label[:40]:<40} {self.train_loss[-1, k]:>10.4f} "
+            lines.append(f"{label:<{w}} {self.train_loss[-1, k]:>10.4f} "
                          f"{self.test_loss[-1, k]:>10.4f} {self.test_acc[-1, k]:>9.4f}{flag}")
         return "\n".join(lines)
 

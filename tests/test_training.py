@@ -691,3 +691,18 @@ def test_torch_tensors_needing_grad_and_bfloat16_inputs_train_as_their_arrays():
     np.testing.assert_array_equal(same((wide.astype(ml_dtypes.bfloat16), y)), want)
     ds = fastinit.datasets.from_arrays(torch.tensor(x, requires_grad=True), torch.tensor(y))
     np.testing.assert_array_equal(ds.x_train, x)
+
+
+def test_history_summary_keeps_whole_labels_apart():
+    """summary() cut each label at 40 characters: two members of one long scheme spec, seeds
+    0 and 1, both printed as "kaiming_normal(a=0.1, mode='fan_out', no" (seed and member cut
+    off). The member column is now as wide as its longest label."""
+    init = fastinit.spec("kaiming_normal", a=0.1, mode="fan_out", nonlinearity="leaky_relu")
+    net = fastinit.MLP([4, 3], init=init, n=2, seed=[0, 1])
+    x = np.random.default_rng(0).standard_normal((12, 4))
+    h = fastinit.train(net, (x, np.arange(12) % 3), epochs=1, batch_size=6)
+    lines = h.summary().splitlines()
+    assert len(h.labels[1]) > 40 and len(lines) == 3
+    for label, line in zip(h.labels, lines[1:]):
+        assert line.startswith(label + " ")
+    assert not h.diverged.any() and len({len(line) for line in lines}) == 1   # aligned
