@@ -117,12 +117,17 @@ def _bands(ax, curves, label, color) -> bool:
 _SHOWN = ("scheme", "seed", "activation", "depth", "width")
 
 
-def _setting(rows):
-    """For each row, the other run keys that vary across rows, as "lr=0.05, epochs=3"."""
+def _varying(rows) -> list[str]:
+    """The run keys other than _SHOWN whose values differ across rows, sorted."""
     configs = [r["config"] or {} for r in rows]
     keys = sorted({k for c in configs for k in c} - set(_SHOWN))
-    varying = [k for k in keys if len({repr(c.get(k)) for c in configs}) > 1]
-    return [", ".join(f"{k}={c.get(k)}" for k in varying) for c in configs]
+    return [k for k in keys if len({repr(c.get(k)) for c in configs}) > 1]
+
+
+def _setting(rows):
+    """For each row, the other run keys that vary across rows, as "lr=0.05, epochs=3"."""
+    varying = _varying(rows)
+    return [", ".join(f"{k}={(r['config'] or {}).get(k)}" for k in varying) for r in rows]
 
 
 def name_lines(rows) -> None:
@@ -159,9 +164,13 @@ def summarise(rows) -> list[dict]:
     for r, setting in zip(rows, _setting(rows)):
         groups[(_label(r), r["activation"] or "", r["depth"] or 0, r["width"] or 0,
                 setting)].append(r)
+    varying = _varying(rows)       # ordered by value: numbers by size (epochs 3 before 10)
+    order = lambda v: (0, v, "") if type(v) in (int, float) else (1, 0, repr(v))
+    by_value = lambda kv: tuple(order((kv[1][0]["config"] or {}).get(k)) for k in varying)
     out = []
     for (scheme, act, depth, width, setting), rs in sorted(groups.items(), key=lambda kv: (
-            kv[0][1], kv[0][2], kv[0][4], kv[0][0])):
+            kv[0][1], kv[0][2], by_value(kv), kv[0][0], kv[0][3])):
+        timed = [r["time_s"] for r in rs if r["time_s"] is not None]    # a failed run has none
         vals = np.array([r[f"final_{key_metric}"] for r in rs
                          if _finite(r[f"final_{key_metric}"])], dtype=float)
         out.append({"scheme": scheme, "activation": act, "depth": depth, "width": width,
@@ -172,7 +181,7 @@ def summarise(rows) -> list[dict]:
                     "diverged": sum(r["diverged"] or 0 for r in rs),
                     "nonfinite": sum(_overflowed(r, key_metric) for r in rs),
                     "failed": sum(r["status"] == "failed" for r in rs),
-                    "time_s": float(np.mean([r["time_s"] or 0 for r in rs]))})
+                    "time_s": float(np.mean(timed)) if timed else math.nan})
     return out
 
 

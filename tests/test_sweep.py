@@ -474,3 +474,26 @@ def test_residual_and_data_init_runs(tmp_path):
         SweepSpec.from_dict({"train": {"residual": "fixpu"}})
     with pytest.raises(SpecError, match="data_init must be 'lsuv' or 'kraehenbuehl'"):
         SweepSpec.from_dict({"train": {"data_init": "lsvu"}})
+
+
+def _row(epochs, status="done", time_s=0.004, acc=0.8):
+    """A stored run as Store.rows gives it, for the summary alone."""
+    return {"scheme": "he_normal", "scheme_params": {}, "activation": "relu", "depth": 1,
+            "width": 8, "status": status, "diverged": 0, "time_s": time_s,
+            "config": {"scheme": ["he_normal", {}], "epochs": epochs, "seed": 0},
+            "curves": {}, "final_test_acc": acc, "final_test_loss": 0.5,
+            "final_train_acc": acc, "final_train_loss": 0.5}
+
+
+def test_the_summary_orders_settings_by_value_and_times_only_timed_runs():
+    """epochs = [3, 10] was tabled 10 before 3 (the setting's text, "epochs=10" < "epochs=3");
+    and a failed run (no time stored) counted as 0 ms in its row's ms/run: one run of 4 ms
+    and two failed ones showed 1.3 ms/run."""
+    rows = [_row(3), _row(10), _row(10, "failed", None, None), _row(10, "failed", None, None),
+            _row(2)]
+    summ = report.summarise(rows)
+    assert [s["setting"] for s in summ] == ["epochs=2", "epochs=3", "epochs=10"]
+    assert [s["runs"] for s in summ] == [1, 1, 3] and summ[2]["failed"] == 2
+    assert summ[2]["time_s"] == pytest.approx(0.004)
+    lines = report.text_table(rows).splitlines()[2:]
+    assert [line.split()[-1] for line in lines] == ["epochs=2", "epochs=3", "epochs=10"]
