@@ -104,8 +104,9 @@ def load_curves(db, sweep: str | None = None):
             metrics += [metric] * len(ys)
             values += [np.nan if v is None else v for v in ys]
     return pd.DataFrame({"run_id": ids, "epoch": np.asarray(epochs, dtype=np.int64),
-                         "metric": metrics,
-                         "value": np.asarray(values, dtype=float)}, columns=CURVE_COLUMNS)
+                         "metric": metrics, "value": np.asarray(values, dtype=float)},
+                        columns=CURVE_COLUMNS).astype({"run_id": str, "metric": str})
+    # astype: text columns whether or not there is a row (no curves: they were float64)
 
 
 def curves_path(path) -> str:

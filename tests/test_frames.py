@@ -1,5 +1,6 @@
 """Results as DataFrames: load_runs (one row per run), load_curves (long), History.to_pandas,
 Parquet export; and the notebook HTML tables of History, Diagnostics and SweepResult."""
+import sqlite3
 import sys
 
 import numpy as np
@@ -153,3 +154,17 @@ def test_a_big_table_shows_its_first_rows():
     page = fastinit.diagnose(net, np.ones((5, 4)))._repr_html_()
     assert page.count("<tr>") == 1 + fastinit.tabular.MAX_HTML_ROWS
     assert "… 30 more rows." in page
+
+
+def test_curves_of_runs_that_all_failed_keep_their_column_types(db, tmp_path):
+    """A sweep whose every run failed has no curves: load_curves gave run_id and metric as
+    float64 (an empty column's default), unlike every other call, so the Parquet file of such
+    a sweep had another schema than the rest. The text columns are text with or without rows."""
+    failed = tmp_path / "failed.db"
+    with sqlite3.connect(db) as src, sqlite3.connect(failed) as dst:
+        src.backup(dst)
+    with Store(failed) as s:
+        s.con.execute("UPDATE runs SET status = 'failed', curves = NULL, error = 'boom'")
+    empty, full = fastinit.load_curves(failed), fastinit.load_curves(db)
+    assert len(empty) == 0 and len(full) > 0
+    assert empty.dtypes.to_dict() == full.dtypes.to_dict()
