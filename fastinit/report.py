@@ -329,7 +329,8 @@ def make_report(db, out: str = "report", sweep: str | None = None) -> dict:
         ax.set_xlabel("hidden layers", fontsize=8)
         ax.set_ylabel(f"final {title}", fontsize=8)
         ax.set_title(act, fontsize=9)
-        ax.set_xscale("log", base=2)
+        if min(depths) > 0:              # a log axis has no depth 0: it would drop the point
+            ax.set_xscale("log", base=2)
         ax.tick_params(labelsize=7)
     save(fig, "depth.png", legend_from=axes[0, 0])
 

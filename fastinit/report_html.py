@@ -153,7 +153,8 @@ class _Figures:
                         showlegend=i == 0, line=dict(color=self.color[s]),
                         error_y=dict(type="data", symmetric=False, array=hi, arrayminus=lo,
                                      thickness=1)), row=1, col=i + 1)
-        fig.update_xaxes(title_text="hidden layers", type="log")
+        fig.update_xaxes(title_text="hidden layers",    # a log axis has no depth 0
+                         type="log" if min(self.depths) > 0 else "linear")
         fig.update_yaxes(title_text=f"final {self.title}")
         return self._layout(fig, f"final {self.title} vs depth (bars: min to max over seeds)",
                             420)

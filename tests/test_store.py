@@ -537,3 +537,25 @@ def test_figures_draw_a_line_per_setting_not_one_across_settings(tmp_path, monke
                       .split(";\nObject.keys", 1)[0])
     names = {t.get("name") for t in data["fig-curves"]["data"]} - {None}
     assert names == {"he_normal, lr=0.05", "he_normal, lr=1000000.0"}
+
+
+def test_the_depth_figures_show_a_network_without_hidden_layers(tmp_path, monkeypatch):
+    """depth = [0, 1]: the final-metric-vs-depth figures put depth on a log axis, where 0 has
+    no place, so the depth-0 result was not drawn (its line ran off the left edge). Now the
+    axis is linear when a depth is 0, and every point lands on the canvas."""
+    db = tmp_path / "d0.db"
+    run_sweep({"name": "d0", "grid": {"depth": [0, 1]}, "train": {"epochs": 1, "width": 8}}, db)
+    saved = {}
+    keep = lambda fig, path, **kw: saved.setdefault(os.path.basename(path), fig)
+    monkeypatch.setattr(report_mod.pyplot().Figure, "savefig", keep)
+    make_report(db, tmp_path / "r")
+    ax = saved["depth.png"].axes[0]
+    (line,) = ax.lines
+    assert list(line.get_xdata()) == [0, 1]
+    lo, hi = ax.get_xlim()
+    assert lo < 0 < 1 < hi                    # both points inside the panel (log: lo > 0)
+    pytest.importorskip("plotly")
+    page = write_interactive(db, tmp_path / "r")["interactive.html"]
+    data = json.loads(open(page, encoding="utf-8").read().split("var FIGURES = ", 1)[1]
+                      .split(";\nObject.keys", 1)[0])
+    assert data["fig-depth"]["layout"]["xaxis"]["type"] == "linear"
