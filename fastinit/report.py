@@ -31,6 +31,7 @@ import numpy as np
 from ._validate import check_path
 from .registry import label
 from .store import Store, StoreError
+from .tabular import columns
 
 
 def pyplot():
@@ -60,6 +61,15 @@ def pick_sweep(store: Store, sweep: str | None) -> str | None:
     if sweep not in names:
         store.rows(sweep)       # its runs stored without a sweep record, or "no sweep" error
     return sweep
+
+
+def heading(store: Store, sweep: str | None) -> str:
+    """What a report is about: "sweep NAME: ", and while its spec has runs not stored yet (a
+    sweep still running, or stopped), how many of them are."""
+    info = next((s for s in store.sweeps() if s["name"] == sweep), None)
+    todo = f" ({info['stored']} of its {info['runs']} runs stored so far)" if info and \
+        info["stored"] < info["runs"] else ""
+    return f"sweep {sweep}{todo}: " if sweep else ""
 
 
 def _complete(row) -> dict:
@@ -191,19 +201,6 @@ def value(v: float) -> str:
     return f"{v:.4f}" if not abs(v) >= 1e6 else f"{v:.4g}"
 
 
-def columns(head, cells, left) -> list[str]:
-    """Lines of a text table whose columns are as wide as their widest cell (header included):
-    ``left`` columns aligned left, the others right; the header underlined."""
-    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(head)]
-
-    def line(row):
-        return "  ".join(v.ljust(w) if i in left else v.rjust(w)
-                         for i, (v, w) in enumerate(zip(row, widths))).rstrip()
-
-    top = line(head)
-    return [top, "-" * len(top)] + [line(r) for r in cells]
-
-
 def nonfinite_note(summ) -> str:
     """What the nonfinite column counts, said when it counts any run."""
     n = sum(s["nonfinite"] for s in summ)
@@ -258,7 +255,7 @@ def make_report(db, out: str = "report", sweep: str | None = None) -> dict:
     plt = pyplot()
     with Store(db, readonly=True) as store:
         sweep = pick_sweep(store, sweep)
-        rows = [_complete(r) for r in store.rows(sweep)]
+        rows, about = [_complete(r) for r in store.rows(sweep)], heading(store, sweep)
     if not rows:
         raise StoreError(f"{db!s}: holds no runs" + (f" of sweep {sweep!r}" if sweep else "")
                          + " yet.")
@@ -392,11 +389,11 @@ def make_report(db, out: str = "report", sweep: str | None = None) -> dict:
     ax.set_ylabel("ms per run (share of its population)", fontsize=8)
     save(fig, "time.png")
 
-    files["index.html"] = _html(rows, out, [f for f in files if f.endswith(".png")], db, sweep)
+    files["index.html"] = _html(rows, out, [f for f in files if f.endswith(".png")], db, about)
     return files
 
 
-def _html(rows, out, images, db, sweep=None) -> str:
+def _html(rows, out, images, db, about="") -> str:
     esc = lambda v: html.escape(str(v))      # every stored value, whatever it holds
     summ = summarise(rows)
     metric = summ[0]["metric"].replace("_", " ") if summ else ""
@@ -409,14 +406,13 @@ def _html(rows, out, images, db, sweep=None) -> str:
         for s in summ)
     figs = "".join(f'<figure><img src="{esc(name)}" alt="{esc(name)}"><figcaption>'
                    f"{esc(name)}</figcaption></figure>" for name in images)
-    title = f"sweep {esc(sweep)}: " if sweep else ""
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>fastinit report</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:1200px}}table{{border-collapse:collapse}}
 td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}
 td:first-child{{text-align:left;white-space:nowrap}}
 img{{max-width:100%}}figure{{margin:1em 0}}</style></head><body>
-<h1>fastinit report</h1><p>{title}{len(rows)} runs from {esc(db)}.
+<h1>fastinit report</h1><p>{esc(about)}{len(rows)} runs from {esc(db)}.
 Final {esc(metric)}: mean, std and min over seeds. {esc(nonfinite_note(summ))}
 {esc(timing_note(rows))}</p>
 <table><tr><th>scheme</th><th>activation</th><th>depth</th><th>width</th><th>other</th><th>runs</th>

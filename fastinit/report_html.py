@@ -28,8 +28,8 @@ from collections import defaultdict
 import numpy as np
 
 from ._validate import check_path
-from .report import (_complete, _metric, name_lines, nonfinite_note, pick_sweep, summarise,
-                     timing_note, value)
+from .report import (_complete, _metric, heading, name_lines, nonfinite_note, pick_sweep,
+                     summarise, timing_note, value)
 from .store import Store, StoreError
 
 PAGE = "interactive.html"
@@ -265,7 +265,7 @@ def write_interactive(db, out: str = "report", sweep: str | None = None) -> dict
     plotly, go, make_subplots = _plotly()
     with Store(db, readonly=True) as store:
         sweep = pick_sweep(store, sweep)
-        rows = [_complete(r) for r in store.rows(sweep)]
+        rows, about = [_complete(r) for r in store.rows(sweep)], heading(store, sweep)
     if not rows:
         raise StoreError(f"{db!s}: holds no runs" + (f" of sweep {sweep!r}" if sweep else "")
                          + " yet.")
@@ -274,7 +274,6 @@ def write_interactive(db, out: str = "report", sweep: str | None = None) -> dict
     figs = _Figures(rows, plotly, go, make_subplots).all()
     divs = "".join(f'<div id="fig-{name}" class="fig"></div>' for name in figs)
     data = ",".join(f'"fig-{name}":{_script_json(fig)}' for name, fig in figs.items())
-    title = f"sweep {_esc(sweep)}: " if sweep else ""
     note = nonfinite_note(summarise(rows))
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>fastinit report (interactive)</title>
@@ -284,7 +283,7 @@ td:first-child,th:first-child{{text-align:left;white-space:nowrap}}
 th{{cursor:pointer;background:#f4f4f4}}th[data-order=up]::after{{content:" \\25B2"}}
 th[data-order=down]::after{{content:" \\25BC"}}.fig{{margin:1.5em 0}}</style>
 <script src="{SCRIPT}"></script></head><body>
-<h1>fastinit report</h1><p>{title}{len(rows)} runs from {_esc(db)}. Summary: final
+<h1>fastinit report</h1><p>{_esc(about)}{len(rows)} runs from {_esc(db)}. Summary: final
 {_esc(_metric(rows)[1])} over seeds; click a header to sort. {_esc(note)}
 {_esc(timing_note(rows))}</p>
 {_table(rows)}{divs}

@@ -1,5 +1,6 @@
 """Results as tables for notebooks and analysis tools: pandas DataFrames (the optional ``frames``
-extra) and the HTML tables Jupyter shows for a History, a Diagnostics or a SweepResult.
+extra), the HTML tables Jupyter shows for a History, a Diagnostics or a SweepResult, and the
+aligned text tables the CLI prints.
 
 Everything here reads plain attributes (arrays, lists, numbers, strings) and imports no other
 fastinit module, so the classes that offer ``to_pandas`` / ``_repr_html_`` can import it. Every
@@ -45,6 +46,19 @@ def history_frame(h):
         "eval_time": np.tile(np.asarray(h.eval_time, dtype=float), K),
         "diverged": np.asarray(h.diverged, dtype=bool)[members],
         "diverged_step": np.asarray(h.diverged_step, dtype=np.int64)[members]})
+
+
+def columns(head, cells, left) -> list[str]:
+    """Lines of a text table whose columns are as wide as their widest cell (header included):
+    ``left`` columns aligned left, the others right; the header underlined."""
+    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(head)]
+
+    def line(row):
+        return "  ".join(v.ljust(w) if i in left else v.rjust(w)
+                         for i, (v, w) in enumerate(zip(row, widths))).rstrip()
+
+    top = line(head)
+    return [top, "-" * len(top)] + [line(r) for r in cells]
 
 
 def cell(value) -> str:

@@ -559,3 +559,21 @@ def test_the_depth_figures_show_a_network_without_hidden_layers(tmp_path, monkey
     data = json.loads(open(page, encoding="utf-8").read().split("var FIGURES = ", 1)[1]
                       .split(";\nObject.keys", 1)[0])
     assert data["fig-depth"]["layout"]["xaxis"]["type"] == "linear"
+
+
+def test_a_report_of_an_unfinished_sweep_says_so(tmp_path):
+    """A report drawn while a sweep runs (or after it stopped) said "sweep s: 1 runs from ..."
+    as if that were the sweep; its spec has 2. Both pages now say how many are stored."""
+    db = tmp_path / "half.db"
+    run_sweep(_spec("s", [0, 1]), db)
+    with Store(db) as s:
+        s.con.execute("DELETE FROM runs WHERE id = (SELECT MIN(id) FROM runs)")
+    make_report(db, tmp_path / "r")
+    said = "sweep s (1 of its 2 runs stored so far): 1 runs from"
+    assert said in (tmp_path / "r" / "index.html").read_text(encoding="utf-8")
+    pytest.importorskip("plotly")
+    page = write_interactive(db, tmp_path / "r")["interactive.html"]
+    assert said in open(page, encoding="utf-8").read()
+    run_sweep(_spec("s", [0, 1]), db)                     # finished: nothing more is said
+    make_report(db, tmp_path / "r")
+    assert "sweep s: 2 runs from" in (tmp_path / "r" / "index.html").read_text(encoding="utf-8")
