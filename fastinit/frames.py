@@ -19,6 +19,7 @@ current spec (what ``fastinit report --sweep NAME`` shows). The database is open
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 
@@ -125,6 +126,9 @@ def write_parquet(db, path, sweep: str | None = None) -> dict:
     except ImportError:
         raise ImportError("fastinit report --parquet needs pyarrow: pip install pyarrow (or pip "
                           "install 'fastinit[frames]').") from None
+    if os.path.isdir(path) or path.endswith(("/", os.sep)):   # pyarrow: a bare traceback
+        raise IsADirectoryError(errno.EISDIR, f"is a directory; give a file, e.g. "
+                                f"{os.path.join(path, 'runs.parquet')}", path)
     runs, curves = load_runs(db, sweep), load_curves(db, sweep)
     out = {"runs": os.fspath(path), "curves": curves_path(path)}
     os.makedirs(os.path.dirname(os.path.abspath(out["runs"])), exist_ok=True)

@@ -168,3 +168,19 @@ def test_curves_of_runs_that_all_failed_keep_their_column_types(db, tmp_path):
     empty, full = fastinit.load_curves(failed), fastinit.load_curves(db)
     assert len(empty) == 0 and len(full) > 0
     assert empty.dtypes.to_dict() == full.dtypes.to_dict()
+
+
+@pytest.mark.parametrize("given", ["dir", "dir/"])
+def test_report_parquet_to_a_directory_is_one_line(db, tmp_path, capsys, given):
+    """--parquet DIR (an existing directory, or any path ending in /) ended in a traceback
+    (pyarrow's IsADirectoryError, which names no file for the CLI to report); now one line that
+    says to give a file, and nothing is written."""
+    pytest.importorskip("pyarrow")
+    (tmp_path / "dir").mkdir()
+    path = str(tmp_path / given)
+    assert cli.main(["report", str(db), "--sweep", "a", "--out", str(tmp_path / "rep"),
+                     "--parquet", path]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"fastinit report: {path}: is a directory; give a file, e.g. "
+                   f"{tmp_path / 'dir' / 'runs.parquet'}.\n")
+    assert not list((tmp_path / "dir").iterdir())
