@@ -19,7 +19,7 @@ CHAIN = textwrap.dedent("""
     from fastinit.kernels._config import jit, kernel
 
     @jit
-    def leaf(x):                      # big enough that LLVM keeps it a call
+    def leaf(x):                      # far over LLVM's inlining threshold on any CPU: a call
         s = 0.0
         for i in range(x.size):
             v = x[i]
@@ -29,6 +29,20 @@ CHAIN = textwrap.dedent("""
                 s -= math.atan(v) / v
             else:
                 s += math.exp(v) * v
+        for i in range(x.size - 1):
+            v = x[i] * x[i + 1]
+            if v > 0.5:
+                s += math.cosh(v) / (1.0 + v)
+            elif v < -0.5:
+                s -= math.sinh(v) * math.tan(v * 0.1)
+            else:
+                s += math.log1p(v * v) - math.expm1(v)
+        for i in range(x.size - 2):
+            v = x[i] - x[i + 2]
+            if v > 0.0:
+                s += math.atan2(v, 1.0 + s * s) * math.erf(v)
+            else:
+                s -= math.hypot(v, s) * math.erfc(-v)
         return s
 
     @kernel
