@@ -31,7 +31,7 @@ import numpy as np
 from ._validate import check_path
 from .registry import label
 from .store import Store, StoreError
-from .tabular import columns
+from .tabular import columns, left_out_note
 
 
 def pyplot():
@@ -164,10 +164,11 @@ def _overflowed(r, key: str) -> bool:
 
 def summarise(rows) -> list[dict]:
     """One line per (scheme, activation, depth, width, other varying keys): runs (seeds),
-    mean / std / min of the final metric, diverged and failed counts, nonfinite (runs stored
-    done whose final metric is not finite: it overflowed after the last training step, which
-    train() does not call diverged), mean time per run. A row stored bare counts where its
-    config puts it."""
+    mean / std / min of the final metric over the runs that trained (a diverged run's metric,
+    of its weights from before the bad step, is left out), diverged and failed counts,
+    nonfinite (runs stored done whose final metric is not finite: it overflowed after the last
+    training step, which train() does not call diverged), mean time per run. A row stored
+    bare counts where its config puts it."""
     rows = [_complete(r) for r in rows]
     key_metric, _ = _metric(rows)
     groups = defaultdict(list)
@@ -181,8 +182,8 @@ def summarise(rows) -> list[dict]:
     for (scheme, act, depth, width, setting), rs in sorted(groups.items(), key=lambda kv: (
             kv[0][1], kv[0][2], by_value(kv), kv[0][0], kv[0][3])):
         timed = [r["time_s"] for r in rs if r["time_s"] is not None]    # a failed run has none
-        vals = np.array([r[f"final_{key_metric}"] for r in rs
-                         if _finite(r[f"final_{key_metric}"])], dtype=float)
+        vals = np.array([r[f"final_{key_metric}"] for r in rs if not r["diverged"]
+                         and _finite(r[f"final_{key_metric}"])], dtype=float)
         out.append({"scheme": scheme, "activation": act, "depth": depth, "width": width,
                     "setting": setting, "runs": len(rs), "metric": key_metric,
                     "mean": float(vals.mean()) if vals.size else math.nan,
@@ -201,17 +202,6 @@ def value(v: float) -> str:
     return f"{v:.4f}" if not abs(v) >= 1e6 else f"{v:.4g}"
 
 
-def nonfinite_note(summ) -> str:
-    """What the nonfinite column counts, said when it counts any run."""
-    n = sum(s["nonfinite"] for s in summ)
-    if not n:
-        return ""
-    metric = summ[0]["metric"].replace("_", " ")
-    return (f"nonfinite: {n} run{'s' * (n != 1)} stored as done whose final {metric} is not "
-            f"finite (it overflowed after the last training step, so the run is not counted "
-            f"as diverged); left out of mean, std and min.")
-
-
 def text_table(rows) -> str:
     """The summary as a text table (what the CLI prints), every column as wide as its content:
     no scheme label is cut, so two specs of one scheme stay apart."""
@@ -227,7 +217,7 @@ def text_table(rows) -> str:
               value(s["std"]), value(s["min"]), str(s["diverged"])]
              + [str(s["nonfinite"])] * nonfinite + [str(s["failed"])] + [s["setting"]] * other
              for s in summ]
-    note = nonfinite_note(summ)
+    note = left_out_note(summ)
     return "\n".join(columns(head, cells, left={0, 1, len(head) - 1 if other else 0})
                      + ([note] if note else []))
 
@@ -413,7 +403,7 @@ td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}
 td:first-child{{text-align:left;white-space:nowrap}}
 img{{max-width:100%}}figure{{margin:1em 0}}</style></head><body>
 <h1>fastinit report</h1><p>{esc(about)}{len(rows)} runs from {esc(db)}.
-Final {esc(metric)}: mean, std and min over seeds. {esc(nonfinite_note(summ))}
+Final {esc(metric)}: mean, std and min over seeds. {esc(left_out_note(summ))}
 {esc(timing_note(rows))}</p>
 <table><tr><th>scheme</th><th>activation</th><th>depth</th><th>width</th><th>other</th><th>runs</th>
 <th>mean</th><th>std</th><th>min</th><th>diverged</th><th>nonfinite</th><th>failed</th>

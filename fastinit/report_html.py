@@ -28,9 +28,10 @@ from collections import defaultdict
 import numpy as np
 
 from ._validate import check_path
-from .report import (_complete, _metric, heading, name_lines, nonfinite_note, pick_sweep,
-                     summarise, timing_note, value)
+from .report import (_complete, _metric, heading, name_lines, pick_sweep, summarise,
+                     timing_note, value)
 from .store import Store, StoreError
+from .tabular import left_out_note
 
 PAGE = "interactive.html"
 SCRIPT = "plotly.min.js"
@@ -274,7 +275,7 @@ def write_interactive(db, out: str = "report", sweep: str | None = None) -> dict
     figs = _Figures(rows, plotly, go, make_subplots).all()
     divs = "".join(f'<div id="fig-{name}" class="fig"></div>' for name in figs)
     data = ",".join(f'"fig-{name}":{_script_json(fig)}' for name, fig in figs.items())
-    note = nonfinite_note(summarise(rows))
+    note = left_out_note(summarise(rows))
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>fastinit report (interactive)</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:1300px}}table{{border-collapse:collapse}}

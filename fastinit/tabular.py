@@ -61,6 +61,21 @@ def columns(head, cells, left) -> list[str]:
     return [top, "-" * len(top)] + [line(r) for r in cells]
 
 
+def left_out_note(summ) -> str:
+    """What a sweep summary's mean, std and min leave out (fastinit.report.summarise): its
+    diverged runs and its nonfinite ones, each said when it counts any run."""
+    notes = []
+    if n := sum(s["diverged"] for s in summ):
+        notes.append(f"diverged: {n} run{'s' * (n != 1)} diverged in training (the loss went "
+                     f"NaN or infinite); left out of mean, std and min.")
+    if n := sum(s["nonfinite"] for s in summ):
+        metric = summ[0]["metric"].replace("_", " ")
+        notes.append(f"nonfinite: {n} run{'s' * (n != 1)} stored as done whose final {metric} "
+                     f"is not finite (it overflowed after the last training step, so the run "
+                     f"is not counted as diverged); left out of mean, std and min.")
+    return " ".join(notes)
+
+
 def cell(value) -> str:
     """One escaped table cell: floats to 5 significant digits, NaN and None as a dash."""
     if value is None or (isinstance(value, float) and math.isnan(value)):

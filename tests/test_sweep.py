@@ -497,3 +497,20 @@ def test_the_summary_orders_settings_by_value_and_times_only_timed_runs():
     assert summ[2]["time_s"] == pytest.approx(0.004)
     lines = report.text_table(rows).splitlines()[2:]
     assert [line.split()[-1] for line in lines] == ["epochs=2", "epochs=3", "epochs=10"]
+
+
+def test_diverged_runs_are_counted_apart_from_the_summary_mean():
+    """A run that diverged keeps the test accuracy of its weights from before the bad step
+    (0.09 at lr 1e4 on digits): it was averaged in with the trained runs' 0.8, so two runs
+    and one diverged read 'test acc mean 0.4450'. Now it is counted in div, left out of mean,
+    std and min, and the table says so."""
+    rows = [_row(3), {**_row(3, "diverged", acc=0.09), "diverged": 1}]
+    (summ,) = report.summarise(rows)
+    assert (summ["runs"], summ["diverged"]) == (2, 1)
+    assert (summ["mean"], summ["std"], summ["min"]) == (0.8, 0.0, 0.8)
+    table = report.text_table(rows)
+    assert table.splitlines()[2].split()[3:8] == ["2", "0.8000", "0.0000", "0.8000", "1"]
+    assert table.splitlines()[-1] == ("diverged: 1 run diverged in training (the loss went "
+                                      "NaN or infinite); left out of mean, std and min.")
+    alone = report.summarise([{**_row(3, "diverged", acc=0.09), "diverged": 1}])
+    assert math.isnan(alone[0]["mean"]) and alone[0]["diverged"] == 1
