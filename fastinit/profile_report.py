@@ -41,16 +41,22 @@ def _cores(p) -> int:
 
 def recommend(p) -> dict:
     """Threads per population and populations in flight that finish the sweep first, with the
-    expected wall time and the reason. Running one population at a time on every thread
-    (``fastinit sweep`` as it is) is kept unless another way is at least 10% faster."""
+    expected wall time and the reason. The ways are compared warm (``warm``: the wall time
+    without the first call's compile, which is the same at every thread count and would hide
+    their difference). Running one population at a time on every thread (``fastinit sweep``
+    as it is) is kept unless another way is at least 10% faster or its epochs measured
+    slower than on the fewest threads; no thread count that did is recommended."""
     cores, pops = _cores(p), sum(x.populations for x in p.populations)
     top, low = p.threads[-1], p.threads[0]
     ways = [{"threads": t, "in_flight": max(1, min(pops, cores // t))} for t in p.threads]
     for w in ways:
         w["wall"] = p.wall(w["threads"], w["in_flight"])
+        w["warm"] = w["wall"] - p.compile.get("seconds", 0.0)
     default = ways[-1]
-    best = min(ways, key=lambda w: w["wall"])
-    pick = dict(best if best["wall"] < 0.9 * default["wall"] else default)
+    faster = [w for w in ways if p.speedup(w["threads"]) >= 1.0]    # the fewest threads: 1.0
+    best = min(faster, key=lambda w: w["warm"])
+    pick = dict(best if best["warm"] < 0.9 * default["warm"] or default not in faster
+                else default)
     t, speed = pick["threads"], p.speedup(top)
     eff = speed / (top / low) if top > low else 1.0
     idle = [x for x in p.populations if x.modes[top] == "population-parallel"

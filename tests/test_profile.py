@@ -187,6 +187,33 @@ def test_profile_reports_scaling_roofline_compile_and_wall_time():
                       "recommendation"}
 
 
+def _stated(epoch: dict, compile_s: float):
+    """A profile of stated epoch times (seconds per thread count), one population of 8
+    members, one epoch, no evaluation, ``compile_s`` seconds of compiling."""
+    pop = fastinit.profiler.PopulationProfile(
+        "stated", {"members": 8}, 10, 10, modes={t: "population-parallel" for t in epoch},
+        epoch=epoch, evaluation={t: 0.0 for t in epoch}, evaluations=0)
+    return fastinit.profiler.Profile("stated", MACHINE, sorted(epoch), [pop],
+                                     {"seconds": compile_s})
+
+
+@pytest.mark.parametrize("epoch,compile_s,threads", [
+    ({1: 0.1, 2: 0.38}, 10.0, 1),    # 0.26x: 10.1 s vs 10.38 s was within 10%, 2 was kept
+    ({1: 0.1, 2: 0.105}, 0.0, 1),    # slower than 1 thread, though within 10%: not kept
+    ({1: 0.1, 2: 0.095}, 10.0, 2),   # as `fastinit sweep` runs it unless 10% is to be had
+    ({1: 0.3, 2: 0.1}, 10.0, 2),
+])
+def test_the_threads_recommended_compare_warm_times_and_never_run_slower(epoch, compile_s,
+                                                                         threads):
+    """The recommendation compared wall times that include the first call's compile, the
+    same at every thread count: 10 s of compile hid that 2 threads ran an epoch at 0.26x the
+    speed of 1, and `fastinit profile` recommended 2. It compares warm times now, and keeps
+    the default (every thread) only if that measured no slower than the fewest threads."""
+    rec = _stated(epoch, compile_s).recommendation()
+    assert rec["threads"] == threads, rec["reason"]
+    assert rec["wall"] == pytest.approx(compile_s + epoch[threads])
+
+
 def test_default_thread_counts_double_up_to_every_core():
     counts = fastinit.profiler.thread_counts()
     cores = min(len(os.sched_getaffinity(0)), fastinit.profiler.numba.config.NUMBA_NUM_THREADS)
