@@ -140,14 +140,24 @@ def _setting(rows):
     return [", ".join(f"{k}={(r['config'] or {}).get(k)}" for k in varying) for r in rows]
 
 
-def name_lines(rows) -> None:
+def _by_value(v) -> tuple:
+    """A sort key for a run key's value: numbers by size (lr 1e-05 before 0.01 and 0.1, which
+    their text puts last), then anything else by its text."""
+    return (0, v, "") if type(v) in (int, float) else (1, 0, repr(v))
+
+
+def name_lines(rows) -> list[str]:
     """Name each row's line in the figures (row["line"]): its scheme label, then its width
     when widths vary and the other run keys that vary (the table's "other"), so a figure never
-    averages runs of different settings (lr 0.05 and lr 1e6) into one line and band."""
-    widths = len({r["width"] for r in rows}) > 1
+    averages runs of different settings (lr 0.05 and lr 1e6) into one line and band. The
+    names in the figures' order: by scheme label, then width and those keys by value."""
+    widths, varying, order = len({r["width"] for r in rows}) > 1, _varying(rows), {}
     for r, setting in zip(rows, _setting(rows)):
         r["line"] = ", ".join([_label(r)] + [f"width={r['width']}"] * widths
                               + [setting] * bool(setting))
+        order[r["line"]] = (_label(r), _by_value(r["width"]),
+                            tuple(_by_value((r["config"] or {}).get(k)) for k in varying))
+    return sorted(order, key=order.get)
 
 
 def _finite(value) -> bool:
@@ -176,8 +186,7 @@ def summarise(rows) -> list[dict]:
         groups[(_label(r), r["activation"] or "", r["depth"] or 0, r["width"] or 0,
                 setting)].append(r)
     varying = _varying(rows)       # ordered by value: numbers by size (epochs 3 before 10)
-    order = lambda v: (0, v, "") if type(v) in (int, float) else (1, 0, repr(v))
-    by_value = lambda kv: tuple(order((kv[1][0]["config"] or {}).get(k)) for k in varying)
+    by_value = lambda kv: tuple(_by_value((kv[1][0]["config"] or {}).get(k)) for k in varying)
     out = []
     for (scheme, act, depth, width, setting), rs in sorted(groups.items(), key=lambda kv: (
             kv[0][1], kv[0][2], by_value(kv), kv[0][0], kv[0][3])):
@@ -249,11 +258,10 @@ def make_report(db, out: str = "report", sweep: str | None = None) -> dict:
     if not rows:
         raise StoreError(f"{db!s}: holds no runs" + (f" of sweep {sweep!r}" if sweep else "")
                          + " yet.")
-    name_lines(rows)
+    schemes = name_lines(rows)                     # a line per scheme and setting
     os.makedirs(out, exist_ok=True)
     ok = [r for r in rows if r["status"] in ("done", "diverged") and r["curves"]]
     key, title = _metric(ok or rows)
-    schemes = sorted({r["line"] for r in rows})    # a line per scheme and setting
     colors = {s: plt.get_cmap("tab10" if len(schemes) <= 10 else "tab20")(i % 20)
               for i, s in enumerate(schemes)}
     depths = sorted({r["depth"] for r in rows})

@@ -98,7 +98,7 @@ class _Figures:
         self.rows = rows
         self.ok = [r for r in rows if r["status"] in ("done", "diverged") and r["curves"]]
         self.key, self.title = _metric(self.ok or rows)
-        self.schemes = sorted({r["line"] for r in rows})    # scheme and setting
+        self.schemes = name_lines(rows)    # scheme and setting, in order
         palette = plotly.colors.qualitative.Plotly + plotly.colors.qualitative.Dark24
         self.color = {s: palette[i % len(palette)] for i, s in enumerate(self.schemes)}
         self.names = {s: _label_text(s) for s in self.schemes}
@@ -270,7 +270,6 @@ def write_interactive(db, out: str = "report", sweep: str | None = None) -> dict
     if not rows:
         raise StoreError(f"{db!s}: holds no runs" + (f" of sweep {sweep!r}" if sweep else "")
                          + " yet.")
-    name_lines(rows)
     os.makedirs(out, exist_ok=True)
     figs = _Figures(rows, plotly, go, make_subplots).all()
     divs = "".join(f'<div id="fig-{name}" class="fig"></div>' for name in figs)

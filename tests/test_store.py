@@ -561,6 +561,29 @@ def test_the_depth_figures_show_a_network_without_hidden_layers(tmp_path, monkey
     assert data["fig-depth"]["layout"]["xaxis"]["type"] == "linear"
 
 
+def test_figure_legends_order_settings_by_value(tmp_path, monkeypatch):
+    """lr = [0.1, 0.01, 1e-5] and width = [8, 16]: the figures' lines were sorted as text,
+    so their legends read width=16 before width=8 and lr=0.01, 0.1, 1e-05. Now numbers are
+    ordered by size, as the summary table orders them."""
+    db = tmp_path / "lr.db"
+    run_sweep({"name": "lr", "grid": {"lr": [0.1, 0.01, 1e-5], "width": [8, 16]},
+               "train": {"epochs": 1, "depth": 1, "scheme": "he_normal"}}, db)
+    want = [f"he_normal, width={w}, lr={lr}" for w in (8, 16) for lr in (1e-5, 0.01, 0.1)]
+    saved = {}
+    keep = lambda fig, path, **kw: saved.setdefault(os.path.basename(path), fig)
+    monkeypatch.setattr(report_mod.pyplot().Figure, "savefig", keep)
+    make_report(db, tmp_path / "r")
+    for name in ("curves.png", "loss.png"):
+        assert [t.get_text() for t in saved[name].legends[0].get_texts()] == want, name
+    pytest.importorskip("plotly")
+    page = write_interactive(db, tmp_path / "r")["interactive.html"]
+    data = json.loads(open(page, encoding="utf-8").read().split("var FIGURES = ", 1)[1]
+                      .split(";\nObject.keys", 1)[0])
+    names = [t["name"] for t in data["fig-curves"]["data"] if t.get("showlegend", True)
+             and t.get("name")]
+    assert names == want
+
+
 def test_a_report_of_an_unfinished_sweep_says_so(tmp_path):
     """A report drawn while a sweep runs (or after it stopped) said "sweep s: 1 runs from ..."
     as if that were the sweep; its spec has 2. Both pages now say how many are stored."""
