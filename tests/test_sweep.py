@@ -497,3 +497,34 @@ def test_the_summary_orders_settings_by_value_and_times_only_timed_runs():
     assert summ[2]["time_s"] == pytest.approx(0.004)
     lines = report.text_table(rows).splitlines()[2:]
     assert [line.split()[-1] for line in lines] == ["epochs=2", "epochs=3", "epochs=10"]
+
+
+def test_a_relative_npz_path_loads_on_a_worker_started_elsewhere(tmp_path, monkeypatch):
+    """A relative npz:PATH was opened against the loading process's directory: preflight
+    passed on the client, and every run failed on a worker started in another directory.
+    The client resolves it before the runs leave; the runs keep their ids and the name as
+    written."""
+    import fastinit.datasets as datasets_mod
+    import fastinit.sweep as sweep_mod
+    rng = np.random.default_rng(0)
+    (tmp_path / "data").mkdir()
+    np.savez(tmp_path / "data" / "relative_path_test.npz", x=rng.standard_normal((40, 5)),
+             y=rng.integers(0, 3, 40))
+    elsewhere = tmp_path / "worker"
+    elsewhere.mkdir()
+    monkeypatch.chdir(tmp_path)
+    real = sweep_mod.run_population
+
+    def worker(*a, **k):                 # a fresh worker process, started in another directory
+        os.chdir(elsewhere)
+        datasets_mod._CACHE.clear()
+        return real(*a, **k)
+    monkeypatch.setattr(sweep_mod, "run_population", worker)
+    spec = {"name": "rel", "max_population": 1, "grid": {"seed": [0, 1]},
+            "train": {"epochs": 1, "width": 8, "dataset": "npz:data/relative_path_test.npz"}}
+    res = run_sweep(spec, tmp_path / "rel.db")
+    assert (res.ran, res.failed) == (2, 0), res.failures
+    with Store(tmp_path / "rel.db") as s:
+        rows = s.rows("rel")
+    assert {r["id"] for r in rows} == {r.id for r in load_spec(spec).runs()}
+    assert {r["config"]["dataset"] for r in rows} == {"npz:data/relative_path_test.npz"}
