@@ -102,7 +102,8 @@ def lsuv(net: MLP, X, *, tol: float = 0.1, max_iter: int = 10, min_iter: int = 0
 
 
 def kraehenbuehl(net: MLP, X, *, beta: float = 0.0, between_layers: bool = True,
-                 iterations: int = 10, alpha: float = 0.25, seed: int = 0) -> dict:
+                 iterations: int | None = None, alpha: float | None = None,
+                 seed: int | None = None) -> dict:
     """Data-dependent init of Kraehenbuehl et al. (ICLR 2016), for dense and residual networks.
 
     Within each layer, on the batch X: every unit's pre-activation gets mean ``beta`` and unit
@@ -115,7 +116,9 @@ def kraehenbuehl(net: MLP, X, *, beta: float = 0.0, between_layers: bool = True,
     ``iterations`` times. A layer without gradient (behind a zero residual branch) or without
     weight (all zero) keeps its scale; the others are equalised among themselves. Returns
     {"pre_mean", "pre_std" (K, L) after the within-layer step, "ratios" (K, L) of the last
-    between-layer iteration}.
+    between-layer iteration}. ``iterations`` (default 10), ``alpha`` (default 0.25) and
+    ``seed`` (default 0) steer only the between-layer step: given with
+    ``between_layers=False`` they are refused (ValueError), not silently ignored.
     """
     func = "fastinit.kraehenbuehl"
     check_net(net, func)
@@ -124,9 +127,18 @@ def kraehenbuehl(net: MLP, X, *, beta: float = 0.0, between_layers: bool = True,
         raise ValueError(f"The 'beta' parameter of {func} needs a network with biases; this "
                          f"one was built with bias=False. Got beta={beta!r}.")
     between_layers = check_bool(between_layers, "between_layers", func)
-    iterations = check_int(iterations, "iterations", func, minimum=0)
-    alpha = check_real(alpha, "alpha", func, low=0.0, low_open=True)
-    seed = check_seed(seed, "seed", func)
+    stated = {"iterations": iterations, "alpha": alpha, "seed": seed}   # None: not given
+    iterations = 10 if iterations is None else check_int(iterations, "iterations", func,
+                                                         minimum=0)
+    alpha = 0.25 if alpha is None else check_real(alpha, "alpha", func, low=0.0, low_open=True)
+    seed = 0 if seed is None else check_seed(seed, "seed", func)
+    given = [f"'{p}' (got {v!r})" for p, v in stated.items() if v is not None]
+    if given and not between_layers:
+        names = given[0] if len(given) == 1 else ", ".join(given[:-1]) + " and " + given[-1]
+        raise ValueError(f"The {names} parameter{'s' * (len(given) > 1)} of {func} "
+                         f"steer{'s' * (len(given) == 1)} only the between-layer step, which "
+                         f"between_layers=False skips; drop "
+                         f"{'it' if len(given) == 1 else 'them'} or set between_layers=True.")
     x = _batch(net, X, func)
     K, L = net.n, net.depth
     pre_mean = np.zeros((K, L))

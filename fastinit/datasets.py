@@ -388,6 +388,14 @@ def load_fashion_mnist(path, scale: bool = True) -> Dataset:
 _CACHE: dict[str, Dataset] = {}
 
 
+def located(name: str) -> str:
+    """A dataset name with a file dataset's PATH made absolute against this process's working
+    directory (a sweep's client resolves it so that workers started elsewhere open the same
+    file); any other name as it is."""
+    base, colon, path = name.partition(":")
+    return f"{base}:{os.path.abspath(path)}" if base in FILE_DATASETS and path else name
+
+
 def load_dataset(name: str, options: dict | None = None, seed: int = 0) -> Dataset:
     """A dataset by the name a sweep spec uses: one of DATASETS (generated from ``seed`` with
     ``options``) or npz:PATH, mnist:PATH, fashion_mnist:PATH. Cached per process."""
@@ -395,7 +403,7 @@ def load_dataset(name: str, options: dict | None = None, seed: int = 0) -> Datas
         raise TypeError(f"The 'name' parameter of fastinit.datasets.load_dataset must be a str "
                         f"such as 'digits' or 'npz:PATH'. Got {type(name).__name__}.")
     options = dict(options or {})
-    key = json.dumps([name, options, seed], sort_keys=True)
+    key = json.dumps([located(name), options, seed], sort_keys=True)   # one file, one entry
     if key not in _CACHE:
         base, _, path = name.partition(":")
         if base == "npz":

@@ -5,6 +5,10 @@ fan_out = out * rf; fewer than 2 dimensions has no fans (PyTorch raises).
 Keras/JAX layout (*kernel, in, out): fan_in = shape[-2] * rf, fan_out = shape[-1] * rf; a 1-D
 shape has fan_in = fan_out = shape[0] and a 0-D one 1 (Keras).
 
+JAX's variance_scaling names the axes instead (``axis_fans``): in_axis (default -2), out_axis
+(-1) and batch_axis (none), each one axis or a sequence of them; rf = size / (in * out * batch),
+fan_in = in * rf, fan_out = out * rf, as jax._src.nn.initializers._compute_fans.
+
 Known conventions this reproduces, traps included: a depthwise conv's fan_out (PyTorch) or
 fan_in (Keras) is overstated, a transposed conv's fans come from its swapped axes, and stride is
 ignored. Pass ``fan_in=`` / ``fan_out=`` to any fastinit function to override.
@@ -12,8 +16,11 @@ ignored. Pass ``fan_in=`` / ``fan_out=`` to any fastinit function to override.
 from __future__ import annotations
 
 import math
+import numbers
 
-from ._validate import check_choice, check_real, check_shape
+import numpy as np
+
+from ._validate import _where, check_choice, check_real, check_shape
 
 LAYOUTS = ("torch", "keras")
 MODES = ("fan_in", "fan_out", "fan_avg", "fan_geo_avg")
@@ -39,6 +46,47 @@ def compute_fans(shape, layout: str = "torch", *, func: str = "fastinit.compute_
         return shape[0], shape[0]
     rf = math.prod(shape[:-2])
     return shape[-2] * rf, shape[-1] * rf
+
+
+def check_axes(value, param: str, func: str) -> int | tuple[int, ...]:
+    """An axis argument as JAX takes it: an int, or a sequence (tuple) of ints."""
+    is_int = lambda a: isinstance(a, numbers.Integral) and not isinstance(a, (bool, np.bool_))
+    if is_int(value):
+        return int(value)
+    if isinstance(value, (tuple, list)) and all(is_int(a) for a in value):
+        return tuple(int(a) for a in value)
+    raise TypeError(f"{_where(param, func)} must be an integer or a sequence of integers (axes "
+                    f"of the weight). Got {value!r} of type {type(value).__name__} instead.")
+
+
+def axis_fans(shape: tuple[int, ...], in_axis, out_axis, batch_axis, *, func: str
+              ) -> tuple[float, float]:
+    """(fan_in, fan_out) from named axes, as JAX's variance_scaling computes them: the in
+    (out, batch) size is the product of its axes; every other axis is receptive field, rf =
+    size / in / out / batch; fan_in = in * rf, fan_out = out * rf. Axes (checked by
+    ``check_axes``) may be negative; one naming no axis of the shape, or an axis named twice
+    (JAX counts it twice, and its rf is then no product of axes), is a ValueError.
+
+    >>> axis_fans((32, 16, 3, 3), 1, 0, (), func="f")        # OIHW
+    (144.0, 288.0)
+    """
+    sizes, owner = {}, {}
+    for param, axes in (("in_axis", in_axis), ("out_axis", out_axis),
+                        ("batch_axis", batch_axis)):
+        for a in (axes,) if isinstance(axes, int) else axes:
+            if not -len(shape) <= a < len(shape):
+                raise ValueError(f"{_where(param, func)} must name axes of the {len(shape)}-D "
+                                 f"shape {shape!r}, {-len(shape)} to {len(shape) - 1}. Got "
+                                 f"{axes!r} instead.")
+            if a % len(shape) in owner:
+                raise ValueError(f"{_where(param, func)} names axis {a % len(shape)} of the "
+                                 f"shape {shape!r}, which {owner[a % len(shape)]!r} already "
+                                 f"names: an axis counts once. Got {axes!r}.")
+            owner[a % len(shape)] = param
+        sizes[param] = shape[axes] if isinstance(axes, int) else math.prod(
+            shape[a] for a in axes)
+    rf = math.prod(shape) / sizes["in_axis"] / sizes["out_axis"] / sizes["batch_axis"]
+    return sizes["in_axis"] * rf, sizes["out_axis"] * rf
 
 
 def resolve_fans(shape, layout, fan_in, fan_out, *, func: str, scheme: str,

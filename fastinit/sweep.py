@@ -26,7 +26,7 @@ from . import cluster, compilelog, registry, tabular, warmup
 from ._validate import check_bool, check_callable, check_int, check_path
 from .cluster import ExecutorLost, LocalExecutor, population_threads  # noqa: F401 - public
 from .datainit import kraehenbuehl, lsuv
-from .datasets import DATASETS, FILE_DATASETS, load_dataset  # noqa: F401 - public here too
+from .datasets import DATASETS, FILE_DATASETS, load_dataset, located  # noqa: F401 - public
 from .diagnose import diagnose as diagnose_net
 from .network import MLP
 from .preflight import check_runs, check_threads
@@ -50,18 +50,19 @@ def _init(scheme) -> registry.InitSpec:
 
 
 def run_population(configs: list[dict], diagnose: bool = True, threads: int | None = None,
-                   hosts: dict | None = None) -> list[dict]:
+                   hosts: dict | None = None, dataset: str | None = None) -> list[dict]:
     """Train one population (configs sharing all but the member keys); one result per run.
 
     A plain function of plain data, so any executor (a Dask worker included) can run it.
     ``threads``: Numba threads for it; None: its share of this host's cores given ``hosts``
     (fastinit.cluster.thread_share), or Numba's setting when ``hosts`` is None (local).
-    Several threads of one process may run populations at once (fastinit.cluster).
+    Several threads of one process may run populations at once (fastinit.cluster). ``dataset``:
+    where the data loads from (run_sweep: datasets.located's absolute path), not the run ids.
     Times (``time``, ``population_time``, ``kernel_time``) leave out compiling kernels and
     loading them from the cache: that is ``compile_time``, the population's, apart.
     """
     with population_threads(threads, hosts) as threads, compilelog.announcing():
-        return _train_population(configs, diagnose, threads)   # data loading uses kernels too
+        return _train_population(configs, diagnose, threads, dataset)   # loading: kernels too
 
 
 def population_network(configs: list[dict], data) -> MLP:
@@ -106,10 +107,10 @@ def population_diagnostics(net: MLP, data, loss: str):
     return diagnose_net(net, data.x_train[:256], data.y_train[:256], loss, ranks=False)
 
 
-def _train_population(configs, diagnose, threads):
+def _train_population(configs, diagnose, threads, dataset):
     c0 = configs[0]
     compiling = compilelog.seconds()
-    data = load_dataset(c0["dataset"], c0.get("data"), c0["data_seed"])
+    data = load_dataset(dataset or c0["dataset"], c0.get("data"), c0["data_seed"])
     loss = c0["loss"] or data.loss
     t0, ready0 = time.perf_counter(), compilelog.seconds()
     net = population_network(configs, data)
@@ -150,8 +151,7 @@ class _StopOnInterrupt:
     once. Only in the main thread; elsewhere Ctrl-C behaves as usual."""
 
     def __init__(self):
-        self.requested = False
-        self._old = None
+        self.requested, self._old = False, None
 
     def _handler(self, signum, frame):
         if self.requested:
@@ -262,10 +262,10 @@ def checked_spec(spec, max_runs: int = MAX_RUNS, local: bool = False) -> tuple[S
     return sp, total
 
 
-def _task(attempt: int, configs, diagnose, threads, hosts):
+def _task(attempt: int, configs, diagnose, threads, hosts, dataset):
     """run_population as submitted: ``attempt`` (0, then 1 for the retry after a lost worker)
     makes the retry a new task for executors that key tasks by their arguments (Dask)."""
-    return run_population(configs, diagnose, threads, hosts)
+    return run_population(configs, diagnose, threads, hosts, dataset)
 
 
 def run_sweep(spec, db="runs.db", *, executor: cf.Executor | None = None,
@@ -302,7 +302,7 @@ def run_sweep(spec, db="runs.db", *, executor: cf.Executor | None = None,
     if max_in_flight is not None:
         max_in_flight = check_int(max_in_flight, "max_in_flight", _FUNC, minimum=1)
     sp, total = checked_spec(spec, max_runs, local=isinstance(executor, LocalExecutor))
-    notes, failures = [], []
+    notes, failures, where = [], [], {d: located(d) for d in sp.values("dataset")}  # abs. paths
 
     def say(msg):
         notes.append(msg)
@@ -346,7 +346,7 @@ def run_sweep(spec, db="runs.db", *, executor: cf.Executor | None = None,
         def submit(task, attempt):
             try:
                 fut = executor.submit(_task, attempt, [r.config for r in task], sp.diagnose,
-                                      threads, window.hosts)
+                                      threads, window.hosts, where[task[0].config["dataset"]])
             except Exception as e:
                 why = cluster.gone(executor)
                 if why is None:

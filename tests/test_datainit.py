@@ -213,3 +213,24 @@ def test_kraehenbuehl_equalises_the_layers_that_have_a_gradient(residual):
     for l in range(net.depth):
         same = np.array_equal(net.weights[l], within.weights[l])
         assert same == (l not in live), l                  # only stem and output moved
+
+
+@pytest.mark.parametrize("given, named", [
+    ({"iterations": 3}, r"'iterations' \(got 3\)"),
+    ({"alpha": 0.5, "seed": 7}, r"'alpha' \(got 0.5\) and 'seed' \(got 7\)"),
+    ({"iterations": 10, "alpha": 0.25, "seed": 0},      # the defaults, said out loud, too
+     r"'iterations' \(got 10\), 'alpha' \(got 0.25\) and 'seed' \(got 0\)")])
+def test_kraehenbuehl_refuses_between_layer_settings_without_that_step(given, named):
+    """iterations, alpha and seed only steer the between-layer step; with between_layers=False
+    they were accepted and silently did nothing."""
+    net = fastinit.MLP([64, 20, 10], init="xavier_uniform", seed=1, dtype=np.float64)
+    before = [w.copy() for w in net.weights]
+    verb, them = ("steers", "it") if len(given) == 1 else ("steer", "them")
+    with pytest.raises(ValueError, match=r"The " + named + r" parameters? of "
+                       r"fastinit.kraehenbuehl " + verb + r" only the between-layer step, "
+                       r"which between_layers=False skips; drop " + them +
+                       r" or set between_layers=True."):
+        fastinit.kraehenbuehl(net, X, between_layers=False, **given)
+    for w, b in zip(net.weights, before):           # refused before touching the network
+        np.testing.assert_array_equal(w, b)
+    fastinit.kraehenbuehl(net, X, between_layers=False)          # without them: fine

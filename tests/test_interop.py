@@ -210,3 +210,23 @@ def test_init_torch_refuses_a_meta_module_and_counts_a_tied_weight_as_drawn():
         interop.init_torch(nn.ModuleDict({"emb": emb, "head": head}), "xavier_normal", seed=1)
     alone = interop.init_torch(nn.Linear(8, 50, bias=False), "xavier_normal", seed=1)
     assert torch.equal(emb.weight, alone.weight)
+
+
+def test_init_torch_draws_a_tied_weight_once_from_its_first_layer():
+    """Two Linear layers sharing one weight tensor: it was drawn for each, so it held the
+    second layer's draw. Now the first layer that owns it draws it; every layer keeps its
+    place in the stream order (the third layer draws what layer 2 of an MLP draws), each own
+    bias is drawn, and nothing is reported as left."""
+    nn = torch.nn
+    model = nn.Sequential(nn.Linear(6, 6), nn.ReLU(), nn.Linear(6, 6), nn.ReLU(),
+                          nn.Linear(6, 3))
+    model[2].weight = model[0].weight
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        interop.init_torch(model, "he_normal", seed=5)
+    net = fastinit.MLP([6, 6, 6, 3], init="he_normal", seed=5)
+    assert model[2].weight is model[0].weight
+    np.testing.assert_array_equal(model[0].weight.detach().numpy(), net.weights[0][0])
+    for layer, l in ((model[0], 0), (model[2], 1), (model[4], 2)):
+        np.testing.assert_array_equal(layer.bias.detach().numpy(), net.biases[l][0])
+    np.testing.assert_array_equal(model[4].weight.detach().numpy(), net.weights[2][0])

@@ -141,3 +141,71 @@ def test_without_jax_the_error_names_the_extra(monkeypatch):
     with pytest.raises(ImportError, match=r"fastinit.interop.jax_init needs JAX: pip install "
                                           r"'jax\[cpu\]' \(or pip install 'fastinit\[jax\]'\)"):
         interop.jax_init("he_normal")
+
+
+AXES_CASES = [     # shape, axes: each as jax.nn.initializers.variance_scaling takes them
+    ((3, 3, 16, 32), dict(in_axis=-2, out_axis=-1)),                 # HWIO, said out loud
+    ((3, 3, 16, 32), dict(in_axis=(0, 1, 2), out_axis=-1)),          # HWIO, whole patch in
+    ((32, 16, 3, 3), dict(in_axis=1, out_axis=0)),                   # OIHW (PyTorch's order)
+    ((8, 64, 32), dict(batch_axis=-3)),                               # 8 stacked dense kernels
+    ((8, 64, 32), dict(in_axis=1, out_axis=2, batch_axis=(0,)))]
+
+
+@pytest.mark.parametrize("shape, axes", AXES_CASES)
+@pytest.mark.parametrize("scheme, theirs", [("he_normal", "he_normal"),
+                                            ("glorot_uniform", "glorot_uniform")])
+def test_axes_give_jax_fans_and_jax_distribution(shape, axes, scheme, theirs):
+    """jax_init had no in_axis / out_axis / batch_axis (variance_scaling's): a conv kernel in
+    another axis order or a stack of kernels was drawn with the keras fans of its last two
+    axes. The fans are now JAX's, and the draw is JAX's in distribution."""
+    stats = pytest.importorskip("scipy.stats")
+    from jax._src.nn.initializers import _compute_fans
+    fan_in, fan_out = _compute_fans(shape, **axes)
+    ours = np.asarray(interop.jax_init(scheme, **axes)(jax.random.key(2), shape))
+    jaxs = np.asarray(getattr(jax.nn.initializers, theirs)(**axes)(jax.random.key(3), shape))
+    assert ours.shape == jaxs.shape == shape and ours.dtype == jaxs.dtype
+    np.testing.assert_array_equal(ours, fastinit.sample(scheme, shape, seed=2, layout="keras",
+                                                        fan_in=fan_in, fan_out=fan_out))
+    assert stats.ks_2samp(ours.ravel(), jaxs.ravel()).pvalue > 1e-3     # fixed keys
+    np.testing.assert_allclose(ours.std(), jaxs.std(), rtol=0.05)
+
+
+def test_default_axes_keep_the_keras_fans():
+    init = interop.jax_init("he_normal", in_axis=-2, out_axis=-1, batch_axis=())
+    np.testing.assert_array_equal(np.asarray(init(jax.random.key(4), (3, 3, 16, 32))),
+                                  fastinit.sample("he_normal", (3, 3, 16, 32), seed=4,
+                                                  layout="keras"))
+    jitted = jax.jit(lambda k: interop.jax_init("he_normal", batch_axis=0)(k, (4, 6, 5)))
+    np.testing.assert_array_equal(np.asarray(jitted(jax.random.key(4))), fastinit.sample(
+        "he_normal", (4, 6, 5), seed=4, layout="keras", fan_in=6, fan_out=5))
+
+
+def test_jax_init_axis_errors():
+    where = r"fastinit.interop.jax_init\('he_normal'\)"
+    with pytest.raises(TypeError, match=r"^The 'in_axis' parameter of fastinit.interop.jax_init "
+                                        r"must be an integer or a sequence of integers \(axes of "
+                                        r"the weight\). Got 'x' of type str instead.$"):
+        interop.jax_init("he_normal", in_axis="x")
+    with pytest.raises(TypeError, match=r"^The 'batch_axis' parameter .* Got \(0, 1.5\) of type "
+                                        r"tuple instead.$"):
+        interop.jax_init("he_normal", batch_axis=(0, 1.5))
+    with pytest.raises(ValueError, match=r"^The 'out_axis' parameter of " + where + r" must name "
+                                         r"axes of the 3-D shape \(4, 6, 5\), -3 to 2. Got 3 "
+                                         r"instead.$"):
+        interop.jax_init("he_normal", out_axis=3)(jax.random.key(0), (4, 6, 5))
+    with pytest.raises(ValueError, match=r"^The 'batch_axis' parameter of " + where + r" names "
+                                         r"axis 1 of the shape \(4, 6, 5\), which 'in_axis' "
+                                         r"already names: an axis counts once. Got -2.$"):
+        interop.jax_init("he_normal", in_axis=1, batch_axis=-2)(jax.random.key(0), (4, 6, 5))
+    with pytest.raises(ValueError, match=r"^The 'in_axis' parameter of " + where + r" must name "
+                                         r"axes of the 1-D shape \(5,\), -1 to 0. Got -2 "
+                                         r"instead.$"):
+        interop.jax_init("he_normal", in_axis=-2, out_axis=0)(jax.random.key(0), (5,))
+    with pytest.raises(ValueError, match=r"^fastinit.interop.jax_init: 'in_axis' sets the fans "
+                                         r"of the shape, and fan_in and fan_out are both given: "
+                                         r"it would do nothing.$"):
+        interop.jax_init("he_normal", fan_in=3, fan_out=4, in_axis=0)
+    with pytest.raises(ValueError, match=r"^fastinit.interop.jax_init: 'out_axis' and "
+                                         r"'batch_axis' set the fans of the shape, and scheme "
+                                         r"'orthogonal' uses none: they would do nothing.$"):
+        interop.jax_init("orthogonal", out_axis=0, batch_axis=1)

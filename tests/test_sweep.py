@@ -203,14 +203,13 @@ def test_diagnose_true_over_runs_stored_without_diagnostics_says_so(tmp_path, ca
 
 
 def test_failed_population_is_recorded_reported_and_retried(tmp_path, monkeypatch):
-    import fastinit.sweep as sweep_mod
-    real = sweep_mod.run_population
+    real = fastinit.sweep.run_population
 
     def flaky(configs, *a, **k):
         if any(c["seed"] == 1 for c in configs):
             raise FloatingPointError("the kernel gave up")
         return real(configs, *a, **k)
-    monkeypatch.setattr(sweep_mod, "run_population", flaky)
+    monkeypatch.setattr(fastinit.sweep, "run_population", flaky)
     db = tmp_path / "f.db"
     spec = {"max_population": 1, "grid": {"seed": [0, 1]}, "train": {"epochs": 1, "width": 8}}
     heard = []
@@ -514,3 +513,32 @@ def test_diverged_runs_are_counted_apart_from_the_summary_mean():
                                       "NaN or infinite); left out of mean, std and min.")
     alone = report.summarise([{**_row(3, "diverged", acc=0.09), "diverged": 1}])
     assert math.isnan(alone[0]["mean"]) and alone[0]["diverged"] == 1
+
+
+def test_a_relative_npz_path_loads_on_a_worker_started_elsewhere(tmp_path, monkeypatch):
+    """A relative npz:PATH was opened against the loading process's directory: preflight
+    passed on the client, and every run failed on a worker started in another directory.
+    The client resolves it before the runs leave; the runs keep their ids and the name as
+    written."""
+    rng = np.random.default_rng(0)
+    (tmp_path / "data").mkdir()
+    np.savez(tmp_path / "data" / "relative_path_test.npz", x=rng.standard_normal((40, 5)),
+             y=rng.integers(0, 3, 40))
+    elsewhere = tmp_path / "worker"
+    elsewhere.mkdir()
+    monkeypatch.chdir(tmp_path)
+    real = fastinit.sweep.run_population
+
+    def worker(*a, **k):                 # a fresh worker process, started in another directory
+        os.chdir(elsewhere)
+        fastinit.datasets._CACHE.clear()
+        return real(*a, **k)
+    monkeypatch.setattr(fastinit.sweep, "run_population", worker)
+    spec = {"name": "rel", "max_population": 1, "grid": {"seed": [0, 1]},
+            "train": {"epochs": 1, "width": 8, "dataset": "npz:data/relative_path_test.npz"}}
+    res = run_sweep(spec, tmp_path / "rel.db")
+    assert (res.ran, res.failed) == (2, 0), res.failures
+    with Store(tmp_path / "rel.db") as s:
+        rows = s.rows("rel")
+    assert {r["id"] for r in rows} == {r.id for r in load_spec(spec).runs()}
+    assert {r["config"]["dataset"] for r in rows} == {"npz:data/relative_path_test.npz"}

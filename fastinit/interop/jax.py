@@ -7,7 +7,8 @@ initializers, usable wherever ``jax.nn.initializers`` are.
     flax.nnx.Linear(784, 256, kernel_init=init, rngs=flax.nnx.Rngs(0))
 
 Layout: JAX's (..., in, out), fastinit's ``layout="keras"`` (Dense (in, out), Conv
-(*k, in, out)), with its fans.
+(*k, in, out)), with its fans; other axis orders and stacked kernels name their axes with
+``in_axis`` / ``out_axis`` / ``batch_axis``, as in ``jax.nn.initializers.variance_scaling``.
 
 Keys: a key maps to one fastinit seed, member 0 (``key_seed``): its raw uint32 words
 (``jax.random.key_data``) read in pairs as 64-bit numbers, hi << 32 | lo, folded as
@@ -37,7 +38,7 @@ import numpy as np
 
 from .. import registry
 from .._validate import check_shape
-from ..fans import resolve_fans
+from ..fans import axis_fans, check_axes, resolve_fans
 from ..sample import sample
 
 _FUNC = "fastinit.interop.jax_init"
@@ -96,12 +97,19 @@ def _float_dtype(jax, dtype):
     return dt
 
 
-def jax_init(scheme, *, fan_in=None, fan_out=None, **params):
+def jax_init(scheme, *, fan_in=None, fan_out=None, in_axis=-2, out_axis=-1, batch_axis=(),
+             **params):
     """A JAX initializer ``init(key, shape, dtype=jnp.float32)`` drawing ``scheme``.
 
     ``scheme`` and ``params`` as for ``fastinit.sample`` (a name, an alias or
-    ``fastinit.spec(...)``); ``fan_in`` / ``fan_out`` override the fans of the shape. The
-    weights equal ``fastinit.sample(scheme, shape, seed=key_seed(key), layout="keras")``.
+    ``fastinit.spec(...)``). The fans of the shape are JAX's variance_scaling's: ``in_axis``,
+    ``out_axis`` and ``batch_axis`` (each an axis or a sequence of axes, negative counting from
+    the end) name the input, output and ignored axes, the rest is receptive field (fans as
+    ``fastinit.fans.axis_fans``); with the defaults (-2, -1, ()) they are the keras layout's
+    (a 1-D shape: fan_in = fan_out = shape[0], where JAX raises). An OIHW kernel takes
+    ``in_axis=1, out_axis=0``, a stack of dense kernels ``batch_axis=0``. ``fan_in`` /
+    ``fan_out`` override the fans of the shape. The weights equal ``fastinit.sample(scheme,
+    shape, seed=key_seed(key), layout="keras", fan_in=..., fan_out=...)`` with those fans.
 
     >>> import jax, fastinit
     >>> init = fastinit.interop.jax_init("glorot_uniform")
@@ -113,18 +121,35 @@ def jax_init(scheme, *, fan_in=None, fan_out=None, **params):
     s, resolved = registry.resolve(scheme, params, _FUNC)
     spec = registry.InitSpec(s.name, tuple(resolved.items()))
     where = f"{_FUNC}({str(spec)!r})"
+    axes = {name: check_axes(a, name, _FUNC) for name, a in (
+        ("in_axis", in_axis), ("out_axis", out_axis), ("batch_axis", batch_axis))}
+    named = [n for n, a in axes.items() if a != {"in_axis": -2, "out_axis": -1,
+                                                  "batch_axis": ()}[n]]
+    said = " and ".join(repr(n) for n in named)
+    if named and fan_in is not None and fan_out is not None:
+        raise ValueError(f"{_FUNC}: {said} set{'s' * (len(named) == 1)} the fans of the shape, "
+                         f"and fan_in and fan_out are both given: "
+                         f"{'it' if len(named) == 1 else 'they'} would do nothing.")
+    if named and not s.needs_fans:
+        raise ValueError(f"{_FUNC}: {said} set{'s' * (len(named) == 1)} the fans of the shape, "
+                         f"and scheme {s.name!r} uses none: "
+                         f"{'it' if len(named) == 1 else 'they'} would do nothing.")
 
     def init(key, shape, dtype=jnp.float32):
         shape = check_shape(shape, "shape", where)
         dt = _float_dtype(jax, dtype)
         drawn = np.float64 if dt == np.float64 else np.float32
-        fi, fo = resolve_fans(shape, "keras", fan_in, fan_out, func=where, scheme=s.name,
+        fi, fo = fan_in, fan_out
+        if named:                                   # JAX's fans; an override still wins
+            fans = axis_fans(shape, *axes.values(), func=where)
+            fi, fo = (fans[0] if fi is None else fi), (fans[1] if fo is None else fo)
+        fi, fo = resolve_fans(shape, "keras", fi, fo, func=where, scheme=s.name,
                               required=s.needs_fans)
         s.family_args(resolved, fi, fo, where)      # parameters that depend on the fans
 
         def host(words):
             w = sample(spec, shape, seed=seed_from_words(words), dtype=drawn, layout="keras",
-                       fan_in=fan_in, fan_out=fan_out)
+                       fan_in=fi, fan_out=fo)
             return w.astype(dt, copy=False)
 
         words = _key_data(jax, key)

@@ -50,6 +50,14 @@ def _left(module, layers) -> list[str]:
             if w.dim() >= 2 and id(w) not in drawn]
 
 
+def _holder(torch, layer, name: str):
+    """The object that holds layer.<name>'s values: the Parameter, or for a parametrized
+    tensor its parametrization (the tensor read through it is computed anew each time)."""
+    if torch.nn.utils.parametrize.is_parametrized(layer, name):
+        return layer.parametrizations[name]
+    return getattr(layer, name)
+
+
 def _store(torch, layer, name: str, value, func: str):
     """layer.<name> = value, in place. A parametrized tensor (weight_norm, spectral_norm,
     orthogonal) is assigned, so its parametrization stores it through right_inverse: copying
@@ -73,7 +81,10 @@ def init_torch(module, scheme="he_normal", bias=None, *, seed: int = 0, **params
     held outside a Linear) are left as they were, and a warning names them. A parametrized
     weight (weight_norm, spectral_norm, orthogonal) is assigned, so its parametrization stores
     the draw (orthogonal makes it orthogonal, as PyTorch does); a module on the meta
-    device is refused (it holds no values: ``to_empty`` it first).
+    device is refused (it holds no values: ``to_empty`` it first). A tensor layers share
+    (tied weights) is drawn once, by the first layer holding it; a later layer holding it
+    draws only the tensors it does not share (its own bias) and keeps its place in the
+    stream order (layer i draws from layer i's streams, tied or not).
 
     ``bias``: a scheme for the biases (default: the scheme's preset bias, else zeros), drawn
     with the layer weight's fans. Returns the module.
@@ -101,15 +112,20 @@ def init_torch(module, scheme="he_normal", bias=None, *, seed: int = 0, **params
     if any(m.weight.is_meta for m in layers):     # copy_ into a meta tensor does nothing
         raise ValueError(f"{func}: the module's weights are on the meta device (shapes without "
                          f"values): call module.to_empty(device='cpu') first, then initialise.")
+    drawn = set()                             # ids of the tensors drawn so far: tied once
     with torch.no_grad():
         for i, layer in enumerate(layers):
             w = layer.weight
             dtype = np.float64 if w.dtype == torch.float64 else np.float32
             shape = tuple(w.shape)
-            new = draw(ws, wparams, shape, dtype=dtype, layout="torch", key=key,
-                       members=member, tag=streams.layer_tag(i, streams.WEIGHT), func=func)[0]
-            _store(torch, layer, "weight", torch.from_numpy(new), func)
-            if layer.bias is not None:
+            if id(_holder(torch, layer, "weight")) not in drawn:
+                drawn.add(id(_holder(torch, layer, "weight")))
+                new = draw(ws, wparams, shape, dtype=dtype, layout="torch", key=key,
+                           members=member, tag=streams.layer_tag(i, streams.WEIGHT),
+                           func=func)[0]
+                _store(torch, layer, "weight", torch.from_numpy(new), func)
+            if layer.bias is not None and id(_holder(torch, layer, "bias")) not in drawn:
+                drawn.add(id(_holder(torch, layer, "bias")))
                 fan_in = int(np.prod(shape[1:]))
                 nb = draw(bs, bparams, tuple(layer.bias.shape), dtype=dtype, layout="torch",
                           key=key, members=member, tag=streams.layer_tag(i, streams.BIAS),
