@@ -10,6 +10,8 @@ gets the same result alone or in a population.
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from . import registry, streams
@@ -101,6 +103,24 @@ def lsuv(net: MLP, X, *, tol: float = 0.1, max_iter: int = 10, min_iter: int = 0
     return {"variance": variance, "iterations": iterations}
 
 
+def _listed(given: dict) -> tuple[str, bool]:
+    """("'alpha' (got 0.5) and 'seed' (got 3)", True): the settings a user gave, and whether
+    they are several."""
+    named = [f"'{p}' (got {v!r})" for p, v in given.items()]
+    return (named[0] if len(named) == 1 else ", ".join(named[:-1]) + " and " + named[-1],
+            len(named) > 1)
+
+
+def _refuse_unused(given: dict, skips: str, remedy: str, func: str) -> None:
+    """ValueError if the between-layer settings ``given`` ({name: value}) are moot: the call
+    itself skips that step (``skips``, e.g. 'between_layers=False skips')."""
+    if given:
+        names, several = _listed(given)
+        raise ValueError(f"The {names} parameter{'s' * several} of {func} "
+                         f"steer{'s' * (not several)} only the between-layer step, which "
+                         f"{skips}; drop {'them' if several else 'it'} or {remedy}.")
+
+
 def kraehenbuehl(net: MLP, X, *, beta: float = 0.0, between_layers: bool = True,
                  iterations: int | None = None, alpha: float | None = None,
                  seed: int | None = None) -> dict:
@@ -118,7 +138,10 @@ def kraehenbuehl(net: MLP, X, *, beta: float = 0.0, between_layers: bool = True,
     {"pre_mean", "pre_std" (K, L) after the within-layer step, "ratios" (K, L) of the last
     between-layer iteration}. ``iterations`` (default 10), ``alpha`` (default 0.25) and
     ``seed`` (default 0) steer only the between-layer step: given with
-    ``between_layers=False`` they are refused (ValueError), not silently ignored.
+    ``between_layers=False`` they are refused (ValueError), not silently ignored, and so are
+    ``alpha`` and ``seed`` given with ``iterations=0``. A one-layer network has no pair of
+    layers to equalise: the between-layer step does nothing there, and a warning says so when
+    any of the three is given (the call suits deeper networks, so it is not refused).
     """
     func = "fastinit.kraehenbuehl"
     check_net(net, func)
@@ -127,18 +150,23 @@ def kraehenbuehl(net: MLP, X, *, beta: float = 0.0, between_layers: bool = True,
         raise ValueError(f"The 'beta' parameter of {func} needs a network with biases; this "
                          f"one was built with bias=False. Got beta={beta!r}.")
     between_layers = check_bool(between_layers, "between_layers", func)
-    stated = {"iterations": iterations, "alpha": alpha, "seed": seed}   # None: not given
+    stated = {p: v for p, v in {"iterations": iterations, "alpha": alpha, "seed": seed}.items()
+              if v is not None}                 # None: not given
     iterations = 10 if iterations is None else check_int(iterations, "iterations", func,
                                                          minimum=0)
     alpha = 0.25 if alpha is None else check_real(alpha, "alpha", func, low=0.0, low_open=True)
     seed = 0 if seed is None else check_seed(seed, "seed", func)
-    given = [f"'{p}' (got {v!r})" for p, v in stated.items() if v is not None]
-    if given and not between_layers:
-        names = given[0] if len(given) == 1 else ", ".join(given[:-1]) + " and " + given[-1]
-        raise ValueError(f"The {names} parameter{'s' * (len(given) > 1)} of {func} "
-                         f"steer{'s' * (len(given) == 1)} only the between-layer step, which "
-                         f"between_layers=False skips; drop "
-                         f"{'it' if len(given) == 1 else 'them'} or set between_layers=True.")
+    if not between_layers:
+        _refuse_unused(stated, "between_layers=False skips", "set between_layers=True", func)
+    elif iterations == 0:
+        _refuse_unused({p: v for p, v in stated.items() if p != "iterations"},
+                       "iterations=0 skips", "set iterations to 1 or more", func)
+    elif net.depth == 1 and stated:
+        names, several = _listed(stated)
+        warnings.warn(f"{func}: the network has one layer, so the between-layer step has no "
+                      f"pair of layers to equalise and {names} {'were' if several else 'was'} "
+                      f"not used; drop {'them' if several else 'it'} for a one-layer network.",
+                      stacklevel=2)
     x = _batch(net, X, func)
     K, L = net.n, net.depth
     pre_mean = np.zeros((K, L))

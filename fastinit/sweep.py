@@ -87,8 +87,8 @@ def population_network(configs: list[dict], data) -> MLP:
     probe = data.x_train[:256]
     if c0["data_init"] == "lsuv":
         lsuv(net, probe, orthonormal=False)
-    elif c0["data_init"] == "kraehenbuehl":
-        kraehenbuehl(net, probe, seed=c0["data_seed"])
+    elif c0["data_init"] == "kraehenbuehl":       # one layer: no step for a seed to steer
+        kraehenbuehl(net, probe, **({"seed": c0["data_seed"]} if net.depth > 1 else {}))
     return net
 
 

@@ -1,4 +1,6 @@
 """LSUV and Kraehenbuehl et al.'s data-dependent init."""
+import warnings
+
 import numpy as np
 import pytest
 
@@ -234,3 +236,53 @@ def test_kraehenbuehl_refuses_between_layer_settings_without_that_step(given, na
     for w, b in zip(net.weights, before):           # refused before touching the network
         np.testing.assert_array_equal(w, b)
     fastinit.kraehenbuehl(net, X, between_layers=False)          # without them: fine
+
+
+@pytest.mark.parametrize("given, named", [
+    ({"alpha": 0.5}, r"'alpha' \(got 0.5\)"),
+    ({"alpha": 0.5, "seed": 7}, r"'alpha' \(got 0.5\) and 'seed' \(got 7\)")])
+def test_kraehenbuehl_refuses_alpha_and_seed_with_iterations_0(given, named):
+    """With between_layers=True and iterations=0 the between-layer step runs no iteration, so
+    an alpha or seed given with it was accepted and silently did nothing."""
+    net = fastinit.MLP([64, 20, 10], init="xavier_uniform", seed=1, dtype=np.float64)
+    before = [w.copy() for w in net.weights]
+    verb, them = ("steers", "it") if len(given) == 1 else ("steer", "them")
+    with pytest.raises(ValueError, match=r"^The " + named + r" parameters? of "
+                       r"fastinit.kraehenbuehl " + verb + r" only the between-layer step, "
+                       r"which iterations=0 skips; drop " + them +
+                       r" or set iterations to 1 or more\.$"):
+        fastinit.kraehenbuehl(net, X, iterations=0, **given)
+    for w, b in zip(net.weights, before):           # refused before touching the network
+        np.testing.assert_array_equal(w, b)
+    within = net.copy()
+    fastinit.kraehenbuehl(within, X, between_layers=False)
+    fastinit.kraehenbuehl(net, X, iterations=0)                 # iterations=0 alone: fine
+    for w, v in zip(net.weights, within.weights):
+        np.testing.assert_array_equal(w, v)
+
+
+@pytest.mark.parametrize("given, named", [
+    ({"iterations": 3}, r"'iterations' \(got 3\)"),
+    ({"alpha": 0.5, "seed": 7}, r"'alpha' \(got 0.5\) and 'seed' \(got 7\)")])
+def test_kraehenbuehl_warns_that_a_one_layer_network_has_nothing_to_equalise(given, named):
+    """A one-layer network has no pair of layers for the between-layer step to equalise: its
+    iterations, alpha and seed were accepted and silently did nothing. Now a warning says so
+    (the call is fine for deeper networks, so a loop over depths is not stopped); without them
+    nothing is said, and the within-layer step is done either way."""
+    net = fastinit.MLP([64, 10], init="xavier_uniform", seed=1, dtype=np.float64)
+    within = net.copy()
+    fastinit.kraehenbuehl(within, X, between_layers=False)
+    them, were = ("it", "was") if len(given) == 1 else ("them", "were")
+    with pytest.warns(UserWarning, match=r"^fastinit.kraehenbuehl: the network has one layer, "
+                      r"so the between-layer step has no pair of layers to equalise and " +
+                      named + r" " + were + r" not used; drop " + them +
+                      r" for a one-layer network\.$"):
+        fastinit.kraehenbuehl(net, X, **given)
+    np.testing.assert_array_equal(net.weights[0], within.weights[0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fastinit.kraehenbuehl(net.copy(), X)                        # nothing given: no word
+        fastinit.kraehenbuehl(net.copy(), X, iterations=0)          # no step asked for
+        nets, _ = _sweep_networks({"seed": [0]}, {"data_init": "kraehenbuehl", "depth": 0,
+                                                  "data_seed": 3})  # a sweep's depth 0
+    assert nets[0].depth == 1

@@ -230,3 +230,36 @@ def test_init_torch_draws_a_tied_weight_once_from_its_first_layer():
     for layer, l in ((model[0], 0), (model[2], 1), (model[4], 2)):
         np.testing.assert_array_equal(layer.bias.detach().numpy(), net.biases[l][0])
     np.testing.assert_array_equal(model[4].weight.detach().numpy(), net.weights[2][0])
+
+
+def test_lsuv_torch_rescales_a_tied_weight_at_its_first_layer_only():
+    """Two Linear layers sharing one weight tensor: LSUV rescaled it at each, so the second
+    layer's rescale undid the first layer's unit variance and the variance returned for it was
+    stale (here the two alternate, 2.04 and 0.49, and the third rescale leaves layer 0 at 2.03
+    while 0.99 was returned for it). Now the first layer holding it rescales it, the later one
+    is measured and named in a warning when one scale cannot serve both, and the layers after
+    the tie are rescaled."""
+    nn = torch.nn
+    model = nn.Sequential(nn.Linear(16, 16), nn.ReLU(), nn.Linear(16, 16), nn.ReLU(),
+                          nn.Linear(16, 4)).double()
+    model[2].weight = model[0].weight
+    x = torch.randn(256, 16, generator=torch.manual_seed(0), dtype=torch.float64)
+    with pytest.warns(UserWarning, match=r"^fastinit.interop.lsuv_torch: Linear '2' shares its "
+                      r"weight with Linear '0', where LSUV rescaled it \(LSUV gives each layer "
+                      r"its own weight; one scale cannot give both unit variance\): its output "
+                      r"variance is [\d.]+, not within 1 ± 0\.05\.$"):
+        variances = interop.lsuv_torch(model, x, tol=0.05, max_iter=3, seed=3)
+    assert model[2].weight is model[0].weight
+    outputs = {}
+    for i in (0, 2, 4):
+        model[i].register_forward_hook(lambda m, a, o, i=i: outputs.__setitem__(i, o))
+    with torch.no_grad():
+        model(x)
+    measured = [float(outputs[i].var(unbiased=False)) for i in (0, 2, 4)]
+    np.testing.assert_allclose(variances, measured, rtol=1e-9)     # what it returns holds
+    assert abs(measured[0] - 1) < 0.05 and abs(measured[2] - 1) < 0.05
+    assert abs(measured[1] - 1) >= 0.05
+    untied = nn.Sequential(nn.Linear(16, 16), nn.ReLU(), nn.Linear(16, 16)).double()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                           # no tie, no warning
+        interop.lsuv_torch(untied, x, tol=0.05)

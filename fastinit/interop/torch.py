@@ -144,7 +144,13 @@ def lsuv_torch(module, x, *, tol: float = 0.1, max_iter: int = 10, seed: int = 0
     """LSUV through a torch module: orthonormal weights (from fastinit's streams for ``seed``),
     then, layer by layer, the batch ``x`` is run through the whole module and the layer's weight
     divided by the std of its output until |Var - 1| < tol (at most max_iter times).
-    Returns each layer's final output variance."""
+    Returns each layer's final output variance.
+
+    LSUV (Mishkin & Matas 2016) gives each layer its own weight. A tensor layers share (tied
+    weights) is rescaled by the first layer holding it only: rescaling it again for a later
+    layer would undo the first layer's unit variance. The later layer's output variance is
+    measured as it stands and returned; when it is not within 1 ± tol, a warning names the
+    layer and the layer whose weight it shares. Layers after a tie are rescaled as usual."""
     torch = _torch()
     func = "fastinit.interop.lsuv_torch"
     if not isinstance(module, torch.nn.Module) or not isinstance(x, torch.Tensor):
@@ -156,8 +162,11 @@ def lsuv_torch(module, x, *, tol: float = 0.1, max_iter: int = 10, seed: int = 0
     max_iter = check_int(max_iter, "max_iter", func, minimum=1)
     if orthonormal:
         init_torch(module, "orthogonal", "zeros", seed=seed)
-    variances = []
+    names = {id(m): name for name, m in reversed(list(module.named_modules()))}   # first name
+    label = lambda m: f"{type(m).__name__} {names[id(m)]!r}"
+    variances, owner, missed = [], {}, []     # owner: id of a weight's holder -> its first layer
     for layer in _layers(module):
+        first = owner.setdefault(id(_holder(torch, layer, "weight")), layer)
         seen = {}
         hook = layer.register_forward_hook(lambda m, i, o: seen.__setitem__("out", o))
         try:
@@ -165,7 +174,8 @@ def lsuv_torch(module, x, *, tol: float = 0.1, max_iter: int = 10, seed: int = 0
                 for it in range(max_iter + 1):
                     module(x)
                     var = float(seen["out"].double().var(unbiased=False))
-                    if abs(var - 1.0) < tol or it == max_iter or var == 0:
+                    if (first is not layer or abs(var - 1.0) < tol or it == max_iter
+                            or var == 0):
                         break
                     scaled = layer.weight / var ** 0.5
                     _store(torch, layer, "weight", scaled, func)
@@ -176,7 +186,14 @@ def lsuv_torch(module, x, *, tol: float = 0.1, max_iter: int = 10, seed: int = 0
                             f"before LSUV, or apply it after.")
         finally:
             hook.remove()
+        if first is not layer and abs(var - 1.0) >= tol:
+            missed.append(f"{label(layer)} shares its weight with {label(first)}, where LSUV "
+                          f"rescaled it (LSUV gives each layer its own weight; one scale "
+                          f"cannot give both unit variance): its output variance is "
+                          f"{var:.3g}, not within 1 ± {tol:g}.")
         variances.append(var)
+    if missed:
+        warnings.warn(f"{func}: " + " ".join(missed), stacklevel=2)
     return variances
 
 
