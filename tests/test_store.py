@@ -645,3 +645,19 @@ def test_the_depth_figures_leave_diverged_runs_out_as_the_table_does(tmp_path, m
     assert depth["y"] == [acc] and depth["error_y"]["arrayminus"] == [0.0]
     assert all("(mean of 2)" in t["hovertemplate"] for t in data["fig-curves"]["data"]
                if t.get("hovertemplate"))
+
+
+def test_a_diverged_run_is_stored_as_its_schema_says(tmp_path):
+    """The runs table's docstring: a diverged run keeps the weights from before its bad step,
+    so its final accuracy is theirs (finite, its curve's last value) and its final loss NULL;
+    the summary counts it under div, out of the mean."""
+    db = tmp_path / "big.db"
+    run_sweep({"name": "big", "grid": {"seed": [0]}, "train": {
+        "lr": 1e4, "epochs": 2, "width": 16, "depth": 2}}, db)
+    with Store(db) as s:
+        (r,) = s.rows("big")
+    assert (r["status"], r["diverged"], r["final_test_loss"]) == ("diverged", 1, None)
+    assert r["diverged_step"] >= 0 and 0 <= r["final_test_acc"] <= 1
+    assert r["final_test_acc"] == r["curves"]["test_acc"][-1]
+    (summ,) = report_mod.summarise([r])
+    assert summ["diverged"] == 1 and summ["mean"] != summ["mean"]        # NaN: none trained
