@@ -9,9 +9,13 @@ table's rows; runs of different lengths are separate lines, never one band); "te
 accuracy" is the report's metric (_metric: test loss for regression, the training set's metric
 for a sweep without a test split):
     curves.png          test accuracy per epoch, one line per scheme, a panel per depth (and
-                        activation)
+                        activation); diverged runs included, so the divergence shows: from
+                        the bad step on, a diverged run's loss is missing and its accuracy
+                        stays that of its weights from before it
     loss.png            training loss per epoch, the same panels
-    depth.png           final test accuracy vs depth, per scheme, a panel per activation
+    depth.png           final test accuracy vs depth, per scheme, a panel per activation,
+                        over the runs that trained: diverged runs left out, as the table
+                        leaves them out of mean, std and min (trained_finals)
     variance.png        pre-activation variance by layer at init, per scheme (deepest net)
     symmetry.png        distinct units in the first hidden layer, at init and after training
     divergence.png      diverged runs per scheme
@@ -31,7 +35,7 @@ import numpy as np
 from ._validate import check_path
 from .registry import label
 from .store import Store, StoreError
-from .tabular import columns, left_out_note
+from .tabular import columns, left_out_note, value
 
 
 def pyplot():
@@ -172,6 +176,15 @@ def _overflowed(r, key: str) -> bool:
         any(_finite(v) for v in curve)
 
 
+def trained_finals(rs, key: str) -> list[float]:
+    """The final ``key`` (last curve value) of the runs in ``rs`` that trained, for the
+    final-metric-vs-depth figures: a diverged run's (of its weights from before the bad step)
+    is left out, as summarise leaves it out of the table's mean, std and min, and so is a value
+    never measured or not finite."""
+    return [r["curves"][key][-1] for r in rs if not r["diverged"]
+            and _finite(r["curves"][key][-1])]
+
+
 def summarise(rows) -> list[dict]:
     """One line per (scheme, activation, depth, width, other varying keys): runs (seeds),
     mean / std / min of the final metric over the runs that trained (a diverged run's metric,
@@ -203,12 +216,6 @@ def summarise(rows) -> list[dict]:
                     "failed": sum(r["status"] == "failed" for r in rs),
                     "time_s": float(np.mean(timed)) if timed else math.nan})
     return out
-
-
-def value(v: float) -> str:
-    """A metric for a table: 4 decimals, or 4 significant digits once it is that large (a
-    loss of 1e71 printed as 72 digits)."""
-    return f"{v:.4f}" if not abs(v) >= 1e6 else f"{v:.4g}"
 
 
 def text_table(rows) -> str:
@@ -311,9 +318,8 @@ def make_report(db, out: str = "report", sweep: str | None = None) -> dict:
         for s in schemes:
             xs, ys = [], []
             for depth in depths:
-                vals = [r["curves"][key][-1] for r in ok if r["line"] == s
-                        and r["depth"] == depth and r["activation"] == act]
-                vals = [v for v in vals if v is not None]
+                vals = trained_finals([r for r in ok if r["line"] == s and r["depth"] == depth
+                                       and r["activation"] == act], key)
                 if vals:
                     xs.append(depth)
                     ys.append((np.mean(vals), np.min(vals), np.max(vals)))

@@ -7,8 +7,10 @@ Same runs and aggregation as the static report (fastinit.report: one sweep's cur
 over seeds, a line for the mean and a band from min to max), as figures you can zoom, hover
 and toggle by clicking the legend:
     curves      test accuracy (or loss) and training loss per epoch, a panel per
-                (activation, depth), a line and seed band per scheme
-    depth       final metric vs depth, per scheme, a panel per activation
+                (activation, depth), a line and seed band per scheme; diverged runs
+                included, as in curves.png, so the divergence shows
+    depth       final metric vs depth, per scheme, a panel per activation, over the runs
+                that trained: diverged ones left out, as in depth.png and the table
     variance    pre-activation variance by layer at init (deepest network), per scheme
     symmetry    distinct units of the first hidden layer at init and after training
 and the summary table (click a column header to sort). The plotly library is written next to
@@ -29,9 +31,9 @@ import numpy as np
 
 from ._validate import check_path
 from .report import (_complete, _metric, heading, name_lines, pick_sweep, summarise,
-                     timing_note, value)
+                     timing_note, trained_finals)
 from .store import Store, StoreError
-from .tabular import left_out_note
+from .tabular import left_out_note, value
 
 PAGE = "interactive.html"
 SCRIPT = "plotly.min.js"
@@ -140,9 +142,9 @@ class _Figures:
             for s in self.schemes:
                 xs, mean, lo, hi = [], [], [], []
                 for depth in self.depths:
-                    vals = [r["curves"][self.key][-1] for r in self.ok if r["line"] == s
-                            and r["depth"] == depth and r["activation"] == act]
-                    vals = [v for v in vals if v is not None]
+                    vals = trained_finals([r for r in self.ok if r["line"] == s and
+                                           r["depth"] == depth and r["activation"] == act],
+                                          self.key)
                     if vals:
                         xs.append(depth)
                         mean.append(np.mean(vals))

@@ -11,6 +11,15 @@ Schema version ``SCHEMA_VERSION`` (in ``PRAGMA user_version``), four tables:
                  loading kernels, kept out of ``time_s``), fastinit version and machine. ``seed`` has no type affinity: a seed below 2**63
                  is an INTEGER, a larger one (SQLite integers are 64-bit signed) its decimal
                  TEXT; ``rows()`` gives ints back, and the config JSON holds every seed exactly.
+                 ``final_*`` are the last evaluation of the run's weights (its curves' last
+                 values; NaN and infinities stored as NULL). A diverged run (status
+                 "diverged", ``diverged`` 1, ``diverged_step``) stopped before its bad step
+                 and keeps the finite weights it had then, so its ``final_*_acc`` is their
+                 real accuracy (often near chance) and its ``final_*_loss`` is usually NULL
+                 (those weights overflow the loss). They are stored as measured: an average
+                 over trained runs leaves out status "diverged" (``WHERE status = 'done'``),
+                 as fastinit report's table and depth figures and fastinit bench do, counting
+                 them apart.
     sweeps       name -> spec_hash of its current version (the spec it was last run with)
     sweep_specs  (name, spec_hash) -> the spec, its number of runs, first and last run
     members      (sweep, spec_hash, run_id): exactly the runs of each sweep version

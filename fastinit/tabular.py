@@ -61,6 +61,12 @@ def columns(head, cells, left) -> list[str]:
     return [top, "-" * len(top)] + [line(r) for r in cells]
 
 
+def value(v: float) -> str:
+    """A metric for a table: 4 decimals, or 4 significant digits once it is that large (a
+    loss of 1e71 printed as 72 digits)."""
+    return f"{v:.4f}" if not abs(v) >= 1e6 else f"{v:.4g}"
+
+
 def left_out_note(summ) -> str:
     """What a sweep summary's mean, std and min leave out (fastinit.report.summarise): its
     diverged runs and its nonfinite ones, each said when it counts any run."""

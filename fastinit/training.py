@@ -109,6 +109,21 @@ def _progress_bar(enabled, total, desc):
     return tqdm(total=total, desc=desc, unit="epoch")
 
 
+def _postfix(name: str, shown, diverged) -> str:
+    """The progress bar's postfix after an epoch: the mean of ``shown`` (each member's metric)
+    over the members that trained and have a finite value, and how many diverged. A diverged
+    member's metric is of its weights from before the bad step (its loss usually not finite),
+    so it is counted, not averaged in, as fastinit report's summary counts it. "" after an
+    epoch not evaluated (eval_every), so the bar keeps what it said last."""
+    if np.all(np.isnan(shown)):
+        return ""
+    vals = shown[~diverged]
+    vals = vals[np.isfinite(vals)]
+    n = int(np.sum(diverged))
+    said = [f"{name}={vals.mean():.4g}"] if vals.size else []
+    return ", ".join(said + [f"{n} diverged"] * bool(n))
+
+
 def train(net: MLP, data, *, epochs: int | None = None, steps: int | None = None,
           batch_size: int = 32, drop_last: bool = False, optimizer: str = "sgd",
           lr=0.01, loss: str | None = None, seed: int = 0, momentum: float = 0.9,
@@ -149,7 +164,9 @@ def train(net: MLP, data, *, epochs: int | None = None, steps: int | None = None
         threads or not, whichever is faster here (SplitChoice; the same bits either way)
     record_every_steps : k > 0 records, inside the compiled epoch, every k-th step's minibatch
         loss and per-layer gradient norm (History.steps, step_loss, step_grad_norm)
-    progress : a tqdm progress bar with ETA;  callback : called as callback(epoch, history)
+    progress : a tqdm progress bar with ETA and, after each epoch, the mean test accuracy (or
+        training loss) of the members that trained and how many diverged (_postfix)
+    callback : called as callback(epoch, history)
     _clock : fastinit.profile's: a (K, 3) int64 array the last epoch adds each member's
         nanoseconds by phase into, timed inside the compiled epoch (kernels/clock.py);
     _adaptive : False splits whenever a split may pay (``splits``), as fastinit.profile does
@@ -336,10 +353,10 @@ def train(net: MLP, data, *, epochs: int | None = None, steps: int | None = None
             record(e)
             if bar is not None:
                 bar.update(1)
-                shown = hist.test_acc[e] if has_test and classify else hist.train_loss[e]
-                if np.any(np.isfinite(shown)):
-                    bar.set_postfix({"test_acc" if has_test and classify else "train_loss":
-                                     float(np.nanmean(shown))})
+                name = "test_acc" if has_test and classify else "train_loss"
+                said = _postfix(name, getattr(hist, name)[e], net.diverged)
+                if said:
+                    bar.set_postfix_str(said)
             if callback is not None:
                 callback(e, hist)
     if bar is not None:

@@ -600,3 +600,64 @@ def test_a_report_of_an_unfinished_sweep_says_so(tmp_path):
     run_sweep(_spec("s", [0, 1]), db)                     # finished: nothing more is said
     make_report(db, tmp_path / "r")
     assert "sweep s: 2 runs from" in (tmp_path / "r" / "index.html").read_text(encoding="utf-8")
+
+
+def _one_seed_diverged(db):
+    """A sweep of two seeds whose seed 1 is stored as a diverged run: its curves stop at a
+    test accuracy of 0.09 (its weights from before the bad step) and no test loss. Returns
+    the trained run's final test accuracy."""
+    run_sweep(_spec("dv", [0, 1]), db)
+    with Store(db) as s:
+        (trained,) = [r for r in s.rows("dv") if r["seed"] == 0]
+        (bad,) = [r for r in s.rows("dv") if r["seed"] == 1]
+        curves = {**bad["curves"], "test_acc": bad["curves"]["test_acc"][:-1] + [0.09],
+                  "test_loss": bad["curves"]["test_loss"][:-1] + [None]}
+        s.con.execute("UPDATE runs SET status = 'diverged', diverged = 1, diverged_step = 3, "
+                      "final_test_acc = 0.09, final_test_loss = NULL, curves = ? WHERE id = ?",
+                      (json.dumps(curves), bad["id"]))
+    return trained["final_test_acc"]
+
+
+def test_the_depth_figures_leave_diverged_runs_out_as_the_table_does(tmp_path, monkeypatch):
+    """One seed trained and one diverged, keeping 0.09 from before its bad step:
+    the table's mean is the trained run's alone, but depth.png and the interactive depth
+    figure drew the mean of both, with a band down to 0.09. Now their point and band are the
+    trained run's; the per-epoch figures still draw both runs, so the divergence shows."""
+    db = tmp_path / "dv.db"
+    acc = _one_seed_diverged(db)
+    saved, drawn = {}, []
+    keep = lambda fig, path, **kw: saved.setdefault(os.path.basename(path), fig)
+    monkeypatch.setattr(report_mod.pyplot().Figure, "savefig", keep)
+    bands = report_mod._bands
+    monkeypatch.setattr(report_mod, "_bands", lambda ax, curves, label, color: (
+        drawn.append(len(curves)), bands(ax, curves, label, color))[1])
+    make_report(db, tmp_path / "r")
+    (line,) = saved["depth.png"].axes[0].lines
+    assert list(line.get_ydata()) == [acc]
+    (band,) = saved["depth.png"].axes[0].collections
+    assert band.get_paths()[0].vertices[:, 1].min() == pytest.approx(acc)
+    assert drawn == [2, 2]                          # curves.png and loss.png: both runs
+    pytest.importorskip("plotly")
+    page = write_interactive(db, tmp_path / "r")["interactive.html"]
+    data = json.loads(open(page, encoding="utf-8").read().split("var FIGURES = ", 1)[1]
+                      .split(";\nObject.keys", 1)[0])
+    (depth,) = data["fig-depth"]["data"]
+    assert depth["y"] == [acc] and depth["error_y"]["arrayminus"] == [0.0]
+    assert all("(mean of 2)" in t["hovertemplate"] for t in data["fig-curves"]["data"]
+               if t.get("hovertemplate"))
+
+
+def test_a_diverged_run_is_stored_as_its_schema_says(tmp_path):
+    """The runs table's docstring: a diverged run keeps the weights from before its bad step,
+    so its final accuracy is theirs (finite, its curve's last value) and its final loss NULL;
+    the summary counts it under div, out of the mean."""
+    db = tmp_path / "big.db"
+    run_sweep({"name": "big", "grid": {"seed": [0]}, "train": {
+        "lr": 1e4, "epochs": 2, "width": 16, "depth": 2}}, db)
+    with Store(db) as s:
+        (r,) = s.rows("big")
+    assert (r["status"], r["diverged"], r["final_test_loss"]) == ("diverged", 1, None)
+    assert r["diverged_step"] >= 0 and 0 <= r["final_test_acc"] <= 1
+    assert r["final_test_acc"] == r["curves"]["test_acc"][-1]
+    (summ,) = report_mod.summarise([r])
+    assert summ["diverged"] == 1 and summ["mean"] != summ["mean"]        # NaN: none trained

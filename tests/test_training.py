@@ -407,6 +407,21 @@ def test_divergent_member_is_frozen_and_flagged_others_unaffected():
     assert net.diverged[1]
 
 
+def test_the_progress_bar_leaves_diverged_members_out_of_its_mean(capsys):
+    """A diverged member keeps the test accuracy of its weights from before the bad step: the
+    bar averaged it in with the members that trained, so lrs [0.05, 1e6, 0.05] showed a mean
+    well below theirs and no sign of the divergence. Now the mean is over the members that
+    trained, and the bar says how many diverged."""
+    pytest.importorskip("tqdm")
+    net = fastinit.MLP([64, 32, 10], activation="relu", init="he_normal", n=3, seed=[1, 2, 3],
+                       dtype=np.float32)
+    h = fastinit.train(net, DIGITS, epochs=2, batch_size=64, lr=[0.05, 1e6, 0.05],
+                       progress=True)
+    assert h.diverged.tolist() == [False, True, False]
+    trained = float(np.mean(h.test_acc[-1, [0, 2]]))
+    assert f"test_acc={trained:.4g}, 1 diverged" in capsys.readouterr().err
+
+
 def test_divergent_member_keeps_its_running_statistics_from_before_that_step():
     """Batch norm updates its running statistics in the forward pass: a member frozen at a
     step keeps the ones it had before that step (its solo run of the steps before), as it

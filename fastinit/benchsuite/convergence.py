@@ -44,8 +44,10 @@ def specs(quick: bool = False) -> list[dict]:
 
 
 def summarise(rows, target_loss: float | None) -> list[dict]:
-    """Per (dataset, activation, depth, scheme): runs, reached, median epochs and seconds to
-    the target, mean final value, diverged count."""
+    """Per (dataset, activation, depth, lr, scheme): runs, reached, median epochs and seconds
+    to the target, the mean final value over the runs that trained (NaN when none did), and
+    the diverged count: a diverged run's final value, of its weights from before the bad
+    step, is counted there only, as fastinit report's table counts it."""
     groups = defaultdict(list)
     for r in rows:
         scheme = label(r["scheme"], r["scheme_params"])
@@ -58,15 +60,17 @@ def summarise(rows, target_loss: float | None) -> list[dict]:
             if dataset == "digits":
                 seq = [v if v is not None else -1 for v in c["test_acc"]]
                 hit = next((e for e, v in enumerate(seq) if v >= 0.9), None)
-                finals.append(c["test_acc"][-1])
+                final = c["test_acc"][-1]
             else:
                 seq = [v if v is not None else math.inf for v in c["test_loss"]]
                 hit = next((e for e, v in enumerate(seq) if v <= target_loss), None)
-                finals.append(c["test_loss"][-1])
+                final = c["test_loss"][-1]
+            if final is not None and not r["diverged"]:
+                finals.append(final)
             if hit is not None and not r["diverged"]:
                 epochs_to.append(hit)
                 secs_to.append(hit * r["time_s"] / max(1, r["epochs"]))
-        fin = np.array([v for v in finals if v is not None], dtype=float)
+        fin = np.array(finals, dtype=float)
         out.append({"dataset": dataset, "activation": act, "depth": depth, "lr": lr,
                     "scheme": scheme,
                     "runs": len(rs), "reached": len(epochs_to),
@@ -78,14 +82,17 @@ def summarise(rows, target_loss: float | None) -> list[dict]:
 
 
 def markdown(summary) -> str:
+    """Every cell of the summary as a markdown table; - where there is no value (no seed
+    reached the target, or none trained)."""
     lines = ["| dataset | activation | depth | lr | scheme | reached/runs | epochs to target | "
              "ms to target | final | diverged |", "|---|---|---|---|---|---|---|---|---|---|"]
     for s in summary:
         ep = "-" if math.isnan(s["epochs"]) else f"{s['epochs']:.0f}"
         ms = "-" if math.isnan(s["seconds"]) else f"{s['seconds'] * 1e3:.1f}"
+        final = "-" if math.isnan(s["final"]) else f"{s['final']:.4f}"
         lines.append(f"| {s['dataset']} | {s['activation']} | {s['depth']} | {s['lr']:g} | "
                      f"{s['scheme']} | "
-                     f"{s['reached']}/{s['runs']} | {ep} | {ms} | {s['final']:.4f} | "
+                     f"{s['reached']}/{s['runs']} | {ep} | {ms} | {final} | "
                      f"{s['diverged']} |")
     return "\n".join(lines)
 
