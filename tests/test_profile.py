@@ -109,7 +109,7 @@ machine = roofline.Machine("test cpu", 2, 2, "omp", 2 ** 20,
 g = np.random.default_rng(0)
 x, y = g.standard_normal((2560, 784)), g.integers(0, 10, 2560)
 data = fastinit.datasets.from_arrays(x[:2048], y[:2048], x[2048:], y[2048:])
-SHOWN = ("gemm_forward", "gemm_dw", "gemm_dx", "transposes", "elementwise", "optimizer")
+SHOWN = ("gemm_forward", "gemm_dw", "gemm_dx", "transposes", "optimizer")
 for attempt in range(3):           # a shared machine: a busy spell gets another look
     pop = fastinit.profile(fastinit.MLP([784, 256, 256, 10]), data, threads=[1], repeats=3,
                            batch_size=128, machine=machine).populations[0]
@@ -135,7 +135,9 @@ def test_a_wide_networks_parts_add_up_too():
     res = subprocess.run([sys.executable, "-c", _WIDE_SCRIPT], env=env, check=True,
                          capture_output=True, text=True)
     runs = [json.loads(line) for line in res.stdout.strip().splitlines()]
-    shown = ("gemm_forward", "gemm_dw", "gemm_dx", "transposes", "elementwise", "optimizer")
+    shown = ("gemm_forward", "gemm_dw", "gemm_dx", "transposes", "optimizer")   # elementwise:
+    # its bias and relu are in the GEMMs' epilogues here; what is left (0.1 ms of a 30 ms
+    # epoch) is inside the replay's noise and read 0.0 in most attempts on an Intel Xeon
     good = [r for r in runs if abs(sum(v for k, v in r["parts"].items() if k != "rest")
                                    / r["epoch"] - 1) <= 0.05
             and r["parts"]["call"] < 0.05 * r["epoch"]
