@@ -217,6 +217,21 @@ def test_kraehenbuehl_equalises_the_layers_that_have_a_gradient(residual):
         assert same == (l not in live), l                  # only stem and output moved
 
 
+def _refused(given, named, skips, remedy, **call):
+    """kraehenbuehl(**call, **given) refused with the between-layer message naming ``named``,
+    before touching the network (returned, as it was)."""
+    net = fastinit.MLP([64, 20, 10], init="xavier_uniform", seed=1, dtype=np.float64)
+    before = [w.copy() for w in net.weights]
+    verb, them = ("steers", "it") if len(given) == 1 else ("steer", "them")
+    with pytest.raises(ValueError, match=r"^The " + named + r" parameters? of "
+                       r"fastinit.kraehenbuehl " + verb + r" only the between-layer step, "
+                       r"which " + skips + r"; drop " + them + r" or " + remedy + r"\.$"):
+        fastinit.kraehenbuehl(net, X, **call, **given)
+    for w, b in zip(net.weights, before):
+        np.testing.assert_array_equal(w, b)
+    return net
+
+
 @pytest.mark.parametrize("given, named", [
     ({"iterations": 3}, r"'iterations' \(got 3\)"),
     ({"alpha": 0.5, "seed": 7}, r"'alpha' \(got 0.5\) and 'seed' \(got 7\)"),
@@ -225,16 +240,8 @@ def test_kraehenbuehl_equalises_the_layers_that_have_a_gradient(residual):
 def test_kraehenbuehl_refuses_between_layer_settings_without_that_step(given, named):
     """iterations, alpha and seed only steer the between-layer step; with between_layers=False
     they were accepted and silently did nothing."""
-    net = fastinit.MLP([64, 20, 10], init="xavier_uniform", seed=1, dtype=np.float64)
-    before = [w.copy() for w in net.weights]
-    verb, them = ("steers", "it") if len(given) == 1 else ("steer", "them")
-    with pytest.raises(ValueError, match=r"The " + named + r" parameters? of "
-                       r"fastinit.kraehenbuehl " + verb + r" only the between-layer step, "
-                       r"which between_layers=False skips; drop " + them +
-                       r" or set between_layers=True."):
-        fastinit.kraehenbuehl(net, X, between_layers=False, **given)
-    for w, b in zip(net.weights, before):           # refused before touching the network
-        np.testing.assert_array_equal(w, b)
+    net = _refused(given, named, r"between_layers=False skips", r"set between_layers=True",
+                   between_layers=False)
     fastinit.kraehenbuehl(net, X, between_layers=False)          # without them: fine
 
 
@@ -244,16 +251,8 @@ def test_kraehenbuehl_refuses_between_layer_settings_without_that_step(given, na
 def test_kraehenbuehl_refuses_alpha_and_seed_with_iterations_0(given, named):
     """With between_layers=True and iterations=0 the between-layer step runs no iteration, so
     an alpha or seed given with it was accepted and silently did nothing."""
-    net = fastinit.MLP([64, 20, 10], init="xavier_uniform", seed=1, dtype=np.float64)
-    before = [w.copy() for w in net.weights]
-    verb, them = ("steers", "it") if len(given) == 1 else ("steer", "them")
-    with pytest.raises(ValueError, match=r"^The " + named + r" parameters? of "
-                       r"fastinit.kraehenbuehl " + verb + r" only the between-layer step, "
-                       r"which iterations=0 skips; drop " + them +
-                       r" or set iterations to 1 or more\.$"):
-        fastinit.kraehenbuehl(net, X, iterations=0, **given)
-    for w, b in zip(net.weights, before):           # refused before touching the network
-        np.testing.assert_array_equal(w, b)
+    net = _refused(given, named, r"iterations=0 skips", r"set iterations to 1 or more",
+                   iterations=0)
     within = net.copy()
     fastinit.kraehenbuehl(within, X, between_layers=False)
     fastinit.kraehenbuehl(net, X, iterations=0)                 # iterations=0 alone: fine
