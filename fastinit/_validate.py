@@ -335,7 +335,7 @@ class _Required:
 
 REQUIRED = _Required()
 KINDS = ("real", "positive", "nonnegative", "fraction", "bound", "choice", "bool",
-         "positive_int", "callable")
+         "positive_int", "callable", "optional_real")
 IDENTIFIER = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 
@@ -344,7 +344,9 @@ class Param:
     """A scheme or family parameter: name, default (or REQUIRED), constraint, description.
 
     ``kind`` is one of KINDS: real, positive (> 0), nonnegative, fraction ([0, 1)), bound
-    (real or +-inf), choice (one of ``choices``), bool, positive_int, callable.
+    (real or +-inf), choice (one of ``choices``), bool, positive_int, callable, optional_real
+    (a finite real or None, None meaning "not set": the scheme decides, as edge_of_chaos's
+    activation_param takes the network's).
     """
     name: str
     default: Any = REQUIRED
@@ -390,6 +392,13 @@ class Param:
             return check_bool(value, name, func)
         if k == "positive_int":
             return check_int(value, name, func, minimum=1)
+        if k == "optional_real":
+            if value is None:
+                return None
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+                raise TypeError(f"{_where(name, func)} must be a real number or None. "
+                                f"Got {value!r} of type {type(value).__name__} instead.")
+            return check_real(value, name, func)
         if not callable(value):
             raise TypeError(f"The {name!r} parameter of {func} must be callable. "
                             f"Got {value!r} instead.")

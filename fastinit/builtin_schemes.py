@@ -20,7 +20,7 @@ import functools
 import math
 
 from ._validate import Param as P
-from .activations import ACTIVATIONS
+from .activations import ACTIVATIONS, PARAMETERS, TABLE, check_param
 from .families import DISTRIBUTIONS
 from .fans import MODES
 from .gain import TORCH_NAMES, calculate_gain
@@ -76,13 +76,39 @@ _TRUNC = "N(0, 1) truncated to (-2, 2), divided by 0.8796..."
 
 
 @functools.lru_cache(maxsize=256)
-def _critical(activation: str, sigma_b2: float) -> float:
+def _critical(activation: str, sigma_b2: float, param: float | None = None) -> float:
     """The edge of chaos sigma_w*^2, cached: the bisection takes milliseconds per call."""
-    return critical_sigma_w2(activation, sigma_b2)
+    return critical_sigma_w2(activation, sigma_b2, param)
+
+
+def _eoc_param(name: str, p) -> float | None:
+    """The activation_param of edge_of_chaos(_bias) ``p``, checked against its activation:
+    None (the activation's default), or a value of one whose parameter shapes phi."""
+    value, activation = p["activation_param"], p["activation"]
+    if value is None:
+        return None
+    if activation not in PARAMETERS:
+        raise ValueError(f"scheme {name!r}: activation_param={value!r} was given, but the "
+                         f"{activation!r} activation has no parameter that moves its edge of "
+                         f"chaos; only {sorted(PARAMETERS)} have one.")
+    return check_param(TABLE[activation], value, f"scheme {name!r}")
+
+
+def _eoc_weight(p, fan_in, fan_out):
+    scale = _critical(p["activation"], p["sigma_b2"], _eoc_param("edge_of_chaos", p))
+    return dict(scale=scale, mode="fan_in", distribution="normal")
+
+
+def _eoc_bias(p, fan_in, fan_out):
+    _eoc_param("edge_of_chaos_bias", p)       # shared with the weight's spec: checked alike
+    return dict(mean=0.0, std=math.sqrt(p["sigma_b2"]))
 
 
 _EOC_PARAMS = (P("activation", "tanh", "choice", tuple(ACTIVATIONS)),
-               P("sigma_b2", 0.05, "nonnegative", doc="bias variance sigma_b^2"))
+               P("sigma_b2", 0.05, "nonnegative", doc="bias variance sigma_b^2"),
+               P("activation_param", None, "optional_real",
+                 doc="the activation's parameter (leaky slope, elu alpha, softplus beta); "
+                     "None: the network's, else the activation's default"))
 
 BUILTIN: tuple[Scheme, ...] = (
     Scheme("zeros", "constant", fixed=dict(value=0.0), formula="w = 0",
@@ -219,15 +245,14 @@ BUILTIN: tuple[Scheme, ...] = (
     Scheme("flax_dense_bias", "constant", fixed=dict(value=0.0), formula="zeros",
            reference="flax.linen.Dense defaults", framework="flax",
            aliases=("flax.dense_bias",)),
-    Scheme("edge_of_chaos", "variance_scaling", params=_EOC_PARAMS,
-           derive=lambda p, fi, fo: dict(scale=_critical(p["activation"], p["sigma_b2"]),
-                                         mode="fan_in", distribution="normal"),
+    Scheme("edge_of_chaos", "variance_scaling", params=_EOC_PARAMS, derive=_eoc_weight,
            formula="N(0, sigma_w*^2 / fan_in), sigma_w*^2 the critical point chi_1 = 1 of the "
-                   "mean-field map for (activation, sigma_b2); bias N(0, sigma_b2)",
+                   "mean-field map for (activation, activation_param, sigma_b2); bias "
+                   "N(0, sigma_b2)",
            reference="Poole et al., NeurIPS 2016; Schoenholz et al., ICLR 2017",
            framework="paper", bias="edge_of_chaos_bias"),
     Scheme("edge_of_chaos_bias", "normal", params=_EOC_PARAMS,
-           derive=lambda p, fi, fo: dict(mean=0.0, std=math.sqrt(p["sigma_b2"])),
+           derive=_eoc_bias,
            formula="N(0, sigma_b2)", reference="Poole et al., NeurIPS 2016",
            framework="paper"),
 )

@@ -107,11 +107,10 @@ class MLP:
         largest = max(a * b for a, b in zip(sizes[:-1], sizes[1:])) * dt.itemsize
         check_memory(count * (per_member + largest), f"{_CLS}: n={count} members of layer "
                      f"sizes {sizes} ({dt.name})")
-        self.init, self.bias_init = population.schemes(init, bias_init, count, _CLS, act.name)
+        self.init, self.bias_init, self.activation_param = population.schemes(
+            init, bias_init, count, _CLS, act, activation_param)
         self.keys, self.members = population.streams(seed, count, _CLS)
         self.activation = act.name
-        self.activation_param = population.activation_params(act, activation_param, self.init,
-                                                             _CLS)
         self.dropout = population.reals(dropout, count, "dropout", _CLS, low=0.0, high=1.0,
                                         high_open=True)
         self.dtype = dt

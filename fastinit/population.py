@@ -48,29 +48,45 @@ def reals(value, count: int, param: str, func: str, **bounds) -> np.ndarray:
     return np.full(count, check_real(value, param, func, **bounds))
 
 
-def schemes(init, bias_init, count: int, func: str, activation: str | None = None):
-    """(weight InitSpecs, bias InitSpecs), one per member; a member without a bias scheme gets
-    its weight scheme's preset bias (zeros for most). With the network's ``activation``, a
-    scheme's own ``activation`` parameter left unset follows it (for_network)."""
-    inits = [for_network(registry.as_spec(v, func, "init"), activation, func)
+def schemes(init, bias_init, count: int, func: str, act: activations.Activation,
+            activation_param=None):
+    """(weight InitSpecs, bias InitSpecs, activation parameters (n,)), one each per member; a
+    member without a bias scheme gets its weight scheme's preset bias (zeros for most). A
+    scheme's own ``activation`` and ``activation_param`` left unset follow the network's
+    activation ``act`` and the member's own parameter (for_network)."""
+    specs = [registry.as_spec(v, func, "init")
              for v in per_member(init, count, "init", func, "schemes")]
+    params = activation_params(act, activation_param, specs, func)
+    inits = [for_network(s, act, p, func) for s, p in zip(specs, params)]
     given = per_member(bias_init, count, "bias_init", func, "schemes")
     biases = [registry.preset_bias(w) if b is None else registry.as_spec(b, func, "bias_init")
               for w, b in zip(inits, given)]
-    return inits, biases
+    return inits, biases, params
 
 
-def for_network(spec, activation: str | None, func: str):
-    """``spec`` with its scheme's ``activation`` parameter, when it has one and it was not
-    given, set to the network's activation where that differs from the default: edge_of_chaos
-    on a relu network drew tanh's critical variance (1.761 / fan_in for sigma_b2 = 0.05, not
-    relu's 2 / fan_in). An explicit value is kept (tanh's point on a relu net, on purpose)."""
+def for_network(spec, act: activations.Activation | None, value: float, func: str):
+    """``spec`` for one member of a network with activation ``act`` and activation parameter
+    ``value``: its scheme's ``activation`` parameter, when it has one and it was not given,
+    set to the network's activation where that differs from the default (edge_of_chaos on a
+    relu network drew tanh's critical variance, 1.761 / fan_in for sigma_b2 = 0.05, not relu's
+    2 / fan_in); then its ``activation_param``, when it has one left unset (None) and the
+    scheme's activation is the network's, set to the member's where that shapes the activation
+    and differs from its default (a leaky_relu slope 0.2 member drew slope 0.01's 1.9998 /
+    fan_in, not 2 / 1.04 / fan_in). An explicit value is kept (tanh's point on a relu net, on
+    purpose); a member at the default keeps its label and its bits."""
     scheme = registry.get_scheme(spec.scheme, func, "init")
-    param = next((p for p in scheme.params if p.name == "activation"), None)
-    if activation is None or param is None or "activation" in spec.kwargs \
-            or param.default == activation or activation not in (param.choices or ()):
+    by_name = {p.name: p for p in scheme.params}
+    given, extra = spec.kwargs, {}
+    own = by_name.get("activation")
+    if act is None or own is None:
         return spec
-    return registry.spec(spec, activation=activation)
+    if "activation" not in given and own.default != act.name and act.name in own.choices:
+        extra["activation"] = act.name
+    if "activation_param" in by_name and given.get("activation_param") is None \
+            and {**given, **extra}.get("activation", own.default) == act.name \
+            and act.name in activations.PARAMETERS and value != act.default:
+        extra["activation_param"] = float(value)
+    return registry.spec(spec.scheme, **{**given, **extra}) if extra else spec
 
 
 def streams(seed, count: int, func: str):

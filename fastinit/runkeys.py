@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from . import registry
+from . import activations, population, registry
 from ._validate import MAX_SEED, did_you_mean
 from .datasets import DATASETS, FILE_DATASETS
 from .network import ACTIVATIONS, LOSSES
@@ -204,8 +204,11 @@ def _revised(config: dict) -> dict:
     weights and zero biases over every layer, the zero ones of fixup and "zero" included.
     Residual "zero" keeps the scheme: it drew ZerO whatever the scheme. Kraehenbuehl's
     between-layer step equalises the layers that have a gradient: it skipped every member of
-    a skipinit, rezero or zero network (fixup's has one such layer: skipped still). Other runs
-    keep their ids."""
+    a skipinit, rezero or zero network (fixup's has one such layer: skipped still). A scheme
+    with an ``activation_param`` left unset (edge_of_chaos) takes the run's activation_param:
+    it drew the critical variance of the activation's default parameter (leaky_relu slope
+    0.01, not the run's 0.2); runs at the default, or whose activation's parameter does not
+    shape it (relu'(0)), drew the same. Other runs keep their ids."""
     out = {}
     scheme, residual, bias = config.get("scheme"), config.get("residual"), config.get("bias_init")
     unit = scheme is not None and scheme[0] == "orthogonal" and set(scheme[1]) <= {"gain"} \
@@ -218,7 +221,21 @@ def _revised(config: dict) -> dict:
         out["~zero_init"] = "scheme"
     if config.get("data_init") == "kraehenbuehl" and residual in ("skipinit", "rezero", "zero"):
         out["~kraehenbuehl"] = "live layers"
+    if scheme is not None and _takes_activation_param(scheme, config):
+        out["~scheme_activation_param"] = "run's"
     return out
+
+
+def _takes_activation_param(scheme: list, config: dict) -> bool:
+    """Whether the network's for_network sets this run's scheme's activation_param from the
+    run's (the one rule, population.for_network, asked rather than restated)."""
+    value = config.get("activation_param")
+    act = activations.TABLE.get(config.get("activation", ID_DEFAULTS["activation"]))
+    if value is None or act is None:
+        return False
+    spec = registry.spec(scheme[0], **scheme[1])
+    after = population.for_network(spec, act, value, "fastinit.sweep")
+    return after.kwargs.get("activation_param") != spec.kwargs.get("activation_param")
 
 
 def run_id(config: dict, *, revised: bool = True) -> str:

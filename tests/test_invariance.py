@@ -157,6 +157,32 @@ def test_residual_zero_member_alone_equals_member_in_population():
     np.testing.assert_array_equal(pop.params[1], solo.params[0])
 
 
+@pytest.mark.parametrize("activation,values", [("leaky_relu", [0.2, None, 0.5, 0.01, 0.2]),
+                                               ("elu", [0.5, None, 2.0, 1.0, 0.5])])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+def test_edge_of_chaos_member_takes_its_own_activation_parameter_in_any_population(
+        activation, values, dtype):
+    """edge_of_chaos's critical variance follows each member's activation parameter, never the
+    population's: member k alone and in a population mixing parameters, schemes and explicit
+    values draws and trains the same bits (the last member gives its scheme's value)."""
+    x, y = _data()
+    inits = ["edge_of_chaos", "edge_of_chaos", fastinit.spec("edge_of_chaos", sigma_b2=0.2),
+             "he_normal", fastinit.spec("edge_of_chaos", activation_param=1.5)]
+    seeds = [11, 12, 13, 14, 15]
+    pop = fastinit.MLP([12, 16, 16, 3], activation, init=inits, n=5, seed=seeds, dtype=dtype,
+                       activation_param=values)
+    assert [s.kwargs.get("activation_param") for s in pop.init] == [
+        values[0], None, values[2], None, 1.5]
+    hp = fastinit.train(pop, (x, y), lr=0.05, **TRAIN)
+    for k in range(5):
+        solo = fastinit.MLP([12, 16, 16, 3], activation, init=inits[k], seed=seeds[k],
+                            dtype=dtype, activation_param=values[k])
+        assert solo.init == [pop.init[k]] and solo.bias_init == [pop.bias_init[k]]
+        hs = fastinit.train(solo, (x, y), lr=0.05, **TRAIN)
+        np.testing.assert_array_equal(pop.params[k], solo.params[0], err_msg=str(k))
+        np.testing.assert_array_equal(hp.train_loss[:, k], hs.train_loss[:, 0])
+
+
 def test_member_and_copy_keep_their_own_activation_parameter(tmp_path):
     net = fastinit.MLP([5, 7, 2], "relu", init=["ZerO", "he_normal", "ZerO"], n=3, seed=[1, 2, 3])
     assert net.activation_param.tolist() == [1.0, 0.0, 1.0]

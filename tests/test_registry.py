@@ -253,3 +253,20 @@ def test_an_unregistered_scheme_object_is_refused():
                                          fixed=dict(value=2.0)))
     registered = fastinit.get_scheme("he_normal")
     assert fastinit.sample(registered, (2, 2), seed=0).shape == (2, 2)
+
+
+def test_optional_real_param_kind():
+    """A real parameter whose None means "not set" (edge_of_chaos's activation_param: the
+    network's); a spec that does not give it keeps its label and its bias's."""
+    p = Param("k", None, "optional_real")
+    assert p.check(None, "f") is None and p.check(2, "f") == 2.0
+    with pytest.raises(TypeError, match=r"The 'k' parameter of fastinit.Param\('k'\) must be a "
+                                        r"real number or None. Got True of type bool instead."):
+        Param("k", True, "optional_real")
+    with pytest.raises(ValueError, match=r"The 'k' parameter of f must be a finite real number. "
+                                         r"Got nan instead."):
+        p.check(float("nan"), "f")
+    assert str(fastinit.spec("edge_of_chaos", sigma_b2=0.1)) == "edge_of_chaos(sigma_b2=0.1)"
+    assert str(fastinit.registry.preset_bias(fastinit.spec("edge_of_chaos",
+                                                           activation_param=0.2))) == \
+        "edge_of_chaos_bias(activation_param=0.2)"

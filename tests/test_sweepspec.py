@@ -90,11 +90,26 @@ def _hash_v2(config: dict) -> str:
     ({"residual": "zero"}, True),                    # he_normal: it was ZerO, now He
     ({"residual": "zero", "scheme": "ZerO"}, False),
     ({"residual": "fixup"}, False),
+    # edge_of_chaos takes the run's activation_param: it drew the activation's default's point
+    ({"scheme": "edge_of_chaos", "activation": "leaky_relu", "activation_param": 0.2}, True),
+    ({"scheme": {"name": "edge_of_chaos", "sigma_b2": 0.1}, "activation": "elu",
+      "activation_param": 0.5}, True),
+    ({"scheme": "edge_of_chaos", "activation": "softplus", "activation_param": 2.0}, True),
+    ({"scheme": "edge_of_chaos", "activation": "leaky_relu", "activation_param": 0.01}, False),
+    ({"scheme": "edge_of_chaos", "activation": "leaky_relu"}, False),
+    ({"scheme": "edge_of_chaos", "activation": "relu", "activation_param": 1.0}, False),
+    ({"scheme": "edge_of_chaos", "activation": "tanh", "activation_param": 0.2}, False),
+    ({"scheme": "he_normal", "activation": "leaky_relu", "activation_param": 0.2}, False),
+    ({"scheme": {"name": "edge_of_chaos", "activation": "tanh"}, "activation": "leaky_relu",
+      "activation_param": 0.2}, False),                 # tanh's point, on purpose
+    ({"scheme": {"name": "edge_of_chaos", "activation_param": 0.2}, "activation": "leaky_relu",
+      "activation_param": 0.5}, False),                 # the scheme's own value, kept
 ])
 def test_a_value_whose_meaning_changed_gives_its_runs_new_ids(train, new):
     """A sweep's LSUV starts from the run's scheme (it re-drew orthonormal weights), residual
     "zero" keeps the scheme (it drew ZerO) and kraehenbuehl's between-layer step equalises the
-    layers behind a zero branch's skip (it skipped such members): a database's runs of the old
+    layers behind a zero branch's skip (it skipped such members), edge_of_chaos takes the run's
+    activation_param (it drew the default's point): a database's runs of the old
     meaning must not count as finished under the new one, so those runs' ids change; a run
     whose numbers did not change keeps its id (and its stored result)."""
     run = SweepSpec.from_dict({"grid": {"seed": [1]}, "train": train}).runs()[0]

@@ -287,6 +287,65 @@ def test_edge_of_chaos_in_a_network_takes_the_networks_activation():
         fastinit.MLP([8, 8, 2], activation="gelu", init="edge_of_chaos")
 
 
+def test_edge_of_chaos_in_a_network_takes_each_members_activation_parameter():
+    """A leaky_relu network of slope 0.2 drew the critical variance of the default slope 0.01
+    (2 / (1 + 0.01^2) = 1.9998 / fan_in, not 2 / 1.04 = 1.923 / fan_in), an elu of alpha 0.5
+    that of alpha 1. Unless given, the scheme's activation_param is now each member's own; a
+    member at the default keeps its label and bits; an explicit value is kept."""
+    fan_in, slopes = 400, [0.2, None, 0.5]
+    leaky = fastinit.MLP([fan_in, 400, 10], "leaky_relu", "edge_of_chaos", n=3, seed=[0] * 3,
+                         activation_param=slopes, dtype=np.float64)
+    assert [str(s) for s in leaky.init] == [
+        "edge_of_chaos(activation='leaky_relu', activation_param=0.2)",
+        "edge_of_chaos(activation='leaky_relu')",
+        "edge_of_chaos(activation='leaky_relu', activation_param=0.5)"]
+    assert theory.critical_sigma_w2("leaky_relu", 0.05, 0.2) == pytest.approx(2 / 1.04, 1e-9)
+    for k, a in enumerate([0.2, 0.01, 0.5]):
+        exact = theory.second_moment(leaky.init[k], (400, fan_in))
+        assert exact * fan_in == pytest.approx(2 / (1 + a * a), rel=1e-9)
+        assert np.var(leaky.weights[0][k]) * fan_in == pytest.approx(2 / (1 + a * a),
+                                                                    rel=0.02)
+    elu = fastinit.MLP([fan_in, 400, 10], "elu", "edge_of_chaos", seed=0, activation_param=0.5,
+                       dtype=np.float64)
+    s = theory.critical_sigma_w2("elu", 0.05, 0.5)
+    assert s != pytest.approx(theory.critical_sigma_w2("elu", 0.05), rel=1e-3)
+    assert theory.second_moment(elu.init[0], (400, fan_in)) * fan_in == pytest.approx(s, 1e-12)
+    assert np.var(elu.weights[0][0]) * fan_in == pytest.approx(s, rel=0.02)
+    default = fastinit.MLP([fan_in, 400, 10], "leaky_relu", "edge_of_chaos", seed=0,
+                           dtype=np.float64)
+    np.testing.assert_array_equal(default.params[0], leaky.params[1])
+    given = fastinit.spec("edge_of_chaos", activation_param=0.5)
+    kept = fastinit.MLP([fan_in, 400, 10], "leaky_relu", given, seed=0, activation_param=0.2,
+                        dtype=np.float64)
+    assert str(kept.init[0]) == "edge_of_chaos(activation='leaky_relu', activation_param=0.5)"
+    assert np.var(kept.weights[0][0]) * fan_in == pytest.approx(2 / 1.25, rel=0.02)
+    tanh_point = fastinit.spec("edge_of_chaos", activation="tanh")   # tanh's, on purpose
+    assert fastinit.MLP([8, 8, 2], "leaky_relu", tanh_point, activation_param=0.2).init == \
+        [tanh_point]
+    relu = fastinit.MLP([8, 8, 2], "relu", "edge_of_chaos", activation_param=1.0)  # relu'(0)
+    assert str(relu.init[0]) == "edge_of_chaos(activation='relu')"
+
+
+def test_edge_of_chaos_activation_param_errors_name_the_scheme():
+    with pytest.raises(TypeError, match=r"The 'activation_param' parameter of fastinit.spec "
+                                        r"\(scheme 'edge_of_chaos'\) must be a real number or "
+                                        r"None. Got 'big' of type str instead."):
+        fastinit.spec("edge_of_chaos", activation_param="big")
+    with pytest.raises(ValueError, match=r"'activation_param' parameter of fastinit.spec "
+                                         r"\(scheme 'edge_of_chaos'\) must be a finite real"):
+        fastinit.spec("edge_of_chaos", activation_param=math.inf)
+    with pytest.raises(ValueError, match=r"scheme 'edge_of_chaos': activation_param=0.2 was "
+                                         r"given, but the 'tanh' activation has no parameter "
+                                         r"that moves its edge of chaos; only \['elu', "
+                                         r"'leaky_relu', 'softplus'\] have one."):
+        fastinit.sample("edge_of_chaos", (4, 3), seed=0, activation_param=0.2)
+    with pytest.raises(ValueError, match=r"The 'activation_param' parameter of scheme "
+                                         r"'edge_of_chaos_bias' \(leaky_relu negative slope\) "
+                                         r"must be >= 0. Got -0.5 instead."):
+        fastinit.sample("edge_of_chaos_bias", (4,), seed=0, activation="leaky_relu",
+                        activation_param=-0.5)
+
+
 def test_edge_of_chaos_scheme():
     s = theory.critical_sigma_w2("tanh", 0.05)
     w = fastinit.sample("edge_of_chaos", (300, 200), seed=0, dtype=np.float64,
