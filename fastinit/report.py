@@ -15,7 +15,8 @@ for a sweep without a test split):
     loss.png            training loss per epoch, the same panels
     depth.png           final test accuracy vs depth, per scheme, a panel per activation,
                         over the runs that trained: diverged runs left out, as the table
-                        leaves them out of mean, std and min (trained_finals)
+                        leaves them out of mean, std and min; an x marks a depth where
+                        every seed diverged
     variance.png        pre-activation variance by layer at init, per scheme (deepest net)
     symmetry.png        distinct units in the first hidden layer, at init and after training
     divergence.png      diverged runs per scheme
@@ -35,7 +36,7 @@ import numpy as np
 from ._validate import check_path
 from .registry import label
 from .store import Store, StoreError
-from .tabular import columns, left_out_note, value
+from .tabular import columns, depth_points, left_out_note, value  # noqa: F401 - public
 
 
 def pyplot():
@@ -176,15 +177,6 @@ def _overflowed(r, key: str) -> bool:
         any(_finite(v) for v in curve)
 
 
-def trained_finals(rs, key: str) -> list[float]:
-    """The final ``key`` (last curve value) of the runs in ``rs`` that trained, for the
-    final-metric-vs-depth figures: a diverged run's (of its weights from before the bad step)
-    is left out, as summarise leaves it out of the table's mean, std and min, and so is a value
-    never measured or not finite."""
-    return [r["curves"][key][-1] for r in rs if not r["diverged"]
-            and _finite(r["curves"][key][-1])]
-
-
 def summarise(rows) -> list[dict]:
     """One line per (scheme, activation, depth, width, other varying keys): runs (seeds),
     mean / std / min of the final metric over the runs that trained (a diverged run's metric,
@@ -314,20 +306,18 @@ def make_report(db, out: str = "report", sweep: str | None = None) -> dict:
     # final metric vs depth
     fig, axes = plt.subplots(1, len(acts), figsize=(4.2 * len(acts), 3.2), squeeze=False)
     for i, act in enumerate(acts):
-        ax = axes[0, i]
+        ax, every_diverged = axes[0, i], 0
         for s in schemes:
-            xs, ys = [], []
-            for depth in depths:
-                vals = trained_finals([r for r in ok if r["line"] == s and r["depth"] == depth
-                                       and r["activation"] == act], key)
-                if vals:
-                    xs.append(depth)
-                    ys.append((np.mean(vals), np.min(vals), np.max(vals)))
+            xs, ys, gone = depth_points(ok, s, act, depths, key)
             if xs:
-                ys = np.array(ys)
                 ax.plot(xs, ys[:, 0], "o-", color=colors[s], label=s, ms=3)
                 ax.fill_between(xs, ys[:, 1], ys[:, 2], color=colors[s], alpha=0.15, lw=0)
-        ax.set_xlabel("hidden layers", fontsize=8)
+            if gone:          # at the panel's foot, whatever its y range; one row a scheme
+                ax.plot(gone, [0.04 + 0.06 * every_diverged] * len(gone), "x", ms=6,
+                        color=colors[s], clip_on=False, transform=ax.get_xaxis_transform())
+                every_diverged += 1
+        ax.set_xlabel("hidden layers" + "  (x: every seed diverged)" * bool(every_diverged),
+                      fontsize=8)
         ax.set_ylabel(f"final {title}", fontsize=8)
         ax.set_title(act, fontsize=9)
         if min(depths) > 0:              # a log axis has no depth 0: it would drop the point

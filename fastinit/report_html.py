@@ -10,7 +10,8 @@ and toggle by clicking the legend:
                 (activation, depth), a line and seed band per scheme; diverged runs
                 included, as in curves.png, so the divergence shows
     depth       final metric vs depth, per scheme, a panel per activation, over the runs
-                that trained: diverged ones left out, as in depth.png and the table
+                that trained: diverged ones left out, as in depth.png and the table; an
+                ✕ marks a depth where every seed diverged
     variance    pre-activation variance by layer at init (deepest network), per scheme
     symmetry    distinct units of the first hidden layer at init and after training
 and the summary table (click a column header to sort). The plotly library is written next to
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import html
 import json
+import math
 import os
 import warnings
 from collections import defaultdict
@@ -31,9 +33,9 @@ import numpy as np
 
 from ._validate import check_path
 from .report import (_complete, _metric, heading, name_lines, pick_sweep, summarise,
-                     timing_note, trained_finals)
+                     timing_note)
 from .store import Store, StoreError
-from .tabular import left_out_note, value
+from .tabular import depth_points, left_out_note, value
 
 PAGE = "interactive.html"
 SCRIPT = "plotly.min.js"
@@ -135,32 +137,34 @@ class _Figures:
                             300 * len(self.acts) + 120)
 
     def depth(self):
-        go = self.go
+        go, log, marked = self.go, min(self.depths) > 0, 0
         fig = self.subplots(rows=1, cols=len(self.acts), subplot_titles=[
             _label_text(a) for a in self.acts])
         for i, act in enumerate(self.acts):
+            stacked = 0                 # rows of marks in this panel: one a scheme
             for s in self.schemes:
-                xs, mean, lo, hi = [], [], [], []
-                for depth in self.depths:
-                    vals = trained_finals([r for r in self.ok if r["line"] == s and
-                                           r["depth"] == depth and r["activation"] == act],
-                                          self.key)
-                    if vals:
-                        xs.append(depth)
-                        mean.append(np.mean(vals))
-                        lo.append(np.mean(vals) - np.min(vals))
-                        hi.append(np.max(vals) - np.mean(vals))
+                xs, ys, gone = depth_points(self.ok, s, act, self.depths, self.key)
                 if xs:
                     fig.add_trace(go.Scatter(
-                        x=xs, y=mean, mode="lines+markers", name=self.names[s], legendgroup=s,
-                        showlegend=i == 0, line=dict(color=self.color[s]),
-                        error_y=dict(type="data", symmetric=False, array=hi, arrayminus=lo,
-                                     thickness=1)), row=1, col=i + 1)
+                        x=xs, y=ys[:, 0].tolist(), mode="lines+markers", name=self.names[s],
+                        legendgroup=s, showlegend=i == 0, line=dict(color=self.color[s]),
+                        error_y=dict(type="data", symmetric=False, thickness=1,
+                                     array=(ys[:, 2] - ys[:, 0]).tolist(),
+                                     arrayminus=(ys[:, 0] - ys[:, 1]).tolist())),
+                        row=1, col=i + 1)
+                for d in gone:      # at the panel's foot (a log axis places log10 of x)
+                    fig.add_annotation(
+                        x=math.log10(d) if log else d, y=0.06 * stacked, yref="y domain",
+                        yanchor="bottom",
+                        text="\u2715", showarrow=False, font=dict(color=self.color[s]),
+                        hovertext=f"{self.names[s]}: every seed diverged", row=1, col=i + 1)
+                stacked += bool(gone)
+                marked += bool(gone)
         fig.update_xaxes(title_text="hidden layers",    # a log axis has no depth 0
-                         type="log" if min(self.depths) > 0 else "linear")
+                         type="log" if log else "linear")
         fig.update_yaxes(title_text=f"final {self.title}")
-        return self._layout(fig, f"final {self.title} vs depth (bars: min to max over seeds)",
-                            420)
+        return self._layout(fig, f"final {self.title} vs depth (bars: min to max over seeds"
+                            + "; \u2715: every seed diverged" * bool(marked) + ")", 420)
 
     def variance(self, diag_rows):
         go = self.go

@@ -82,6 +82,28 @@ def left_out_note(summ) -> str:
     return " ".join(notes)
 
 
+def depth_points(ok, line: str, act, depths, key: str):
+    """One line's points in one activation's final-metric-vs-depth panel (fastinit.report's
+    depth.png, report_html's depth figure): (depths, an (n, 3) array of mean, min and max)
+    over the runs that trained (a diverged run's final ``key``, of its weights from before the
+    bad step, is left out, as fastinit.report.summarise leaves it out of the table's mean, std
+    and min; so is a value never measured or not finite), and the depths whose every run
+    diverged: marked apart, or the line would just end there."""
+    xs, stats, gone = [], [], []
+    for depth in depths:
+        rs = [r for r in ok if r["line"] == line and r["depth"] == depth
+              and r["activation"] == act]
+        vals = [r["curves"][key][-1] for r in rs
+                if not r["diverged"] and r["curves"][key][-1] is not None
+                and math.isfinite(r["curves"][key][-1])]
+        if vals:
+            xs.append(depth)
+            stats.append((np.mean(vals), np.min(vals), np.max(vals)))
+        elif rs and all(r["diverged"] for r in rs):
+            gone.append(depth)
+    return xs, np.array(stats, dtype=float).reshape(-1, 3), gone
+
+
 def cell(value) -> str:
     """One escaped table cell: floats to 5 significant digits, NaN and None as a dash."""
     if value is None or (isinstance(value, float) and math.isnan(value)):

@@ -3,6 +3,7 @@ never loses its population, and every unusable database file refused with one cl
 import builtins
 import hashlib
 import json
+import math
 import os
 import re
 import sqlite3
@@ -645,6 +646,37 @@ def test_the_depth_figures_leave_diverged_runs_out_as_the_table_does(tmp_path, m
     assert depth["y"] == [acc] and depth["error_y"]["arrayminus"] == [0.0]
     assert all("(mean of 2)" in t["hovertemplate"] for t in data["fig-curves"]["data"]
                if t.get("hovertemplate"))
+
+
+def test_a_depth_where_every_seed_diverged_is_marked_not_left_blank(tmp_path, monkeypatch):
+    """Depth 2's two seeds both stored as diverged: the depth figures left them out (no run
+    trained there), so the line ended at depth 1 as if depth 2 had not been run. Now an x at
+    the panel's foot marks that depth in the line's colour, and the axis or title says what
+    it means; the depth with a trained run keeps its point."""
+    db = tmp_path / "all.db"
+    run_sweep({"name": "all", "grid": {"depth": [1, 2], "seed": [0, 1]},
+               "train": {"epochs": 1, "width": 8}}, db)
+    with Store(db) as s:
+        s.con.execute("UPDATE runs SET status = 'diverged', diverged = 1 WHERE depth = 2")
+    saved = {}
+    keep = lambda fig, path, **kw: saved.setdefault(os.path.basename(path), fig)
+    monkeypatch.setattr(report_mod.pyplot().Figure, "savefig", keep)
+    make_report(db, tmp_path / "r")
+    ax = saved["depth.png"].axes[0]
+    line, cross = ax.lines
+    assert list(line.get_xdata()) == [1] and line.get_marker() == "o"
+    assert list(cross.get_xdata()) == [2] and cross.get_marker() == "x"
+    assert cross.get_color() == line.get_color()
+    assert ax.get_xlabel() == "hidden layers  (x: every seed diverged)"
+    pytest.importorskip("plotly")
+    page = write_interactive(db, tmp_path / "r")["interactive.html"]
+    data = json.loads(open(page, encoding="utf-8").read().split("var FIGURES = ", 1)[1]
+                      .split(";\nObject.keys", 1)[0])
+    (trace,) = data["fig-depth"]["data"]
+    assert trace["x"] == [1]
+    marks = [a for a in data["fig-depth"]["layout"]["annotations"] if a["text"] == "\u2715"]
+    assert [(m["x"], m["y"], m["yref"]) for m in marks] == [(math.log10(2), 0, "y domain")]
+    assert "every seed diverged" in data["fig-depth"]["layout"]["title"]["text"]
 
 
 def test_a_diverged_run_is_stored_as_its_schema_says(tmp_path):
