@@ -115,11 +115,11 @@ def _postfix(name: str, shown, diverged) -> str:
     member's metric is of its weights from before the bad step (its loss usually not finite),
     so it is counted, not averaged in, as fastinit report's summary counts it. "" after an
     epoch not evaluated (eval_every), so the bar keeps what it said last."""
-    if np.all(np.isnan(shown)):
+    n = int(np.sum(diverged))
+    if np.all(np.isnan(shown)) and not n:      # not evaluated (a diverged loss is NaN too)
         return ""
     vals = shown[~diverged]
     vals = vals[np.isfinite(vals)]
-    n = int(np.sum(diverged))
     said = [f"{name}={vals.mean():.4g}"] if vals.size else []
     return ", ".join(said + [f"{n} diverged"] * bool(n))
 

@@ -422,6 +422,19 @@ def test_the_progress_bar_leaves_diverged_members_out_of_its_mean(capsys):
     assert f"test_acc={trained:.4g}, 1 diverged" in capsys.readouterr().err
 
 
+def test_the_progress_bar_says_when_every_member_diverged(capsys):
+    """Without a test split the bar shows the training loss, NaN for a diverged member: when
+    every member diverged the bar took it for an epoch not evaluated and said nothing. Now it
+    says how many diverged."""
+    pytest.importorskip("tqdm")
+    x, y = DIGITS.x_train[:256], DIGITS.y_train[:256]
+    net = fastinit.MLP([64, 32, 10], activation="relu", init="he_normal", n=2, seed=[1, 2],
+                       dtype=np.float32)
+    h = fastinit.train(net, (x, y), epochs=2, batch_size=64, lr=1e6, progress=True)
+    assert h.diverged.tolist() == [True, True]
+    assert "2 diverged" in capsys.readouterr().err
+
+
 def test_divergent_member_keeps_its_running_statistics_from_before_that_step():
     """Batch norm updates its running statistics in the forward pass: a member frozen at a
     step keeps the ones it had before that step (its solo run of the steps before), as it
