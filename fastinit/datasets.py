@@ -389,11 +389,23 @@ _CACHE: dict[str, Dataset] = {}
 
 
 def located(name: str) -> str:
-    """A dataset name with a file dataset's PATH made absolute against this process's working
+    """A dataset name with a file dataset's relative PATH joined to this process's working
     directory (a sweep's client resolves it so that workers started elsewhere open the same
-    file); any other name as it is."""
+    file), as the system resolves it: not normalised as text (``link/../x.npz`` is the
+    parent of link's target, not ``./x.npz``); any other name as it is."""
     base, colon, path = name.partition(":")
-    return f"{base}:{os.path.abspath(path)}" if base in FILE_DATASETS and path else name
+    if base not in FILE_DATASETS or not path or os.path.isabs(path):
+        return name
+    return f"{base}:{os.path.join(os.getcwd(), path)}"    # not normalised: a/link/.. stays
+
+
+def reachable(where: str | None, name: str) -> str:
+    """What a worker loads: ``where`` (the client's ``located`` name) where its file exists
+    in this process, else ``name`` as the spec wrote it (a worker that sees the shared files
+    under another mount point, started in the project's directory, opens the relative path)."""
+    if where is None or not os.path.exists(where.partition(":")[2]):
+        return name
+    return where
 
 
 def load_dataset(name: str, options: dict | None = None, seed: int = 0) -> Dataset:

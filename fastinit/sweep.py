@@ -26,7 +26,7 @@ from . import cluster, compilelog, registry, tabular, warmup
 from ._validate import check_bool, check_callable, check_int, check_path
 from .cluster import ExecutorLost, LocalExecutor, population_threads  # noqa: F401 - public
 from .datainit import kraehenbuehl, lsuv
-from .datasets import DATASETS, FILE_DATASETS, load_dataset, located  # noqa: F401 - public
+from .datasets import DATASETS, FILE_DATASETS, load_dataset, located, reachable  # noqa: F401
 from .diagnose import diagnose as diagnose_net
 from .network import MLP
 from .preflight import check_runs, check_threads
@@ -110,7 +110,7 @@ def population_diagnostics(net: MLP, data, loss: str):
 def _train_population(configs, diagnose, threads, dataset):
     c0 = configs[0]
     compiling = compilelog.seconds()
-    data = load_dataset(dataset or c0["dataset"], c0.get("data"), c0["data_seed"])
+    data = load_dataset(reachable(dataset, c0["dataset"]), c0.get("data"), c0["data_seed"])
     loss = c0["loss"] or data.loss
     t0, ready0 = time.perf_counter(), compilelog.seconds()
     net = population_network(configs, data)

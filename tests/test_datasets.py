@@ -1,5 +1,6 @@
 """fastinit.datasets: bundled digits, synthetic generators, loaders; all deterministic."""
 import gzip
+import os
 import struct
 
 import numpy as np
@@ -361,3 +362,35 @@ def test_load_mnist_does_not_scale_pixels_already_in_0_1(tmp_path):
              y_test=np.arange(2))
     np.testing.assert_allclose(datasets.load_mnist(tmp_path / "raw.npz").x_train,
                                raw.reshape(5, -1) / 255.0)
+
+
+def test_a_relative_file_dataset_is_located_as_the_system_opens_it(tmp_path, monkeypatch):
+    """A sweep's client makes a relative npz:PATH absolute for its workers. It normalised the
+    text, so link/../x.npz became ./x.npz, while the system opens the parent of link's target:
+    another file, loaded by the workers and cached under the other's name. Now the path is
+    joined, not normalised, and loads the file preflight opened."""
+    rng = np.random.default_rng(0)
+    (tmp_path / "cwd").mkdir()
+    (tmp_path / "other" / "deep").mkdir(parents=True)
+    np.savez(tmp_path / "cwd" / "x.npz", x=rng.standard_normal((20, 5)), y=np.arange(20) % 2)
+    np.savez(tmp_path / "other" / "x.npz", x=rng.standard_normal((20, 3)), y=np.arange(20) % 2)
+    os.symlink(tmp_path / "other" / "deep", tmp_path / "cwd" / "link")
+    monkeypatch.chdir(tmp_path / "cwd")
+    name = "npz:link/../x.npz"
+    where = datasets.located(name)
+    assert where == f"npz:{tmp_path / 'cwd'}/link/../x.npz"
+    assert datasets.load_dataset(where).x_train.shape[1] == 3      # other/x.npz, as opened
+    assert datasets.load_dataset("npz:x.npz").x_train.shape[1] == 5
+    assert datasets.located("digits") == "digits"
+    assert datasets.located(f"npz:{tmp_path}/a.npz") == f"npz:{tmp_path}/a.npz"
+
+
+def test_a_worker_that_cannot_see_the_clients_path_opens_the_spec_path(tmp_path, monkeypatch):
+    """A Dask worker that sees the project under another mount point, started in its
+    directory, opened the spec's relative path; the client's absolute path (sent since runs
+    load what preflight checked) is not there: the worker falls back to the spec's path."""
+    np.savez(tmp_path / "x.npz", x=np.zeros((20, 5)), y=np.arange(20) % 2)
+    monkeypatch.chdir(tmp_path)
+    assert datasets.reachable(f"npz:{tmp_path}/x.npz", "npz:x.npz") == f"npz:{tmp_path}/x.npz"
+    assert datasets.reachable("npz:/no/such/mount/x.npz", "npz:x.npz") == "npz:x.npz"
+    assert datasets.reachable(None, "digits") == "digits"
