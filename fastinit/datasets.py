@@ -394,18 +394,14 @@ def located(name: str) -> str:
     file), as the system resolves it: not normalised as text (``link/../x.npz`` is the
     parent of link's target, not ``./x.npz``); any other name as it is."""
     base, colon, path = name.partition(":")
-    if base not in FILE_DATASETS or not path or os.path.isabs(path):
-        return name
-    return f"{base}:{os.path.join(os.getcwd(), path)}"    # not normalised: a/link/.. stays
+    keep = base not in FILE_DATASETS or not path or os.path.isabs(path)
+    return name if keep else f"{base}:{os.path.join(os.getcwd(), path)}"   # not normalised
 
 
 def reachable(where: str | None, name: str) -> str:
     """What a worker loads: ``where`` (the client's ``located`` name) where its file exists
-    in this process, else ``name`` as the spec wrote it (a worker that sees the shared files
-    under another mount point, started in the project's directory, opens the relative path)."""
-    if where is None or not os.path.exists(where.partition(":")[2]):
-        return name
-    return where
+    here, else ``name`` as the spec wrote it (the shared files under another mount point)."""
+    return where if where is not None and os.path.exists(where.partition(":")[2]) else name
 
 
 def load_dataset(name: str, options: dict | None = None, seed: int = 0) -> Dataset:
