@@ -89,8 +89,8 @@ def _eoc_param(name: str, p) -> float | None:
         return None
     if activation not in PARAMETERS:
         raise ValueError(f"scheme {name!r}: activation_param={value!r} was given, but the "
-                         f"{activation!r} activation has no parameter that moves its edge of "
-                         f"chaos; only {sorted(PARAMETERS)} have one.")
+                         f"{activation!r} activation takes no parameter; only "
+                         f"{sorted(PARAMETERS)} take one.")
     return check_param(TABLE[activation], value, f"scheme {name!r}")
 
 

@@ -70,10 +70,11 @@ def for_network(spec, act: activations.Activation | None, value: float, func: st
     set to the network's activation where that differs from the default (edge_of_chaos on a
     relu network drew tanh's critical variance, 1.761 / fan_in for sigma_b2 = 0.05, not relu's
     2 / fan_in); then its ``activation_param``, when it has one left unset (None) and the
-    scheme's activation is the network's, set to the member's where that shapes the activation
-    and differs from its default (a leaky_relu slope 0.2 member drew slope 0.01's 1.9998 /
-    fan_in, not 2 / 1.04 / fan_in). An explicit value is kept (tanh's point on a relu net, on
-    purpose); a member at the default keeps its label and its bits."""
+    scheme's activation is the network's, set to the member's where it differs from the
+    activation's default and changes what the scheme draws (a leaky_relu slope 0.2 member
+    drew slope 0.01's 1.9998 / fan_in, not 2 / 1.04 / fan_in; softplus's beta changes
+    nothing). An explicit value is kept (tanh's point on a relu net, on purpose); a member
+    whose value changes nothing keeps its label and its bits."""
     scheme = registry.get_scheme(spec.scheme, func, "init")
     by_name = {p.name: p for p in scheme.params}
     given, extra = spec.kwargs, {}
@@ -84,9 +85,18 @@ def for_network(spec, act: activations.Activation | None, value: float, func: st
         extra["activation"] = act.name
     if "activation_param" in by_name and given.get("activation_param") is None \
             and {**given, **extra}.get("activation", own.default) == act.name \
-            and act.name in activations.PARAMETERS and value != act.default:
+            and act.name in activations.PARAMETERS and value != act.default \
+            and _draws(scheme, {**given, **extra, "activation_param": float(value)}, func) \
+            != _draws(scheme, {**given, **extra}, func):
         extra["activation_param"] = float(value)
     return registry.spec(spec.scheme, **{**given, **extra}) if extra else spec
+
+
+def _draws(scheme, params: dict, func: str) -> dict:
+    """What ``scheme`` with ``params`` gives its family to draw from (its fans, 64 and 64,
+    stand for any): for_network sets a member's activation_param only where it changes that
+    (softplus's beta moves no edge of chaos: its critical sigma_w^2 is 2 for every beta)."""
+    return scheme.family_args(scheme.resolve(params, func), 64, 64, func)
 
 
 def streams(seed, count: int, func: str):

@@ -94,7 +94,8 @@ def _hash_v2(config: dict) -> str:
     ({"scheme": "edge_of_chaos", "activation": "leaky_relu", "activation_param": 0.2}, True),
     ({"scheme": {"name": "edge_of_chaos", "sigma_b2": 0.1}, "activation": "elu",
       "activation_param": 0.5}, True),
-    ({"scheme": "edge_of_chaos", "activation": "softplus", "activation_param": 2.0}, True),
+    ({"scheme": "edge_of_chaos", "activation": "softplus", "activation_param": 2.0}, False),
+    # ^ softplus's beta moves no edge of chaos (sigma_w*^2 = 2 for every beta): same weights
     ({"scheme": "edge_of_chaos", "activation": "leaky_relu", "activation_param": 0.01}, False),
     ({"scheme": "edge_of_chaos", "activation": "leaky_relu"}, False),
     ({"scheme": "edge_of_chaos", "activation": "relu", "activation_param": 1.0}, False),

@@ -272,6 +272,10 @@ def test_edge_of_chaos_in_a_network_takes_the_networks_activation():
     relu = fastinit.MLP([400, 400, 10], activation="relu", init="edge_of_chaos", seed=0,
                         dtype=np.float64)
     assert str(relu.init[0]) == "edge_of_chaos(activation='relu')"
+    soft = fastinit.MLP([8, 8, 2], "softplus", "edge_of_chaos", activation_param=2.0)
+    assert str(soft.init[0]) == "edge_of_chaos(activation='softplus')"   # beta moves nothing
+    assert all(np.array_equal(a, b) for a, b in zip(soft.weights, fastinit.MLP(
+        [8, 8, 2], "softplus", "edge_of_chaos").weights))
     assert np.var(relu.weights[0][0]) * 400 == pytest.approx(
         theory.critical_sigma_w2("relu", 0.05), rel=0.03)
     assert theory.critical_sigma_w2("relu", 0.05) == pytest.approx(2.0, rel=1e-6)
@@ -324,6 +328,10 @@ def test_edge_of_chaos_in_a_network_takes_each_members_activation_parameter():
         [tanh_point]
     relu = fastinit.MLP([8, 8, 2], "relu", "edge_of_chaos", activation_param=1.0)  # relu'(0)
     assert str(relu.init[0]) == "edge_of_chaos(activation='relu')"
+    soft = fastinit.MLP([8, 8, 2], "softplus", "edge_of_chaos", activation_param=2.0)
+    assert str(soft.init[0]) == "edge_of_chaos(activation='softplus')"   # beta moves nothing
+    assert all(np.array_equal(a, b) for a, b in zip(soft.weights, fastinit.MLP(
+        [8, 8, 2], "softplus", "edge_of_chaos").weights))
 
 
 def test_edge_of_chaos_activation_param_errors_name_the_scheme():
@@ -335,9 +343,9 @@ def test_edge_of_chaos_activation_param_errors_name_the_scheme():
                                          r"\(scheme 'edge_of_chaos'\) must be a finite real"):
         fastinit.spec("edge_of_chaos", activation_param=math.inf)
     with pytest.raises(ValueError, match=r"scheme 'edge_of_chaos': activation_param=0.2 was "
-                                         r"given, but the 'tanh' activation has no parameter "
-                                         r"that moves its edge of chaos; only \['elu', "
-                                         r"'leaky_relu', 'softplus'\] have one."):
+                                         r"given, but the 'tanh' activation takes no "
+                                         r"parameter; only \['elu', 'leaky_relu', "
+                                         r"'softplus'\] take one.$"):
         fastinit.sample("edge_of_chaos", (4, 3), seed=0, activation_param=0.2)
     with pytest.raises(ValueError, match=r"The 'activation_param' parameter of scheme "
                                          r"'edge_of_chaos_bias' \(leaky_relu negative slope\) "
