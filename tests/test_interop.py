@@ -232,6 +232,29 @@ def test_init_torch_draws_a_tied_weight_once_from_its_first_layer():
     np.testing.assert_array_equal(model[4].weight.detach().numpy(), net.weights[2][0])
 
 
+def test_lsuv_torch_rescales_a_layer_called_twice_by_its_first_call():
+    """A Sequential holding one Linear twice (a layer applied twice in a forward pass): LSUV
+    measured only its last call's output, so the variance returned and the scale were the
+    second call's, the first call's left off unit variance without a word. Now the first
+    call's output sets the scale and is returned, and a warning gives the later call's."""
+    nn = torch.nn
+    twice = nn.Linear(16, 16)
+    model = nn.Sequential(nn.Linear(16, 16), nn.ReLU(), twice, nn.ReLU(), twice, nn.ReLU(),
+                          nn.Linear(16, 4)).double()
+    x = torch.randn(256, 16, generator=torch.manual_seed(0), dtype=torch.float64)
+    with pytest.warns(UserWarning, match=r"^fastinit.interop.lsuv_torch: Linear '2' runs 2 "
+                      r"times in one forward pass; LSUV rescaled it by its first call's output "
+                      r"\(variance [\d.]+\): the later calls' output variances are [\d.]+, not "
+                      r"all within 1 ± 0\.05\.$"):
+        variances = interop.lsuv_torch(model, x, tol=0.05, seed=3)
+    calls = []
+    twice.register_forward_hook(lambda m, a, o: calls.append(float(o.var(unbiased=False))))
+    with torch.no_grad():
+        model(x)
+    assert len(variances) == 3 and variances[1] == pytest.approx(calls[0], rel=1e-9)
+    assert abs(calls[0] - 1) < 0.05 and abs(calls[1] - 1) >= 0.05
+
+
 def test_lsuv_torch_rescales_a_tied_weight_at_its_first_layer_only():
     """Two Linear layers sharing one weight tensor: LSUV rescaled it at each, so the second
     layer's rescale undid the first layer's unit variance and the variance returned for it was

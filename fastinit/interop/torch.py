@@ -150,7 +150,10 @@ def lsuv_torch(module, x, *, tol: float = 0.1, max_iter: int = 10, seed: int = 0
     weights) is rescaled by the first layer holding it only: rescaling it again for a later
     layer would undo the first layer's unit variance. The later layer's output variance is
     measured as it stands and returned; when it is not within 1 ± tol, a warning names the
-    layer and the layer whose weight it shares. Layers after a tie are rescaled as usual."""
+    layer and the layer whose weight it shares. Layers after a tie are rescaled as usual. A
+    layer the module calls more than once in a forward pass is rescaled by its first call's
+    output (whose variance is returned); a warning gives the later calls' when they are not
+    within 1 ± tol."""
     torch = _torch()
     func = "fastinit.interop.lsuv_torch"
     if not isinstance(module, torch.nn.Module) or not isinstance(x, torch.Tensor):
@@ -167,13 +170,14 @@ def lsuv_torch(module, x, *, tol: float = 0.1, max_iter: int = 10, seed: int = 0
     variances, owner, missed = [], {}, []     # owner: id of a weight's holder -> its first layer
     for layer in _layers(module):
         first = owner.setdefault(id(_holder(torch, layer, "weight")), layer)
-        seen = {}
-        hook = layer.register_forward_hook(lambda m, i, o: seen.__setitem__("out", o))
+        outs = []                                 # a layer the module calls twice: both
+        hook = layer.register_forward_hook(lambda m, i, o: outs.append(o))
         try:
             with torch.no_grad():
                 for it in range(max_iter + 1):
+                    outs.clear()
                     module(x)
-                    var = float(seen["out"].double().var(unbiased=False))
+                    var = float(outs[0].double().var(unbiased=False))
                     if (first is not layer or abs(var - 1.0) < tol or it == max_iter
                             or var == 0):
                         break
@@ -186,6 +190,12 @@ def lsuv_torch(module, x, *, tol: float = 0.1, max_iter: int = 10, seed: int = 0
                             f"before LSUV, or apply it after.")
         finally:
             hook.remove()
+        later = [float(o.double().var(unbiased=False)) for o in outs[1:]]
+        if any(abs(v - 1.0) >= tol for v in later):
+            missed.append(f"{label(layer)} runs {len(outs)} times in one forward pass; LSUV "
+                          f"rescaled it by its first call's output (variance {var:.3g}): the "
+                          f"later calls' output variances are "
+                          f"{', '.join(f'{v:.3g}' for v in later)}, not all within 1 ± {tol:g}.")
         if first is not layer and abs(var - 1.0) >= tol:
             missed.append(f"{label(layer)} shares its weight with {label(first)}, where LSUV "
                           f"rescaled it (LSUV gives each layer its own weight; one scale "
