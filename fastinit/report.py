@@ -306,17 +306,17 @@ def make_report(db, out: str = "report", sweep: str | None = None) -> dict:
     # final metric vs depth
     fig, axes = plt.subplots(1, len(acts), figsize=(4.2 * len(acts), 3.2), squeeze=False)
     for i, act in enumerate(acts):
-        ax, every_diverged = axes[0, i], 0
+        ax, stacked = axes[0, i], 0      # rows of x marks: one a scheme
         for s in schemes:
             xs, ys, gone = depth_points(ok, s, act, depths, key)
             if xs:
                 ax.plot(xs, ys[:, 0], "o-", color=colors[s], label=s, ms=3)
                 ax.fill_between(xs, ys[:, 1], ys[:, 2], color=colors[s], alpha=0.15, lw=0)
-            if gone:          # at the panel's foot, whatever its y range; one row a scheme
-                ax.plot(gone, [0.04 + 0.06 * every_diverged] * len(gone), "x", ms=6,
+            if gone:                       # at the panel's foot, whatever its y range
+                ax.plot(gone, [0.04 + 0.06 * stacked] * len(gone), "x", ms=6,
                         color=colors[s], clip_on=False, transform=ax.get_xaxis_transform())
-                every_diverged += 1
-        ax.set_xlabel("hidden layers" + "  (x: every seed diverged)" * bool(every_diverged),
+                stacked += 1
+        ax.set_xlabel("hidden layers" + "  (x: every seed diverged)" * bool(stacked),
                       fontsize=8)
         ax.set_ylabel(f"final {title}", fontsize=8)
         ax.set_title(act, fontsize=9)
