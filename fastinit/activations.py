@@ -123,8 +123,9 @@ def network_activation(name, func: str, argname: str = "activation") -> Activati
 
 
 def check_param(act: Activation, value, func: str, argname: str = "activation_param") -> float:
-    """A network activation parameter, checked: a finite number; softplus's beta and elu's
-    alpha > 0, leaky_relu's slope >= 0. None gives the default (0 for parameter-free ones)."""
+    """An activation's parameter, checked: a finite number; softplus's beta and elu's alpha
+    > 0, leaky_relu's slope >= 0. None gives the default (0 for parameter-free ones). The one
+    check of networks, edge_of_chaos and the theory functions (``resolve``)."""
     if value is None:
         return 0.0 if act.default is None else act.default
     v = check_real(value, argname, func)
@@ -171,9 +172,7 @@ def resolve(activation, param=None, *, func: str,
             raise ValueError(f"The 'param' parameter of {func} is not used by the "
                              f"{name!r} activation. Got param={param!r}; only "
                              f"{sorted(PARAMETERS)} take a parameter.")
-        param = check_real(param, "param", func,
-                           low=0.0 if name == "leaky_relu" else None,
-                           low_open=name != "leaky_relu")
+        param = check_param(TABLE[name], param, func, "param")   # as networks check it
     f = TABLE[name].fn
     return lambda x: f(_f(x), param)
 

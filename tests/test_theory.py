@@ -1,5 +1,6 @@
 """Mean-field theory: known critical points, quadrature against Monte Carlo, predictions."""
 import math
+import re
 
 import numpy as np
 import pytest
@@ -540,3 +541,45 @@ def test_a_tolerance_below_float64_spacing_stops_at_the_closest_float():
     """tol=1e-17 looped forever: the bracket cannot shrink below one float64 step."""
     s = theory.critical_sigma_w2("tanh", 0.05, tol=1e-17)
     assert s == pytest.approx(theory.critical_sigma_w2("tanh", 0.05), rel=1e-12)
+
+
+@pytest.mark.parametrize("activation, value, match", [
+    ("softplus", 0.0, r"\(softplus beta\) must be > 0. Got 0.0 instead."),
+    ("softplus", -1.0, r"\(softplus beta\) must be > 0. Got -1.0 instead."),
+    ("softplus", math.nan, r"must be a finite real number. Got nan instead."),
+    ("softplus", math.inf, r"must be a finite real number. Got inf instead."),
+    ("elu", 0.0, r"\(elu alpha\) must be > 0. Got 0.0 instead."),
+    ("elu", -0.5, r"\(elu alpha\) must be > 0. Got -0.5 instead."),
+    ("elu", -math.inf, r"must be a finite real number. Got -inf instead."),
+    ("leaky_relu", -0.5, r"\(leaky_relu negative slope\) must be >= 0. Got -0.5 instead."),
+], ids=["softplus_beta_0_gave_inf", "softplus_beta_negative", "softplus_beta_nan",
+        "softplus_beta_inf", "elu_alpha_0", "elu_alpha_negative", "elu_alpha_inf",
+        "leaky_slope_negative"])
+def test_theory_refuses_the_activation_params_networks_refuse(activation, value, match):
+    """The theory functions took any elu alpha and any softplus beta: beta=0 gave chi_1 = inf
+    and a gain of 'no finite gain' blaming the activation, a negative one an answer for a
+    network fastinit cannot build. They check the parameter as MLP does, with its message."""
+    calls = {"fastinit.calculate_gain": lambda: fastinit.calculate_gain(
+                 activation, value, method="second_moment"),
+             "fastinit.theory.chi_1": lambda: theory.chi_1(activation, 1.0, 0.0, value),
+             "fastinit.theory.q_star": lambda: theory.q_star(activation, 1.0, 0.1, value),
+             "fastinit.theory.phase": lambda: theory.phase(activation, 1.0, 0.1, value),
+             "fastinit.theory.critical_sigma_w2": lambda: theory.critical_sigma_w2(
+                 activation, 0.0, value),
+             "fastinit.theory.length_map": lambda: theory.length_map(
+                 activation, 1.0, 0.0, 1.0, value)}
+    for func, call in calls.items():
+        with pytest.raises(ValueError, match=rf"^The 'param' parameter of {re.escape(func)} "
+                                             rf"(\(\w+ [\w ]+\) )?{match}$"):
+            call()
+    with pytest.raises(ValueError, match=match):
+        fastinit.MLP([3, 4, 2], activation, activation_param=value)
+
+
+@pytest.mark.parametrize("activation, value", [
+    ("softplus", 0.5), ("softplus", 3.0), ("elu", 0.5), ("elu", 2.0), ("leaky_relu", 0.0),
+    ("leaky_relu", 0.2)])
+def test_theory_takes_the_activation_params_networks_take(activation, value):
+    fastinit.MLP([3, 4, 2], activation, activation_param=value)
+    assert math.isfinite(theory.chi_1(activation, 1.0, 0.0, value))
+    assert math.isfinite(fastinit.calculate_gain(activation, value, method="second_moment"))
