@@ -271,17 +271,27 @@ def label(name: str, params: Mapping[str, Any] | Iterable[tuple[str, Any]] = ())
 
 def spec(scheme, **params) -> InitSpec:
     """A validated (scheme, parameters) pair, usable wherever a scheme name is. ``scheme`` may
-    be a spec already: ``spec(spec("kaiming_normal", a=0.1), mode="fan_out")`` adds to it."""
+    be a spec already: ``spec(spec("kaiming_normal", a=0.1), mode="fan_out")`` adds to it.
+    A parameter given as None whose default is None ("not set", edge_of_chaos's
+    activation_param) is left out, so the spec, its label and a sweep run's id are those of
+    the spec that omits it; any other value given is kept, a default included."""
     base = as_spec(scheme, "fastinit.spec")
     s, resolved = resolve(base, params, "fastinit.spec")
     given = set(base.kwargs) | set(params)
-    return InitSpec(s.name, tuple(sorted((k, v) for k, v in resolved.items() if k in given)))
+    return InitSpec(s.name, _set(s, sorted((k, v) for k, v in resolved.items() if k in given)))
+
+
+def _set(scheme: Scheme, pairs) -> tuple[tuple[str, Any], ...]:
+    """(name, value) ``pairs`` but those giving None to a parameter whose default is None."""
+    unset = {p.name for p in scheme.params if p.default is None}
+    return tuple((k, v) for k, v in pairs if v is not None or k not in unset)
 
 
 def as_spec(value, func: str, param: str = "scheme") -> InitSpec:
     """A scheme name, an InitSpec or a (name, {params}) pair, as an InitSpec."""
-    if isinstance(value, InitSpec):
-        return value
+    if isinstance(value, InitSpec):   # one built by hand may hold a None "not set" too
+        return value if None not in value.kwargs.values() else InitSpec(
+            value.scheme, _set(get_scheme(value.scheme, func, param), value.params))
     if isinstance(value, tuple) and len(value) == 2 and isinstance(value[1], Mapping):
         return spec(value[0], **value[1])
     if isinstance(value, Scheme) and _REGISTRY.get(value.name) != value:   # drawn by name:

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+import fastinit
 from fastinit import runkeys, sweepspec as spec_mod
 from fastinit.sweepspec import RUN_KEYS, RunKey, SpecError, SweepSpec, load_spec, run_id
 from fastinit.store import Store
@@ -115,6 +116,33 @@ def test_a_value_whose_meaning_changed_gives_its_runs_new_ids(train, new):
     whose numbers did not change keeps its id (and its stored result)."""
     run = SweepSpec.from_dict({"grid": {"seed": [1]}, "train": train}).runs()[0]
     assert (run.id != _hash_v2(run.config)) == new
+
+
+@pytest.mark.parametrize("train, pinned", [
+    ({"activation": "tanh"}, "c30bb5bf478f5b4e2e30"),
+    ({"activation": "leaky_relu"}, "18505a68e800aee3fcb2"),
+    ({"activation": "leaky_relu", "activation_param": 0.2}, "0fcb6490318abeeb0b53"),
+])
+def test_a_scheme_parameter_spelled_as_its_unset_default_is_the_omitted_one(train, pinned):
+    """edge_of_chaos's activation_param is None unless set (None: the run's); a spec saying
+    activation_param=None drew the same weights as one leaving it out, yet got another run id
+    and label, so a database trained it again and a report split one setting into two."""
+    omitted = SweepSpec.from_dict({"grid": {"seed": [1]}, "train": {
+        **train, "scheme": "edge_of_chaos"}}).runs()[0]
+    for scheme in ({"name": "edge_of_chaos", "activation_param": None},
+                   ("edge_of_chaos", {"activation_param": None}),
+                   fastinit.spec("edge_of_chaos", activation_param=None),
+                   fastinit.InitSpec("edge_of_chaos", {"activation_param": None})):
+        explicit = SweepSpec.from_dict({"grid": {"seed": [1]}, "train": {
+            **train, "scheme": scheme}}).runs()[0]
+        assert explicit.config == omitted.config and explicit.id == omitted.id == pinned
+    assert fastinit.spec("edge_of_chaos", activation_param=None) == \
+        fastinit.spec("edge_of_chaos")
+    nets = [fastinit.MLP([6, 5, 2], train["activation"], init, seed=1,
+                         activation_param=train.get("activation_param"))
+            for init in ("edge_of_chaos", ("edge_of_chaos", {"activation_param": None}))]
+    assert str(nets[0].init[0]) == str(nets[1].init[0])
+    assert all((a == b).all() for a, b in zip(nets[0].weights, nets[1].weights))
 
 
 def test_duplicate_and_alias_values_train_once(tmp_path):
