@@ -24,10 +24,15 @@ def test_a_key_made_from_s_draws_seed_s(seed):
 
 
 def test_key_words_fold_to_one_seed():
-    assert interop.key_seed(jax.random.key(0, impl="rbg")) == 0
-    words = np.array([1, 2, 3, 4], dtype=np.uint32)
-    fold = interop.jax.FOLD
-    assert interop.jax.seed_from_words(words) == (((1 << 32) | 2) * fold + ((3 << 32) | 4)) % 2**64
+    """Pairs p1, p2 fold as p2 + mix(p1 - p2), mix splitmix64's finalizer: with p2 = 0 and
+    p1 = 0x9E3779B97F4A7C15 (splitmix64's increment) the seed is splitmix64's published first
+    output from state 0, and its second from p1 = 2 * 0x9E3779B97F4A7C15."""
+    for s in (0, 1, 2**32 - 1):          # an rbg key(s) repeats its pair: seed s, as threefry
+        assert interop.key_seed(jax.random.key(s, impl="rbg")) == s
+    seed = interop.jax.seed_from_words
+    assert seed(np.array([0x9E3779B9, 0x7F4A7C15, 0, 0], dtype=np.uint32)) == 0xE220A8397B1DCDAF
+    assert seed(np.array([0x3C6EF372, 0xFE94F82A, 0, 0], dtype=np.uint32)) == 0x6E789E6AA1B965F4
+    assert seed(np.array([1, 2, 3, 4], dtype=np.uint32)) == 11946184274458876032
 
 
 @pytest.mark.parametrize("impl", ["rbg", "unsafe_rbg"])
@@ -39,6 +44,31 @@ def test_rbg_keys_of_different_seeds_draw_different_weights(impl):
     assert len(set(seeds)) == 4 and 0 not in seeds
     init = interop.jax_init("he_normal")
     assert not np.array_equal(np.asarray(init(keys[0], (3, 3))), np.asarray(init(keys[1], (3, 3))))
+
+
+@pytest.mark.parametrize("impl", ["rbg", "unsafe_rbg"])
+def test_rbg_keys_whose_pairs_differ_in_the_top_bit_draw_different_weights(impl):
+    """An rbg key of the form (hi, lo, hi, lo) repeats its pair p = hi << 32 | lo; folded as
+    seed * FOLD + pair it gave p * (FOLD + 1) mod 2**64 with FOLD + 1 even, so p and p + 2**63
+    (hi and hi + 2**31) had one seed and drew the same weights."""
+    keys = [jax.random.wrap_key_data(np.array([hi, 5, hi, 5], dtype=np.uint32), impl=impl)
+            for hi in (0, 2**31)]
+    assert interop.key_seed(keys[0]) != interop.key_seed(keys[1])
+    init = interop.jax_init("he_normal")
+    assert not np.array_equal(np.asarray(init(keys[0], (3, 3))), np.asarray(init(keys[1], (3, 3))))
+    rng = np.random.default_rng(0)
+    pairs = [int(p) for p in rng.integers(0, 2**64, 500, dtype=np.uint64)]
+    pairs += [p ^ (1 << b) for p in pairs[:20] for b in range(64)] + [0, 2**63, 2**64 - 1]
+    words = [np.array([p >> 32, p & 0xFFFFFFFF] * 2, dtype=np.uint32) for p in set(pairs)]
+    assert len({interop.jax.seed_from_words(w) for w in words}) == len(set(pairs))
+
+
+def test_threefry_keys_keep_their_seeds():
+    """A threefry key's one pair is its seed, hi << 32 | lo, split keys (hi != 0) included."""
+    key = jax.random.split(jax.random.key(7))[0]
+    hi, lo = (int(w) for w in np.asarray(jax.random.key_data(key)))
+    assert (hi, lo) == (3625411723, 1954958720)
+    assert interop.key_seed(key) == (hi << 32) | lo == 15571024786774969728
 
 
 @pytest.mark.parametrize("key", [3, "key", None])

@@ -11,11 +11,14 @@ Layout: JAX's (..., in, out), fastinit's ``layout="keras"`` (Dense (in, out), Co
 ``in_axis`` / ``out_axis`` / ``batch_axis``, as in ``jax.nn.initializers.variance_scaling``.
 
 Keys: a key maps to one fastinit seed, member 0 (``key_seed``): its raw uint32 words
-(``jax.random.key_data``) read in pairs as 64-bit numbers, hi << 32 | lo, folded as
-seed * FOLD + pair mod 2**64 (one pair for the default threefry keys, two for rbg, whose keys
-repeat their pair: an XOR would map every one of them to 0). A threefry key made by
-``jax.random.key(s)`` holds (s >> 32, s & 0xffffffff), so for 0 <= s < 2**32 (any s < 2**64 with
-jax_enable_x64)::
+(``jax.random.key_data``) read in pairs as 64-bit numbers p = hi << 32 | lo. The seed is the
+first pair; each further pair folds in as seed = p + mix(seed - p) mod 2**64, mix splitmix64's
+finalizer (a bijection of 64-bit numbers, mix(0) = 0). So a threefry key (one pair) is its
+pair, and a key repeating its pair (rbg keys hold (hi, lo, hi, lo)) is that pair: distinct
+such keys never share a seed (folded linearly, as seed * FOLD + p, a repeated p gave
+p * (FOLD + 1) with FOLD + 1 even, one seed for p and p + 2**63; XOR-ed, 0 for all). A key
+made by ``jax.random.key(s)``, threefry or rbg, holds (s >> 32, s & 0xffffffff), so for
+0 <= s < 2**32 (any s < 2**64 with jax_enable_x64)::
 
     jax_init(scheme)(jax.random.key(s), shape) == fastinit.sample(scheme, shape, seed=s,
                                                                   layout="keras")   # bitwise
@@ -53,20 +56,27 @@ def _jax():
     return jax
 
 
-FOLD = 0x9E3779B97F4A7C15     # odd, 2**64 / golden ratio; a repeated pair s gives s * (FOLD + 1)
+def _mix(z: int) -> int:
+    """splitmix64's finalizer (Steele, Lea & Flood 2014; Vigna's constants): xorshifts and odd
+    multiplications, so a bijection of 64-bit numbers, with mix(0) = 0."""
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) % 2**64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) % 2**64
+    return z ^ (z >> 31)
 
 
 def seed_from_words(words) -> int:
-    """fastinit's seed from a key's raw uint32 words: pairs (hi, lo) as hi << 32 | lo, folded
-    as seed * FOLD + pair mod 2**64 (one pair: the pair itself)."""
+    """fastinit's seed from a key's raw uint32 words: pairs (hi, lo) as p = hi << 32 | lo; the
+    first pair, then seed = p + mix(seed - p) mod 2**64 for each further one (one pair: the
+    pair itself; a repeated pair: the pair itself)."""
     w = np.asarray(words)
     if w.ndim != 1 or w.size == 0 or w.size % 2 or w.dtype != np.uint32:
         raise ValueError(f"The 'key' parameter of {_FUNC}'s initializer must be one JAX PRNG "
                          f"key (an even number of uint32 words). Got key data of shape "
                          f"{w.shape} and dtype {w.dtype}.")
-    seed = 0
-    for hi, lo in zip(w[0::2].tolist(), w[1::2].tolist()):
-        seed = (seed * FOLD + ((hi << 32) | lo)) % 2**64
+    pairs = [(hi << 32) | lo for hi, lo in zip(w[0::2].tolist(), w[1::2].tolist())]
+    seed = pairs[0]
+    for p in pairs[1:]:
+        seed = (p + _mix((seed - p) % 2**64)) % 2**64
     return seed
 
 
