@@ -286,3 +286,45 @@ def test_lsuv_torch_rescales_a_tied_weight_at_its_first_layer_only():
     with warnings.catch_warnings():
         warnings.simplefilter("error")                           # no tie, no warning
         interop.lsuv_torch(untied, x, tol=0.05)
+
+
+class _TiedLM(torch.nn.Module):
+    """A language model's usual output tying: head.weight = emb.weight."""
+
+    def __init__(self):
+        super().__init__()
+        nn = torch.nn
+        self.emb = nn.Embedding(50, 16)
+        self.body = nn.Sequential(nn.Linear(16, 16), nn.Tanh())
+        self.head = nn.Linear(16, 50, bias=False)
+        self.head.weight = self.emb.weight
+
+    def forward(self, tokens):
+        return self.head(self.body(self.emb(tokens)))
+
+
+def test_lsuv_torch_leaves_a_weight_tied_to_an_embedding_as_drawn():
+    """A Linear whose weight is an Embedding's (head.weight = emb.weight): LSUV rescaled it,
+    which rescaled the embedding too, without a word, so the input of every layer after the
+    embedding changed and the variances returned for them were stale. Now the Linear is
+    measured as it stands, like a layer sharing a drawn layer's weight, and a warning names
+    both modules."""
+    model = _TiedLM().double()
+    x = torch.randint(0, 50, (256,), generator=torch.manual_seed(0))
+    drawn = interop.init_torch(_TiedLM().double(), "orthogonal", "zeros", seed=3).emb.weight
+    with pytest.warns(UserWarning, match=r"^fastinit.interop.lsuv_torch: Linear 'head' shares "
+                      r"its weight with Embedding 'emb', which LSUV does not rescale \(rescaling "
+                      r"it here would change the Embedding's output too\): its output variance "
+                      r"is [\d.]+, not within 1 ± 0\.05\.$"):
+        variances = interop.lsuv_torch(model, x, tol=0.05, seed=3)
+    assert model.head.weight is model.emb.weight
+    assert torch.equal(model.emb.weight, drawn)
+    outputs = {}
+    for name in ("body", "head"):
+        layer = model.body[0] if name == "body" else model.head
+        layer.register_forward_hook(lambda m, a, o, name=name: outputs.__setitem__(name, o))
+    with torch.no_grad():
+        model(x)
+    measured = [float(outputs[n].var(unbiased=False)) for n in ("body", "head")]
+    np.testing.assert_allclose(variances, measured, rtol=1e-9)     # what it returns holds
+    assert abs(measured[0] - 1) < 0.05 and abs(measured[1] - 1) >= 0.05

@@ -151,6 +151,9 @@ def lsuv_torch(module, x, *, tol: float = 0.1, max_iter: int = 10, seed: int = 0
     layer would undo the first layer's unit variance. The later layer's output variance is
     measured as it stands and returned; when it is not within 1 ± tol, a warning names the
     layer and the layer whose weight it shares. Layers after a tie are rescaled as usual. A
+    weight a layer shares with another module (an Embedding's, as a language model's output
+    layer does) is not rescaled at all: it would change that module's output too, and with it
+    the input of the layers already rescaled. The layer is measured and warned about alike. A
     layer the module calls more than once in a forward pass is rescaled by its first call's
     output (whose variance is returned); a warning gives the later calls' when they are not
     within 1 ± tol."""
@@ -168,8 +171,15 @@ def lsuv_torch(module, x, *, tol: float = 0.1, max_iter: int = 10, seed: int = 0
     names = {id(m): name for name, m in reversed(list(module.named_modules()))}   # first name
     label = lambda m: f"{type(m).__name__} {names[id(m)]!r}"
     variances, owner, missed = [], {}, []     # owner: id of a weight's holder -> its first layer
-    for layer in _layers(module):
-        first = owner.setdefault(id(_holder(torch, layer, "weight")), layer)
+    layers = _layers(module)
+    drawn = {id(m) for m in layers}
+    others = {}                               # id of a tensor another module holds -> the module
+    for m in module.modules():
+        if id(m) not in drawn and not isinstance(m, torch.nn.utils.parametrize.ParametrizationList):
+            others.update({id(p): m for p in m.parameters(recurse=False) if id(p) not in others})
+    for layer in layers:
+        key = id(_holder(torch, layer, "weight"))
+        first, other = owner.setdefault(key, layer), others.get(key)
         outs = []                                 # a layer the module calls twice: both
         hook = layer.register_forward_hook(lambda m, i, o: outs.append(o))
         try:
@@ -178,8 +188,8 @@ def lsuv_torch(module, x, *, tol: float = 0.1, max_iter: int = 10, seed: int = 0
                     outs.clear()
                     module(x)
                     var = float(outs[0].double().var(unbiased=False))
-                    if (first is not layer or abs(var - 1.0) < tol or it == max_iter
-                            or var == 0):
+                    if (first is not layer or other is not None or abs(var - 1.0) < tol
+                            or it == max_iter or var == 0):
                         break
                     scaled = layer.weight / var ** 0.5
                     _store(torch, layer, "weight", scaled, func)
@@ -196,7 +206,12 @@ def lsuv_torch(module, x, *, tol: float = 0.1, max_iter: int = 10, seed: int = 0
                           f"rescaled it by its first call's output (variance {var:.3g}): the "
                           f"later calls' output variances are "
                           f"{', '.join(f'{v:.3g}' for v in later)}, not all within 1 ± {tol:g}.")
-        if first is not layer and abs(var - 1.0) >= tol:
+        if other is not None and abs(var - 1.0) >= tol:
+            missed.append(f"{label(layer)} shares its weight with {label(other)}, which LSUV does "
+                          f"not rescale (rescaling it here would change the "
+                          f"{type(other).__name__}'s output too): its output variance is "
+                          f"{var:.3g}, not within 1 ± {tol:g}.")
+        elif first is not layer and abs(var - 1.0) >= tol:
             missed.append(f"{label(layer)} shares its weight with {label(first)}, where LSUV "
                           f"rescaled it (LSUV gives each layer its own weight; one scale "
                           f"cannot give both unit variance): its output variance is "
