@@ -328,3 +328,78 @@ def test_lsuv_torch_leaves_a_weight_tied_to_an_embedding_as_drawn():
     measured = [float(outputs[n].var(unbiased=False)) for n in ("body", "head")]
     np.testing.assert_allclose(variances, measured, rtol=1e-9)     # what it returns holds
     assert abs(measured[0] - 1) < 0.05 and abs(measured[1] - 1) >= 0.05
+
+
+class _Halved(torch.nn.Module):
+    """A parametrization storing a weight as half of it (the original is w / 2)."""
+
+    def forward(self, original):
+        return 2 * original
+
+    def right_inverse(self, weight):
+        return weight / 2
+
+
+def _tied_parametrized(sizes):
+    """Linear layers with ReLU between, layers 0 and 1 parametrized over one shared Parameter
+    (tied, then each given its own parametrization)."""
+    nn = torch.nn
+    mods = [m for a, b in zip(sizes, sizes[1:]) for m in (nn.Linear(a, b), nn.ReLU())][:-1]
+    model = nn.Sequential(*mods)
+    model[2].weight = model[0].weight
+    for i in (0, 2):
+        nn.utils.parametrize.register_parametrization(model[i], "weight", _Halved())
+    assert model[0].parametrizations.weight.original is model[2].parametrizations.weight.original
+    return model
+
+
+def test_init_torch_draws_a_tensor_two_parametrizations_share_once():
+    """Two layers parametrized over one shared Parameter hold one tensor, but tie detection
+    compared their parametrizations, so it was drawn for each and held the second layer's
+    draw. Now it is drawn once, by the first layer, as a plain tied weight is."""
+    model = _tied_parametrized([6, 6, 6, 3])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        interop.init_torch(model, "he_normal", seed=5)
+    net = fastinit.MLP([6, 6, 6, 3], init="he_normal", seed=5)
+    for i, l in ((0, 0), (2, 0), (4, 2)):
+        np.testing.assert_array_equal(model[i].weight.detach().numpy(), net.weights[l][0])
+    for i, l in ((0, 0), (2, 1), (4, 2)):
+        np.testing.assert_array_equal(model[i].bias.detach().numpy(), net.biases[l][0])
+
+
+def test_lsuv_torch_rescales_a_tensor_two_parametrizations_share_once():
+    """lsuv_torch rescaled a tensor two parametrizations share at each layer, as it once did a
+    plain tied weight: the second rescale undid the first layer's unit variance, and what it
+    returned for that layer was stale. Now the first layer rescales it and the second is
+    measured and named in the plain tie's warning."""
+    model = _tied_parametrized([16, 16, 16, 4]).double()
+    x = torch.randn(256, 16, generator=torch.manual_seed(0), dtype=torch.float64)
+    with pytest.warns(UserWarning, match=r"^fastinit.interop.lsuv_torch: ParametrizedLinear '2' "
+                      r"shares its weight with ParametrizedLinear '0', where LSUV rescaled it "
+                      r"\(LSUV gives each layer its own weight; one scale cannot give both unit "
+                      r"variance\): its output variance is [\d.]+, not within 1 ± 0\.05\.$"):
+        variances = interop.lsuv_torch(model, x, tol=0.05, max_iter=3, seed=3)
+    outputs = {}
+    for i in (0, 2, 4):
+        model[i].register_forward_hook(lambda m, a, o, i=i: outputs.__setitem__(i, o))
+    with torch.no_grad():
+        model(x)
+    measured = [float(outputs[i].var(unbiased=False)) for i in (0, 2, 4)]
+    np.testing.assert_allclose(variances, measured, rtol=1e-9)     # what it returns holds
+    assert abs(measured[0] - 1) < 0.05 and abs(measured[2] - 1) < 0.05
+
+
+def test_lsuv_torch_sees_a_parametrization_over_an_embedding_weight():
+    """The output layer parametrized over the embedding's weight shares it as a plain tie does:
+    it was rescaled through its parametrization, rescaling the embedding without a word."""
+    model, reference = _TiedLM().double(), _TiedLM().double()
+    for m in (model, reference):
+        torch.nn.utils.parametrize.register_parametrization(m.head, "weight", _Halved())
+    x = torch.randint(0, 50, (256,), generator=torch.manual_seed(0))
+    with pytest.warns(UserWarning, match=r"^fastinit.interop.lsuv_torch: ParametrizedLinear "
+                      r"'head' shares its weight with Embedding 'emb', which LSUV does not "
+                      r"rescale"):
+        interop.lsuv_torch(model, x, tol=0.05, seed=3)
+    interop.init_torch(reference, "orthogonal", "zeros", seed=3)
+    assert torch.equal(model.emb.weight, reference.emb.weight)      # as drawn, not rescaled

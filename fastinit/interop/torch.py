@@ -50,12 +50,26 @@ def _left(module, layers) -> list[str]:
             if w.dim() >= 2 and id(w) not in drawn]
 
 
-def _holder(torch, layer, name: str):
-    """The object that holds layer.<name>'s values: the Parameter, or for a parametrized
-    tensor its parametrization (the tensor read through it is computed anew each time)."""
+def _stored(torch, layer, name: str) -> frozenset:
+    """ids of the Parameters layer.<name>'s values are stored in: the Parameter, or for a
+    parametrized tensor its parametrization's originals. Layers holding one Parameter, or
+    parametrized over one (each its own parametrization), share a tensor: it is tied."""
     if torch.nn.utils.parametrize.is_parametrized(layer, name):
-        return layer.parametrizations[name]
-    return getattr(layer, name)
+        return frozenset(map(id, layer.parametrizations[name].parameters(recurse=False)))
+    return frozenset((id(getattr(layer, name)),))
+
+
+def _others(torch, module, layers) -> dict:
+    """id of each Parameter a module other than ``layers`` stores a tensor in -> that module
+    (the first, in module order; a parametrization's own modules are not counted)."""
+    parametrize, out, skip = torch.nn.utils.parametrize, {}, {id(m) for m in layers}
+    for m in module.modules():
+        if id(m) not in skip and not isinstance(m, parametrize.ParametrizationList):
+            names = list(m.parametrizations) if parametrize.is_parametrized(m) else []
+            held = {id(p) for p in m.parameters(recurse=False)}.union(
+                *(_stored(torch, m, n) for n in names))
+            out.update({i: m for i in held if i not in out})
+    return out
 
 
 def _store(torch, layer, name: str, value, func: str):
@@ -82,9 +96,10 @@ def init_torch(module, scheme="he_normal", bias=None, *, seed: int = 0, **params
     weight (weight_norm, spectral_norm, orthogonal) is assigned, so its parametrization stores
     the draw (orthogonal makes it orthogonal, as PyTorch does); a module on the meta
     device is refused (it holds no values: ``to_empty`` it first). A tensor layers share
-    (tied weights) is drawn once, by the first layer holding it; a later layer holding it
-    draws only the tensors it does not share (its own bias) and keeps its place in the
-    stream order (layer i draws from layer i's streams, tied or not).
+    (tied weights: one Parameter, or parametrizations over one) is drawn once, by the first
+    layer holding it; a later layer holding it draws only the tensors it does not share (its
+    own bias) and keeps its place in the stream order (layer i draws from layer i's streams,
+    tied or not).
 
     ``bias``: a scheme for the biases (default: the scheme's preset bias, else zeros), drawn
     with the layer weight's fans. Returns the module.
@@ -112,20 +127,20 @@ def init_torch(module, scheme="he_normal", bias=None, *, seed: int = 0, **params
     if any(m.weight.is_meta for m in layers):     # copy_ into a meta tensor does nothing
         raise ValueError(f"{func}: the module's weights are on the meta device (shapes without "
                          f"values): call module.to_empty(device='cpu') first, then initialise.")
-    drawn = set()                             # ids of the tensors drawn so far: tied once
+    drawn = set()                   # ids of the Parameters drawn into so far: tied once
     with torch.no_grad():
         for i, layer in enumerate(layers):
             w = layer.weight
             dtype = np.float64 if w.dtype == torch.float64 else np.float32
             shape = tuple(w.shape)
-            if id(_holder(torch, layer, "weight")) not in drawn:
-                drawn.add(id(_holder(torch, layer, "weight")))
+            if not drawn & _stored(torch, layer, "weight"):
+                drawn |= _stored(torch, layer, "weight")
                 new = draw(ws, wparams, shape, dtype=dtype, layout="torch", key=key,
                            members=member, tag=streams.layer_tag(i, streams.WEIGHT),
                            func=func)[0]
                 _store(torch, layer, "weight", torch.from_numpy(new), func)
-            if layer.bias is not None and id(_holder(torch, layer, "bias")) not in drawn:
-                drawn.add(id(_holder(torch, layer, "bias")))
+            if layer.bias is not None and not drawn & _stored(torch, layer, "bias"):
+                drawn |= _stored(torch, layer, "bias")
                 fan_in = int(np.prod(shape[1:]))
                 nb = draw(bs, bparams, tuple(layer.bias.shape), dtype=dtype, layout="torch",
                           key=key, members=member, tag=streams.layer_tag(i, streams.BIAS),
@@ -147,16 +162,16 @@ def lsuv_torch(module, x, *, tol: float = 0.1, max_iter: int = 10, seed: int = 0
     Returns each layer's final output variance.
 
     LSUV (Mishkin & Matas 2016) gives each layer its own weight. A tensor layers share (tied
-    weights) is rescaled by the first layer holding it only: rescaling it again for a later
-    layer would undo the first layer's unit variance. The later layer's output variance is
-    measured as it stands and returned; when it is not within 1 ± tol, a warning names the
-    layer and the layer whose weight it shares. Layers after a tie are rescaled as usual. A
-    weight a layer shares with another module (an Embedding's, as a language model's output
-    layer does) is not rescaled at all: it would change that module's output too, and with it
-    the input of the layers already rescaled. The layer is measured and warned about alike. A
-    layer the module calls more than once in a forward pass is rescaled by its first call's
-    output (whose variance is returned); a warning gives the later calls' when they are not
-    within 1 ± tol."""
+    weights, parametrized or not, as for init_torch) is rescaled by the first layer holding it
+    only: rescaling it again for a later layer would undo the first layer's unit variance. The
+    later layer's output variance is measured as it stands and returned; when it is not within
+    1 ± tol, a warning names the layer and the layer whose weight it shares. Layers after a
+    tie are rescaled as usual. A weight a layer shares with another module (an Embedding's, as
+    a language model's output layer does) is not rescaled at all: it would change that
+    module's output too, and with it the input of the layers already rescaled. The layer is
+    measured and warned about alike. A layer the module calls more than once in a forward pass
+    is rescaled by its first call's output (whose variance is returned); a warning gives the
+    later calls' when they are not within 1 ± tol."""
     torch = _torch()
     func = "fastinit.interop.lsuv_torch"
     if not isinstance(module, torch.nn.Module) or not isinstance(x, torch.Tensor):
@@ -170,16 +185,14 @@ def lsuv_torch(module, x, *, tol: float = 0.1, max_iter: int = 10, seed: int = 0
         init_torch(module, "orthogonal", "zeros", seed=seed)
     names = {id(m): name for name, m in reversed(list(module.named_modules()))}   # first name
     label = lambda m: f"{type(m).__name__} {names[id(m)]!r}"
-    variances, owner, missed = [], {}, []     # owner: id of a weight's holder -> its first layer
+    variances, owner, missed = [], {}, []     # owner: id of a weight's Parameter -> 1st layer
     layers = _layers(module)
-    drawn = {id(m) for m in layers}
-    others = {}                               # id of a tensor another module holds -> the module
-    for m in module.modules():
-        if id(m) not in drawn and not isinstance(m, torch.nn.utils.parametrize.ParametrizationList):
-            others.update({id(p): m for p in m.parameters(recurse=False) if id(p) not in others})
+    others = _others(torch, module, layers)
     for layer in layers:
-        key = id(_holder(torch, layer, "weight"))
-        first, other = owner.setdefault(key, layer), others.get(key)
+        keys = _stored(torch, layer, "weight")
+        first = next((owner[k] for k in keys if k in owner), layer)
+        other = next((others[k] for k in keys if k in others), None)
+        owner.update(dict.fromkeys(keys, first))
         outs = []                                 # a layer the module calls twice: both
         hook = layer.register_forward_hook(lambda m, i, o: outs.append(o))
         try:
