@@ -239,3 +239,52 @@ def test_jax_init_axis_errors():
                                          r"'batch_axis' set the fans of the shape, and scheme "
                                          r"'orthogonal' uses none: they would do nothing.$"):
         interop.jax_init("orthogonal", out_axis=0, batch_axis=1)
+
+
+@pytest.mark.parametrize("scheme", ["he_normal", "glorot_normal", "lecun_uniform"])
+def test_a_1d_shape_has_no_fans_at_the_default_axes_as_in_jax(scheme):
+    """jax.nn.initializers raise for a 1-D shape at the default in_axis=-2; jax_init drew it
+    with fan_in = fan_out = shape[0] (Keras's fans), so the same code gave weights under
+    fastinit and an error under JAX. Now it raises too, saying how to draw one: name the axes
+    (the fans are then JAX's) or give the fans."""
+    with pytest.raises(ValueError, match=r"1-dimensional weights tensor with default in_axis"):
+        getattr(jax.nn.initializers, scheme)()(jax.random.key(0), (5,))
+    message = (r"^fastinit.interop.jax_init\('" + scheme + r"'\): the 1-D shape \(5,\) has no "
+               r"fans at the default in_axis=-2, out_axis=-1 \(jax.nn.initializers raise "
+               r"here too\): name its axis as for JAX \(in_axis=0, out_axis=\(\) gives "
+               r"fan_in = 5, fan_out = 1; in_axis=\(\), out_axis=0 the reverse\), or pass "
+               r"fan_in= and fan_out=\.")
+    for init in (interop.jax_init(scheme), interop.jax_init(scheme, in_axis=-2, out_axis=-1)):
+        with pytest.raises(ValueError, match=message + "$"):
+            init(jax.random.key(0), (5,))
+        with pytest.raises(ValueError, match=message):     # traced: the same error (JAX adds a
+            jax.jit(lambda k: init(k, (5,)))(jax.random.key(0))     # note on its traceback)
+    from jax._src.nn.initializers import _compute_fans
+    for axes in (dict(in_axis=0, out_axis=()), dict(in_axis=(), out_axis=0)):
+        fan_in, fan_out = _compute_fans((5,), **axes)
+        jax.nn.initializers.variance_scaling(1.0, "fan_in", "normal", **axes)(
+            jax.random.key(0), (5,))                                   # JAX draws it too
+        np.testing.assert_array_equal(
+            np.asarray(interop.jax_init(scheme, **axes)(jax.random.key(1), (5,))),
+            fastinit.sample(scheme, (5,), seed=1, layout="keras", fan_in=fan_in,
+                            fan_out=fan_out))
+    np.testing.assert_array_equal(                                     # both fans: no shape's
+        np.asarray(interop.jax_init(scheme, fan_in=3, fan_out=4)(jax.random.key(1), (5,))),
+        fastinit.sample(scheme, (5,), seed=1, layout="keras", fan_in=3, fan_out=4))
+    w = jax.nn.initializers.normal()(jax.random.key(0), (5,))        # no fans, no error
+    assert w.shape == interop.jax_init("normal")(jax.random.key(0), (5,)).shape == (5,)
+
+
+def test_a_1d_shape_takes_the_one_fan_its_scheme_uses():
+    """At the default axes a 1-D shape's fans are the ones given: fan_in= alone serves a
+    scheme that uses fan_in only (a PyTorch Linear's bias, he_normal); a scheme that needs
+    fan_out too is refused (glorot_normal took fan_out = shape[0] without a word)."""
+    bias = interop.jax_init("torch_linear_bias", fan_in=784)(jax.random.key(2), (256,))
+    np.testing.assert_array_equal(np.asarray(bias), fastinit.sample(
+        "torch_linear_bias", (256,), seed=2, layout="keras", fan_in=784))
+    np.testing.assert_array_equal(
+        np.asarray(interop.jax_init("he_normal", fan_in=7)(jax.random.key(2), (5,))),
+        fastinit.sample("he_normal", (5,), seed=2, layout="keras", fan_in=7, fan_out=1))
+    with pytest.raises(ValueError, match=r"mode 'fan_avg' needs fan_in and fan_out; this shape "
+                                         r"has no fans, so pass them explicitly"):
+        interop.jax_init("glorot_normal", fan_in=7)(jax.random.key(2), (5,))

@@ -7,8 +7,9 @@ initializers, usable wherever ``jax.nn.initializers`` are.
     flax.nnx.Linear(784, 256, kernel_init=init, rngs=flax.nnx.Rngs(0))
 
 Layout: JAX's (..., in, out), fastinit's ``layout="keras"`` (Dense (in, out), Conv
-(*k, in, out)), with its fans; other axis orders and stacked kernels name their axes with
-``in_axis`` / ``out_axis`` / ``batch_axis``, as in ``jax.nn.initializers.variance_scaling``.
+(*k, in, out)), with its fans (a 1-D shape has none, as in JAX); other axis orders and
+stacked kernels name their axes with ``in_axis`` / ``out_axis`` / ``batch_axis``, as in
+``jax.nn.initializers.variance_scaling``.
 
 Keys: a key maps to one fastinit seed, member 0 (``key_seed``): its raw uint32 words
 (``jax.random.key_data``) read in pairs as 64-bit numbers p = hi << 32 | lo. The seed is the
@@ -115,8 +116,10 @@ def jax_init(scheme, *, fan_in=None, fan_out=None, in_axis=-2, out_axis=-1, batc
     ``fastinit.spec(...)``). The fans of the shape are JAX's variance_scaling's: ``in_axis``,
     ``out_axis`` and ``batch_axis`` (each an axis or a sequence of axes, negative counting from
     the end) name the input, output and ignored axes, the rest is receptive field (fans as
-    ``fastinit.fans.axis_fans``); with the defaults (-2, -1, ()) they are the keras layout's
-    (a 1-D shape: fan_in = fan_out = shape[0], where JAX raises). An OIHW kernel takes
+    ``fastinit.fans.axis_fans``); with the defaults (-2, -1, ()) they are the keras layout's.
+    A 1-D shape has no fans at the defaults: a scheme using fans raises, as JAX's do, unless
+    its axes are named (``in_axis=0, out_axis=()``: fan_in = shape[0], fan_out = 1) or the
+    fans it uses are given (``fan_in=`` for a bias of torch_linear_bias). An OIHW kernel takes
     ``in_axis=1, out_axis=0``, a stack of dense kernels ``batch_axis=0``. ``fan_in`` /
     ``fan_out`` override the fans of the shape. The weights equal ``fastinit.sample(scheme,
     shape, seed=key_seed(key), layout="keras", fan_in=..., fan_out=...)`` with those fans.
@@ -149,16 +152,24 @@ def jax_init(scheme, *, fan_in=None, fan_out=None, in_axis=-2, out_axis=-1, batc
         shape = check_shape(shape, "shape", where)
         dt = _float_dtype(jax, dtype)
         drawn = np.float64 if dt == np.float64 else np.float32
-        fi, fo = fan_in, fan_out
+        fi, fo, layout = fan_in, fan_out, "keras"
+        if not named and len(shape) == 1 and s.needs_fans:     # no fans, as in JAX: only the
+            layout = "torch"                                    # overrides (a 1-D draw is the
+            if fi is None and fo is None:                       # same in either layout)
+                raise ValueError(
+                    f"{where}: the 1-D shape {shape!r} has no fans at the default in_axis=-2, "
+                    f"out_axis=-1 (jax.nn.initializers raise here too): name its axis as for "
+                    f"JAX (in_axis=0, out_axis=() gives fan_in = {shape[0]}, fan_out = 1; "
+                    f"in_axis=(), out_axis=0 the reverse), or pass fan_in= and fan_out=.")
         if named:                                   # JAX's fans; an override still wins
             fans = axis_fans(shape, *axes.values(), func=where)
             fi, fo = (fans[0] if fi is None else fi), (fans[1] if fo is None else fo)
-        fi, fo = resolve_fans(shape, "keras", fi, fo, func=where, scheme=s.name,
+        fi, fo = resolve_fans(shape, layout, fi, fo, func=where, scheme=s.name,
                               required=s.needs_fans)
         s.family_args(resolved, fi, fo, where)      # parameters that depend on the fans
 
         def host(words):
-            w = sample(spec, shape, seed=seed_from_words(words), dtype=drawn, layout="keras",
+            w = sample(spec, shape, seed=seed_from_words(words), dtype=drawn, layout=layout,
                        fan_in=fi, fan_out=fo)
             return w.astype(dt, copy=False)
 
