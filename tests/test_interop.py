@@ -403,3 +403,61 @@ def test_lsuv_torch_sees_a_parametrization_over_an_embedding_weight():
         interop.lsuv_torch(model, x, tol=0.05, seed=3)
     interop.init_torch(reference, "orthogonal", "zeros", seed=3)
     assert torch.equal(model.emb.weight, reference.emb.weight)      # as drawn, not rescaled
+
+
+@pytest.mark.parametrize("act, name, param", [
+    (lambda: torch.nn.ReLU(), "relu", None), (lambda: torch.nn.Tanh(), "tanh", None),
+    (lambda: torch.nn.LeakyReLU(0.2), "leaky_relu", 0.2),
+    (lambda: torch.nn.ELU(0.5), "elu", 0.5), (lambda: torch.nn.SELU(), "selu", None)])
+def test_init_torch_draws_edge_of_chaos_for_the_modules_activation(act, name, param):
+    """edge_of_chaos draws at the critical point of an activation; init_torch drew tanh's
+    (1.761 / fan_in at sigma_b2 = 0.05) whatever the module ran, so a ReLU network got 12 %
+    less than relu's 2 / fan_in without a word. It now draws for the activation the module
+    holds, as fastinit.MLP draws for its own: the same weights and biases, bit for bit."""
+    nn = torch.nn
+    model = nn.Sequential(nn.Linear(10, 20), act(), nn.Linear(20, 20), act(), nn.Linear(20, 5),
+                          nn.LogSoftmax(dim=1))            # a classifier's output: no activation
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        interop.init_torch(model, "edge_of_chaos", seed=7)
+    net = fastinit.MLP([10, 20, 20, 5], activation=name, activation_param=param,
+                       init="edge_of_chaos", seed=7)
+    for i, l in ((0, 0), (2, 1), (4, 2)):
+        np.testing.assert_array_equal(model[i].weight.detach().numpy(), net.weights[l][0])
+        np.testing.assert_array_equal(model[i].bias.detach().numpy(), net.biases[l][0])
+
+
+def test_init_torch_refuses_edge_of_chaos_without_one_activation_to_draw_for():
+    """A module holding no activation module (a forward calling torch.relu), several, or one
+    fastinit has no formula for: edge_of_chaos drew tanh's point for it. Now it asks for the
+    activation; given, it is drawn for (with the module's parameter when it is the module's)."""
+    nn = torch.nn
+    where = r"^fastinit.interop.init_torch: scheme 'edge_of_chaos' draws for an activation, and "
+    ask = (r" Pass the one to draw for, e.g. activation='relu' \(with activation_param= for "
+           r"leaky_relu, elu or softplus\)\.$")
+    linear = nn.Sequential(nn.Linear(6, 6), nn.Linear(6, 3))
+    with pytest.raises(ValueError, match=where + r"the module holds no "
+                       r"activation module to take it from \(a forward may call one as a "
+                       r"function\)\." + ask):
+        interop.init_torch(linear, "edge_of_chaos")
+    mixed = nn.Sequential(nn.Linear(6, 6), nn.ReLU(), nn.Linear(6, 6), nn.LeakyReLU(0.2),
+                          nn.Linear(6, 3))
+    with pytest.raises(ValueError, match=where + r"the module holds several: "
+                       r"\['leaky_relu\(0.2\)', 'relu'\]\."
+                       + ask):
+        interop.init_torch(mixed, fastinit.spec("edge_of_chaos", sigma_b2=0.1))
+    clipped = nn.Sequential(nn.Linear(6, 6), nn.ReLU6(), nn.Linear(6, 3))
+    with pytest.raises(ValueError, match=where + r"fastinit has no "
+                       r"activation for the module's ReLU6\." + ask):
+        interop.init_torch(clipped, "edge_of_chaos")
+    interop.init_torch(linear, "edge_of_chaos", seed=2, activation="relu")
+    net = fastinit.MLP([6, 6, 3], activation="relu", init="edge_of_chaos", seed=2)
+    np.testing.assert_array_equal(linear[1].weight.detach().numpy(), net.weights[1][0])
+    leaky = nn.Sequential(nn.Linear(6, 6), nn.LeakyReLU(0.2), nn.Linear(6, 3))
+    interop.init_torch(leaky, "edge_of_chaos", seed=2, activation="leaky_relu")
+    net = fastinit.MLP([6, 6, 3], activation="leaky_relu", activation_param=0.2,
+                       init="edge_of_chaos", seed=2)
+    np.testing.assert_array_equal(leaky[0].weight.detach().numpy(), net.weights[0][0])
+    interop.init_torch(leaky, "edge_of_chaos", seed=2, activation="tanh")     # kept, on purpose
+    net = fastinit.MLP([6, 6, 3], activation="tanh", init="edge_of_chaos", seed=2)
+    np.testing.assert_array_equal(leaky[0].weight.detach().numpy(), net.weights[0][0])

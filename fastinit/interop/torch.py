@@ -16,7 +16,7 @@ import warnings
 
 import numpy as np
 
-from .. import registry, streams
+from .. import activations, population, registry, streams
 from .._validate import check_int, check_real, check_seed
 from ..network import MLP, NORM_EPS, NORM_MOMENTUM
 from ..sample import draw
@@ -51,9 +51,8 @@ def _left(module, layers) -> list[str]:
 
 
 def _stored(torch, layer, name: str) -> frozenset:
-    """ids of the Parameters layer.<name>'s values are stored in: the Parameter, or for a
-    parametrized tensor its parametrization's originals. Layers holding one Parameter, or
-    parametrized over one (each its own parametrization), share a tensor: it is tied."""
+    """ids of the Parameters layer.<name> is stored in: the Parameter, or a parametrized
+    tensor's originals. Layers holding one (parametrized or not) share a tensor: it is tied."""
     if torch.nn.utils.parametrize.is_parametrized(layer, name):
         return frozenset(map(id, layer.parametrizations[name].parameters(recurse=False)))
     return frozenset((id(getattr(layer, name)),))
@@ -65,10 +64,9 @@ def _others(torch, module, layers) -> dict:
     parametrize, out, skip = torch.nn.utils.parametrize, {}, {id(m) for m in layers}
     for m in module.modules():
         if id(m) not in skip and not isinstance(m, parametrize.ParametrizationList):
-            names = list(m.parametrizations) if parametrize.is_parametrized(m) else []
-            held = {id(p) for p in m.parameters(recurse=False)}.union(
-                *(_stored(torch, m, n) for n in names))
-            out.update({i: m for i in held if i not in out})
+            for i in set(map(id, m.parameters(recurse=False))).union(*(
+                    _stored(torch, m, n) for n in getattr(m, "parametrizations", ()))):
+                out.setdefault(i, m)
     return out
 
 
@@ -87,6 +85,31 @@ def _store(torch, layer, name: str, value, func: str):
                          f"parametrization cannot be set to a value ({e}).") from None
 
 
+def _for_activation(torch, module, scheme, params, name: str, func: str):
+    """resolve(scheme, params) for the activation ``module`` holds, as population.for_network
+    sets a network's: its activation modules (elementwise: not Softmax, not attention)."""
+    spec = registry.InitSpec(name, {**registry.as_spec(scheme, func).kwargs, **params})
+    kinds = tuple(c for c in vars(torch.nn.modules.activation).values() if isinstance(c, type)
+                  and c.__module__ == "torch.nn.modules.activation" and issubclass(
+                      c, torch.nn.Module) and c.__name__ not in _NOT_ELEMENTWISE)
+    found = {_activation_of(m, func) if type(m).__name__ in _TORCH_ACTS.values() else
+             (type(m).__name__, None) for m in module.modules() if isinstance(m, kinds)}
+    unknown = sorted(n for n, _ in found if n not in _TORCH_ACTS)      # class names
+    if len(found) == 1 and not unknown:
+        (act, value), = found
+        act = activations.network_activation(act, func)
+        spec = population.for_network(spec, act, activations.check_param(act, value, func), func)
+    elif "activation" not in spec.kwargs:
+        listed = sorted(n if p is None else f"{n}({p:g})" for n, p in found)
+        why = (f"fastinit has no activation for the module's {', '.join(unknown)}" if unknown
+               else f"the module holds several: {listed}" if found else "the module holds no "
+               "activation module to take it from (a forward may call one as a function)")
+        raise ValueError(f"{func}: scheme {name!r} draws for an activation, and {why}. Pass the "
+                         f"one to draw for, e.g. activation='relu' (with activation_param= for "
+                         f"leaky_relu, elu or softplus).")
+    return registry.resolve(spec, {}, func)
+
+
 def init_torch(module, scheme="he_normal", bias=None, *, seed: int = 0, **params):
     """Initialise every Linear, Conv and ConvTranspose layer of ``module`` in place with a
     fastinit scheme, each weight's fans from its shape as torch.nn.init takes them (a
@@ -101,8 +124,11 @@ def init_torch(module, scheme="he_normal", bias=None, *, seed: int = 0, **params
     own bias) and keeps its place in the stream order (layer i draws from layer i's streams,
     tied or not).
 
-    ``bias``: a scheme for the biases (default: the scheme's preset bias, else zeros), drawn
-    with the layer weight's fans. Returns the module.
+    A scheme drawing for an activation (edge_of_chaos) draws, unless told, for the one the
+    module's activation modules hold (ReLU, LeakyReLU(0.2), ...), as fastinit.MLP for its own;
+    none, several or one fastinit has not is refused: pass ``activation=``. ``bias``: a scheme
+    for the biases (default: the scheme's preset bias, else zeros), drawn with the layer
+    weight's fans. Returns the module.
     """
     torch = _torch()
     func = "fastinit.interop.init_torch"
@@ -111,6 +137,8 @@ def init_torch(module, scheme="he_normal", bias=None, *, seed: int = 0, **params
                         f"{type(module).__name__}.")
     seed = check_seed(seed, "seed", func)
     ws, wparams = registry.resolve(scheme, params, func)
+    if "activation" in {p.name for p in ws.params}:
+        ws, wparams = _for_activation(torch, module, scheme, params, ws.name, func)
     if bias is None:
         bias = registry.preset_bias(registry.InitSpec(ws.name, tuple(wparams.items())))
     bs, bparams = registry.resolve(bias, {}, func, "bias")
@@ -299,6 +327,7 @@ def to_torch(net: MLP, member: int = 0):
 
 
 _ACT_PARAMS = {"LeakyReLU": "negative_slope", "ELU": "alpha", "Softplus": "beta"}
+_NOT_ELEMENTWISE = ("MultiheadAttention", "Softmax", "Softmin", "Softmax2d", "LogSoftmax", "GLU")
 
 
 def _activation_of(a, func):
