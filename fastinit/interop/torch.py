@@ -16,10 +16,11 @@ import warnings
 
 import numpy as np
 
-from .. import activations, population, registry, streams
+from .. import registry, streams
 from .._validate import check_int, check_real, check_seed
 from ..network import MLP, NORM_EPS, NORM_MOMENTUM
 from ..sample import draw
+from ._torch_activations import activation_module, activation_of, for_activation
 
 
 def _torch():
@@ -85,31 +86,6 @@ def _store(torch, layer, name: str, value, func: str):
                          f"parametrization cannot be set to a value ({e}).") from None
 
 
-def _for_activation(torch, module, scheme, params, name: str, func: str):
-    """resolve(scheme, params) for the activation ``module`` holds, as population.for_network
-    sets a network's: its activation modules (elementwise: not Softmax, not attention)."""
-    spec = registry.InitSpec(name, {**registry.as_spec(scheme, func).kwargs, **params})
-    kinds = tuple(c for c in vars(torch.nn.modules.activation).values() if isinstance(c, type)
-                  and c.__module__ == "torch.nn.modules.activation" and issubclass(
-                      c, torch.nn.Module) and c.__name__ not in _NOT_ELEMENTWISE)
-    found = {_activation_of(m, func) if type(m).__name__ in _TORCH_ACTS.values() else
-             (type(m).__name__, None) for m in module.modules() if isinstance(m, kinds)}
-    unknown = sorted(n for n, _ in found if n not in _TORCH_ACTS)      # class names
-    if len(found) == 1 and not unknown:
-        (act, value), = found
-        act = activations.network_activation(act, func)
-        spec = population.for_network(spec, act, activations.check_param(act, value, func), func)
-    elif "activation" not in spec.kwargs:
-        listed = sorted(n if p is None else f"{n}({p:g})" for n, p in found)
-        why = (f"fastinit has no activation for the module's {', '.join(unknown)}" if unknown
-               else f"the module holds several: {listed}" if found else "the module holds no "
-               "activation module to take it from (a forward may call one as a function)")
-        raise ValueError(f"{func}: scheme {name!r} draws for an activation, and {why}. Pass the "
-                         f"one to draw for, e.g. activation='relu' (with activation_param= for "
-                         f"leaky_relu, elu or softplus).")
-    return registry.resolve(spec, {}, func)
-
-
 def init_torch(module, scheme="he_normal", bias=None, *, seed: int = 0, **params):
     """Initialise every Linear, Conv and ConvTranspose layer of ``module`` in place with a
     fastinit scheme, each weight's fans from its shape as torch.nn.init takes them (a
@@ -138,7 +114,7 @@ def init_torch(module, scheme="he_normal", bias=None, *, seed: int = 0, **params
     seed = check_seed(seed, "seed", func)
     ws, wparams = registry.resolve(scheme, params, func)
     if "activation" in {p.name for p in ws.params}:
-        ws, wparams = _for_activation(torch, module, scheme, params, ws.name, func)
+        ws, wparams = for_activation(torch, module, scheme, params, ws.name, func)
     if bias is None:
         bias = registry.preset_bias(registry.InitSpec(ws.name, tuple(wparams.items())))
     bs, bparams = registry.resolve(bias, {}, func, "bias")
@@ -263,25 +239,6 @@ def lsuv_torch(module, x, *, tol: float = 0.1, max_iter: int = 10, seed: int = 0
     return variances
 
 
-_TORCH_ACTS = {"relu": "ReLU", "leaky_relu": "LeakyReLU", "elu": "ELU", "selu": "SELU",
-               "gelu": "GELU", "gelu_tanh": "GELU", "silu": "SiLU", "tanh": "Tanh",
-               "sigmoid": "Sigmoid", "softplus": "Softplus", "softsign": "Softsign",
-               "mish": "Mish", "linear": "Identity"}
-
-
-def _activation_module(torch, name, param):
-    nn = torch.nn
-    if name == "leaky_relu":
-        return nn.LeakyReLU(param)
-    if name == "elu":
-        return nn.ELU(param)
-    if name == "gelu_tanh":
-        return nn.GELU(approximate="tanh")
-    if name == "softplus":
-        return nn.Softplus(beta=param, threshold=1e9)   # fastinit's softplus has no threshold
-    return getattr(nn, _TORCH_ACTS[name])()
-
-
 def to_torch(net: MLP, member: int = 0):
     """member's network as a torch.nn.Sequential of Linear, norm (BatchNorm1d with its running
     statistics, LayerNorm) and activation modules (same dtype, same outputs up to summation
@@ -321,25 +278,9 @@ def to_torch(net: MLP, member: int = 0):
                     norm.running_var.copy_(as_torch(net.running_var[l]))
             mods.append(norm)
         if l < net.depth - 1 and net.activation != "linear":
-            mods.append(_activation_module(torch, net.activation,
+            mods.append(activation_module(torch, net.activation,
                                            float(net.activation_param[member])))
     return torch.nn.Sequential(*mods)
-
-
-_ACT_PARAMS = {"LeakyReLU": "negative_slope", "ELU": "alpha", "Softplus": "beta"}
-_NOT_ELEMENTWISE = ("MultiheadAttention", "Softmax", "Softmin", "Softmax2d", "LogSoftmax", "GLU")
-
-
-def _activation_of(a, func):
-    """(fastinit name, parameter) of a torch activation module."""
-    cls = type(a).__name__
-    lookup = {v: k for k, v in _TORCH_ACTS.items() if k not in ("gelu_tanh",)}
-    if cls not in lookup:
-        raise ValueError(f"{func}: activation {cls} has no fastinit equivalent "
-                         f"({sorted(set(_TORCH_ACTS.values()))}).")
-    if cls == "GELU" and a.approximate == "tanh":
-        return "gelu_tanh", None
-    return lookup[cls], getattr(a, _ACT_PARAMS.get(cls, ""), None)
 
 
 def _check_norm(m, func):
@@ -383,7 +324,7 @@ def from_torch(module) -> MLP:
         raise ValueError(f"{func}: the Sequential has no Linear layers.")
     linears = [g[0] for g in groups]
     norms = [m for g in groups for m in g[1:] if isinstance(m, norm_kinds)]
-    acts = [_activation_of(m, func) for g in groups for m in g[1:]
+    acts = [activation_of(m, func) for g in groups for m in g[1:]
             if not isinstance(m, norm_kinds)]
     roles = [tuple("norm" if isinstance(m, norm_kinds) else "activation" for m in g[1:])
              for g in groups]
