@@ -113,6 +113,7 @@ DERIVATIVES: dict[str, Callable] = {n: a.derivative for n, a in TABLE.items()}
 PARAMETERS = {n: f"{a.param_doc} (default {a.default})" for n, a in TABLE.items()
               if a.default is not None and a.param_shapes_phi}
 NETWORK = tuple(n for n, a in TABLE.items() if a.code is not None)   # what networks run
+PARAM_RULES = {"softplus": "> 0", "elu": "> 0", "leaky_relu": ">= 0"}   # what check_param takes
 
 
 def network_activation(name, func: str, argname: str = "activation") -> Activation:
@@ -129,12 +130,10 @@ def check_param(act: Activation, value, func: str, argname: str = "activation_pa
     if value is None:
         return 0.0 if act.default is None else act.default
     v = check_real(value, argname, func)
-    if act.name in ("softplus", "elu") and v <= 0:
+    rule = PARAM_RULES.get(act.name)
+    if rule is not None and not (v > 0 if rule == "> 0" else v >= 0):
         raise ValueError(f"The {argname!r} parameter of {func} ({act.name} {act.param_doc}) "
-                         f"must be > 0. Got {v!r} instead.")
-    if act.name == "leaky_relu" and v < 0:
-        raise ValueError(f"The {argname!r} parameter of {func} (leaky_relu negative slope) "
-                         f"must be >= 0. Got {v!r} instead.")
+                         f"must be {rule}. Got {v!r} instead.")
     return v
 
 

@@ -461,3 +461,35 @@ def test_init_torch_refuses_edge_of_chaos_without_one_activation_to_draw_for():
     interop.init_torch(leaky, "edge_of_chaos", seed=2, activation="tanh")     # kept, on purpose
     net = fastinit.MLP([6, 6, 3], activation="tanh", init="edge_of_chaos", seed=2)
     np.testing.assert_array_equal(leaky[0].weight.detach().numpy(), net.weights[0][0])
+
+
+def test_init_torch_keeps_an_activation_given_without_looking_at_the_modules_parameter():
+    """activation='tanh' on a module running LeakyReLU(-0.1) (or 'relu' on ELU(0.0)) drew
+    tanh's (relu's) point before init_torch took activations from modules; then it refused
+    the module's parameter, blaming an activation_param the user never passed. An activation
+    given that is not the module's is kept, its parameter unread; where the module's parameter
+    is used (the module's activation drawn for) and fastinit refuses it, the message says it
+    is the module's and how to draw for another."""
+    nn = torch.nn
+    for act, given in ((nn.LeakyReLU(-0.1), "tanh"), (nn.ELU(0.0), "relu")):
+        model = nn.Sequential(nn.Linear(10, 20), act, nn.Linear(20, 5))
+        interop.init_torch(model, "edge_of_chaos", seed=5, activation=given)
+        net = fastinit.MLP([10, 20, 5], activation=given, init="edge_of_chaos", seed=5)
+        np.testing.assert_array_equal(model[2].weight.detach().numpy(), net.weights[1][0])
+    leaky = nn.Sequential(nn.Linear(10, 20), nn.LeakyReLU(-0.1), nn.Linear(20, 5))
+    for given in ({}, {"activation": "leaky_relu"}):
+        with pytest.raises(ValueError, match=r"^fastinit.interop.init_torch: the module's "
+                           r"LeakyReLU has negative_slope -0.1; fastinit's leaky_relu needs a "
+                           r"finite negative slope >= 0\. Pass the activation to draw for: "
+                           r"activation='leaky_relu' with an activation_param= it takes, or "
+                           r"another activation=\.$"):
+            interop.init_torch(leaky, "edge_of_chaos", **given)
+    with pytest.raises(ValueError, match=r"^fastinit.interop.init_torch: the module's ELU has "
+                       r"alpha 0.0; fastinit's elu needs a finite alpha > 0\. "):
+        interop.init_torch(nn.Sequential(nn.Linear(4, 4), nn.ELU(0.0), nn.Linear(4, 2)),
+                           "edge_of_chaos")
+    interop.init_torch(leaky, "edge_of_chaos", seed=5, activation="leaky_relu",
+                       activation_param=0.1)                  # given: the module's is unread
+    net = fastinit.MLP([10, 20, 5], activation="leaky_relu", activation_param=0.1,
+                       init="edge_of_chaos", seed=5)
+    np.testing.assert_array_equal(leaky[0].weight.detach().numpy(), net.weights[0][0])

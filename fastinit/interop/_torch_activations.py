@@ -42,6 +42,19 @@ def activation_of(a, func):
     return lookup[cls], getattr(a, ACT_PARAMS.get(cls, ""), None)
 
 
+def _checked(act, value, cls: str, func: str) -> float:
+    """The parameter of the module's ``cls`` for fastinit activation ``act``, checked; refused
+    as the module's (check_param's message would blame an activation_param never passed)."""
+    try:
+        return activations.check_param(act, value, func)
+    except (TypeError, ValueError):
+        raise ValueError(f"{func}: the module's {cls} has {ACT_PARAMS[cls]} {value!r}; fastinit's "
+                         f"{act.name} needs a finite {act.param_doc} "
+                         f"{activations.PARAM_RULES[act.name]}. Pass the activation to draw for: "
+                         f"activation={act.name!r} with an activation_param= it takes, or another "
+                         f"activation=.") from None
+
+
 def for_activation(torch, module, scheme, params, name: str, func: str):
     """resolve(scheme, params) for the activation ``module`` holds, as population.for_network
     sets a network's: its activation modules (elementwise: not Softmax, not attention)."""
@@ -54,8 +67,11 @@ def for_activation(torch, module, scheme, params, name: str, func: str):
     unknown = sorted(n for n, _ in found if n not in TORCH_ACTS)      # class names
     if len(found) == 1 and not unknown:
         (act, value), = found
-        act = activations.network_activation(act, func)
-        spec = population.for_network(spec, act, activations.check_param(act, value, func), func)
+        if spec.kwargs.get("activation", act) == act:     # another given: the module's unread
+            act = activations.network_activation(act, func)
+            if spec.kwargs.get("activation_param") is None:   # else the one given is drawn
+                value = _checked(act, value, TORCH_ACTS[act.name], func)
+            spec = population.for_network(spec, act, value, func)
     elif "activation" not in spec.kwargs:
         listed = sorted(n if p is None else f"{n}({p:g})" for n, p in found)
         why = (f"fastinit has no activation for the module's {', '.join(unknown)}" if unknown

@@ -102,9 +102,10 @@ def init_torch(module, scheme="he_normal", bias=None, *, seed: int = 0, **params
 
     A scheme drawing for an activation (edge_of_chaos) draws, unless told, for the one the
     module's activation modules hold (ReLU, LeakyReLU(0.2), ...), as fastinit.MLP for its own;
-    none, several or one fastinit has not is refused: pass ``activation=``. ``bias``: a scheme
-    for the biases (default: the scheme's preset bias, else zeros), drawn with the layer
-    weight's fans. Returns the module.
+    none, several, one fastinit has not or one whose parameter it refuses (LeakyReLU(-0.1)) is
+    refused: pass ``activation=``; another activation given is drawn for, the module's left
+    unread. ``bias``: a scheme for the biases (default: the scheme's preset bias, else zeros),
+    drawn with the layer weight's fans. Returns the module.
     """
     torch = _torch()
     func = "fastinit.interop.init_torch"
