@@ -493,3 +493,77 @@ def test_init_torch_keeps_an_activation_given_without_looking_at_the_modules_par
     net = fastinit.MLP([10, 20, 5], activation="leaky_relu", activation_param=0.1,
                        init="edge_of_chaos", seed=5)
     np.testing.assert_array_equal(leaky[0].weight.detach().numpy(), net.weights[0][0])
+
+
+def _same_draws(model, indices, net):
+    for l, i in enumerate(indices):
+        np.testing.assert_array_equal(model[i].weight.detach().numpy(), net.weights[l][0])
+        np.testing.assert_array_equal(model[i].bias.detach().numpy(), net.biases[l][0])
+
+
+def test_init_torch_takes_the_parameter_of_the_activation_given_from_the_module():
+    """A module mixing activations, with activation='leaky_relu' given: the module's slope
+    (0.2) was dropped and slope 0.01's point drawn without a word. Now the parameter of the
+    module's activation modules of that kind is taken (several differing: refused, asking for
+    activation_param=, which always wins)."""
+    nn = torch.nn
+    mixed = nn.Sequential(nn.Linear(10, 20), nn.ReLU(), nn.Linear(20, 20), nn.LeakyReLU(0.2),
+                          nn.Linear(20, 5))
+    interop.init_torch(mixed, "edge_of_chaos", seed=4, activation="leaky_relu")
+    _same_draws(mixed, (0, 2, 4), fastinit.MLP([10, 20, 20, 5], "leaky_relu", seed=4,
+                                               activation_param=0.2, init="edge_of_chaos"))
+    slopes = nn.Sequential(nn.Linear(10, 20), nn.LeakyReLU(0.1), nn.Linear(20, 20),
+                           nn.LeakyReLU(0.3), nn.Linear(20, 5))
+    with pytest.raises(ValueError, match=r"^fastinit.interop.init_torch: activation="
+                       r"'leaky_relu' was given, and the module's LeakyReLU modules have "
+                       r"several negative_slope: \[0.1, 0.3\]\. Pass the one to draw for as "
+                       r"activation_param=\.$"):
+        interop.init_torch(slopes, "edge_of_chaos", activation="leaky_relu")
+    interop.init_torch(slopes, "edge_of_chaos", seed=4, activation="leaky_relu",
+                       activation_param=0.3)
+    _same_draws(slopes, (0, 2, 4), fastinit.MLP([10, 20, 20, 5], "leaky_relu", seed=4,
+                                                activation_param=0.3, init="edge_of_chaos"))
+
+
+def test_init_torch_does_not_draw_for_an_output_activation_of_a_sequential():
+    """A DCGAN discriminator, Sequential(Linear, LeakyReLU(0.2), Linear, Sigmoid()): the
+    Sigmoid on its output feeds no layer, yet edge_of_chaos was refused (several activations)
+    and activation='leaky_relu' drew slope 0.01's point. In a plain nn.Sequential (nested
+    plain ones opened), whose order is its modules', an activation module running only after
+    the last layer is not drawn for: this one draws as fastinit.MLP([10, 20, 1], 'leaky_relu',
+    activation_param=0.2). Another module's order is its forward's: all its activations count."""
+    nn = torch.nn
+    net = fastinit.MLP([10, 20, 1], "leaky_relu", activation_param=0.2, init="edge_of_chaos",
+                       seed=4)
+    for given in ({}, {"activation": "leaky_relu"}):
+        disc = nn.Sequential(nn.Linear(10, 20), nn.LeakyReLU(0.2), nn.Linear(20, 1),
+                             nn.Sigmoid())
+        interop.init_torch(disc, "edge_of_chaos", seed=4, **given)
+        _same_draws(disc, (0, 2), net)
+    nested = nn.Sequential(nn.Sequential(nn.Linear(10, 20), nn.LeakyReLU(0.2)),
+                           nn.Sequential(nn.Linear(20, 1), nn.Dropout(0.1), nn.Tanh()))
+    interop.init_torch(nested, "edge_of_chaos", seed=4)
+    _same_draws(nn.Sequential(nested[0][0], nested[1][0]), (0, 1), net)
+    shared = nn.Tanh()                     # one module, between the layers and after them
+    interop.init_torch(nn.Sequential(nn.Linear(6, 6), shared, nn.Linear(6, 3), shared),
+                       "edge_of_chaos", seed=4)   # tanh: no refusal
+    where = r"^fastinit.interop.init_torch: scheme 'edge_of_chaos' draws for an activation, and "
+
+    class Block(nn.Module):                # its forward, not its modules, orders them
+        def __init__(self):
+            super().__init__()
+            self.lin, self.act = nn.Linear(20, 1), nn.Sigmoid()
+
+        def forward(self, x):
+            return self.act(self.lin(x))
+    for opaque in (nn.Sequential(nn.Linear(10, 20), nn.LeakyReLU(0.2), Block()),
+                   type("Disc", (nn.Sequential,), {})(nn.Linear(10, 20), nn.LeakyReLU(0.2),
+                                                      nn.Linear(20, 1), nn.Sigmoid())):
+        with pytest.raises(ValueError, match=where + r"the module holds several: "
+                           r"\['leaky_relu\(0.2\)', 'sigmoid'\]\. Pass"):
+            interop.init_torch(opaque, "edge_of_chaos")
+    with pytest.raises(ValueError, match=where + r"the module runs no activation module "
+                       r"between its layers to take it from \(its Sigmoid runs after the last "
+                       r"layer, on the output\)\. Pass"):
+        interop.init_torch(nn.Sequential(nn.Linear(6, 6), nn.Linear(6, 1), nn.Sigmoid()),
+                           "edge_of_chaos")

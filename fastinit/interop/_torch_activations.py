@@ -55,29 +55,76 @@ def _checked(act, value, cls: str, func: str) -> float:
                          f"activation=.") from None
 
 
-def for_activation(torch, module, scheme, params, name: str, func: str):
-    """resolve(scheme, params) for the activation ``module`` holds, as population.for_network
-    sets a network's: its activation modules (elementwise: not Softmax, not attention)."""
-    spec = registry.InitSpec(name, {**registry.as_spec(scheme, func).kwargs, **params})
+def _in_order(torch, module, counted: set):
+    """The modules a plain nn.Sequential runs, in order (nested plain ones opened, a module run
+    twice listed twice); None when a module of ``counted`` (ids) is held by another module,
+    whose forward, not its modules, says when it runs."""
+    out = []
+    for m in module:
+        if type(m) is torch.nn.Sequential:
+            inner = _in_order(torch, m, counted)
+        elif id(m) in counted or counted.isdisjoint(map(id, m.modules())):
+            inner = [m]
+        else:
+            return None
+        if inner is None:
+            return None
+        out += inner
+    return out
+
+
+def _drawn_for(torch, module, layers):
+    """(activation modules init_torch draws for, those it does not): elementwise ones (not
+    Softmax, not attention), but in a plain nn.Sequential not one running only after its last
+    layer (a discriminator's Sigmoid): it feeds no layer. Another module's order is unknown."""
     kinds = tuple(c for c in vars(torch.nn.modules.activation).values() if isinstance(c, type)
                   and c.__module__ == "torch.nn.modules.activation" and issubclass(
                       c, torch.nn.Module) and c.__name__ not in NOT_ELEMENTWISE)
+    acts = [m for m in module.modules() if isinstance(m, kinds)]
+    run = _in_order(torch, module, {id(m) for m in layers + acts}) if type(
+        module) is torch.nn.Sequential else None
+    is_layer = {id(layer) for layer in layers}.__contains__
+    at = [i for i, m in enumerate(run or ()) if is_layer(id(m))]
+    if not at:
+        return acts, []
+    after = {id(m) for m in run[at[-1] + 1:]} - {id(m) for m in run[:at[-1] + 1]}
+    return [m for m in acts if id(m) not in after], [m for m in acts if id(m) in after]
+
+
+def for_activation(torch, module, layers, scheme, params, name: str, func: str):
+    """resolve(scheme, params) for the activation ``module``'s layers are drawn for, as
+    population.for_network sets a network's: the one its activation modules run (see
+    _drawn_for), unless one is given; then their parameter if they run the one given."""
+    spec = registry.InitSpec(name, {**registry.as_spec(scheme, func).kwargs, **params})
+    given = spec.kwargs.get("activation")
+    acts, outputs = _drawn_for(torch, module, layers)
     found = {activation_of(m, func) if type(m).__name__ in TORCH_ACTS.values() else
-             (type(m).__name__, None) for m in module.modules() if isinstance(m, kinds)}
+             (type(m).__name__, None) for m in acts}
     unknown = sorted(n for n, _ in found if n not in TORCH_ACTS)      # class names
-    if len(found) == 1 and not unknown:
-        (act, value), = found
-        if spec.kwargs.get("activation", act) == act:     # another given: the module's unread
-            act = activations.network_activation(act, func)
-            if spec.kwargs.get("activation_param") is None:   # else the one given is drawn
-                value = _checked(act, value, TORCH_ACTS[act.name], func)
-            spec = population.for_network(spec, act, value, func)
-    elif "activation" not in spec.kwargs:
+    if given is None and (len(found) != 1 or unknown):
         listed = sorted(n if p is None else f"{n}({p:g})" for n, p in found)
+        out = ", ".join(type(m).__name__ for m in outputs)
         why = (f"fastinit has no activation for the module's {', '.join(unknown)}" if unknown
-               else f"the module holds several: {listed}" if found else "the module holds no "
+               else f"the module holds several: {listed}" if found else "the module runs no "
+               f"activation module between its layers to take it from (its {out} runs after "
+               f"the last layer, on the output)" if outputs else "the module holds no "
                "activation module to take it from (a forward may call one as a function)")
         raise ValueError(f"{func}: scheme {name!r} draws for an activation, and {why}. Pass the "
                          f"one to draw for, e.g. activation='relu' (with activation_param= for "
                          f"leaky_relu, elu or softplus).")
+    if given is None:
+        (act, value), = found
+        values = [value]
+    else:                       # the parameters of the module's modules running the one given
+        act, values = given, sorted({p for n, p in found if n == given})
+    if given is None or values:
+        act, value = activations.network_activation(act, func), None
+        if values and spec.kwargs.get("activation_param") is None:    # else the one given
+            cls = TORCH_ACTS[act.name]
+            if len(values) > 1:
+                raise ValueError(f"{func}: activation={given!r} was given, and the module's {cls} "
+                                 f"modules have several {ACT_PARAMS[cls]}: {values}. Pass the one "
+                                 f"to draw for as activation_param=.")
+            value = _checked(act, values[0], cls, func)
+        spec = population.for_network(spec, act, value, func)
     return registry.resolve(spec, {}, func)

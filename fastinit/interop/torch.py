@@ -101,10 +101,12 @@ def init_torch(module, scheme="he_normal", bias=None, *, seed: int = 0, **params
     tied or not).
 
     A scheme drawing for an activation (edge_of_chaos) draws, unless told, for the one the
-    module's activation modules hold (ReLU, LeakyReLU(0.2), ...), as fastinit.MLP for its own;
-    none, several, one fastinit has not or one whose parameter it refuses (LeakyReLU(-0.1)) is
-    refused: pass ``activation=``; another activation given is drawn for, the module's left
-    unread. ``bias``: a scheme for the biases (default: the scheme's preset bias, else zeros),
+    module's activation modules run (ReLU, LeakyReLU(0.2), ...; in a plain nn.Sequential, not
+    one only after its last layer: an output's Sigmoid), as fastinit.MLP for its own; none,
+    several, one fastinit has not or one whose parameter it refuses (LeakyReLU(-0.1)) is
+    refused: pass ``activation=``. One given is drawn for with the parameter of the module's
+    modules running it, if any (several differing: pass ``activation_param=``, which always
+    wins). ``bias``: a scheme for the biases (default: the scheme's preset bias, else zeros),
     drawn with the layer weight's fans. Returns the module.
     """
     torch = _torch()
@@ -114,16 +116,16 @@ def init_torch(module, scheme="he_normal", bias=None, *, seed: int = 0, **params
                         f"{type(module).__name__}.")
     seed = check_seed(seed, "seed", func)
     ws, wparams = registry.resolve(scheme, params, func)
+    layers = _layers(module)
+    if not layers:
+        raise ValueError(f"{func}: the module has no Linear, Conv or ConvTranspose layers.")
     if "activation" in {p.name for p in ws.params}:
-        ws, wparams = for_activation(torch, module, scheme, params, ws.name, func)
+        ws, wparams = for_activation(torch, module, layers, scheme, params, ws.name, func)
     if bias is None:
         bias = registry.preset_bias(registry.InitSpec(ws.name, tuple(wparams.items())))
     bs, bparams = registry.resolve(bias, {}, func, "bias")
     key = np.array([seed], dtype=np.uint64)
     member = np.zeros(1, dtype=np.int64)
-    layers = _layers(module)
-    if not layers:
-        raise ValueError(f"{func}: the module has no Linear, Conv or ConvTranspose layers.")
     lazy = [type(m).__name__ for m in layers if isinstance(
         m.weight, torch.nn.parameter.UninitializedParameter)]
     if lazy:
