@@ -567,3 +567,23 @@ def test_init_torch_does_not_draw_for_an_output_activation_of_a_sequential():
                        r"layer, on the output\)\. Pass"):
         interop.init_torch(nn.Sequential(nn.Linear(6, 6), nn.Linear(6, 1), nn.Sigmoid()),
                            "edge_of_chaos")
+
+
+@pytest.mark.parametrize("act, name", [(lambda: torch.nn.GELU(), "gelu"),
+                                       (lambda: torch.nn.SiLU(), "silu"),
+                                       (lambda: torch.nn.Mish(), "mish")])
+def test_init_torch_says_an_activation_without_an_edge_of_chaos_was_the_modules(act, name):
+    """GELU, SiLU and Mish have no edge of chaos (fastinit.MLP refuses them alike): init_torch
+    refused with fastinit.theory's message alone, not saying it took the activation from the
+    module nor that activation= draws for another."""
+    nn = torch.nn
+    model = nn.Sequential(nn.Linear(10, 20), act(), nn.Linear(20, 5))
+    cls = type(act()).__name__
+    with pytest.raises(ValueError, match=rf"^fastinit.interop.init_torch took activation "
+                       rf"'{name}' from the module's {cls}; fastinit.theory.critical_sigma_w2: "
+                       rf".*\(activation '{name}', sigma_b\^2 0.05\).* this activation has no "
+                       rf"edge of chaos\. Pass activation= to draw for another \(the one "
+                       rf"closest to the module's\), e\.g\. activation='relu'\.$"):
+        interop.init_torch(model, "edge_of_chaos")
+    with pytest.raises(ValueError, match=r"^fastinit.theory.critical_sigma_w2: "):
+        interop.init_torch(model, "edge_of_chaos", activation=name)   # given: as fastinit.MLP

@@ -127,4 +127,13 @@ def for_activation(torch, module, layers, scheme, params, name: str, func: str):
                                  f"to draw for as activation_param=.")
             value = _checked(act, values[0], cls, func)
         spec = population.for_network(spec, act, value, func)
-    return registry.resolve(spec, {}, func)
+    ws, wparams = registry.resolve(spec, {}, func)
+    if given is None:          # a refusal of the activation taken says where it was taken
+        try:
+            ws.family_args(wparams, 64, 64, func)    # what draw derives (any fans: 64 and 64)
+        except ValueError as e:
+            raise ValueError(f"{func} took activation {act.name!r} from the module's "
+                             f"{TORCH_ACTS[act.name]}; {e} Pass activation= to draw for another "
+                             f"(the one closest to the module's), e.g. activation='relu'.") \
+                from None
+    return ws, wparams

@@ -103,11 +103,12 @@ def init_torch(module, scheme="he_normal", bias=None, *, seed: int = 0, **params
     A scheme drawing for an activation (edge_of_chaos) draws, unless told, for the one the
     module's activation modules run (ReLU, LeakyReLU(0.2), ...; in a plain nn.Sequential, not
     one only after its last layer: an output's Sigmoid), as fastinit.MLP for its own; none,
-    several, one fastinit has not or one whose parameter it refuses (LeakyReLU(-0.1)) is
-    refused: pass ``activation=``. One given is drawn for with the parameter of the module's
-    modules running it, if any (several differing: pass ``activation_param=``, which always
-    wins). ``bias``: a scheme for the biases (default: the scheme's preset bias, else zeros),
-    drawn with the layer weight's fans. Returns the module.
+    several, one fastinit has not, one whose parameter it refuses (LeakyReLU(-0.1)) or one
+    without an edge of chaos (GELU, SiLU, Mish) is refused, saying it is the module's: pass
+    ``activation=``. One given is drawn for with the parameter of the module's modules running
+    it, if any (several differing: pass ``activation_param=``, which always wins). ``bias``: a
+    scheme for the biases (default: the scheme's preset bias, else zeros), drawn with the layer
+    weight's fans. Returns the module.
     """
     torch = _torch()
     func = "fastinit.interop.init_torch"
