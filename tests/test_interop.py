@@ -587,3 +587,31 @@ def test_init_torch_says_an_activation_without_an_edge_of_chaos_was_the_modules(
         interop.init_torch(model, "edge_of_chaos")
     with pytest.raises(ValueError, match=r"^fastinit.theory.critical_sigma_w2: "):
         interop.init_torch(model, "edge_of_chaos", activation=name)   # given: as fastinit.MLP
+
+
+def _output_variances(model, x, layers):
+    """Each layer's output variance (of each call) in one pass of x, taken as the layer returns."""
+    calls, hooks = {}, []
+    for i, layer in enumerate(layers):
+        hooks.append(layer.register_forward_hook(lambda m, a, o, i=i: calls.setdefault(
+            i, []).append(float(o.double().var(unbiased=False)))))
+    with torch.no_grad():
+        model(x)
+    for h in hooks:
+        h.remove()
+    return [calls.get(i) for i in range(len(layers))]
+
+
+def test_lsuv_torch_measures_a_layer_before_an_in_place_activation_changes_its_output():
+    """Sequential(Linear, ReLU(inplace=True), ...), as DCGAN writes it: LSUV read each layer's
+    output after the forward pass, when the in-place ReLU had overwritten it, so it gave the
+    ReLU's output unit variance (the Linear layers' were 2.96 and 2.29, 1.0 returned for both).
+    Now each output is measured as the layer returns it."""
+    nn = torch.nn
+    model = nn.Sequential(nn.Linear(16, 32), nn.ReLU(inplace=True), nn.Linear(32, 32),
+                          nn.ReLU(inplace=True), nn.Linear(32, 4)).double()
+    x = torch.randn(256, 16, generator=torch.manual_seed(0), dtype=torch.float64)
+    variances = interop.lsuv_torch(model, x, tol=0.05, seed=3)
+    measured = [v for v, in _output_variances(model, x, [model[0], model[2], model[4]])]
+    np.testing.assert_allclose(variances, measured, rtol=1e-9)     # what it returns holds
+    assert all(abs(v - 1) < 0.05 for v in measured)

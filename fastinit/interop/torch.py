@@ -166,8 +166,9 @@ def lsuv_torch(module, x, *, tol: float = 0.1, max_iter: int = 10, seed: int = 0
                orthonormal: bool = True) -> list:
     """LSUV through a torch module: orthonormal weights (from fastinit's streams for ``seed``),
     then, layer by layer, the batch ``x`` is run through the whole module and the layer's weight
-    divided by the std of its output until |Var - 1| < tol (at most max_iter times).
-    Returns each layer's final output variance.
+    divided by the std of its output (as the layer returns it, before an in-place activation
+    overwrites it) until |Var - 1| < tol (at most max_iter times). Returns each layer's final
+    output variance.
 
     LSUV (Mishkin & Matas 2016) gives each layer its own weight. A tensor layers share (tied
     weights, parametrized or not, as for init_torch) is rescaled by the first layer holding it
@@ -201,14 +202,15 @@ def lsuv_torch(module, x, *, tol: float = 0.1, max_iter: int = 10, seed: int = 0
         first = next((owner[k] for k in keys if k in owner), layer)
         other = next((others[k] for k in keys if k in others), None)
         owner.update(dict.fromkeys(keys, first))
-        outs = []                                 # a layer the module calls twice: both
-        hook = layer.register_forward_hook(lambda m, i, o: outs.append(o))
+        outs = []          # each call's output variance, taken as the layer returns it (an
+        hook = layer.register_forward_hook(      # in-place activation after it overwrites it)
+            lambda m, i, o: outs.append(float(o.double().var(unbiased=False))))
         try:
             with torch.no_grad():
                 for it in range(max_iter + 1):
                     outs.clear()
                     module(x)
-                    var = float(outs[0].double().var(unbiased=False))
+                    var = outs[0]
                     if (first is not layer or other is not None or abs(var - 1.0) < tol
                             or it == max_iter or var == 0):
                         break
@@ -221,7 +223,7 @@ def lsuv_torch(module, x, *, tol: float = 0.1, max_iter: int = 10, seed: int = 0
                             f"before LSUV, or apply it after.")
         finally:
             hook.remove()
-        later = [float(o.double().var(unbiased=False)) for o in outs[1:]]
+        later = outs[1:]
         if any(abs(v - 1.0) >= tol for v in later):
             missed.append(f"{label(layer)} runs {len(outs)} times in one forward pass; LSUV "
                           f"rescaled it by its first call's output (variance {var:.3g}): the "
