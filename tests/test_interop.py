@@ -1,4 +1,5 @@
 """PyTorch interop (skipped cleanly without torch)."""
+import re
 import warnings
 
 import numpy as np
@@ -615,3 +616,65 @@ def test_lsuv_torch_measures_a_layer_before_an_in_place_activation_changes_its_o
     measured = [v for v, in _output_variances(model, x, [model[0], model[2], model[4]])]
     np.testing.assert_allclose(variances, measured, rtol=1e-9)     # what it returns holds
     assert all(abs(v - 1) < 0.05 for v in measured)
+
+
+class _HeadFirstLM(torch.nn.Module):
+    """_TiedLM with its output layer declared first: module order is not forward order."""
+
+    def __init__(self, tied=True):
+        super().__init__()
+        nn = torch.nn
+        self.head = nn.Linear(16, 50, bias=False)
+        self.emb = nn.Embedding(50, 16)
+        self.body = nn.Sequential(nn.Linear(16, 16), nn.Tanh(), nn.Linear(16, 16), nn.Tanh())
+        if tied:
+            self.head.weight = self.emb.weight
+
+    def forward(self, tokens):
+        return self.head(self.body(self.emb(tokens)))
+
+
+def test_lsuv_torch_rescales_layers_in_the_order_the_forward_pass_runs_them():
+    """LSUV (Mishkin & Matas 2016) goes from the input to the output; lsuv_torch went in
+    module order. With the output layer declared first, it was rescaled (or, tied to the
+    embedding, measured) before the layers feeding it, which then changed its input: untied,
+    its output variance ended at 1.62 with 1.0 returned; tied, 0.128 with 0.006 returned and
+    quoted in the warning. Now layers go in the order the forward pass first runs them; the
+    variances are returned in module order (layer i as init_torch counts them)."""
+    x = torch.randint(0, 50, (256,), generator=torch.manual_seed(0))
+    model = _HeadFirstLM(tied=False).double()
+    layers = [model.head, model.body[0], model.body[2]]
+    with pytest.warns(UserWarning, match=r"init_torch left these weights as they were .*: "
+                      r"Embedding\.weight\.$"):                # the embedding's, not tied
+        variances = interop.lsuv_torch(model, x, tol=0.05, seed=3)
+    measured = [v for v, in _output_variances(model, x, layers)]
+    np.testing.assert_allclose(variances, measured, rtol=1e-9)
+    assert all(abs(v - 1) < 0.05 for v in measured)
+    model = _HeadFirstLM().double()
+    layers = [model.head, model.body[0], model.body[2]]
+    with pytest.warns(UserWarning, match=r"^fastinit.interop.lsuv_torch: Linear 'head' shares "
+                      r"its weight with Embedding 'emb'.*: its output variance is ([\d.]+), "
+                      r"not within 1 ± 0\.05\.$") as record:
+        variances = interop.lsuv_torch(model, x, tol=0.05, seed=3)
+    measured = [v for v, in _output_variances(model, x, layers)]
+    np.testing.assert_allclose(variances, measured, rtol=1e-9)
+    assert abs(measured[1] - 1) < 0.05 and abs(measured[2] - 1) < 0.05
+    quoted = re.search(r"variance is ([\d.]+),", str(record[0].message)).group(1)
+    assert quoted == f"{measured[0]:.3g}"
+
+
+def test_lsuv_torch_refuses_a_layer_the_forward_pass_does_not_run():
+    """A layer x never reaches (an auxiliary head the forward pass skips) has no output to
+    rescale it by: lsuv_torch raised an IndexError ("list index out of range")."""
+
+    class Aux(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body, self.aux = torch.nn.Linear(4, 4), torch.nn.Linear(4, 2)
+
+        def forward(self, x):
+            return self.body(x)
+    with pytest.raises(ValueError, match=r"^fastinit.interop.lsuv_torch: Linear 'aux' does not "
+                       r"run when the module runs x, so LSUV has no output to rescale it by\. "
+                       r"Run LSUV on a module whose forward pass runs every layer it holds\.$"):
+        interop.lsuv_torch(Aux(), torch.randn(32, 4, generator=torch.manual_seed(0)))

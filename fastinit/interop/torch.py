@@ -165,14 +165,16 @@ def init_torch(module, scheme="he_normal", bias=None, *, seed: int = 0, **params
 def lsuv_torch(module, x, *, tol: float = 0.1, max_iter: int = 10, seed: int = 0,
                orthonormal: bool = True) -> list:
     """LSUV through a torch module: orthonormal weights (from fastinit's streams for ``seed``),
-    then, layer by layer, the batch ``x`` is run through the whole module and the layer's weight
-    divided by the std of its output (as the layer returns it, before an in-place activation
-    overwrites it) until |Var - 1| < tol (at most max_iter times). Returns each layer's final
-    output variance.
+    then, layer by layer from the input (in the order a pass of ``x`` first runs them, whatever
+    the order of the module's attributes), the batch ``x`` is run through the whole module and
+    the layer's weight divided by the std of its output (as the layer returns it, before an
+    in-place activation overwrites it) until |Var - 1| < tol (at most max_iter times). Returns
+    each layer's final output variance, in module order (layer i as init_torch counts them);
+    a layer the pass does not run is refused.
 
     LSUV (Mishkin & Matas 2016) gives each layer its own weight. A tensor layers share (tied
-    weights, parametrized or not, as for init_torch) is rescaled by the first layer holding it
-    only: rescaling it again for a later layer would undo the first layer's unit variance. The
+    weights, parametrized or not, as for init_torch) is rescaled by the first of them to run
+    only: rescaling it again for a later layer would undo the first one's unit variance. The
     later layer's output variance is measured as it stands and returned; when it is not within
     1 ± tol, a warning names the layer and the layer whose weight it shares. Layers after a
     tie are rescaled as usual. A weight a layer shares with another module (an Embedding's, as
@@ -194,55 +196,75 @@ def lsuv_torch(module, x, *, tol: float = 0.1, max_iter: int = 10, seed: int = 0
         init_torch(module, "orthogonal", "zeros", seed=seed)
     names = {id(m): name for name, m in reversed(list(module.named_modules()))}   # first name
     label = lambda m: f"{type(m).__name__} {names[id(m)]!r}"
-    variances, owner, missed = [], {}, []     # owner: id of a weight's Parameter -> 1st layer
+    variances, owner, missed = {}, {}, []     # owner: id of a weight's Parameter -> 1st layer
     layers = _layers(module)
     others = _others(torch, module, layers)
-    for layer in layers:
-        keys = _stored(torch, layer, "weight")
-        first = next((owner[k] for k in keys if k in owner), layer)
-        other = next((others[k] for k in keys if k in others), None)
-        owner.update(dict.fromkeys(keys, first))
-        outs = []          # each call's output variance, taken as the layer returns it (an
-        hook = layer.register_forward_hook(      # in-place activation after it overwrites it)
-            lambda m, i, o: outs.append(float(o.double().var(unbiased=False))))
-        try:
-            with torch.no_grad():
-                for it in range(max_iter + 1):
-                    outs.clear()
-                    module(x)
-                    var = outs[0]
-                    if (first is not layer or other is not None or abs(var - 1.0) < tol
-                            or it == max_iter or var == 0):
-                        break
-                    scaled = layer.weight / var ** 0.5
-                    _store(torch, layer, "weight", scaled, func)
-                    if not torch.allclose(layer.weight, scaled, rtol=1e-4, atol=0.0):
-                        raise ValueError(
-                            f"{func}: {type(layer).__name__}.weight's parametrization undoes "
-                            f"LSUV's rescaling (spectral_norm fixes the scale): remove it "
-                            f"before LSUV, or apply it after.")
-        finally:
-            hook.remove()
-        later = outs[1:]
-        if any(abs(v - 1.0) >= tol for v in later):
-            missed.append(f"{label(layer)} runs {len(outs)} times in one forward pass; LSUV "
-                          f"rescaled it by its first call's output (variance {var:.3g}): the "
-                          f"later calls' output variances are "
-                          f"{', '.join(f'{v:.3g}' for v in later)}, not all within 1 ± {tol:g}.")
-        if other is not None and abs(var - 1.0) >= tol:
-            missed.append(f"{label(layer)} shares its weight with {label(other)}, which LSUV does "
-                          f"not rescale (rescaling it here would change the "
-                          f"{type(other).__name__}'s output too): its output variance is "
-                          f"{var:.3g}, not within 1 ± {tol:g}.")
-        elif first is not layer and abs(var - 1.0) >= tol:
-            missed.append(f"{label(layer)} shares its weight with {label(first)}, where LSUV "
-                          f"rescaled it (LSUV gives each layer its own weight; one scale "
-                          f"cannot give both unit variance): its output variance is "
-                          f"{var:.3g}, not within 1 ± {tol:g}.")
-        variances.append(var)
+    with torch.no_grad():
+        calls = _output_variances(module, x, layers)         # its keys: the forward order
+        unrun = [label(layer) for layer in layers if id(layer) not in calls]
+        if unrun:
+            raise ValueError(f"{func}: {', '.join(unrun)} {'does' if len(unrun) == 1 else 'do'} "
+                             f"not run when the module runs x, so LSUV has no output to rescale "
+                             f"it by. Run LSUV on a module whose forward pass runs every layer "
+                             f"it holds.")
+        order = [next(m for m in layers if id(m) == i) for i in calls]
+        for layer in order:
+            keys = _stored(torch, layer, "weight")
+            first = next((owner[k] for k in keys if k in owner), layer)
+            other = next((others[k] for k in keys if k in others), None)
+            owner.update(dict.fromkeys(keys, first))
+            for it in range(max_iter + 1):
+                if it or layer is not order[0]:      # order[0] as it stands: the first pass's
+                    calls = _output_variances(module, x, [layer])
+                outs = calls[id(layer)]
+                var = outs[0]
+                if (first is not layer or other is not None or abs(var - 1.0) < tol
+                        or it == max_iter or var == 0):
+                    break
+                scaled = layer.weight / var ** 0.5
+                _store(torch, layer, "weight", scaled, func)
+                if not torch.allclose(layer.weight, scaled, rtol=1e-4, atol=0.0):
+                    raise ValueError(
+                        f"{func}: {type(layer).__name__}.weight's parametrization undoes "
+                        f"LSUV's rescaling (spectral_norm fixes the scale): remove it "
+                        f"before LSUV, or apply it after.")
+            later = outs[1:]
+            if any(abs(v - 1.0) >= tol for v in later):
+                missed.append(f"{label(layer)} runs {len(outs)} times in one forward pass; LSUV "
+                              f"rescaled it by its first call's output (variance {var:.3g}): the "
+                              f"later calls' output variances are "
+                              f"{', '.join(f'{v:.3g}' for v in later)}, not all within 1 ± "
+                              f"{tol:g}.")
+            if other is not None and abs(var - 1.0) >= tol:
+                missed.append(f"{label(layer)} shares its weight with {label(other)}, which LSUV "
+                              f"does not rescale (rescaling it here would change the "
+                              f"{type(other).__name__}'s output too): its output variance is "
+                              f"{var:.3g}, not within 1 ± {tol:g}.")
+            elif first is not layer and abs(var - 1.0) >= tol:
+                missed.append(f"{label(layer)} shares its weight with {label(first)}, where LSUV "
+                              f"rescaled it (LSUV gives each layer its own weight; one scale "
+                              f"cannot give both unit variance): its output variance is "
+                              f"{var:.3g}, not within 1 ± {tol:g}.")
+            variances[id(layer)] = var
     if missed:
         warnings.warn(f"{func}: " + " ".join(missed), stacklevel=2)
-    return variances
+    return [variances[id(layer)] for layer in layers]
+
+
+def _output_variances(module, x, watch) -> dict:
+    """One pass of x through module: id(layer) -> the variance of its output at each call, for
+    each layer watched, in the order the pass first runs them; taken as the layer returns it (an
+    in-place activation after it overwrites it)."""
+    calls = {}
+    record = lambda m, i, o: calls.setdefault(id(m), []).append(
+        float(o.double().var(unbiased=False)))
+    hooks = [layer.register_forward_hook(record) for layer in watch]
+    try:
+        module(x)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return calls
 
 
 def to_torch(net: MLP, member: int = 0):
