@@ -678,3 +678,29 @@ def test_lsuv_torch_refuses_a_layer_the_forward_pass_does_not_run():
                        r"run when the module runs x, so LSUV has no output to rescale it by\. "
                        r"Run LSUV on a module whose forward pass runs every layer it holds\.$"):
         interop.lsuv_torch(Aux(), torch.randn(32, 4, generator=torch.manual_seed(0)))
+
+
+def test_lsuv_torch_gives_a_repeated_layers_later_calls_as_they_end():
+    """A layer run again after another layer (B, M, B: a block applied twice around M): the
+    later call's output variance was read when B was rescaled, before M was; the warning
+    quoted that (0.632) while the call ended at 1.035, within tol. Now the later calls are
+    measured after every layer is rescaled."""
+    nn = torch.nn
+    x = torch.randn(256, 16, generator=torch.manual_seed(0), dtype=torch.float64)
+    warned = []
+    for tol in (0.05, 0.01):
+        torch.manual_seed(0)
+        twice, between = nn.Linear(16, 16), nn.Linear(16, 16)
+        model = nn.Sequential(nn.Linear(16, 16), nn.Tanh(), twice, nn.Tanh(), between,
+                              nn.Tanh(), twice, nn.Tanh(), nn.Linear(16, 4)).double()
+        with warnings.catch_warnings(record=True) as record:
+            warnings.simplefilter("always")
+            variances = interop.lsuv_torch(model, x, tol=tol, seed=3)
+        calls, = _output_variances(model, x, [twice])
+        assert variances[1] == pytest.approx(calls[0], rel=1e-9)
+        assert len(record) == (abs(calls[1] - 1) >= tol)
+        for r in record:
+            assert str(r.message).endswith(f"the later calls' output variances are "
+                                           f"{calls[1]:.3g}, not all within 1 ± {tol:g}.")
+        warned.append(len(record))
+    assert warned == [0, 1]

@@ -182,7 +182,7 @@ def lsuv_torch(module, x, *, tol: float = 0.1, max_iter: int = 10, seed: int = 0
     module's output too, and with it the input of the layers already rescaled. The layer is
     measured and warned about alike. A layer the module calls more than once in a forward pass
     is rescaled by its first call's output (whose variance is returned); a warning gives the
-    later calls' when they are not within 1 ± tol."""
+    later calls' (measured once every layer is rescaled) when they are not within 1 ± tol."""
     torch = _torch()
     func = "fastinit.interop.lsuv_torch"
     if not isinstance(module, torch.nn.Module) or not isinstance(x, torch.Tensor):
@@ -196,7 +196,8 @@ def lsuv_torch(module, x, *, tol: float = 0.1, max_iter: int = 10, seed: int = 0
         init_torch(module, "orthogonal", "zeros", seed=seed)
     names = {id(m): name for name, m in reversed(list(module.named_modules()))}   # first name
     label = lambda m: f"{type(m).__name__} {names[id(m)]!r}"
-    variances, owner, missed = {}, {}, []     # owner: id of a weight's Parameter -> 1st layer
+    variances, shares, repeated, missed = {}, {}, [], []
+    owner = {}                  # id of a weight's Parameter -> the first layer holding it to run
     layers = _layers(module)
     others = _others(torch, module, layers)
     with torch.no_grad():
@@ -207,7 +208,8 @@ def lsuv_torch(module, x, *, tol: float = 0.1, max_iter: int = 10, seed: int = 0
                              f"not run when the module runs x, so LSUV has no output to rescale "
                              f"it by. Run LSUV on a module whose forward pass runs every layer "
                              f"it holds.")
-        order = [next(m for m in layers if id(m) == i) for i in calls]
+        by_id = {id(layer): layer for layer in layers}
+        order = [by_id[i] for i in calls]
         for layer in order:
             keys = _stored(torch, layer, "weight")
             first = next((owner[k] for k in keys if k in owner), layer)
@@ -228,24 +230,29 @@ def lsuv_torch(module, x, *, tol: float = 0.1, max_iter: int = 10, seed: int = 0
                         f"{func}: {type(layer).__name__}.weight's parametrization undoes "
                         f"LSUV's rescaling (spectral_norm fixes the scale): remove it "
                         f"before LSUV, or apply it after.")
-            later = outs[1:]
-            if any(abs(v - 1.0) >= tol for v in later):
-                missed.append(f"{label(layer)} runs {len(outs)} times in one forward pass; LSUV "
-                              f"rescaled it by its first call's output (variance {var:.3g}): the "
-                              f"later calls' output variances are "
-                              f"{', '.join(f'{v:.3g}' for v in later)}, not all within 1 ± "
-                              f"{tol:g}.")
-            if other is not None and abs(var - 1.0) >= tol:
-                missed.append(f"{label(layer)} shares its weight with {label(other)}, which LSUV "
-                              f"does not rescale (rescaling it here would change the "
-                              f"{type(other).__name__}'s output too): its output variance is "
-                              f"{var:.3g}, not within 1 ± {tol:g}.")
-            elif first is not layer and abs(var - 1.0) >= tol:
-                missed.append(f"{label(layer)} shares its weight with {label(first)}, where LSUV "
-                              f"rescaled it (LSUV gives each layer its own weight; one scale "
-                              f"cannot give both unit variance): its output variance is "
-                              f"{var:.3g}, not within 1 ± {tol:g}.")
-            variances[id(layer)] = var
+            variances[id(layer)], shares[id(layer)] = var, (first, other)
+            if len(outs) > 1:
+                repeated.append(layer)
+        # a layer run again after later layers: its later calls as they end, once all are done
+        later = _output_variances(module, x, repeated) if repeated else {}
+    for layer in order:
+        var, (first, other) = variances[id(layer)], shares[id(layer)]
+        if any(abs(v - 1.0) >= tol for v in later.get(id(layer), [])[1:]):
+            missed.append(f"{label(layer)} runs {len(later[id(layer)])} times in one forward "
+                          f"pass; LSUV rescaled it by its first call's output (variance "
+                          f"{var:.3g}): the later calls' output variances are "
+                          f"{', '.join(f'{v:.3g}' for v in later[id(layer)][1:])}, not all "
+                          f"within 1 ± {tol:g}.")
+        if other is not None and abs(var - 1.0) >= tol:
+            missed.append(f"{label(layer)} shares its weight with {label(other)}, which LSUV does "
+                          f"not rescale (rescaling it here would change the "
+                          f"{type(other).__name__}'s output too): its output variance is "
+                          f"{var:.3g}, not within 1 ± {tol:g}.")
+        elif first is not layer and abs(var - 1.0) >= tol:
+            missed.append(f"{label(layer)} shares its weight with {label(first)}, where LSUV "
+                          f"rescaled it (LSUV gives each layer its own weight; one scale "
+                          f"cannot give both unit variance): its output variance is "
+                          f"{var:.3g}, not within 1 ± {tol:g}.")
     if missed:
         warnings.warn(f"{func}: " + " ".join(missed), stacklevel=2)
     return [variances[id(layer)] for layer in layers]
