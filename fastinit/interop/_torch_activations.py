@@ -1,7 +1,8 @@
 """Torch activation modules as fastinit activations: the table both ways (to_torch builds the
-modules, from_torch reads them) and the activation init_torch draws a scheme drawing for one
-(edge_of_chaos) for, taken from the module's activation modules. Torch is passed in, never
-imported here (fastinit.interop.torch imports it, when used)."""
+modules, from_torch reads them), and the activation init_torch draws edge_of_chaos (any scheme
+with an ``activation`` parameter) for, read from the module's activation modules: those between
+its layers, with their parameter. Torch is passed in, never imported here
+(fastinit.interop.torch imports it, when used)."""
 from __future__ import annotations
 
 from .. import activations, population, registry
