@@ -88,6 +88,29 @@ def _optimize_final_module(library):
 if _optimize_module is not None:
     codegen.CPUCodeLibrary._optimize_final_module = _optimize_final_module
 
+# LLVM tunes Intel's AVX-512 server CPUs (Skylake-SP to Emerald Rapids) to vectorise loops 256
+# bits wide, to keep the first of them from lowering their clocks; the GEMM writes its 512-bit
+# vectors itself, but the loops LLVM vectorises (the samplers' Philox and Box-Muller, the
+# elementwise passes, the optimizer) ran at half width. A fastinit kernel's functions ask for
+# full width (clang's -mprefer-vector-width=512); Numba's own and a user's code keep LLVM's
+# choice, whatever was compiled first. Same bits: with no fast-math flags LLVM never reorders
+# floating-point arithmetic, so the vector width cannot change a value. Other CPUs ignore it.
+FULL_WIDTH = '"prefer-vector-width"="512"'
+_add_ir_module = codegen.CPUCodeLibrary.add_ir_module
+
+
+def _add_full_width(library, ir_module):
+    """Numba's add_ir_module, a fastinit kernel's functions asking for FULL_WIDTH first."""
+    stack = getattr(_owners, "stack", None)
+    if stack and library.name == stack[-1][1]:
+        for fn in ir_module.functions:
+            if fn.blocks:                       # a definition (an attribute set takes only
+                set.add(fn.attributes, FULL_WIDTH)   # LLVM's named ones: added as a string)
+    _add_ir_module(library, ir_module)
+
+
+codegen.CPUCodeLibrary.add_ir_module = _add_full_width
+
 
 def _load(needs, engine) -> bool:
     """Load (or compile) each helper in ``needs`` that this process lacks; True when every

@@ -5,8 +5,10 @@ import os
 import pathlib
 import subprocess
 import sys
+import re
 import textwrap
 
+import numba
 import numpy as np
 
 import fastinit
@@ -153,3 +155,30 @@ def test_a_kernel_first_compiled_from_a_helper_keeps_reference_counting():
         dispatcher._cache = NullCache()
     assert reference.call(CALLS_A_KERNEL, np.int64(3)) == 2.0
     assert ALLOCATES(np.int64(4)) == 1.0
+
+
+def _scale(x):
+    for i in range(x.size):
+        x[i] = x[i] * np.float32(2.0) + np.float32(1.0)
+
+
+SCALE_KERNEL = _config.kernel(_scale)
+SCALE_PLAIN = numba.njit(_scale)          # a user's own code, in the same process
+
+
+def test_kernels_vectorise_at_full_width_and_a_users_code_as_numba_does():
+    """A fastinit kernel asks LLVM for 512-bit loops (kernels/_linking.py FULL_WIDTH), which
+    LLVM's tuning of Intel's AVX-512 server CPUs otherwise halves; a user's njit function in
+    the same process keeps LLVM's choice."""
+    from numba.core.caching import NullCache
+    x = np.zeros(1000, np.float32)
+    for dispatcher in (SCALE_KERNEL, SCALE_PLAIN):
+        dispatcher._cache = NullCache()             # compiled here: its IR can be inspected
+        dispatcher(x)
+    ir_kernel, = SCALE_KERNEL.inspect_llvm().values()
+    ir_plain, = SCALE_PLAIN.inspect_llvm().values()
+    assert _linking.FULL_WIDTH in ir_kernel and _linking.FULL_WIDTH not in ir_plain
+    assert (x == 3.0).all()
+    if "+avx512f" in SCALE_KERNEL.targetctx.codegen()._get_host_cpu_features().split(","):
+        wide = lambda d: re.search(r"\n\s+vaddps\s+[^\n]*zmm", *d.inspect_asm().values())
+        assert wide(SCALE_KERNEL), "the kernel's loop is not 512 bits wide"
