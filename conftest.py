@@ -48,3 +48,10 @@ def pytest_configure(config):
           f"before the tests start" + (f"; {len(failed)} compiling process(es) failed (exit "
                                        f"{failed}): the workers compile what they left"
                                        if failed else ""), file=sys.stderr)
+
+
+def pytest_collection_modifyitems(config, items):
+    """The long checks (marked slow: processes of their own, real trainings) first, so each
+    xdist worker starts one early instead of the last one leaving the other core idle; the
+    order is otherwise the files' own."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

@@ -12,6 +12,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 # row_sum is a kernel helper (no Python entry point): the children call it from a compiled shim
 CALL = "import numba\ncall = numba.njit(lambda fn, x: fn(x))\n"
 
@@ -42,6 +44,7 @@ CHECK = CALL + textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_two_processes_saving_one_kernel_at_once_keep_both_signatures(tmp_path):
     env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"))
     marks = [str(tmp_path / "a"), str(tmp_path / "b")]

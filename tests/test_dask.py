@@ -161,6 +161,7 @@ ONE_WORKER = textwrap.dedent("""
 
 
 @pytest.mark.parametrize("layer", ["workqueue", "omp", "tbb"])
+@pytest.mark.slow
 def test_one_worker_two_threads_on_each_threading_layer(tmp_path, layer):
     """Two populations at once in one worker process: workqueue aborts a process whose
     parallel kernels are entered from two threads; fastinit must not let that happen."""
@@ -333,6 +334,7 @@ def _stop(proc):
     proc.wait()
 
 
+@pytest.mark.slow
 def test_scheduler_file_sweep_then_losing_the_scheduler_stops_cleanly(tmp_path,
                                                                       local_tables):
     """A cluster started as on HPC (a scheduler writing its file, a worker reading it), the

@@ -25,6 +25,7 @@ def test_example_writes_png_in_a_process_of_its_own(tmp_path):
 
 
 @pytest.mark.parametrize("name", ["depth", "linear", "chaos", "dropout", "zero", "residual"])
+@pytest.mark.slow
 def test_example_writes_png(name, tmp_path):
     assert cli.main(["demo", name, "--out", str(tmp_path), "-q"]) == 0
     assert _is_png(tmp_path / f"{name}.png")

@@ -34,6 +34,7 @@ def _run(body, *args):
     return out.stdout
 
 
+@pytest.mark.slow
 def test_dense_kernels_are_fastinit_sample_and_a_saved_model_reloads(tmp_path):
     path = tmp_path / "model.keras"
     _run("""

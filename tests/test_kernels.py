@@ -192,6 +192,7 @@ sys.stdout.buffer.write(b"".join(out))
 """
 
 
+@pytest.mark.slow
 def test_every_register_blocking_gives_the_same_bits(tmp_path):
     """The AVX-512, AVX2 and SSE blockings (MR = 6 rows x two vectors, with or without a
     half-width edge block) compute every element as the same fma chain: the same bits. Each

@@ -3,13 +3,14 @@ when loaded from the on-disk cache in another process (kernels/_linking.py)."""
 import importlib.util
 import os
 import pathlib
+import re
 import subprocess
 import sys
-import re
 import textwrap
 
 import numba
 import numpy as np
+import pytest
 
 import fastinit
 import reference
@@ -87,6 +88,7 @@ def _run(folder: pathlib.Path, cache: pathlib.Path, bump: int):
     return int(hits), int(misses), dict(n.split(":", 1) for n in needs.split())
 
 
+@pytest.mark.slow
 def test_a_cached_kernel_loads_the_helpers_it_calls_or_compiles_again(tmp_path):
     (tmp_path / "chain.py").write_text(CHAIN)
     cache = tmp_path / "cache"

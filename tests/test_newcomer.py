@@ -60,6 +60,7 @@ def _run(args, cache, **kw):
     return subprocess.run(args, env=env, capture_output=True, text=True, timeout=600, **kw)
 
 
+@pytest.mark.slow
 def test_the_cli_says_once_while_kernels_compile_and_nothing_when_cached(tmp_path):
     cache = _cache_without(tmp_path / "numba", "sampling.uniform_fill")
     cold = _run([sys.executable, "-m", "fastinit", "warmup"], cache, cwd=tmp_path)
@@ -75,6 +76,7 @@ def test_the_cli_says_once_while_kernels_compile_and_nothing_when_cached(tmp_pat
     assert quiet.returncode == 0 and quiet.stderr == quiet.stdout == "", quiet.stderr
 
 
+@pytest.mark.slow
 def test_the_library_is_quiet_unless_logging_is_configured(tmp_path):
     cache = _cache_without(tmp_path / "numba", "sampling.uniform_fill")
     code = "import fastinit; fastinit.sample('uniform', (3, 3), seed=0)"

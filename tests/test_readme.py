@@ -2,7 +2,10 @@
 import pathlib
 import re
 
+import pytest
 
+
+@pytest.mark.slow
 def test_readme_python_blocks_run(tmp_path, monkeypatch):
     readme = (pathlib.Path(__file__).parents[1] / "README.md").read_text()
     blocks = re.findall(r"```python\n(.*?)```", readme, re.S)

@@ -282,6 +282,7 @@ def _whole(db):
     return len(rows)
 
 
+@pytest.mark.slow
 def test_sigkill_20_times_then_resume_equals_uninterrupted(tmp_path):
     """kill -9 at 20 random moments (a fixed seed), each time resuming: the database ends the
     same as an uninterrupted sweep's: same run ids, same curves, metrics and diagnostics.
@@ -316,6 +317,7 @@ def test_sigkill_20_times_then_resume_equals_uninterrupted(tmp_path):
     assert len(a) == 36 and a == b               # complete, no duplicates, same numbers
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_cleanly(tmp_path):
     spec = tmp_path / "k.toml"
     spec.write_text(KILL_TOML.replace("epochs = 40", "epochs = 400"))
@@ -338,6 +340,7 @@ def test_ctrl_c_stops_cleanly(tmp_path):
 
 # -- executors -------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_dask_local_cluster_gives_identical_results(tmp_path):
     distributed = pytest.importorskip("distributed")
     local = tmp_path / "local.db"
@@ -396,6 +399,7 @@ def _valid_png(path):
         return f.read(8) == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow
 def test_cli_sweep_and_report_end_to_end(tmp_path):
     pytest.importorskip("matplotlib")
     spec = tmp_path / "s.toml"

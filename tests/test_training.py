@@ -168,6 +168,7 @@ print(json.dumps(out))
 """
 
 
+@pytest.mark.slow
 def test_training_bitwise_identical_on_one_and_two_threads():
     runs = []
     for threads in (1, 2):

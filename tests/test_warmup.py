@@ -42,6 +42,7 @@ def _probe(cache, jobs):
     return [eval(line) for line in res.stdout.splitlines()]
 
 
+@pytest.mark.slow
 def test_missing_kernels_compile_in_other_processes_and_load_here(tmp_path):
     cache = _cache_without(tmp_path / "numba", "sampling.sparse_zero")
     before, here, after = _probe(cache, 2)
@@ -55,6 +56,7 @@ def test_missing_kernels_compile_in_other_processes_and_load_here(tmp_path):
     assert cli.stderr.count("fastinit kernels compiled in ") == 1, cli.stderr
 
 
+@pytest.mark.slow
 def test_one_job_compiles_here(tmp_path):
     cache = _cache_without(tmp_path / "numba", "sampling.sparse_zero")
     before, here, after = _probe(cache, 1)
@@ -103,6 +105,7 @@ print(res.ran, res.failed, "train_epoch" in compiled, "layer_moments" in compile
 """
 
 
+@pytest.mark.slow
 def test_a_sweep_compiles_training_in_another_process_and_evaluation_here(tmp_path):
     cache = _cache_without(tmp_path / "numba", "stats.layer_moments")
     _cache_without(cache, "train.train_epoch")
