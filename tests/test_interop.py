@@ -704,3 +704,40 @@ def test_lsuv_torch_gives_a_repeated_layers_later_calls_as_they_end():
                                            f"{calls[1]:.3g}, not all within 1 ± {tol:g}.")
         warned.append(len(record))
     assert warned == [0, 1]
+
+
+def test_lsuv_torch_refuses_a_layer_a_later_pass_skips_by_name():
+    """A forward pass that skips layers at random (LayerDrop in train mode) ran every layer on
+    lsuv_torch's first pass and skipped one on a later one: a bare KeyError (an id). Now the
+    same refusal as for a layer never run, naming it and saying the passes differ."""
+    nn = torch.nn
+
+    class LayerDrop(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.blocks = nn.ModuleList([nn.Linear(8, 8) for _ in range(3)])
+            self.passes = 0
+
+        def forward(self, x):
+            self.passes += 1
+            for i, block in enumerate(self.blocks):
+                if not (self.passes == 3 and i == 1):        # the third pass skips block 1
+                    x = x + torch.tanh(block(x))
+            return x
+    with pytest.raises(ValueError, match=r"^fastinit.interop.lsuv_torch: Linear 'blocks.1' "
+                       r"does not run when the module runs x on every pass \(the module's "
+                       r"forward pass differs between passes: LayerDrop or another random "
+                       r"skip in training mode\? call module.eval\(\) first\), so LSUV has no "
+                       r"output to rescale it by\."):
+        interop.lsuv_torch(LayerDrop(), torch.randn(32, 8, generator=torch.manual_seed(0)))
+
+
+def test_init_torch_blames_an_activation_param_given_not_the_activation_taken():
+    """activation_param=0.2 on a ReLU module: a relu takes no parameter. The message blamed the
+    activation taken from the module and advised activation='relu', which fails alike; the
+    mistake is the parameter given, and its message is fastinit.MLP's."""
+    model = torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
+    with pytest.raises(ValueError) as raised:
+        interop.init_torch(model, "edge_of_chaos", activation_param=0.2)
+    assert "activation_param=0.2" in str(raised.value)
+    assert "took activation" not in str(raised.value)

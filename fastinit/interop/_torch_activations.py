@@ -96,7 +96,8 @@ def for_activation(torch, module, layers, scheme, params, name: str, func: str):
     """resolve(scheme, params) for the activation ``module``'s layers are drawn for, as
     population.for_network sets a network's: the one its activation modules run (see
     _drawn_for), unless one is given; then their parameter if they run the one given."""
-    spec = registry.InitSpec(name, {**registry.as_spec(scheme, func).kwargs, **params})
+    asked = {**registry.as_spec(scheme, func).kwargs, **params}
+    spec = registry.InitSpec(name, asked)
     given = spec.kwargs.get("activation")
     acts, outputs = _drawn_for(torch, module, layers)
     found = {activation_of(m, func) if type(m).__name__ in TORCH_ACTS.values() else
@@ -129,7 +130,8 @@ def for_activation(torch, module, layers, scheme, params, name: str, func: str):
             value = _checked(act, values[0], cls, func)
         spec = population.for_network(spec, act, value, func)
     ws, wparams = registry.resolve(spec, {}, func)
-    if given is None:          # a refusal of the activation taken says where it was taken
+    if given is None and asked.get("activation_param") is None:   # a refusal of the
+        # activation taken (not of a parameter given) says where it was taken
         try:
             ws.family_args(wparams, 64, 64, func)    # what draw derives (any fans: 64 and 64)
         except ValueError as e:

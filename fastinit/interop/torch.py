@@ -182,7 +182,12 @@ def lsuv_torch(module, x, *, tol: float = 0.1, max_iter: int = 10, seed: int = 0
     module's output too, and with it the input of the layers already rescaled. The layer is
     measured and warned about alike. A layer the module calls more than once in a forward pass
     is rescaled by its first call's output (whose variance is returned); a warning gives the
-    later calls' (measured once every layer is rescaled) when they are not within 1 ± tol."""
+    later calls' (measured once every layer is rescaled) when they are not within 1 ± tol.
+
+    Every pass runs the module as it is set: in training mode a BatchNorm's running statistics
+    move at each pass and Dropout draws (call ``module.eval()`` first, or save them, to keep
+    them). The weights are made orthonormal before the first pass, so a refused module keeps
+    those."""
     torch = _torch()
     func = "fastinit.interop.lsuv_torch"
     if not isinstance(module, torch.nn.Module) or not isinstance(x, torch.Tensor):
@@ -202,12 +207,7 @@ def lsuv_torch(module, x, *, tol: float = 0.1, max_iter: int = 10, seed: int = 0
     others = _others(torch, module, layers)
     with torch.no_grad():
         calls = _output_variances(module, x, layers)         # its keys: the forward order
-        unrun = [label(layer) for layer in layers if id(layer) not in calls]
-        if unrun:
-            raise ValueError(f"{func}: {', '.join(unrun)} {'does' if len(unrun) == 1 else 'do'} "
-                             f"not run when the module runs x, so LSUV has no output to rescale "
-                             f"it by. Run LSUV on a module whose forward pass runs every layer "
-                             f"it holds.")
+        _all_run(func, [label(layer) for layer in layers if id(layer) not in calls], "")
         by_id = {id(layer): layer for layer in layers}
         order = [by_id[i] for i in calls]
         for layer in order:
@@ -218,6 +218,7 @@ def lsuv_torch(module, x, *, tol: float = 0.1, max_iter: int = 10, seed: int = 0
             for it in range(max_iter + 1):
                 if it or layer is not order[0]:      # order[0] as it stands: the first pass's
                     calls = _output_variances(module, x, [layer])
+                    _all_run(func, [] if id(layer) in calls else [label(layer)], _VARIES)
                 outs = calls[id(layer)]
                 var = outs[0]
                 if (first is not layer or other is not None or abs(var - 1.0) < tol
@@ -235,6 +236,7 @@ def lsuv_torch(module, x, *, tol: float = 0.1, max_iter: int = 10, seed: int = 0
                 repeated.append(layer)
         # a layer run again after later layers: its later calls as they end, once all are done
         later = _output_variances(module, x, repeated) if repeated else {}
+        _all_run(func, [label(layer) for layer in repeated if id(layer) not in later], _VARIES)
     for layer in order:
         var, (first, other) = variances[id(layer)], shares[id(layer)]
         if any(abs(v - 1.0) >= tol for v in later.get(id(layer), [])[1:]):
@@ -256,6 +258,18 @@ def lsuv_torch(module, x, *, tol: float = 0.1, max_iter: int = 10, seed: int = 0
     if missed:
         warnings.warn(f"{func}: " + " ".join(missed), stacklevel=2)
     return [variances[id(layer)] for layer in layers]
+
+
+_VARIES = (" on every pass (the module's forward pass differs between passes: LayerDrop or "
+           "another random skip in training mode? call module.eval() first)")
+
+
+def _all_run(func: str, unrun: list, how: str) -> None:
+    """Refuses the layers ``unrun`` (their labels), which a pass of x did not run ``how``."""
+    if unrun:
+        raise ValueError(f"{func}: {', '.join(unrun)} {'does' if len(unrun) == 1 else 'do'} not "
+                         f"run when the module runs x{how}, so LSUV has no output to rescale it "
+                         f"by. Run LSUV on a module whose forward pass runs every layer it holds.")
 
 
 def _output_variances(module, x, watch) -> dict:
