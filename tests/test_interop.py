@@ -444,8 +444,9 @@ def test_init_torch_refuses_edge_of_chaos_without_one_activation_to_draw_for():
     mixed = nn.Sequential(nn.Linear(6, 6), nn.ReLU(), nn.Linear(6, 6), nn.LeakyReLU(0.2),
                           nn.Linear(6, 3))
     with pytest.raises(ValueError, match=where + r"the module holds several: "
-                       r"\['leaky_relu\(0.2\)', 'relu'\]\."
-                       + ask):
+                       r"\['leaky_relu\(0.2\)', 'relu'\] \(after the last layer of a plain "
+                       r"nn.Sequential one is not counted: pass that Sequential if the module "
+                       r"wraps one\)\." + ask):
         interop.init_torch(mixed, fastinit.spec("edge_of_chaos", sigma_b2=0.1))
     clipped = nn.Sequential(nn.Linear(6, 6), nn.ReLU6(), nn.Linear(6, 3))
     with pytest.raises(ValueError, match=where + r"fastinit has no "
@@ -561,7 +562,9 @@ def test_init_torch_does_not_draw_for_an_output_activation_of_a_sequential():
                    type("Disc", (nn.Sequential,), {})(nn.Linear(10, 20), nn.LeakyReLU(0.2),
                                                       nn.Linear(20, 1), nn.Sigmoid())):
         with pytest.raises(ValueError, match=where + r"the module holds several: "
-                           r"\['leaky_relu\(0.2\)', 'sigmoid'\]\. Pass"):
+                           r"\['leaky_relu\(0.2\)', 'sigmoid'\] \(after the last layer of "
+                           r"a plain nn.Sequential one is not counted: pass that Sequential if "
+                           r"the module wraps one\)\. Pass"):
             interop.init_torch(opaque, "edge_of_chaos")
     with pytest.raises(ValueError, match=where + r"the module runs no activation module "
                        r"between its layers to take it from \(its Sigmoid runs after the last "

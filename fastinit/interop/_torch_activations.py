@@ -107,7 +107,9 @@ def for_activation(torch, module, layers, scheme, params, name: str, func: str):
         listed = sorted(n if p is None else f"{n}({p:g})" for n, p in found)
         out = ", ".join(type(m).__name__ for m in outputs)
         why = (f"fastinit has no activation for the module's {', '.join(unknown)}" if unknown
-               else f"the module holds several: {listed}" if found else "the module runs no "
+               else f"the module holds several: {listed} (after the last layer of a plain "
+               f"nn.Sequential one is not counted: pass that Sequential if the module wraps "
+               f"one)" if len(found) > 1 else "the module runs no "
                f"activation module between its layers to take it from (its {out} runs after "
                f"the last layer, on the output)" if outputs else "the module holds no "
                "activation module to take it from (a forward may call one as a function)")
