@@ -267,26 +267,43 @@ def test_lsuv_torch_rescales_a_tied_weight_at_its_first_layer_only():
     model = nn.Sequential(nn.Linear(16, 16), nn.ReLU(), nn.Linear(16, 16), nn.ReLU(),
                           nn.Linear(16, 4)).double()
     model[2].weight = model[0].weight
-    x = torch.randn(256, 16, generator=torch.manual_seed(0), dtype=torch.float64)
-    with pytest.warns(UserWarning, match=r"^fastinit.interop.lsuv_torch: Linear '2' shares its "
-                      r"weight with Linear '0', where LSUV rescaled it \(LSUV gives each layer "
-                      r"its own weight; one scale cannot give both unit variance\): its output "
-                      r"variance is [\d.]+, not within 1 ± 0\.05\.$"):
-        variances = interop.lsuv_torch(model, x, tol=0.05, max_iter=3, seed=3)
+    measured = _rescaled_by_the_first(model, "Linear")
     assert model[2].weight is model[0].weight
-    outputs = {}
-    for i in (0, 2, 4):
-        model[i].register_forward_hook(lambda m, a, o, i=i: outputs.__setitem__(i, o))
-    with torch.no_grad():
-        model(x)
-    measured = [float(outputs[i].var(unbiased=False)) for i in (0, 2, 4)]
-    np.testing.assert_allclose(variances, measured, rtol=1e-9)     # what it returns holds
-    assert abs(measured[0] - 1) < 0.05 and abs(measured[2] - 1) < 0.05
     assert abs(measured[1] - 1) >= 0.05
+    x = torch.randn(256, 16, generator=torch.manual_seed(0), dtype=torch.float64)
     untied = nn.Sequential(nn.Linear(16, 16), nn.ReLU(), nn.Linear(16, 16)).double()
     with warnings.catch_warnings():
         warnings.simplefilter("error")                           # no tie, no warning
         interop.lsuv_torch(untied, x, tol=0.05)
+
+
+def _rescaled_by_the_first(model, kind: str) -> list:
+    """lsuv_torch on a model whose layers 0 and 2 (of ``kind``) share a weight, then 4: the
+    warning naming the tie, what it returns as measured after, layers 0 and 4 at unit variance
+    (within tol 0.05); the output variances of 0, 2 and 4."""
+    x = torch.randn(256, 16, generator=torch.manual_seed(0), dtype=torch.float64)
+    with pytest.warns(UserWarning, match=rf"^fastinit.interop.lsuv_torch: {kind} '2' shares its "
+                      rf"weight with {kind} '0', where LSUV rescaled it \(LSUV gives each layer "
+                      r"its own weight; one scale cannot give both unit variance\): its output "
+                      r"variance is [\d.]+, not within 1 ± 0\.05\.$"):
+        variances = interop.lsuv_torch(model, x, tol=0.05, max_iter=3, seed=3)
+    measured = [v for v, in _output_variances(model, x, [model[0], model[2], model[4]])]
+    np.testing.assert_allclose(variances, measured, rtol=1e-9)     # what it returns holds
+    assert abs(measured[0] - 1) < 0.05 and abs(measured[2] - 1) < 0.05
+    return measured
+
+
+def _output_variances(model, x, layers):
+    """Each layer's output variance (of each call) in one pass of x, taken as the layer returns."""
+    calls, hooks = {}, []
+    for i, layer in enumerate(layers):
+        hooks.append(layer.register_forward_hook(lambda m, a, o, i=i: calls.setdefault(
+            i, []).append(float(o.double().var(unbiased=False)))))
+    with torch.no_grad():
+        model(x)
+    for h in hooks:
+        h.remove()
+    return [calls.get(i) for i in range(len(layers))]
 
 
 class _TiedLM(torch.nn.Module):
@@ -375,20 +392,7 @@ def test_lsuv_torch_rescales_a_tensor_two_parametrizations_share_once():
     returned for that layer was stale. Now the first layer rescales it and the second is
     measured and named in the plain tie's warning."""
     model = _tied_parametrized([16, 16, 16, 4]).double()
-    x = torch.randn(256, 16, generator=torch.manual_seed(0), dtype=torch.float64)
-    with pytest.warns(UserWarning, match=r"^fastinit.interop.lsuv_torch: ParametrizedLinear '2' "
-                      r"shares its weight with ParametrizedLinear '0', where LSUV rescaled it "
-                      r"\(LSUV gives each layer its own weight; one scale cannot give both unit "
-                      r"variance\): its output variance is [\d.]+, not within 1 ± 0\.05\.$"):
-        variances = interop.lsuv_torch(model, x, tol=0.05, max_iter=3, seed=3)
-    outputs = {}
-    for i in (0, 2, 4):
-        model[i].register_forward_hook(lambda m, a, o, i=i: outputs.__setitem__(i, o))
-    with torch.no_grad():
-        model(x)
-    measured = [float(outputs[i].var(unbiased=False)) for i in (0, 2, 4)]
-    np.testing.assert_allclose(variances, measured, rtol=1e-9)     # what it returns holds
-    assert abs(measured[0] - 1) < 0.05 and abs(measured[2] - 1) < 0.05
+    _rescaled_by_the_first(model, "ParametrizedLinear")
 
 
 def test_lsuv_torch_sees_a_parametrization_over_an_embedding_weight():
@@ -591,19 +595,6 @@ def test_init_torch_says_an_activation_without_an_edge_of_chaos_was_the_modules(
         interop.init_torch(model, "edge_of_chaos")
     with pytest.raises(ValueError, match=r"^fastinit.theory.critical_sigma_w2: "):
         interop.init_torch(model, "edge_of_chaos", activation=name)   # given: as fastinit.MLP
-
-
-def _output_variances(model, x, layers):
-    """Each layer's output variance (of each call) in one pass of x, taken as the layer returns."""
-    calls, hooks = {}, []
-    for i, layer in enumerate(layers):
-        hooks.append(layer.register_forward_hook(lambda m, a, o, i=i: calls.setdefault(
-            i, []).append(float(o.double().var(unbiased=False)))))
-    with torch.no_grad():
-        model(x)
-    for h in hooks:
-        h.remove()
-    return [calls.get(i) for i in range(len(layers))]
 
 
 def test_lsuv_torch_measures_a_layer_before_an_in_place_activation_changes_its_output():
