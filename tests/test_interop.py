@@ -190,8 +190,8 @@ def test_init_torch_and_lsuv_set_parametrized_weights():
     spectral = nn.Sequential(nn.Linear(40, 30), nn.Tanh(), nn.Linear(30, 5))
     for l in (0, 2):                    # its scale is fixed: LSUV returned 0.42, silently
         nn.utils.parametrizations.spectral_norm(spectral[l])
-    with pytest.raises(ValueError, match=r"lsuv_torch: ParametrizedLinear.weight's parametrization undoes "
-                                         r"LSUV's rescaling \(spectral_norm"):
+    with pytest.raises(ValueError, match=r"lsuv_torch: ParametrizedLinear.weight's "
+                       r"parametrization undoes LSUV's rescaling \(spectral_norm"):
         interop.lsuv_torch(spectral, torch.randn(64, 40, generator=torch.manual_seed(0)),
                            tol=0.05)
 
