@@ -9,6 +9,8 @@ unambiguous:
 - Keras/JAX names have Keras/JAX semantics: ``glorot_*``, ``he_*``, ``lecun_*``,
   ``variance_scaling``; their ``*_normal`` is a normal truncated at +-2 std whose variance is
   corrected (divided by 0.87962566103423978) so the final variance is exactly scale / fan.
+  Where Keras and JAX disagree (variance_scaling's distribution="normal": truncated in Keras,
+  untruncated in JAX) ``variance_scaling`` is JAX's and ``keras_variance_scaling`` Keras's.
 - Prefixed aliases say where a name comes from: ``torch.xavier_normal``, ``keras.he_normal``,
   ``jax.lecun_normal``, ``flax.dense``.
 - Framework presets (``torch_linear``, ``keras_dense``, ``flax_dense``) give a layer's exact
@@ -51,6 +53,18 @@ def _torch_linear_bias(p, fan_in, fan_out):
                          "pass fan_in=.")
     bound = 1.0 / math.sqrt(fan_in)
     return dict(low=-bound, high=bound)
+
+
+_KERAS_MODES = ("fan_in", "fan_out", "fan_avg")
+_KERAS_DISTRIBUTIONS = ("truncated_normal", "untruncated_normal", "uniform", "normal")
+
+
+def _keras_variance_scaling(p, fan_in, fan_out):
+    """Keras's VarianceScaling reads distribution="normal" as "truncated_normal" (JAX's
+    variance_scaling, fastinit's, as untruncated)."""
+    normal = p["distribution"] == "normal"
+    return dict(scale=p["scale"], mode=p["mode"],
+                distribution="truncated_normal" if normal else p["distribution"])
 
 
 _KAIMING_PARAMS = (
@@ -183,10 +197,19 @@ BUILTIN: tuple[Scheme, ...] = (
     Scheme("variance_scaling", "variance_scaling",
            params=(P("scale", 1.0, "positive"), P("mode", "fan_in", "choice", MODES),
                    P("distribution", "truncated_normal", "choice", DISTRIBUTIONS)),
-           formula="Var[w] = scale / fan(mode); truncated_normal is corrected to that variance",
-           reference="keras.initializers.VarianceScaling, "
-                     "jax.nn.initializers.variance_scaling", framework="keras/jax",
-           aliases=("keras.variance_scaling", "jax.variance_scaling")),
+           formula="Var[w] = scale / fan(mode); truncated_normal is corrected to that "
+                   "variance; normal is untruncated (JAX's reading)",
+           reference="jax.nn.initializers.variance_scaling", framework="jax",
+           aliases=("jax.variance_scaling",)),
+    Scheme("keras_variance_scaling", "variance_scaling",
+           params=(P("scale", 1.0, "positive"), P("mode", "fan_in", "choice", _KERAS_MODES),
+                   P("distribution", "truncated_normal", "choice", _KERAS_DISTRIBUTIONS)),
+           derive=_keras_variance_scaling,
+           formula="Var[w] = scale / fan(mode); truncated_normal is corrected to that "
+                   "variance; normal means truncated_normal, as in Keras (untruncated_normal "
+                   "is not truncated)",
+           reference="keras.initializers.VarianceScaling", framework="keras",
+           aliases=("keras.variance_scaling",)),
     Scheme("orthogonal", "orthogonal", params=(P("gain", 1.0),),
            formula="gain * Q, Q from the QR of a Gaussian matrix with sign(diag R) = +1 "
                    "(Haar); rows orthonormal if rows <= cols, else columns",

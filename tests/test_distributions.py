@@ -61,6 +61,11 @@ CASES = [
      uniform(math.sqrt(3 * 0.5 / FO)), True),
     ("variance_scaling", dict(scale=2.0, mode="fan_avg"), None,
      truncnorm_corrected(math.sqrt(2.0 / ((FI + FO) / 2))), True),
+    # Keras reads distribution="normal" as truncated_normal (JAX, variance_scaling: untruncated)
+    ("keras_variance_scaling", dict(scale=2.0, mode="fan_out", distribution="normal"), None,
+     truncnorm_corrected(math.sqrt(2.0 / FO)), True),
+    ("keras.variance_scaling", dict(distribution="untruncated_normal"), None,
+     stats.norm(0, math.sqrt(1 / FI)), None),
     ("torch_linear", {}, None, uniform(1 / math.sqrt(FI)), True),
     ("keras_dense", {}, None, uniform(math.sqrt(6 / (FI + FO))), True),
     ("flax_dense", {}, None, truncnorm_corrected(math.sqrt(1 / FI)), True),

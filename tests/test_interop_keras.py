@@ -127,3 +127,22 @@ def test_a_backend_keras_cannot_load_is_named_not_keras_itself(backend):
     assert out.returncode == 1
     assert "Keras is installed but could not load its backend" in out.stderr
     assert "Set KERAS_BACKEND=jax" in out.stderr
+
+
+def test_keras_variance_scaling_reads_normal_as_keras_does():
+    """keras.initializers.VarianceScaling maps distribution="normal" to "truncated_normal";
+    fastinit's keras.variance_scaling drew an untruncated normal for it (JAX's reading, whose
+    alias it shared): weights up to 4.6 std where Keras stops at 2 / 0.8796 std."""
+    _run("""
+        from scipy import stats
+        shape, std = (3, 3, 200, 300), (1.7 / (3 * 3 * 300)) ** 0.5     # fan_out
+        for dist in ("normal", "truncated_normal", "untruncated_normal", "uniform"):
+            theirs = np.asarray(keras.initializers.VarianceScaling(
+                1.7, "fan_out", dist, seed=2)(shape), dtype=np.float64).ravel()
+            ours = np.asarray(KerasInitializer("keras.variance_scaling", seed=1, scale=1.7,
+                                               mode="fan_out", distribution=dist)(shape),
+                              dtype=np.float64).ravel()
+            assert stats.ks_2samp(ours, theirs).pvalue > 1e-3, dist
+            if dist != "untruncated_normal":
+                assert np.abs(ours).max() <= 2 * std / 0.87962566103423978 * (1 + 1e-6), dist
+    """)
