@@ -150,7 +150,8 @@ BUILTIN: tuple[Scheme, ...] = (
            params=_MEAN_STD + (P("a", -2.0, "bound", doc="lower bound in std units"),
                                P("b", 2.0, "bound", doc="upper bound in std units")),
            fixed=dict(bounds="std", correct=False),
-           formula="w = mean + std * z, z ~ N(0, 1) truncated to [a, b], no correction",
+           formula="w = mean + std * z, z ~ N(0, 1) truncated to [a, b], no correction; "
+                   "std=1 is timm's default: pass JAX's 0.01 or Keras's 0.05",
            reference="jax.nn.initializers.truncated_normal, timm trunc_normal_tf_, "
                      "keras.initializers.TruncatedNormal (a=-2, b=2)",
            framework="keras/jax", aliases=("jax.truncated_normal", "keras.truncated_normal",
