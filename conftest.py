@@ -51,7 +51,13 @@ def pytest_configure(config):
 
 
 def pytest_collection_modifyitems(config, items):
-    """The long checks (marked slow: processes of their own, real trainings) first, so each
-    xdist worker starts one early instead of the last one leaving the other core idle; the
-    order is otherwise the files' own."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    """The files holding long checks (marked slow: processes of their own, real trainings)
+    first, their slow tests first within each, so each xdist worker starts one early instead
+    of the last one leaving the other core idle. A file's tests stay together: a module-scoped
+    fixture (test_dask's sweeps) is made once, not again after the slow block."""
+    slow = lambda item: item.get_closest_marker("slow") is not None
+    files = {item.path for item in items if slow(item)}
+    first = {}                  # a file's place: where its first test was collected
+    for i, item in enumerate(items):
+        first.setdefault(item.path, i)
+    items.sort(key=lambda item: (item.path not in files, first[item.path], not slow(item)))

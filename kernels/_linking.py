@@ -97,12 +97,14 @@ if _optimize_module is not None:
 # floating-point arithmetic, so the vector width cannot change a value. Other CPUs ignore it.
 FULL_WIDTH = '"prefer-vector-width"="512"'
 _add_ir_module = codegen.CPUCodeLibrary.add_ir_module
+_PARFOR = "__numba_parfor_gufunc"      # a prange body's library, made inside its kernel's compile
 
 
 def _add_full_width(library, ir_module):
-    """Numba's add_ir_module, a fastinit kernel's functions asking for FULL_WIDTH first."""
+    """Numba's add_ir_module, a fastinit kernel's functions (its prange bodies' too) asking for
+    FULL_WIDTH first."""
     stack = getattr(_owners, "stack", None)
-    if stack and library.name == stack[-1][1]:
+    if stack and (library.name == stack[-1][1] or library.name.startswith(_PARFOR)):
         for fn in ir_module.functions:
             if fn.blocks:                       # a definition (an attribute set takes only
                 set.add(fn.attributes, FULL_WIDTH)   # LLVM's named ones: added as a string)

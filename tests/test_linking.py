@@ -164,23 +164,32 @@ def _scale(x):
         x[i] = x[i] * np.float32(2.0) + np.float32(1.0)
 
 
+def _scale_rows(x):
+    for r in numba.prange(x.shape[0]):
+        for i in range(x.shape[1]):
+            x[r, i] = x[r, i] * np.float32(2.0) + np.float32(1.0)
+
+
 SCALE_KERNEL = _config.kernel(_scale)
+SCALE_ROWS = _config.pkernel(_scale_rows)    # its prange body: a library of Numba's naming
 SCALE_PLAIN = numba.njit(_scale)          # a user's own code, in the same process
 
 
 def test_kernels_vectorise_at_full_width_and_a_users_code_as_numba_does():
     """A fastinit kernel asks LLVM for 512-bit loops (kernels/_linking.py FULL_WIDTH), which
     LLVM's tuning of Intel's AVX-512 server CPUs otherwise halves; a user's njit function in
-    the same process keeps LLVM's choice."""
+    the same process keeps LLVM's choice; a prange body of a kernel asks as its kernel does
+    (its library, named by Numba, got nothing)."""
     from numba.core.caching import NullCache
-    x = np.zeros(1000, np.float32)
-    for dispatcher in (SCALE_KERNEL, SCALE_PLAIN):
+    x, rows = np.zeros(1000, np.float32), np.zeros((4, 1000), np.float32)
+    for dispatcher, arg in ((SCALE_KERNEL, x), (SCALE_ROWS, rows), (SCALE_PLAIN, x)):
         dispatcher._cache = NullCache()             # compiled here: its IR can be inspected
-        dispatcher(x)
+        dispatcher(arg)
     ir_kernel, = SCALE_KERNEL.inspect_llvm().values()
     ir_plain, = SCALE_PLAIN.inspect_llvm().values()
     assert _linking.FULL_WIDTH in ir_kernel and _linking.FULL_WIDTH not in ir_plain
-    assert (x == 3.0).all()
+    assert (x == 3.0).all() and (rows == 1.0).all()           # x ran twice, rows once
     if "+avx512f" in SCALE_KERNEL.targetctx.codegen()._get_host_cpu_features().split(","):
         wide = lambda d: re.search(r"\n\s+vaddps\s+[^\n]*zmm", *d.inspect_asm().values())
         assert wide(SCALE_KERNEL), "the kernel's loop is not 512 bits wide"
+        assert wide(SCALE_ROWS), "the kernel's prange body is not 512 bits wide"
