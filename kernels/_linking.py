@@ -94,7 +94,9 @@ if _optimize_module is not None:
 # elementwise passes, the optimizer) ran at half width. A fastinit kernel's functions ask for
 # full width (clang's -mprefer-vector-width=512); Numba's own and a user's code keep LLVM's
 # choice, whatever was compiled first. Same bits: with no fast-math flags LLVM never reorders
-# floating-point arithmetic, so the vector width cannot change a value. Other CPUs ignore it.
+# floating-point arithmetic, so the vector width cannot change a value (Numba built with Intel's
+# SVML would be the exception: its vector exp and log may differ from libm's by an ulp, at any
+# width, which tests/test_golden would show). Other CPUs ignore it.
 FULL_WIDTH = '"prefer-vector-width"="512"'
 _add_ir_module = codegen.CPUCodeLibrary.add_ir_module
 _PARFOR = "__numba_parfor_gufunc"      # a prange body's library, made inside its kernel's compile
