@@ -41,8 +41,9 @@ import numpy as np
 
 from ._config import jit, kernel
 from . import activations, losses, norm, rng
-from .gemm import (EPI_COPY, EPI_LEAKY, EPI_NO_Z, EPI_NONE, EPI_RELU, gemm_act, gemm_grad,
-                   transpose)
+from .gemm import (EPI_COPY, EPI_LEAKY, EPI_NO_Z, EPI_NONE, EPI_RELU, NO_BIAS, gemm_act,
+                   gemm_grad)
+from .transposes import transpose
 from .sums import fixed_sum
 
 Arch = namedtuple("Arch", ("dims", "ld", "woff", "boff", "act", "act_param", "skip",
@@ -54,7 +55,6 @@ Arch = namedtuple("Arch", ("dims", "ld", "woff", "boff", "act", "act_param", "sk
 ROW0 = np.int64(0)           # the first row of a block
 EVAL_STEP = np.int64(-1)     # a pass that evaluates: no dropout, running statistics
 PROBE_STEP = np.int64(-2)    # a pass that probes: batch statistics, nothing updated
-NO_BIAS = np.int64(-1)       # gemm_act's bias offset for none
 NO_EPILOGUE = np.int64(EPI_NONE)
 NO_PARAM = 0.0               # gemm_act's slope when it has no activation to apply
 

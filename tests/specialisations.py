@@ -13,7 +13,7 @@ import fastinit.kernels
 # accumulate flag, known at compile time, let LLVM vectorise the loads and drop a branch (one
 # specialisation per literal value; an unsigned index is still a mistake there)
 LITERAL_OK = {"gemm", "gemm_rows", "_block", "gemm_act", "_block_act", "gemm_grad",
-              "_block_grad"}
+              "_block_grad", "_rows_packed", "_act_packed", "_grad_packed"}
 
 
 def _plain(t):

@@ -11,11 +11,11 @@ import pytest
 
 import fastinit
 import reference
-from fastinit.kernels import _config, _linking, activations, dense, gemm, split
+from fastinit.kernels import _config, _linking, activations, dense, gemm, panels, split, transposes
 
 
 @pytest.mark.parametrize("m,n,k", [(1, 16, 1), (7, 16, 3), (13, 48, 29), (64, 64, 64),
-                                   (9, 32, 0), (33, 80, 17)])
+                                   (9, 32, 0), (33, 80, 17), (31, 48, 129), (37, 80, 530)])
 @pytest.mark.parametrize("a_transposed", [False, True])
 def test_gemm_against_numpy(m, n, k, a_transposed, dtype):
     g = np.random.default_rng(m * 100 + n + k)
@@ -53,8 +53,35 @@ def test_gemm_blocking_does_not_change_bits():
     np.testing.assert_array_equal(whole, split)
 
 
+@pytest.mark.parametrize("m,n,k,a_transposed", [(25, 48, 129, False), (40, 80, 530, True),
+                                                (64, 16, 257, False)])
+def test_a_packed_product_has_the_bits_of_its_rows_unpacked(m, n, k, a_transposed, dtype):
+    """B packed into k-panels (more than PACK_ROWS rows, K deeper than PACK_K, KC rows a
+    panel) gives the bits of the same rows a few at a time, read in place: the same fma
+    chain. Accumulating onto C too, and with a column block of half width (n = 16 mod 32)."""
+    assert m > panels.PACK_ROWS and k > panels.PACK_K
+    g = np.random.default_rng(k)
+    a = g.standard_normal((m, k)).astype(dtype)
+    b = g.standard_normal((k, n)).astype(dtype)
+    a_args = (np.ascontiguousarray(a.T).ravel(), 0, 1, m) if a_transposed else \
+        (a.ravel(), 0, k, 1)
+    start = g.standard_normal((m, n)).astype(dtype)
+    for accumulate in (0, 1):
+        whole, rows = start.copy(), start.copy()
+        reference.call(gemm.gemm, whole.ravel(), 0, n, *a_args, b.ravel(), 0, n, m, n, k,
+                       accumulate)
+        for r0 in range(0, m, 5):       # 5 rows: never packed
+            reference.call(gemm.gemm_rows, rows.ravel(), 0, n, *a_args, b.ravel(), 0, n, r0,
+                           min(m, r0 + 5), n, k, accumulate)
+        np.testing.assert_array_equal(whole.view(f"u{whole.itemsize}"),
+                                      rows.view(f"u{rows.itemsize}"))
+        want = (accumulate * start.astype(float)) + a.astype(float) @ b.astype(float)
+        tol = 1e-12 if dtype == np.float64 else 1e-4
+        np.testing.assert_allclose(whole, want, rtol=tol, atol=tol * k)
+
+
 @pytest.mark.parametrize("m,n,k", [(1, 16, 3), (7, 16, 5), (13, 48, 29), (6, 80, 9),
-                                   (64, 32, 64), (5, 32, 0)])
+                                   (64, 32, 64), (5, 32, 0), (31, 48, 200), (26, 80, 530)])
 def test_gemm_epilogues_are_gemm_then_their_passes_bit_for_bit(m, n, k, dtype):
     """gemm_act = gemm, then + bias per row, then relu, leaky relu (slope param) or a copy of
     Z into A; gemm_grad = gemm, then dZ = dA x relu'(Z) with relu'(0) = param, or x leaky
@@ -98,7 +125,8 @@ def test_gemm_epilogues_are_gemm_then_their_passes_bit_for_bit(m, n, k, dtype):
         for act, want_o in ((gemm.EPI_RELU, relu), (gemm.EPI_LEAKY, leaky)):   # A alone
             got_c, got_o = run(gemm.gemm_act, bias, np.int64(bias_off),
                                np.int64(act + gemm.EPI_NO_Z), 7 + m * n, 0.5)
-            assert (got_c == 9).all()
+            if k <= panels.KC or m <= panels.PACK_ROWS:   # else scratch for the k-panels' sums
+                assert (got_c == 9).all()
             np.testing.assert_array_equal(bits(got_o), bits(want_o), err_msg=str(act))
     for slope in map(dtype, (0.5, 0.0, -0.0, 1.0, np.nan)):   # relu'(0), leaky's slope
         with np.errstate(invalid="ignore"):                # inf x 0
@@ -168,7 +196,8 @@ call = numba.njit(lambda fn, *args: fn(*args))        # gemm is a helper: no Pyt
 rng = np.random.default_rng(0)
 out = []
 for dtype in (np.float32, np.float64):
-    for m, n, k in ((1, 16, 3), (7, 16, 5), (13, 48, 29), (17, 80, 9), (8, 32, 0)):
+    for m, n, k in ((1, 16, 3), (7, 16, 5), (13, 48, 29), (17, 80, 9), (8, 32, 0),
+                    (30, 48, 300)):                   # the last in packed panels
         a = rng.standard_normal((m, k)).astype(dtype)
         b = rng.standard_normal((k, n)).astype(dtype)
         c = np.full((m, n), 0.5, dtype=dtype)
@@ -220,7 +249,7 @@ def test_transpose(rows, cols, dtype):
     lds, ldd = cols + 5, rows + 3
     src = np.random.default_rng(rows).standard_normal(2 + rows * lds).astype(dtype)
     dst = np.zeros(3 + cols * ldd, dtype=dtype)
-    reference.call(gemm.transpose, dst, 3, ldd, src, 2, lds, rows, cols)
+    reference.call(transposes.transpose, dst, 3, ldd, src, 2, lds, rows, cols)
     s = src[2:].reshape(rows, lds)[:, :cols]
     d = dst[3:].reshape(cols, ldd)[:, :rows]
     np.testing.assert_array_equal(d, s.T)
