@@ -7,7 +7,8 @@ from numba import types
 from numba.extending import intrinsic
 
 from ._config import jit
-from .gemm import VBYTES, _vector
+from . import gemm
+from .gemm import _vector
 
 
 @intrinsic
@@ -58,7 +59,7 @@ def _transpose_tile(typingctx, dst, d_off, ldd, src, s_off, lds):
 def transpose(dst, d_off, ldd, src, s_off, lds, rows, cols):
     """dst[d_off + c * ldd + r] = src[s_off + r * lds + c] for r < rows, c < cols: square tiles
     of one vector register's width in registers, the edges element by element."""
-    w = VBYTES // dst.itemsize
+    w = gemm.VBYTES // dst.itemsize      # read when compiled, as _vector reads it
     rw = rows - rows % w
     cw = cols - cols % w
     for r0 in range(0, rw, w):

@@ -54,7 +54,8 @@ def test_gemm_blocking_does_not_change_bits():
 
 
 @pytest.mark.parametrize("m,n,k,a_transposed", [(25, 48, 129, False), (40, 80, 530, True),
-                                                (64, 16, 257, False)])
+                                                (64, 16, 257, False), (30, 48, 512, True),
+                                                (27, 16, 256, False)])
 def test_a_packed_product_has_the_bits_of_its_rows_unpacked(m, n, k, a_transposed, dtype):
     """B packed into k-panels (more than PACK_ROWS rows, K deeper than PACK_K, KC rows a
     panel) gives the bits of the same rows a few at a time, read in place: the same fma
@@ -80,9 +81,11 @@ def test_a_packed_product_has_the_bits_of_its_rows_unpacked(m, n, k, a_transpose
         np.testing.assert_allclose(whole, want, rtol=tol, atol=tol * k)
 
 
-@pytest.mark.parametrize("m,n,k", [(1, 16, 3), (7, 16, 5), (13, 48, 29), (6, 80, 9),
-                                   (64, 32, 64), (5, 32, 0), (31, 48, 200), (26, 80, 530)])
-def test_gemm_epilogues_are_gemm_then_their_passes_bit_for_bit(m, n, k, dtype):
+@pytest.mark.parametrize("m,n,k,a_t", [(1, 16, 3, False), (7, 16, 5, False), (13, 48, 29, True),
+                                       (6, 80, 9, False), (64, 32, 64, False), (5, 32, 0, False),
+                                       (31, 48, 200, False), (26, 80, 530, False),
+                                       (30, 48, 300, True), (26, 48, 512, True)])
+def test_gemm_epilogues_are_gemm_then_their_passes_bit_for_bit(m, n, k, a_t, dtype):
     """gemm_act = gemm, then + bias per row, then relu, leaky relu (slope param) or a copy of
     Z into A; gemm_grad = gemm, then dZ = dA x relu'(Z) with relu'(0) = param, or x leaky
     relu'(Z): each value the bits NumPy's IEEE operations give, with infinities and NaN in the
@@ -94,9 +97,9 @@ def test_gemm_epilogues_are_gemm_then_their_passes_bit_for_bit(m, n, k, dtype):
     if k:
         a[m // 2, 0] = np.inf          # a row of inf and NaN products
         b[k - 1, 1] = np.nan
-    plain = np.empty((m, n), dtype)
-    reference.call(gemm.gemm, plain.ravel(), 0, n, a.ravel(), 0, k, 1, b.ravel(), 0, n, m, n,
-                   k, 0)
+    a_args = (np.ascontiguousarray(a.T).ravel(), 0, 1, m) if a_t else (a.ravel(), 0, k, 1)
+    plain = np.empty((m, n), dtype)                     # A read as W^T too (a_t), as dA's is
+    reference.call(gemm.gemm, plain.ravel(), 0, n, *a_args, b.ravel(), 0, n, m, n, k, 0)
     bias = g.standard_normal(m + 3).astype(dtype)
     z = g.standard_normal((m, n)).astype(dtype)
     z.ravel()[::5], z.ravel()[1::7], z.ravel()[2::11] = 0.0, -0.0, np.nan
@@ -106,7 +109,7 @@ def test_gemm_epilogues_are_gemm_then_their_passes_bit_for_bit(m, n, k, dtype):
     def run(fn, *epilogue):            # C at 7 of a scratch, Z or A after it
         s = np.full(3 * m * n + 7, 9.0, dtype)
         s[7 + m * n:7 + 2 * m * n] = z.ravel()
-        reference.call(fn, s, 7, n, a.ravel(), 0, k, 1, b.ravel(), 0, n, m, n, k, *epilogue)
+        reference.call(fn, s, 7, n, *a_args, b.ravel(), 0, n, m, n, k, *epilogue)
         assert (s[:7] == 9).all() and (s[7 + 2 * m * n:] == 9).all()
         return s[7:7 + m * n].reshape(m, n), s[7 + m * n:7 + 2 * m * n].reshape(m, n)
 
