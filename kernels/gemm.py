@@ -305,9 +305,8 @@ def _rows_packed(c, c_off, ldc, a, a_off, a_rs, a_ks, b, b_off, ldb, i0, i1, n, 
     """gemm_rows with B's columns packed into panels (panels.py): each k-panel adds to the C
     the one before left, the same fma chain in the same order, so the same bits (256 x 512 x
     784, float32, one Emerald Rapids core: 1.6-1.7x the speed read in place, 0.85x NumPy's
-    OpenBLAS, in five runs side by side). The packed
-    drivers are functions of their own: the panel's stack frame and the k-panel loop cost a
-    product read in place a few percent."""
+    OpenBLAS, in five runs side by side). The packed drivers are functions of their own: the
+    panel's stack frame and the k-panel loop cost a product read in place a few percent."""
     w = 2 * (VBYTES // c.itemsize)
     store = panel(b)
     for j0 in range(0, n, w):
