@@ -357,7 +357,7 @@ def _act_packed(c, c_off, ldc, a, a_off, a_rs, a_ks, b, b_off, ldb, m, n, k, bia
         two = n - j0 >= w
         for k0 in range(0, k, KC):
             kc = min(KC, k - k0)
-            last = k0 + KC >= k
+            last = k0 + KC >= k                   # the epilogue on the last k-panel's sums
             pack(store, b, b_off + k0 * ldb + j0, ldb, kc, two, w)
             for r0 in range(0, m, MR):
                 _block_act(min(MR, m - r0), two, c, c_off + r0 * ldc + j0, ldc, a,
@@ -396,11 +396,12 @@ def _grad_packed(c, c_off, ldc, a, a_off, a_rs, a_ks, b, b_off, ldb, m, n, k, ac
         two = n - j0 >= w
         for k0 in range(0, k, KC):
             kc = min(KC, k - k0)
+            last = k0 + KC >= k                   # the epilogue on the last k-panel's sums
             pack(store, b, b_off + k0 * ldb + j0, ldb, kc, two, w)
             for r0 in range(0, m, MR):
                 _block_grad(min(MR, m - r0), two, c, c_off + r0 * ldc + j0, ldc, a,
                             a_off + r0 * a_rs + k0 * a_ks, a_rs, a_ks, store, _ROW0, w, kc,
-                            act if k0 + KC >= k else EPI_NONE, z_off + r0 * ldc + j0, param,
+                            act if last else EPI_NONE, z_off + r0 * ldc + j0, param,
                             0 if k0 == 0 else 1)
 
 
